@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need from the machine's own apt
+# sources, then makes sure a Docker engine answers. Safe to run repeatedly.
+set -euo pipefail
+
+packages=(
+  build-essential meson ninja-build pkg-config clang-format
+  libssh-dev libjansson-dev libncurses-dev libcmocka-dev libcurl4-openssl-dev libssl-dev
+  docker.io openssh-client openssh-server tmux debootstrap
+  python3 python3-pytest python3-pexpect python3-paramiko
+  iproute2 procps util-linux rsyslog rsyslog-openssl dnsmasq dnsutils
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+bash "$(dirname "$0")/start-dockerd.sh"

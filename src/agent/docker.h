@@ -1,0 +1,78 @@
+/* The container engine driver: the one place that talks to Docker, over the
+ * Engine API (v1.41) on its unix socket through libcurl. Everything else in
+ * the agent sees only these calls.
+ *
+ * Every call is safe from any thread (each uses its own curl handle) and
+ * fills err with one line for the operator on failure; an unreachable engine
+ * is an error return, never a crash or a hang past the call's timeout. */
+#ifndef CONVOCATE_AGENT_DOCKER_H
+#define CONVOCATE_AGENT_DOCKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/uuid.h"
+
+typedef struct docker_client docker_client;
+
+/* url: "unix:///path/to/docker.sock" (the only scheme supported). */
+docker_client *docker_new(const char *url, char *err, size_t errlen);
+void docker_free(docker_client *d);
+
+/* GET /_ping; 0 when the engine answers. */
+int docker_ping(docker_client *d, char *err, size_t errlen);
+
+/* Everything SPEC 10's run contract needs; host paths are already under
+ * --root. A NULL optional path means "not present, do not mount". */
+typedef struct {
+    const char *uuid;
+    const char *agent_id;
+    const char *image;        /* e.g. convocate:v0.1.0 (from current-image) */
+    const char *home_dir;     /* -> /home/claude (rw) */
+    const char *claude_dir;   /* -> /home/claude/.claude-shared (ro), optional */
+    const char *ssh_dir;      /* -> /home/claude/.ssh (ro), optional */
+    const char *gitconfig;    /* -> /home/claude/.gitconfig (ro), optional */
+    const char *claude_bin;   /* -> /usr/local/bin/claude (ro), optional */
+    const char *docker_sock;  /* -> /var/run/docker.sock, only when the setting says so */
+    unsigned claude_uid, claude_gid;
+    int port;                 /* 0 = none */
+    const char *protocol;     /* "tcp" or "udp" */
+    const char *dns_server;   /* "" or NULL = engine default */
+    double cpus;              /* 0 = no limit */
+    long memory_mb;           /* 0 = no limit */
+    const char *cgroup_parent; /* "convocate-sessions.slice" */
+} docker_run_spec;
+
+/* Creates and starts convocate-session-<uuid> detached, auto-removed on exit,
+ * with the full run contract. Uses the syslog log driver when the host has
+ * /dev/log, else the engine default with one warning logged. */
+int docker_start_session(docker_client *d, const docker_run_spec *spec, char *err,
+                         size_t errlen);
+
+/* Stops the session's container: SIGTERM, grace_s seconds, then SIGKILL, and
+ * waits until it is gone. A container that does not exist is success. */
+int docker_stop_session(docker_client *d, const char *uuid, int grace_s, char *err,
+                        size_t errlen);
+
+typedef struct {
+    char uuid[UUID_STR_LEN];
+    bool running;
+    char image[256];
+} docker_session_info;
+
+/* One engine query for every container labelled convocate.agent=<agent_id>.
+ * *out is malloc'd (free() it), *n entries. */
+int docker_list_sessions(docker_client *d, const char *agent_id, docker_session_info **out,
+                         size_t *n, char *err, size_t errlen);
+
+/* Whether convocate-session-<uuid> is running now. */
+int docker_session_running(docker_client *d, const char *uuid, bool *running, char *err,
+                           size_t errlen);
+
+/* Detaches every tmux client of the session inside the container
+ * (`tmux detach-client -s claude` through an exec); the container keeps running. */
+int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t errlen);
+
+
+#endif

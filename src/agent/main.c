@@ -1,0 +1,245 @@
+/* convocate-agent: the agent host's program (SPEC 2). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "agent/install.h"
+#include "agent/serve.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "version.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: convocate-agent <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  serve     run the agent: the SSH listener for the shell's RPC and attach\n"
+            "  install   prepare this host as an agent host (idempotent)\n"
+            "  version   print the version\n"
+            "  help      print this text\n"
+            "\n"
+            "serve options:\n"
+            "  --listen ADDR:PORT        listen address (default 0.0.0.0:222)\n"
+            "  --host-key PATH           ed25519 host key (default /etc/convocate-agent/ssh_host_ed25519_key)\n"
+            "  --auth-keys PATH          keys allowed to connect (default /etc/convocate-agent/authorized_keys)\n"
+            "  --shell-host HOST         shell host for status events (default from /etc/convocate-agent/shell-host)\n"
+            "  --shell-port PORT         shell status port (default 223)\n"
+            "  --shell-key PATH          client key for the shell (default /etc/convocate-agent/agent_to_shell_ed25519_key)\n"
+            "  --shell-known-host PATH   pinned shell host key (default /etc/convocate-agent/shell_host_key.pub)\n"
+            "  --events-log FILE         also append every status event to FILE as a JSON line\n"
+            "\n"
+            "install options:\n"
+            "  --dry-run                 print the plan, change nothing\n"
+            "\n"
+            "common options:\n"
+            "  --root DIR                take every host path under DIR (env CONVOCATE_ROOT, default /)\n"
+            "  --docker-host URL         engine socket (env DOCKER_HOST, default unix:///var/run/docker.sock)\n"
+            "  -v, --verbose             log debug detail\n"
+            "  -h, --help                print this text\n");
+}
+
+enum {
+    OPT_ROOT = 256,
+    OPT_LISTEN,
+    OPT_HOST_KEY,
+    OPT_AUTH_KEYS,
+    OPT_DOCKER_HOST,
+    OPT_SHELL_HOST,
+    OPT_SHELL_PORT,
+    OPT_SHELL_KEY,
+    OPT_SHELL_KNOWN_HOST,
+    OPT_EVENTS_LOG,
+    OPT_DRY_RUN,
+};
+
+static const struct option long_options[] = {
+    {"root", required_argument, NULL, OPT_ROOT},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"host-key", required_argument, NULL, OPT_HOST_KEY},
+    {"auth-keys", required_argument, NULL, OPT_AUTH_KEYS},
+    {"docker-host", required_argument, NULL, OPT_DOCKER_HOST},
+    {"shell-host", required_argument, NULL, OPT_SHELL_HOST},
+    {"shell-port", required_argument, NULL, OPT_SHELL_PORT},
+    {"shell-key", required_argument, NULL, OPT_SHELL_KEY},
+    {"shell-known-host", required_argument, NULL, OPT_SHELL_KNOWN_HOST},
+    {"events-log", required_argument, NULL, OPT_EVENTS_LOG},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_port(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < 1 || v > 65535)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* "ADDR:PORT", "[v6]:PORT" or ":PORT". */
+static int parse_listen(const char *s, agent_config *cfg)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || parse_port(colon + 1, &cfg->listen_port) < 0)
+        return -1;
+    size_t len = (size_t)(colon - s);
+    if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+        s++;
+        len -= 2;
+    }
+    if (len == 0) {
+        snprintf(cfg->listen_addr, sizeof cfg->listen_addr, "0.0.0.0");
+        return 0;
+    }
+    if (len >= sizeof cfg->listen_addr)
+        return -1;
+    memcpy(cfg->listen_addr, s, len);
+    cfg->listen_addr[len] = '\0';
+    return 0;
+}
+
+static int copy_opt(char *dst, size_t size, const char *value, const char *name)
+{
+    if (snprintf(dst, size, "%s", value) >= (int)size) {
+        fprintf(stderr, "convocate-agent: %s is too long\n", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fills the defaults that depend on --root once it is known. */
+static void default_path(char *dst, size_t size, const char *rel)
+{
+    if (dst[0] == '\0' && root_path(dst, size, "%s", rel) < 0)
+        dst[0] = '\0';
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("convocate-agent version %s\n", CONVOCATE_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "install") != 0) {
+        fprintf(stderr, "convocate-agent: unknown command \"%s\" (try 'convocate-agent help')\n",
+                cmd);
+        return EXIT_USAGE;
+    }
+
+    agent_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "0.0.0.0");
+    cfg.listen_port = 222;
+    cfg.shell_port = 223;
+    cfg.claude_uid = CLAUDE_UID_DEFAULT;
+    cfg.claude_gid = CLAUDE_GID_DEFAULT;
+    const char *root = getenv("CONVOCATE_ROOT");
+    const char *docker_host = getenv("DOCKER_HOST");
+    bool verbose = false, dry_run = false;
+
+    optind = 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "vh", long_options, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case OPT_ROOT:
+            root = optarg;
+            break;
+        case OPT_LISTEN:
+            if (parse_listen(optarg, &cfg) < 0) {
+                fprintf(stderr, "convocate-agent: --listen wants ADDR:PORT, got \"%s\"\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_HOST_KEY:
+            bad = copy_opt(cfg.host_key, sizeof cfg.host_key, optarg, "--host-key");
+            break;
+        case OPT_AUTH_KEYS:
+            bad = copy_opt(cfg.auth_keys, sizeof cfg.auth_keys, optarg, "--auth-keys");
+            break;
+        case OPT_DOCKER_HOST:
+            docker_host = optarg;
+            break;
+        case OPT_SHELL_HOST:
+            bad = copy_opt(cfg.shell_host, sizeof cfg.shell_host, optarg, "--shell-host");
+            break;
+        case OPT_SHELL_PORT:
+            if (parse_port(optarg, &cfg.shell_port) < 0) {
+                fprintf(stderr, "convocate-agent: --shell-port wants 1..65535, got \"%s\"\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_SHELL_KEY:
+            bad = copy_opt(cfg.shell_key, sizeof cfg.shell_key, optarg, "--shell-key");
+            break;
+        case OPT_SHELL_KNOWN_HOST:
+            bad = copy_opt(cfg.shell_known_host, sizeof cfg.shell_known_host, optarg,
+                           "--shell-known-host");
+            break;
+        case OPT_EVENTS_LOG:
+            bad = copy_opt(cfg.events_log, sizeof cfg.events_log, optarg, "--events-log");
+            break;
+        case OPT_DRY_RUN:
+            dry_run = true;
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "convocate-agent: see 'convocate-agent help' for the options\n");
+            return EXIT_USAGE;
+        }
+        if (bad)
+            return EXIT_USAGE;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "convocate-agent: unexpected argument \"%s\"\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (paths_set_root(root) < 0) {
+        fprintf(stderr, "convocate-agent: --root path is too long\n");
+        return EXIT_USAGE;
+    }
+    if (copy_opt(cfg.docker_host, sizeof cfg.docker_host,
+                 docker_host && *docker_host ? docker_host : "unix:///var/run/docker.sock",
+                 "--docker-host") < 0)
+        return EXIT_USAGE;
+    log_init("convocate-agent", verbose);
+
+    if (strcmp(cmd, "install") == 0) {
+        install_options opt = {.dry_run = dry_run, .docker_host = cfg.docker_host};
+        return agent_install(&opt);
+    }
+    default_path(cfg.host_key, sizeof cfg.host_key, "/etc/convocate-agent/ssh_host_ed25519_key");
+    default_path(cfg.auth_keys, sizeof cfg.auth_keys, "/etc/convocate-agent/authorized_keys");
+    default_path(cfg.shell_key, sizeof cfg.shell_key,
+                 "/etc/convocate-agent/agent_to_shell_ed25519_key");
+    default_path(cfg.shell_known_host, sizeof cfg.shell_known_host,
+                 "/etc/convocate-agent/shell_host_key.pub");
+    return agent_serve(&cfg);
+}

@@ -1,0 +1,176 @@
+#include "common/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/paths.h"
+#include "common/uuid.h"
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int fsync_parent(const char *path)
+{
+    char copy[PATH_BUF];
+    if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    int rc = fsync(dfd);
+    close(dfd);
+    return rc;
+}
+
+int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                      gid_t gid)
+{
+    char tmp[PATH_BUF];
+    char suffix[9];
+    if (random_alnum(suffix, 8) < 0)
+        return -1;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-%s", path, suffix) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    int saved;
+    if (write_all(fd, data, len) < 0 || fchmod(fd, mode) < 0)
+        goto fail;
+    if (uid != KEEP_OWNER && fchown(fd, uid, gid) < 0)
+        goto fail;
+    if (fsync(fd) < 0)
+        goto fail;
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0)
+        goto fail;
+    return fsync_parent(path);
+fail:
+    saved = errno;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    errno = saved;
+    return -1;
+}
+
+int read_file_bounded(const char *path, size_t max, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    char *buf = malloc(max + 1);
+    if (buf == NULL) {
+        close(fd);
+        return -1;
+    }
+    size_t got = 0;
+    for (;;) {
+        /* Read one byte past max so an oversized file is detected, not cut. */
+        ssize_t n = read(fd, buf + got, max + 1 - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+        if (got > max) {
+            errno = EFBIG;
+            goto fail;
+        }
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    if (len)
+        *len = got;
+    return 0;
+fail:;
+    int saved = errno;
+    free(buf);
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+int read_line_file(const char *path, char *out, size_t size)
+{
+    char *buf;
+    size_t len;
+    if (read_file_bounded(path, 4096, &buf, &len) < 0)
+        return -1;
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = '\0';
+    len = strlen(buf);
+    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\r' || buf[len - 1] == '\t'))
+        buf[--len] = '\0';
+    if (len >= size) {
+        free(buf);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(out, buf, len + 1);
+    free(buf);
+    return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+    char buf[PATH_BUF];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return -1;
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    return 0;
+}

@@ -1,0 +1,27 @@
+/* Small, careful file helpers: atomic state writes and bounded reads. */
+#ifndef CONVOCATE_FILEIO_H
+#define CONVOCATE_FILEIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define KEEP_OWNER ((uid_t)-1)
+
+/* Writes a state file atomically (SPEC 4): a temporary file in the same
+ * directory, fsync, chmod/chown, rename over, fsync the directory. A crash at
+ * any instant leaves the old or the new content. uid/gid KEEP_OWNER = no chown.
+ * Returns 0 or -1 with errno set; the temporary file never survives a failure. */
+int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                      gid_t gid);
+
+/* Reads a whole regular file, refusing symlinks and files over max bytes
+ * (errno EFBIG). *out is NUL-terminated and malloc'd; *len may be NULL. */
+int read_file_bounded(const char *path, size_t max, char **out, size_t *len);
+
+/* Reads the first line of a small text file, trailing whitespace stripped. */
+int read_line_file(const char *path, char *out, size_t size);
+
+/* mkdir -p; existing directories are left as they are. */
+int mkdir_p(const char *path, mode_t mode);
+
+#endif

@@ -1,0 +1,39 @@
+#include "common/timeutil.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+void rfc3339_format(time_t t, char out[RFC3339_LEN])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, RFC3339_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+bool rfc3339_parse(const char *s, time_t *out)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL)
+        return false;
+    if (*end == '.') {
+        end++;
+        if (!isdigit((unsigned char)*end))
+            return false;
+        while (isdigit((unsigned char)*end))
+            end++;
+    }
+    if (strcmp(end, "Z") != 0)
+        return false;
+    *out = timegm(&tm);
+    return true;
+}
+
+int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,17 @@
+/* RFC 3339 UTC timestamps and monotonic clocks. */
+#ifndef CONVOCATE_TIMEUTIL_H
+#define CONVOCATE_TIMEUTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define RFC3339_LEN 21 /* "2026-11-24T10:00:00Z" and the NUL */
+
+void rfc3339_format(time_t t, char out[RFC3339_LEN]);
+/* Accepts exactly YYYY-MM-DDTHH:MM:SSZ (optionally with .fraction before Z). */
+bool rfc3339_parse(const char *s, time_t *out);
+/* Milliseconds on the monotonic clock. */
+int64_t monotonic_ms(void);
+
+#endif

@@ -1,0 +1,17 @@
+/* Session identifiers: UUIDv4, lowercase canonical form (SPEC 3). */
+#ifndef CONVOCATE_UUID_H
+#define CONVOCATE_UUID_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define UUID_STR_LEN 37 /* 36 characters and the NUL */
+
+/* Fills out with a fresh UUIDv4 from the kernel's CSPRNG; 0 or -1. */
+int uuid_v4_generate(char out[UUID_STR_LEN]);
+/* True only for the canonical lowercase 36-character UUIDv4 form. */
+bool uuid_v4_is_valid(const char *s);
+/* Fills out with n characters of [a-z0-9] from the CSPRNG (agent ids). */
+int random_alnum(char *out, size_t n);
+
+#endif
