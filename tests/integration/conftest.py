@@ -1,0 +1,220 @@
+"""Shared fixtures: a real convocate-agent under a temporary --root, reached
+through OpenSSH's client, and the session test image.
+
+Every agent gets its own root, its own free port on 127.0.0.1, its own client
+key and a pinned known_hosts file; its containers carry its random agent id as
+label and are removed at teardown."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("CONVOCATE_BUILD", os.path.join(REPO, "build"))
+AGENT_BIN = os.path.join(BUILD, "src", "convocate-agent")
+DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def docker(*args, check=True):
+    return subprocess.run([DOCKER, *args], capture_output=True, text=True, check=check)
+
+
+def make_client_key(directory, name="client_ed25519", kind="ed25519"):
+    path = os.path.join(directory, name)
+    extra = ["-b", "2048"] if kind == "rsa" else []
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", name, "-f", path],
+                   check=True)
+    return path
+
+
+class Agent:
+    """One running convocate-agent serve and the means to talk to it."""
+
+    def __init__(self, root, image, docker_host=None, extra_args=()):
+        self.root = root
+        self.image = image
+        self.docker_host = docker_host
+        self.extra_args = list(extra_args)
+        self.etc = os.path.join(root, "etc", "convocate-agent")
+        self.port = free_port()
+        self.proc = None
+        self.log_path = os.path.join(root, "agent.stderr")
+        self.events_path = os.path.join(root, "events.log")
+        self._install()
+        with open(os.path.join(self.etc, "agent-id")) as f:
+            self.agent_id = f.read().strip()
+        self.client_key = make_client_key(root)
+        with open(self.client_key + ".pub") as f, \
+                open(os.path.join(self.etc, "authorized_keys"), "a") as out:
+            out.write(f.read())
+        if image:
+            with open(os.path.join(self.etc, "current-image"), "w") as f:
+                f.write(image + "\n")
+        self.known_hosts = os.path.join(root, "known_hosts")
+        self._pin_host_key()
+
+    def _install(self):
+        r = subprocess.run([AGENT_BIN, "install", "--root", self.root],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, f"install failed: {r.stdout}{r.stderr}"
+
+    def _pin_host_key(self):
+        with open(os.path.join(self.etc, "ssh_host_ed25519_key.pub")) as f:
+            kind, blob = f.read().split()[:2]
+        with open(self.known_hosts, "w") as f:
+            f.write(f"[127.0.0.1]:{self.port} {kind} {blob}\n")
+
+    def serve_argv(self):
+        argv = [AGENT_BIN, "serve", "--root", self.root, "--listen", f"127.0.0.1:{self.port}",
+                "--events-log", self.events_path, "-v"]
+        if self.docker_host:
+            argv += ["--docker-host", self.docker_host]
+        return argv + self.extra_args
+
+    def start(self):
+        log = open(self.log_path, "a")
+        env = {k: v for k, v in os.environ.items() if k not in ("INVOCATION_ID", "JOURNAL_STREAM")}
+        self.proc = subprocess.Popen(self.serve_argv(), stdout=log, stderr=log,
+                                     stdin=subprocess.DEVNULL, env=env)
+        log.close()
+        if not wait_for_port(self.port, self.proc):
+            raise AssertionError(f"agent did not start listening:\n{self.log()}")
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def ssh_args(self, subsystem, key=None, extra=()):
+        return ["ssh", "-p", str(self.port), "-i", key or self.client_key,
+                "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR",
+                "-o", "ConnectTimeout=10", *extra,
+                "claude@127.0.0.1", "-s", subsystem]
+
+    def rpc_raw(self, line, timeout=60, key=None):
+        """Sends raw bytes on a convocate-agent-rpc channel; returns the CompletedProcess."""
+        return subprocess.run(self.ssh_args("convocate-agent-rpc", key=key), input=line,
+                              capture_output=True, timeout=timeout)
+
+    def rpc(self, op, params=None, timeout=60):
+        line = json.dumps({"op": op, "params": params}).encode() + b"\n"
+        r = self.rpc_raw(line, timeout=timeout)
+        out = r.stdout.decode(errors="replace").strip()
+        assert r.returncode == 0 and out, \
+            f"rpc {op} transport failed rc={r.returncode} out={out!r} err={r.stderr!r}\n{self.log()}"
+        return json.loads(out)
+
+    def ok(self, op, params=None, timeout=60):
+        """rpc() that must succeed; returns the result."""
+        resp = self.rpc(op, params, timeout=timeout)
+        assert resp.get("ok") is True, f"{op} {params} -> {resp}"
+        return resp.get("result")
+
+    def events(self):
+        try:
+            with open(self.events_path) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def containers(self):
+        """IDs of every container (running or not) labelled with this agent's id."""
+        r = docker("ps", "-aq", "--filter", f"label=convocate.agent={self.agent_id}", check=False)
+        return r.stdout.split()
+
+    def cleanup(self):
+        self.stop()
+        ids = self.containers()
+        if ids:
+            docker("rm", "-f", *ids, check=False)
+
+
+@pytest.fixture(scope="session")
+def test_image():
+    tag = os.environ.get("CONVOCATE_TEST_IMAGE", "")
+    if not tag:
+        r = subprocess.run(["bash", os.path.join(REPO, "scripts", "build-image.sh"), "test"],
+                           capture_output=True, text=True, timeout=1200)
+        assert r.returncode == 0, f"test image build failed:\n{r.stderr[-4000:]}"
+        tag = r.stdout.strip().splitlines()[-1]
+        os.environ["CONVOCATE_TEST_IMAGE"] = tag
+    return tag
+
+
+@pytest.fixture
+def tmp_root():
+    d = tempfile.mkdtemp(prefix="convocate-test-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def start_agent(test_image):
+    """Factory: start_agent(docker_host=None, extra_args=(), image=<test image>)."""
+    started = []
+
+    def factory(docker_host=None, extra_args=(), image=None):
+        root = tempfile.mkdtemp(prefix="convocate-agent-")
+        a = Agent(root, image or test_image, docker_host=docker_host, extra_args=extra_args)
+        started.append(a)
+        a.start()
+        return a
+
+    yield factory
+    for a in started:
+        a.cleanup()
+        shutil.rmtree(a.root, ignore_errors=True)
+
+
+@pytest.fixture
+def agent(start_agent):
+    return start_agent()
