@@ -218,3 +218,33 @@ def start_agent(test_image):
 @pytest.fixture
 def agent(start_agent):
     return start_agent()
+
+
+SHELL_BIN = os.path.join(BUILD, "src", "convocate")
+
+
+def register_agent(shell_root, agent, host_key_pub=None):
+    """Writes agent-keys/<id>/ under shell_root the way init-agent lays it out
+    (SPEC 4): the shell dials the agent with the agent's test client key and
+    pins the agent's host key."""
+    d = os.path.join(shell_root, "etc", "convocate", "agent-keys", agent.agent_id)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "agent-host"), "w") as f:
+        f.write(f"127.0.0.1:{agent.port}\n")
+    shutil.copy(agent.client_key, os.path.join(d, "shell_to_agent_ed25519_key"))
+    shutil.copy(agent.client_key + ".pub", os.path.join(d, "shell_to_agent_ed25519_key.pub"))
+    shutil.copy(host_key_pub or os.path.join(agent.etc, "ssh_host_ed25519_key.pub"),
+                os.path.join(d, "host_key.pub"))
+    return d
+
+
+@pytest.fixture
+def shell_root():
+    d = tempfile.mkdtemp(prefix="convocate-shell-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def convocate(shell_root, *args, timeout=90, input=None):
+    return subprocess.run([SHELL_BIN, "--root", shell_root, *args], capture_output=True,
+                          text=True, timeout=timeout, input=input)

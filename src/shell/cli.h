@@ -1,0 +1,14 @@
+/* One-shot CLI forms of the TUI's actions (SPEC 2): ls, agents, new, attach,
+ * kill, restart, delete, bg, override, clone, edit. Exit codes: 0 ok,
+ * 1 runtime failure (one line on stderr), 2 usage error. */
+#ifndef CONVOCATE_SHELL_CLI_H
+#define CONVOCATE_SHELL_CLI_H
+
+#include <stdbool.h>
+
+/* True when cmd names a CLI command. */
+bool cli_is_command(const char *cmd);
+/* argv[0] is the command name; getopt state is reset inside. */
+int cli_run(int argc, char **argv);
+
+#endif

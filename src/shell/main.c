@@ -1,0 +1,85 @@
+/* convocate: the shell host's program (SPEC 2): the TUI, status-serve, install,
+ * and the one-shot CLI forms of every TUI action. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/paths.h"
+#include "shell/cli.h"
+#include "version.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: convocate [--root DIR] [-v] [command [args]]\n"
+            "\n"
+            "With no command, opens the terminal UI (not available yet: use the commands).\n"
+            "\n"
+            "sessions (NAME is a session name or a unique UUID prefix):\n"
+            "  ls [--json]                       every session on every agent, newest first\n"
+            "  agents [--json]                   registered agents with health and capacity\n"
+            "  new NAME [--agent ID] [--port P] [--proto tcp|udp] [--dns NAME]\n"
+            "                                    create a session (--port -1 picks a free one)\n"
+            "  attach NAME                       attach this terminal (detach: Ctrl-b d)\n"
+            "  kill NAME                         stop the container, keep the home directory\n"
+            "  restart NAME                      start the container detached\n"
+            "  bg NAME                           detach every operator, keep it running\n"
+            "  override NAME                     remove the session's lock file\n"
+            "  delete NAME [--yes]               stop it and remove its home directory\n"
+            "  clone NAME NEW-NAME               copy a session's home to a new session\n"
+            "  edit NAME [--name N] [--port P] [--proto tcp|udp] [--dns NAME]\n"
+            "\n"
+            "other:\n"
+            "  version                           print the version\n"
+            "  help                              print this text\n"
+            "\n"
+            "options:\n"
+            "  --root DIR     take every host path under DIR (env CONVOCATE_ROOT, default /)\n"
+            "  -v, --verbose  log debug detail\n"
+            "\n"
+            "Agents are read from /etc/convocate/agent-keys/<agent-id>/ (see README.md).\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *root = getenv("CONVOCATE_ROOT");
+    bool verbose = false;
+    int i = 1;
+    /* Global options come before the command so command options stay its own. */
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
+            root = argv[++i];
+        else if (strncmp(argv[i], "--root=", 7) == 0)
+            root = argv[i] + 7;
+        else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)
+            verbose = true;
+        else
+            break;
+    }
+    if (paths_set_root(root) < 0) {
+        fprintf(stderr, "convocate: --root path is too long\n");
+        return EXIT_USAGE;
+    }
+    log_init("convocate", verbose);
+    if (i >= argc) {
+        fprintf(stderr, "convocate: the terminal UI is not available yet; use 'convocate ls', "
+                        "'convocate new' and the other commands (see 'convocate help')\n");
+        return 1;
+    }
+    const char *cmd = argv[i];
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("convocate version %s\n", CONVOCATE_VERSION);
+        return 0;
+    }
+    if (cli_is_command(cmd))
+        return cli_run(argc - i, argv + i);
+    fprintf(stderr, "convocate: unknown command \"%s\" (try 'convocate help')\n", cmd);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,52 @@
+/* The shell's view of its agents: one directory per registered agent under
+ * /etc/convocate/agent-keys/<agent-id>/ (SPEC 4), each with one persistent
+ * pinned SSH connection. */
+#ifndef CONVOCATE_SHELL_REGISTRY_H
+#define CONVOCATE_SHELL_REGISTRY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ssh/client.h"
+
+#define AGENT_ID_LEN 8
+
+typedef struct {
+    char id[AGENT_ID_LEN + 1];
+    char host[256];
+    int port;
+    ssh_peer *peer;
+} agent_entry;
+
+typedef struct {
+    agent_entry *items;
+    size_t n;
+} agent_registry;
+
+/* True for exactly 8 characters of [a-z0-9]. */
+bool agent_id_is_valid(const char *s);
+/* Parses "host", "host:port" or "[v6]:port" (port defaults to 222). */
+int parse_host_port(const char *s, int default_port, char *host, size_t hostlen, int *port);
+
+/* Reads every agent directory; a broken one is skipped with a warning on
+ * stderr naming the file to fix. Agents are sorted by id. */
+int registry_load(agent_registry *r, char *err, size_t errlen);
+void registry_free(agent_registry *r);
+agent_entry *registry_find(agent_registry *r, const char *id);
+
+/* One RPC to one agent. Returns the result (new reference; JSON null is a
+ * valid result), or NULL with err holding the agent's error text verbatim or
+ * the transport failure. */
+json_t *agent_call(agent_entry *a, const char *op, json_t *params, char *err, size_t errlen);
+
+/* The same call to every agent at once, one thread each, so one slow or dead
+ * agent costs only its own timeout. results[i] / errors[i] follow r->items. */
+typedef struct {
+    json_t *result; /* NULL on failure */
+    char error[512];
+} agent_reply;
+int agent_call_all(agent_registry *r, const char *op, json_t *params, agent_reply *replies);
+void agent_replies_clear(agent_reply *replies, size_t n);
+
+#endif

@@ -1,0 +1,113 @@
+#include "shell/sessions.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int newest_first(const void *a, const void *b)
+{
+    const char *x = json_string_value(json_object_get(*(json_t *const *)a, "last_accessed"));
+    const char *y = json_string_value(json_object_get(*(json_t *const *)b, "last_accessed"));
+    /* RFC 3339 UTC strings of one format sort as text. */
+    return strcmp(y ? y : "", x ? x : "");
+}
+
+int cluster_list_load(agent_registry *r, cluster_list *out)
+{
+    memset(out, 0, sizeof *out);
+    out->sessions = json_array();
+    out->replies = calloc(r->n ? r->n : 1, sizeof *out->replies);
+    if (out->sessions == NULL || out->replies == NULL)
+        return -1;
+    out->n_agents = r->n;
+    if (agent_call_all(r, "list", NULL, out->replies) < 0)
+        return -1;
+    size_t total = 0;
+    for (size_t i = 0; i < r->n; i++)
+        total += json_array_size(out->replies[i].result);
+    json_t **all = calloc(total ? total : 1, sizeof *all);
+    if (all == NULL)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        size_t j;
+        json_t *s;
+        json_array_foreach(out->replies[i].result, j, s)
+        {
+            if (!json_is_object(s))
+                continue;
+            json_object_set_new(s, "agent", json_string(r->items[i].id));
+            all[k++] = s;
+        }
+    }
+    qsort(all, k, sizeof *all, newest_first);
+    for (size_t i = 0; i < k; i++)
+        json_array_append(out->sessions, all[i]);
+    free(all);
+    return 0;
+}
+
+void cluster_list_free(cluster_list *l)
+{
+    json_decref(l->sessions);
+    if (l->replies)
+        agent_replies_clear(l->replies, l->n_agents);
+    free(l->replies);
+    memset(l, 0, sizeof *l);
+}
+
+json_t *cluster_find(cluster_list *l, const char *target, char *err, size_t errlen)
+{
+    json_t *by_name = NULL, *by_prefix = NULL, *s;
+    size_t i, names = 0, prefixes = 0;
+    char candidates[400] = "";
+    size_t tlen = strlen(target);
+    json_array_foreach(l->sessions, i, s)
+    {
+        const char *uuid = json_string_value(json_object_get(s, "uuid"));
+        const char *name = json_string_value(json_object_get(s, "name"));
+        bool hit = false;
+        if (uuid && strcmp(uuid, target) == 0)
+            return s;
+        if (name && strcmp(name, target) == 0) {
+            by_name = s;
+            names++;
+            hit = true;
+        } else if (uuid && tlen >= 4 && strncmp(uuid, target, tlen) == 0) {
+            by_prefix = s;
+            prefixes++;
+            hit = true;
+        }
+        if (hit && strlen(candidates) + 64 < sizeof candidates) {
+            char one[80];
+            snprintf(one, sizeof one, "%s%.8s (%s)", candidates[0] ? ", " : "", uuid ? uuid : "?",
+                     name ? name : "?");
+            strcat(candidates, one);
+        }
+    }
+    if (names == 1)
+        return by_name;
+    if (names == 0 && prefixes == 1)
+        return by_prefix;
+    if (names + prefixes == 0)
+        snprintf(err, errlen, "no session matches \"%s\" (try 'convocate ls')", target);
+    else
+        snprintf(err, errlen, "\"%s\" matches several sessions: %s; give more of the UUID", target,
+                 candidates);
+    return NULL;
+}
+
+const char *cluster_dns_owner(cluster_list *l, const char *dns_name, const char *except_uuid)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(l->sessions, i, s)
+    {
+        const char *dns = json_string_value(json_object_get(s, "dns_name"));
+        const char *uuid = json_string_value(json_object_get(s, "uuid"));
+        if (dns && *dns && strcmp(dns, dns_name) == 0 &&
+            !(except_uuid && uuid && strcmp(uuid, except_uuid) == 0))
+            return json_string_value(json_object_get(s, "name"));
+    }
+    return NULL;
+}

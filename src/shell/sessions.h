@@ -1,0 +1,27 @@
+/* Cluster-wide session views for the CLI and TUI: every agent's list merged,
+ * each session stamped with its agent, and operator targets resolved. */
+#ifndef CONVOCATE_SHELL_SESSIONS_H
+#define CONVOCATE_SHELL_SESSIONS_H
+
+#include <jansson.h>
+
+#include "shell/registry.h"
+
+typedef struct {
+    json_t *sessions;     /* array of session objects, each with "agent" set */
+    agent_reply *replies; /* per agent, in registry order; errors for unreachable ones */
+    size_t n_agents;
+} cluster_list;
+
+/* Lists every agent in parallel; sessions sorted by last_accessed, newest first. */
+int cluster_list_load(agent_registry *r, cluster_list *out);
+void cluster_list_free(cluster_list *l);
+
+/* Resolves a session name, full UUID or UUID prefix to exactly one session.
+ * Returns a borrowed session object, or NULL with err naming the candidates. */
+json_t *cluster_find(cluster_list *l, const char *target, char *err, size_t errlen);
+
+/* True when some session other than except_uuid uses dns_name. */
+const char *cluster_dns_owner(cluster_list *l, const char *dns_name, const char *except_uuid);
+
+#endif

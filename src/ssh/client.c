@@ -1,0 +1,316 @@
+#include "ssh/client.h"
+
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#define BACKOFF_FIRST_MS 1000
+#define BACKOFF_MAX_MS 30000
+
+struct ssh_peer {
+    ssh_peer_config cfg;
+    pthread_mutex_t lock; /* one libssh session is never used by two threads */
+    ssh_session session;  /* NULL while disconnected */
+    long backoff_ms;      /* delay applied after the next failure */
+    int64_t next_dial_ms; /* monotonic time before which we do not redial */
+    char last_error[256];
+};
+
+ssh_peer *ssh_peer_new(const ssh_peer_config *cfg)
+{
+    ssh_peer *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->cfg = *cfg;
+    if (p->cfg.call_timeout_s <= 0)
+        p->cfg.call_timeout_s = 60;
+    p->backoff_ms = BACKOFF_FIRST_MS;
+    pthread_mutex_init(&p->lock, NULL);
+    return p;
+}
+
+static void disconnect(ssh_peer *p)
+{
+    if (p->session) {
+        ssh_disconnect(p->session);
+        ssh_free(p->session);
+        p->session = NULL;
+    }
+}
+
+void ssh_peer_free(ssh_peer *p)
+{
+    if (p == NULL)
+        return;
+    disconnect(p);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+int ssh_key_fingerprint(const void *handle, char *out, size_t size)
+{
+    ssh_key key = (ssh_key)handle;
+    unsigned char *hash = NULL;
+    size_t hlen = 0;
+    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) < 0)
+        return -1;
+    char *fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+    ssh_clean_pubkey_hash(&hash);
+    if (fp == NULL)
+        return -1;
+    snprintf(out, size, "%s", fp);
+    ssh_string_free_char(fp);
+    return 0;
+}
+
+/* Compares the key the server offered with the pinned one; on mismatch the
+ * error names both fingerprints so the operator can tell which is right. */
+static int verify_pinned_host_key(ssh_peer *p, char *err, size_t errlen)
+{
+    ssh_key offered = NULL, pinned = NULL;
+    int rc = -1;
+    if (ssh_get_server_publickey(p->session, &offered) < 0) {
+        snprintf(err, errlen, "%s:%d sent no host key", p->cfg.host, p->cfg.port);
+        goto out;
+    }
+    if (ssh_pki_import_pubkey_file(p->cfg.pinned_key_path, &pinned) != SSH_OK) {
+        snprintf(err, errlen, "cannot read pinned host key %s", p->cfg.pinned_key_path);
+        goto out;
+    }
+    if (ssh_key_cmp(offered, pinned, SSH_KEY_CMP_PUBLIC) != 0) {
+        char want[128] = "?", got[128] = "?";
+        ssh_key_fingerprint(pinned, want, sizeof want);
+        ssh_key_fingerprint(offered, got, sizeof got);
+        snprintf(err, errlen,
+                 "host key mismatch for %s:%d: expected %s (pinned in %s), offered %s; "
+                 "refusing to talk to it",
+                 p->cfg.host, p->cfg.port, want, p->cfg.pinned_key_path, got);
+        goto out;
+    }
+    rc = 0;
+out:
+    ssh_key_free(offered);
+    ssh_key_free(pinned);
+    return rc;
+}
+
+static int authenticate(ssh_peer *p, char *err, size_t errlen)
+{
+    ssh_key key = NULL;
+    if (ssh_pki_import_privkey_file(p->cfg.key_path, NULL, NULL, NULL, &key) != SSH_OK) {
+        snprintf(err, errlen, "cannot read client key %s", p->cfg.key_path);
+        return -1;
+    }
+    int rc = ssh_userauth_publickey(p->session, NULL, key);
+    ssh_key_free(key);
+    if (rc != SSH_AUTH_SUCCESS) {
+        snprintf(err, errlen, "%s:%d refused our key %s (is it in the peer's authorized keys?)",
+                 p->cfg.host, p->cfg.port, p->cfg.key_path);
+        return -1;
+    }
+    return 0;
+}
+
+static int dial(ssh_peer *p, char *err, size_t errlen)
+{
+    long timeout = 10;
+    p->session = ssh_new();
+    if (p->session == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    unsigned port = (unsigned)p->cfg.port;
+    if (ssh_options_set(p->session, SSH_OPTIONS_HOST, p->cfg.host) < 0 ||
+        ssh_options_set(p->session, SSH_OPTIONS_PORT, &port) < 0 ||
+        ssh_options_set(p->session, SSH_OPTIONS_USER, p->cfg.user) < 0 ||
+        ssh_options_set(p->session, SSH_OPTIONS_TIMEOUT, &timeout) < 0 ||
+        ssh_options_set(p->session, SSH_OPTIONS_HOSTKEYS, "ssh-ed25519") < 0 ||
+        ssh_options_set(p->session, SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, "ssh-ed25519") < 0) {
+        snprintf(err, errlen, "cannot configure the SSH session: %s", ssh_get_error(p->session));
+        goto fail;
+    }
+    /* Never read ~/.ssh/config: the peer and the keys are exactly ours. */
+    int no = 0;
+    ssh_options_set(p->session, SSH_OPTIONS_PROCESS_CONFIG, &no);
+    if (ssh_connect(p->session) != SSH_OK) {
+        snprintf(err, errlen, "cannot reach %s:%d: %s", p->cfg.host, p->cfg.port,
+                 ssh_get_error(p->session));
+        goto fail;
+    }
+    if (verify_pinned_host_key(p, err, errlen) < 0 || authenticate(p, err, errlen) < 0)
+        goto fail;
+    return 0;
+fail:
+    disconnect(p);
+    return -1;
+}
+
+static int ensure_connected(ssh_peer *p, char *err, size_t errlen)
+{
+    if (p->session && ssh_is_connected(p->session))
+        return 0;
+    disconnect(p);
+    int64_t now = monotonic_ms();
+    if (now < p->next_dial_ms) {
+        snprintf(err, errlen, "%s (next retry in %llds)", p->last_error,
+                 (long long)((p->next_dial_ms - now + 999) / 1000));
+        return -1;
+    }
+    if (dial(p, err, errlen) < 0) {
+        snprintf(p->last_error, sizeof p->last_error, "%s", err);
+        p->next_dial_ms = now + p->backoff_ms;
+        p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+        log_debug("dial %s:%d failed: %s", p->cfg.host, p->cfg.port, err);
+        return -1;
+    }
+    p->backoff_ms = BACKOFF_FIRST_MS;
+    p->next_dial_ms = 0;
+    return 0;
+}
+
+/* One request/response exchange on a new channel; -2 means the connection
+ * itself failed (worth one redial), -1 an error from the peer or a limit. */
+static int exchange(ssh_peer *p, const char *subsystem, const void *req, size_t req_len,
+                    char **resp, size_t resp_max, char *err, size_t errlen)
+{
+    int rc = -2;
+    char *buf = NULL;
+    ssh_channel ch = ssh_channel_new(p->session);
+    if (ch == NULL || ssh_channel_open_session(ch) != SSH_OK) {
+        snprintf(err, errlen, "cannot open a channel to %s:%d: %s", p->cfg.host, p->cfg.port,
+                 ssh_get_error(p->session));
+        goto out;
+    }
+    if (ssh_channel_request_subsystem(ch, subsystem) != SSH_OK) {
+        snprintf(err, errlen, "%s:%d refused subsystem %s", p->cfg.host, p->cfg.port, subsystem);
+        rc = -1;
+        goto out;
+    }
+    if (req_len && ssh_channel_write(ch, req, (uint32_t)req_len) != (int)req_len) {
+        snprintf(err, errlen, "write to %s:%d failed: %s", p->cfg.host, p->cfg.port,
+                 ssh_get_error(p->session));
+        goto out;
+    }
+    ssh_channel_send_eof(ch);
+    buf = malloc(resp_max + 1);
+    if (buf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+        goto out;
+    }
+    size_t got = 0;
+    int64_t deadline = monotonic_ms() + (int64_t)p->cfg.call_timeout_s * 1000;
+    for (;;) {
+        int64_t left = deadline - monotonic_ms();
+        if (left <= 0) {
+            snprintf(err, errlen, "%s:%d did not answer within %ds", p->cfg.host, p->cfg.port,
+                     p->cfg.call_timeout_s);
+            goto out;
+        }
+        char chunk[16384];
+        int n =
+            ssh_channel_read_timeout(ch, chunk, sizeof chunk, 0, (int)(left > 1000 ? 1000 : left));
+        if (n == SSH_ERROR) {
+            snprintf(err, errlen, "read from %s:%d failed: %s", p->cfg.host, p->cfg.port,
+                     ssh_get_error(p->session));
+            goto out;
+        }
+        if (n == 0 && ssh_channel_is_eof(ch))
+            break;
+        if (n > 0) {
+            if (got + (size_t)n > resp_max) {
+                snprintf(err, errlen, "answer from %s:%d exceeds %zu bytes", p->cfg.host,
+                         p->cfg.port, resp_max);
+                rc = -1;
+                goto out;
+            }
+            memcpy(buf + got, chunk, (size_t)n);
+            got += (size_t)n;
+        }
+    }
+    buf[got] = '\0';
+    *resp = buf;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    if (ch) {
+        ssh_channel_close(ch);
+        ssh_channel_free(ch);
+    }
+    return rc;
+}
+
+int ssh_peer_request(ssh_peer *p, const char *subsystem, const void *req, size_t req_len,
+                     char **resp, size_t resp_max, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&p->lock);
+    int rc = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool was_connected = p->session != NULL;
+        if (ensure_connected(p, err, errlen) < 0)
+            break;
+        rc = exchange(p, subsystem, req, req_len, resp, resp_max, err, errlen);
+        if (rc != -2)
+            break;
+        /* The connection broke under us: drop it and, if it was an old one,
+         * dial once more now (the peer may simply have restarted). */
+        disconnect(p);
+        rc = -1;
+        if (!was_connected)
+            break;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+long ssh_peer_backoff_ms(ssh_peer *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int64_t left = p->session ? 0 : p->next_dial_ms - monotonic_ms();
+    pthread_mutex_unlock(&p->lock);
+    return left > 0 ? (long)left : 0;
+}
+
+int ssh_peer_with_channel(ssh_peer *p, const char *subsystem, ssh_channel_user fn, void *ctx,
+                          char *err, size_t errlen)
+{
+    pthread_mutex_lock(&p->lock);
+    int rc = -1;
+    ssh_channel ch = NULL;
+    for (int attempt = 0; attempt < 2 && ch == NULL; attempt++) {
+        bool was_connected = p->session != NULL;
+        if (ensure_connected(p, err, errlen) < 0)
+            break;
+        ch = ssh_channel_new(p->session);
+        if (ch && ssh_channel_open_session(ch) == SSH_OK)
+            break;
+        snprintf(err, errlen, "cannot open a channel to %s:%d: %s", p->cfg.host, p->cfg.port,
+                 ssh_get_error(p->session));
+        if (ch)
+            ssh_channel_free(ch);
+        ch = NULL;
+        disconnect(p);
+        if (!was_connected)
+            break;
+    }
+    if (ch == NULL)
+        goto out;
+    if (ssh_channel_request_subsystem(ch, subsystem) != SSH_OK) {
+        snprintf(err, errlen, "%s:%d refused subsystem %s", p->cfg.host, p->cfg.port, subsystem);
+    } else {
+        rc = fn(p->session, ch, ctx);
+    }
+    ssh_channel_close(ch);
+    ssh_channel_free(ch);
+out:
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}

@@ -1,0 +1,50 @@
+/* A persistent, pinned SSH client to one peer (SPEC 5): ed25519 only, the
+ * peer's host key compared with a pinned public key file before anything is
+ * sent, one connection reused with a fresh channel per call, and redial with
+ * exponential backoff (1 s doubling to 30 s, reset after a success). */
+#ifndef CONVOCATE_SSH_CLIENT_H
+#define CONVOCATE_SSH_CLIENT_H
+
+#include <libssh/libssh.h>
+#include <stddef.h>
+
+#include "common/paths.h"
+
+typedef struct {
+    char host[256];
+    int port;
+    char user[64];                  /* "claude": keys authorize, not names */
+    char key_path[PATH_BUF];        /* our ed25519 private key */
+    char pinned_key_path[PATH_BUF]; /* the peer's expected host key (.pub format) */
+    int call_timeout_s;             /* whole-call budget for one request */
+} ssh_peer_config;
+
+typedef struct ssh_peer ssh_peer;
+
+ssh_peer *ssh_peer_new(const ssh_peer_config *cfg);
+void ssh_peer_free(ssh_peer *p);
+
+/* Sends req on a fresh channel of subsystem, half-closes, and collects the
+ * answer until EOF (at most resp_max bytes; more is an error). Dials first when
+ * the connection is down and the backoff allows; a broken persistent
+ * connection is redialled once within the same call. *resp is malloc'd and
+ * NUL-terminated. Returns 0, or -1 with err saying what failed. Calls on one
+ * peer are serialised; different peers are independent. */
+int ssh_peer_request(ssh_peer *p, const char *subsystem, const void *req, size_t req_len,
+                     char **resp, size_t resp_max, char *err, size_t errlen);
+
+/* Opens a channel of subsystem on the persistent connection (dialling if
+ * needed) and hands it to fn, keeping the peer to this caller until fn
+ * returns: for interactive relays such as attach. fn's return is returned;
+ * -1 with err filled when the channel could not be opened. */
+typedef int (*ssh_channel_user)(ssh_session session, ssh_channel channel, void *ctx);
+int ssh_peer_with_channel(ssh_peer *p, const char *subsystem, ssh_channel_user fn, void *ctx,
+                          char *err, size_t errlen);
+
+/* The delay before the next dial is allowed, in ms (0 when connected). */
+long ssh_peer_backoff_ms(ssh_peer *p);
+
+/* Formats a key's SHA256 fingerprint the way OpenSSH prints it. */
+int ssh_key_fingerprint(const void *ssh_key_handle, char *out, size_t size);
+
+#endif
