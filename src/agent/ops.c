@@ -1,51 +1,479 @@
-/* STUB: replaced by the agent ops implementation. */
-#include <stdlib.h>
+/* The agent object, the op dispatcher and the read-only ops (ping, list,
+ * get, settings-get, settings-set). The session lifecycle ops live in
+ * ops_lifecycle.c. */
+#include "agent/ops.h"
+
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "agent/agent.h"
+#include "agent/lock.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/timeutil.h"
 #include "proto/rpc.h"
+#include "version.h"
 
-struct agent {
-    agent_config cfg;
+#define ID_SHOWN_MAX 64
+
+/* ---- small shared helpers ---- */
+
+int params_get_id(json_t *params, const char *key, const char **out, char *err, size_t errlen)
+{
+    /* Any length is read so that a long id is refused as an invalid id. */
+    int rc = params_get_string(params, key, RPC_MAX_LINE, out, err, errlen);
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        snprintf(err, errlen, "decode params: \"%s\" is required", key);
+        return -1;
+    }
+    if (!uuid_v4_is_valid(*out)) {
+        bool long_id = strlen(*out) > ID_SHOWN_MAX;
+        snprintf(err, errlen, "invalid id \"%.*s%s\"", ID_SHOWN_MAX, *out, long_id ? "..." : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* Ops that take no params accept null or an empty object. */
+static int expect_no_params(json_t *params, char *err, size_t errlen)
+{
+    static const char *const none[] = {NULL};
+    if (params_expect_object(params, 1, err, errlen) < 0)
+        return -1;
+    return json_is_object(params) ? params_only_keys(params, none, err, errlen) : 0;
+}
+
+agent_settings agent_settings_now(agent *a)
+{
+    pthread_mutex_lock(&a->settings_mu);
+    agent_settings s = a->settings;
+    pthread_mutex_unlock(&a->settings_mu);
+    return s;
+}
+
+int agent_attached_count(agent *a, const char *uuid)
+{
+    int n = 0;
+    pthread_mutex_lock(&a->attach_mu);
+    for (size_t i = 0; i < a->n_attached; i++)
+        if (strcmp(a->attached[i].uuid, uuid) == 0)
+            n = a->attached[i].count;
+    pthread_mutex_unlock(&a->attach_mu);
+    return n;
+}
+
+static bool session_is_locked(agent *a, const char *uuid)
+{
+    char path[PATH_BUF];
+    return store_lock_path(a->store, uuid, path, sizeof path) == 0 && lock_is_held(path);
+}
+
+static const char *state_char(bool running, int attached, bool locked)
+{
+    if (running)
+        return attached > 0 ? "C" : "R";
+    return locked ? "L" : "-";
+}
+
+json_t *session_object(agent *a, const store_entry *e, bool running, bool held_by_caller)
+{
+    json_t *obj = e->valid ? session_to_json(&e->meta)
+                           : json_pack("{s:s, s:s}", "uuid", e->uuid, "error", e->error);
+    if (obj == NULL)
+        return NULL;
+    int attached = running ? agent_attached_count(a, e->uuid) : 0;
+    bool locked = !held_by_caller && session_is_locked(a, e->uuid);
+    if (json_object_set_new(obj, "running", json_boolean(running)) < 0 ||
+        json_object_set_new(obj, "attached", json_integer(attached)) < 0 ||
+        json_object_set_new(obj, "locked", json_boolean(locked)) < 0 ||
+        json_object_set_new(obj, "state", json_string(state_char(running, attached, locked))) < 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* ---- read-only ops ---- */
+
+static void read_image_tag(agent *a, char *out, size_t size)
+{
+    char path[PATH_BUF];
+    if (snprintf(path, sizeof path, "%s/current-image", a->etc_dir) >= (int)sizeof path ||
+        read_line_file(path, out, size) < 0)
+        out[0] = '\0';
+}
+
+/* One engine query: which of this agent's sessions run now. An engine error
+ * counts as "nothing runs", with a log line (SPEC 7). */
+static int running_sessions(agent *a, docker_session_info **out, size_t *n)
+{
+    char err[256];
+    *out = NULL;
+    *n = 0;
+    if (docker_list_sessions(a->docker, a->agent_id, out, n, err, sizeof err) < 0) {
+        log_warn("container engine: %s; sessions shown as not running", err);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static bool is_running(const docker_session_info *info, size_t n, const char *uuid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (info[i].running && strcmp(info[i].uuid, uuid) == 0)
+            return true;
+    return false;
+}
+
+int agent_count_running(agent *a)
+{
+    docker_session_info *info;
+    size_t n, running = 0;
+    running_sessions(a, &info, &n);
+    for (size_t i = 0; i < n; i++)
+        running += info[i].running;
+    free(info);
+    return (int)running;
+}
+
+static int op_ping(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+{
+    if (expect_no_params(params, err, errlen) < 0)
+        return -1;
+    char image[256], now[RFC3339_LEN];
+    capacity_snapshot snap = {0};
+    char why[256];
+    read_image_tag(a, image, sizeof image);
+    rfc3339_format(time(NULL), now);
+    if (capacity_measure(&a->meter, &snap, why, sizeof why) < 0)
+        log_warn("%s", why);
+    agent_settings s = agent_settings_now(a);
+    *result =
+        json_pack("{s:s, s:s, s:s, s:s, s:{s:f, s:f, s:i, s:i}}", "agent_id", a->agent_id,
+                  "version", CONVOCATE_VERSION, "server_time", now, "image_tag", image, "capacity",
+                  "cpu_pct", snap.cpu_pct, "mem_pct", snap.mem_pct, "threshold_pct",
+                  s.admission_threshold_pct, "sessions", agent_count_running(a));
+    return *result ? 0 : (snprintf(err, errlen, "ping: out of memory"), -1);
+}
+
+static int op_list(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+{
+    if (expect_no_params(params, err, errlen) < 0)
+        return -1;
+    docker_session_info *info;
+    size_t n_info, n;
+    store_entry *entries;
+    running_sessions(a, &info, &n_info);
+    if (store_list(a->store, &entries, &n, err, errlen) < 0) {
+        free(info);
+        return -1;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *obj =
+            session_object(a, &entries[i], is_running(info, n_info, entries[i].uuid), false);
+        if (obj == NULL || json_array_append_new(arr, obj) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    store_entries_free(entries, n);
+    free(info);
+    *result = arr;
+    return arr ? 0 : (snprintf(err, errlen, "list: out of memory"), -1);
+}
+
+bool agent_session_running(agent *a, const char *uuid)
+{
+    bool running = false;
+    char err[256];
+    if (docker_session_running(a->docker, uuid, &running, err, sizeof err) < 0) {
+        log_warn("container engine: %s; session %s shown as not running", err, uuid);
+        return false;
+    }
+    return running;
+}
+
+static int op_get(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"id", NULL};
+    const char *id;
+    store_entry e;
+    if (params_expect_object(params, 0, err, errlen) < 0 ||
+        params_only_keys(params, keys, err, errlen) < 0 ||
+        params_get_id(params, "id", &id, err, errlen) < 0 ||
+        store_get(a->store, id, &e, err, errlen) < 0)
+        return -1;
+    *result = session_object(a, &e, agent_session_running(a, id), false);
+    store_entry_clear(&e);
+    return *result ? 0 : (snprintf(err, errlen, "get: out of memory"), -1);
+}
+
+static int op_settings_get(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+{
+    if (expect_no_params(params, err, errlen) < 0)
+        return -1;
+    agent_settings s = agent_settings_now(a);
+    *result = settings_to_json(&s);
+    return *result ? 0 : (snprintf(err, errlen, "settings: out of memory"), -1);
+}
+
+static int op_settings_set(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+{
+    if (params_expect_object(params, 0, err, errlen) < 0)
+        return -1;
+    pthread_mutex_lock(&a->settings_mu);
+    agent_settings next = a->settings;
+    int rc = settings_apply(&next, params, err, errlen);
+    if (rc == 0)
+        rc = settings_save(a->settings_path, &next, err, errlen);
+    if (rc == 0) {
+        a->settings = next;
+        /* Published under settings_mu so agent.settings events keep the order
+         * in which the settings were written. */
+        emitter_publish(a->events, "agent.settings", NULL, settings_to_json(&next));
+    }
+    pthread_mutex_unlock(&a->settings_mu);
+    if (rc < 0)
+        return -1;
+    emitter_set_heartbeat(a->events, next.heartbeat_s);
+    *result = settings_to_json(&next);
+    return *result ? 0 : (snprintf(err, errlen, "settings: out of memory"), -1);
+}
+
+/* ---- dispatch ---- */
+
+static const struct {
+    const char *name;
+    op_handler fn;
+} op_table[] = {
+    {"ping", op_ping},
+    {"list", op_list},
+    {"get", op_get},
+    {"create", op_create},
+    {"edit", op_edit},
+    {"clone", op_clone},
+    {"delete", op_delete},
+    {"kill", op_kill},
+    {"background", op_background},
+    {"restart", op_restart},
+    {"override", op_override},
+    {"settings-get", op_settings_get},
+    {"settings-set", op_settings_set},
 };
+
+op_handler ops_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof op_table / sizeof op_table[0]; i++)
+        if (strcmp(op_table[i].name, name) == 0)
+            return op_table[i].fn;
+    return NULL;
+}
+
+static char *response_or_oom(char *line)
+{
+    /* The contract says never NULL: a constant answer when even that failed. */
+    return line ? line : strdup("{\"ok\":false,\"error\":\"out of memory\"}\n");
+}
+
+char *agent_rpc_handle(agent *a, const char *line, size_t len)
+{
+    rpc_request req;
+    char err[RPC_ERR_LEN];
+    if (rpc_request_decode(line, len, &req, err, sizeof err) < 0)
+        return response_or_oom(rpc_response_error(err));
+    op_handler fn = ops_find(req.op);
+    json_t *result = NULL;
+    char *resp;
+    if (fn == NULL) {
+        snprintf(err, sizeof err, "unknown op \"%s\"", req.op);
+        resp = rpc_response_error(err);
+    } else if (fn(a, req.params, &result, err, sizeof err) < 0) {
+        log_debug("op %s failed: %s", req.op, err);
+        resp = rpc_response_error(err);
+    } else {
+        resp = rpc_response_ok(result);
+    }
+    rpc_request_clear(&req);
+    return response_or_oom(resp);
+}
+
+/* ---- attach counting ---- */
+
+/* Makes room for one more counted session; caller holds attach_mu. */
+static int attach_reserve(agent *a)
+{
+    if (a->n_attached < a->cap_attached)
+        return 0;
+    size_t cap = a->cap_attached ? a->cap_attached * 2 : 16;
+    attach_count *grown = realloc(a->attached, cap * sizeof *grown);
+    if (grown == NULL)
+        return -1;
+    a->attached = grown;
+    a->cap_attached = cap;
+    return 0;
+}
+
+void agent_attach_enter(agent *a, const char *uuid)
+{
+    if (!uuid_v4_is_valid(uuid))
+        return;
+    pthread_mutex_lock(&a->attach_mu);
+    size_t i = 0;
+    while (i < a->n_attached && strcmp(a->attached[i].uuid, uuid) != 0)
+        i++;
+    if (i < a->n_attached) {
+        a->attached[i].count++;
+    } else if (attach_reserve(a) == 0) {
+        memcpy(a->attached[i].uuid, uuid, UUID_STR_LEN);
+        a->attached[i].count = 1;
+        a->n_attached++;
+    } else {
+        log_error("attach count for %s: out of memory", uuid);
+    }
+    pthread_mutex_unlock(&a->attach_mu);
+}
+
+void agent_attach_leave(agent *a, const char *uuid)
+{
+    pthread_mutex_lock(&a->attach_mu);
+    for (size_t i = 0; i < a->n_attached; i++) {
+        if (strcmp(a->attached[i].uuid, uuid) != 0)
+            continue;
+        if (--a->attached[i].count <= 0)
+            a->attached[i] = a->attached[--a->n_attached];
+        break;
+    }
+    pthread_mutex_unlock(&a->attach_mu);
+}
+
+/* ---- life cycle of the agent object ---- */
+
+static bool agent_id_is_valid(const char *id)
+{
+    size_t n = strlen(id);
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9')))
+            return false;
+    return n == AGENT_ID_LEN;
+}
+
+static int load_identity(agent *a, char *err, size_t errlen)
+{
+    char path[PATH_BUF];
+    if (root_path(a->etc_dir, sizeof a->etc_dir, "/etc/convocate-agent") < 0 ||
+        snprintf(path, sizeof path, "%s/agent-id", a->etc_dir) >= (int)sizeof path ||
+        snprintf(a->settings_path, sizeof a->settings_path, "%s/settings.json", a->etc_dir) >=
+            (int)sizeof a->settings_path) {
+        snprintf(err, errlen, "--root path is too long");
+        return -1;
+    }
+    char id[64];
+    if (read_line_file(path, id, sizeof id) < 0 || !agent_id_is_valid(id)) {
+        snprintf(err, errlen, "%s is missing or not 8 of [a-z0-9]: run convocate-agent install",
+                 path);
+        return -1;
+    }
+    memcpy(a->agent_id, id, AGENT_ID_LEN + 1);
+    return 0;
+}
+
+static int open_store(agent *a, char *err, size_t errlen)
+{
+    char home[PATH_BUF];
+    if (root_path(home, sizeof home, "/home/claude") < 0) {
+        snprintf(err, errlen, "--root path is too long");
+        return -1;
+    }
+    /* Only root can give homes to claude; a developer's unprivileged run
+     * keeps its own ownership instead of failing every create. */
+    uid_t uid = geteuid() == 0 ? a->cfg.claude_uid : KEEP_OWNER;
+    a->store = store_open(home, uid, a->cfg.claude_gid, err, errlen);
+    return a->store ? 0 : -1;
+}
+
+/* Running containers of this agent are taken as they are: never restarted,
+ * never stopped (SPEC 6.4). */
+static void adopt_running(agent *a)
+{
+    char err[256];
+    if (docker_ping(a->docker, err, sizeof err) < 0) {
+        log_warn("container engine unreachable at %s: %s", a->cfg.docker_host, err);
+        return;
+    }
+    int n = agent_count_running(a);
+    log_info("adopted %d running session container%s", n, n == 1 ? "" : "s");
+}
 
 agent *agent_new(const agent_config *cfg, char *err, size_t errlen)
 {
     agent *a = calloc(1, sizeof *a);
-    if (a)
-        a->cfg = *cfg;
-    else
+    if (a == NULL) {
         snprintf(err, errlen, "out of memory");
-    return a;
-}
-void agent_free(agent *a) { free(a); }
-void agent_announce_start(agent *a) { (void)a; }
-void agent_announce_shutdown(agent *a, const char *reason) { (void)a; (void)reason; }
-const char *agent_id(const agent *a) { (void)a; return "stub0000"; }
-const agent_config *agent_cfg(const agent *a) { return &a->cfg; }
-char *agent_rpc_handle(agent *a, const char *line, size_t len)
-{
-    (void)a;
-    rpc_request req;
-    char err[RPC_ERR_LEN];
-    if (rpc_request_decode(line, len, &req, err, sizeof err) < 0)
-        return rpc_response_error(err);
-    char *resp;
-    if (strcmp(req.op, "ping") == 0)
-        resp = rpc_response_ok(json_pack("{s:s}", "agent_id", "stub0000"));
-    else {
-        snprintf(err, sizeof err, "unknown op \"%s\"", req.op);
-        resp = rpc_response_error(err);
+        return NULL;
     }
-    rpc_request_clear(&req);
-    return resp;
+    a->cfg = *cfg;
+    pthread_mutex_init(&a->settings_mu, NULL);
+    pthread_mutex_init(&a->attach_mu, NULL);
+    capacity_meter_init(&a->meter);
+    if (load_identity(a, err, errlen) < 0 ||
+        settings_load(a->settings_path, &a->settings, err, errlen) < 0 ||
+        open_store(a, err, errlen) < 0)
+        goto fail;
+    a->events = emitter_new(a->agent_id, cfg->events_log, err, errlen);
+    if (a->events == NULL)
+        goto fail;
+    a->docker = docker_new(cfg->docker_host, err, errlen);
+    if (a->docker == NULL)
+        goto fail;
+    adopt_running(a);
+    return a;
+fail:
+    agent_free(a);
+    return NULL;
 }
-int agent_attach_prepare(agent *a, const char *uuid, char *err, size_t errlen)
+
+void agent_free(agent *a)
 {
-    (void)a; (void)uuid;
-    snprintf(err, errlen, "attach not implemented");
-    return -1;
+    if (a == NULL)
+        return;
+    emitter_free(a->events);
+    docker_free(a->docker);
+    store_close(a->store);
+    capacity_meter_destroy(&a->meter);
+    pthread_mutex_destroy(&a->settings_mu);
+    pthread_mutex_destroy(&a->attach_mu);
+    free(a->attached);
+    free(a);
 }
-void agent_attach_enter(agent *a, const char *uuid) { (void)a; (void)uuid; }
-void agent_attach_leave(agent *a, const char *uuid) { (void)a; (void)uuid; }
+
+void agent_announce_start(agent *a)
+{
+    char image[256];
+    read_image_tag(a, image, sizeof image);
+    emitter_publish(a->events, "agent.started", NULL,
+                    json_pack("{s:s, s:s}", "version", CONVOCATE_VERSION, "image_tag", image));
+    emitter_set_heartbeat(a->events, agent_settings_now(a).heartbeat_s);
+}
+
+void agent_announce_shutdown(agent *a, const char *reason)
+{
+    emitter_publish(a->events, "agent.shutdown", NULL, json_pack("{s:s}", "reason", reason));
+}
+
+const char *agent_id(const agent *a)
+{
+    return a->agent_id;
+}
+
+const agent_config *agent_cfg(const agent *a)
+{
+    return &a->cfg;
+}

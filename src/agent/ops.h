@@ -1,0 +1,79 @@
+/* The agent's shared state and its convocate-agent-rpc operations (SPEC 7).
+ *
+ * Locking, from outermost to innermost: a session's PID lock file (held for
+ * a whole lifecycle operation, engine calls included), then the store's
+ * mutex (claims and session.json rewrites only), settings_mu and attach_mu
+ * (short copies). No mutex is ever held across an engine call, so a 10 s
+ * stop of one session never delays an operation on another. */
+#ifndef CONVOCATE_AGENT_OPS_H
+#define CONVOCATE_AGENT_OPS_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "agent/agent.h"
+#include "agent/capacity.h"
+#include "agent/docker.h"
+#include "agent/emitter.h"
+#include "agent/settings.h"
+#include "agent/store.h"
+
+#define AGENT_ID_LEN 8
+#define STOP_GRACE_S 10
+#define SESSION_SLICE "convocate-sessions.slice"
+
+typedef struct {
+    char uuid[UUID_STR_LEN];
+    int count;
+} attach_count;
+
+struct agent {
+    agent_config cfg;
+    char agent_id[AGENT_ID_LEN + 1];
+    char etc_dir[PATH_BUF]; /* <root>/etc/convocate-agent */
+    store *store;
+    docker_client *docker;
+    emitter *events;
+    capacity_meter meter;
+
+    pthread_mutex_t settings_mu;
+    agent_settings settings;
+    char settings_path[PATH_BUF];
+
+    pthread_mutex_t attach_mu;
+    attach_count *attached;
+    size_t n_attached, cap_attached;
+};
+
+/* An op handler: 0 with *result set (NULL means JSON null), or -1 with err
+ * holding the text the operator sees. */
+typedef int (*op_handler)(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+
+/* Looks an op up by name; NULL when unknown. */
+op_handler ops_find(const char *name);
+
+/* Helpers shared by the handlers. */
+agent_settings agent_settings_now(agent *a);
+int agent_attached_count(agent *a, const char *uuid);
+/* The session object of SPEC 7 for one store entry. */
+/* held_by_caller: the caller holds the lock and is about to drop it, so the
+ * object shows the session unlocked. */
+json_t *session_object(agent *a, const store_entry *e, bool running, bool held_by_caller);
+/* Reads and checks params["id"] (or another key): a canonical UUIDv4, or
+ * `invalid id "<id>"`, before anything touches the filesystem. */
+int params_get_id(json_t *params, const char *key, const char **out, char *err, size_t errlen);
+/* Engine answers; an engine error counts as "not running" and is logged. */
+int agent_count_running(agent *a);
+bool agent_session_running(agent *a, const char *uuid);
+
+/* The session lifecycle ops, in ops_lifecycle.c. */
+int op_create(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+int op_edit(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+int op_clone(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+int op_delete(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+int op_kill(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+int op_background(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+int op_restart(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+int op_override(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,97 @@
+/* The session store: one directory per session under <root>/home/claude/
+ * holding session.json (SPEC 4, 6). The directories are the truth; nothing
+ * is cached, so a session migrated in by hand appears at the next list.
+ *
+ * New homes are built under a staging name (.new-<uuid>) and renamed into
+ * place, and deletions rename to .del-<uuid> first, so a reader or a crash
+ * never sees half a session. Claims on (port, protocol) and DNS names are
+ * checked and reserved under one mutex, so two creates cannot both win. */
+#ifndef CONVOCATE_AGENT_STORE_H
+#define CONVOCATE_AGENT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "agent/session.h"
+#include "common/paths.h"
+
+#define STORE_ERR_LEN 256
+
+typedef struct store store;
+
+/* One session directory as found on disk. */
+typedef struct {
+    char uuid[UUID_STR_LEN];
+    bool valid;                /* session.json parsed and validated */
+    session_meta meta;         /* when valid */
+    char error[STORE_ERR_LEN]; /* when not: what is wrong with session.json */
+} store_entry;
+
+/* What create and edit ask for. NULL / has_port false = keep (edit) or the
+ * default (create). port may be PORT_AUTO; dns_name "" removes the name. */
+typedef struct {
+    const char *name;
+    bool has_port;
+    int port;
+    const char *protocol;
+    const char *dns_name;
+} session_changes;
+
+/* The part of a session that others may collide with. */
+typedef struct {
+    char uuid[UUID_STR_LEN];
+    char name[SESSION_NAME_MAX + 1];
+    int port;
+    char protocol[4];
+    char dns_name[DNS_LABEL_MAX + 1];
+} session_claim;
+
+/* Whether the host lets us bind port/protocol now (true = free). */
+typedef bool (*port_probe_fn)(int port, const char *protocol, void *ctx);
+bool host_port_is_free(int port, const char *protocol, void *ctx);
+
+/* Pure collision rules, for tests. A claim whose uuid is self_uuid is
+ * ignored. 0, or -1 with the operator's error text. */
+int claims_check(const session_claim *claims, size_t n, const char *self_uuid, int port,
+                 const char *protocol, const char *dns_name, char *err, size_t errlen);
+/* Lowest port >= PORT_AUTO_FIRST that no claim holds for protocol and the
+ * probe finds free; -1 when there is none. */
+int claims_pick_port(const session_claim *claims, size_t n, const char *self_uuid,
+                     const char *protocol, port_probe_fn probe, void *ctx);
+
+/* home_root: <root>/home/claude. Homes and session.json files are chowned to
+ * uid:gid unless uid is KEEP_OWNER. Clears staging left by a crash. */
+store *store_open(const char *home_root, uid_t uid, gid_t gid, char *err, size_t errlen);
+void store_close(store *s);
+void store_set_port_probe(store *s, port_probe_fn probe, void *ctx);
+
+/* <home_root>/<uuid> and <home_root>/<uuid>.lock; 0 or -1 (too long). */
+int store_home_path(const store *s, const char *uuid, char *out, size_t size);
+int store_lock_path(const store *s, const char *uuid, char *out, size_t size);
+const char *store_root(const store *s);
+
+/* Every session directory, sorted by uuid; unparseable ones included. */
+int store_list(store *s, store_entry **out, size_t *n, char *err, size_t errlen);
+void store_entries_free(store_entry *entries, size_t n);
+/* One session; -1 with `session "<uuid>" not found` when there is none. A
+ * directory whose session.json does not parse is found (valid = false). */
+int store_get(store *s, const char *uuid, store_entry *out, char *err, size_t errlen);
+void store_entry_clear(store_entry *e);
+
+/* The caller has validated the strings and minted uuid. The skel directory
+ * <home_root>/.skel is copied when it exists. *out is the new session. */
+int store_create(store *s, const char *uuid, const session_changes *c, session_meta *out, char *err,
+                 size_t errlen);
+int store_edit(store *s, const char *uuid, const session_changes *c, session_meta *out, char *err,
+               size_t errlen);
+/* Copies the source home to new_uuid: new name, port 0, no DNS name, fresh
+ * times, the source's unknown fields kept. */
+int store_clone(store *s, const char *src_uuid, const char *new_uuid, const char *name,
+                session_meta *out, char *err, size_t errlen);
+/* Removes the home dir (never following symlinks out of it). */
+int store_delete(store *s, const char *uuid, char *err, size_t errlen);
+/* Moves last_accessed to now. */
+int store_touch(store *s, const char *uuid, session_meta *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,789 @@
+/* Unit tests for the agent ops through agent_rpc_handle, under a temporary
+ * --root, with an in-memory fake of the engine driver (docker.h) so the op
+ * logic is tested alone: error texts, collisions, locks, settings, events,
+ * run specs, recovery and that a slow stop blocks no other session. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/docker.h"
+#include "common/fileio.h"
+#include "common/paths.h"
+#include "common/timeutil.h"
+#include "common/tree.h"
+
+/* ---- the fake engine ---- */
+
+#define FAKE_MAX 64
+static pthread_mutex_t fake_mu = PTHREAD_MUTEX_INITIALIZER;
+static char fake_running[FAKE_MAX][UUID_STR_LEN];
+static int fake_n;
+static int fake_stop_ms; /* how long a stop takes */
+static int fake_list_calls;
+static docker_run_spec fake_last_spec;
+static char fake_last_image[256], fake_last_sock[PATH_BUF], fake_last_claude_bin[PATH_BUF];
+
+struct docker_client {
+    int unused;
+};
+
+docker_client *docker_new(const char *url, char *err, size_t errlen)
+{
+    return calloc(1, sizeof(docker_client));
+}
+void docker_free(docker_client *d)
+{
+    free(d);
+}
+int docker_ping(docker_client *d, char *err, size_t errlen)
+{
+    return 0;
+}
+
+static int fake_find(const char *uuid)
+{
+    for (int i = 0; i < fake_n; i++)
+        if (strcmp(fake_running[i], uuid) == 0)
+            return i;
+    return -1;
+}
+
+int docker_start_session(docker_client *d, const docker_run_spec *spec, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&fake_mu);
+    fake_last_spec = *spec;
+    snprintf(fake_last_image, sizeof fake_last_image, "%s", spec->image);
+    snprintf(fake_last_sock, sizeof fake_last_sock, "%s",
+             spec->docker_sock ? spec->docker_sock : "");
+    snprintf(fake_last_claude_bin, sizeof fake_last_claude_bin, "%s",
+             spec->claude_bin ? spec->claude_bin : "");
+    if (fake_find(spec->uuid) < 0 && fake_n < FAKE_MAX)
+        snprintf(fake_running[fake_n++], UUID_STR_LEN, "%s", spec->uuid);
+    pthread_mutex_unlock(&fake_mu);
+    return 0;
+}
+
+int docker_stop_session(docker_client *d, const char *uuid, int grace_s, char *err, size_t errlen)
+{
+    usleep((useconds_t)fake_stop_ms * 1000);
+    pthread_mutex_lock(&fake_mu);
+    int i = fake_find(uuid);
+    if (i >= 0)
+        memcpy(fake_running[i], fake_running[--fake_n], UUID_STR_LEN);
+    pthread_mutex_unlock(&fake_mu);
+    return 0;
+}
+
+int docker_list_sessions(docker_client *d, const char *agent_id, docker_session_info **out,
+                         size_t *n, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&fake_mu);
+    fake_list_calls++;
+    *out = calloc((size_t)fake_n + 1, sizeof **out);
+    for (int i = 0; i < fake_n; i++) {
+        memcpy((*out)[i].uuid, fake_running[i], UUID_STR_LEN);
+        (*out)[i].running = true;
+    }
+    *n = (size_t)fake_n;
+    pthread_mutex_unlock(&fake_mu);
+    return 0;
+}
+
+int docker_session_running(docker_client *d, const char *uuid, bool *running, char *err,
+                           size_t errlen)
+{
+    pthread_mutex_lock(&fake_mu);
+    *running = fake_find(uuid) >= 0;
+    pthread_mutex_unlock(&fake_mu);
+    return 0;
+}
+
+int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t errlen)
+{
+    return 0;
+}
+
+/* ---- fixture ---- */
+
+typedef struct {
+    char root[256];
+    char home[PATH_BUF];
+    char events[PATH_BUF];
+    agent_config cfg;
+    agent *a;
+} fixture;
+
+static void write_file(const char *path, const char *text)
+{
+    assert_int_equal(atomic_write_file(path, text, strlen(text), 0644, KEEP_OWNER, 0), 0);
+}
+
+static void start(fixture *f)
+{
+    char err[256];
+    f->a = agent_new(&f->cfg, err, sizeof err);
+    if (f->a == NULL)
+        fail_msg("agent_new: %s", err);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    char tmpl[] = "/tmp/convocate-ops-XXXXXX";
+    char path[PATH_BUF * 2];
+    assert_non_null(mkdtemp(tmpl));
+    snprintf(f->root, sizeof f->root, "%s", tmpl);
+    assert_int_equal(paths_set_root(f->root), 0);
+    snprintf(path, sizeof path, "%s/etc/convocate-agent", f->root);
+    assert_int_equal(mkdir_p(path, 0750), 0);
+    snprintf(path, sizeof path, "%s/etc/convocate-agent/agent-id", f->root);
+    write_file(path, "test1234\n");
+    snprintf(path, sizeof path, "%s/etc/convocate-agent/current-image", f->root);
+    write_file(path, "convocate:v9.9.9\n");
+    /* A high threshold so a busy test machine does not refuse creates. */
+    snprintf(path, sizeof path, "%s/etc/convocate-agent/settings.json", f->root);
+    write_file(path, "{\"admission_threshold_pct\":95}\n");
+    snprintf(f->home, sizeof f->home, "%s/home/claude", f->root);
+    snprintf(path, sizeof path, "%s/.skel", f->home);
+    assert_int_equal(mkdir_p(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/.skel/CLAUDE.md", f->home);
+    write_file(path, "# starter\n");
+    snprintf(f->events, sizeof f->events, "%s/events.log", f->root);
+    snprintf(f->cfg.docker_host, sizeof f->cfg.docker_host, "unix:///run/fake-docker.sock");
+    snprintf(f->cfg.events_log, sizeof f->cfg.events_log, "%s", f->events);
+    f->cfg.claude_uid = CLAUDE_UID_DEFAULT;
+    f->cfg.claude_gid = CLAUDE_GID_DEFAULT;
+    fake_n = 0;
+    fake_stop_ms = 0;
+    start(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    agent_free(f->a);
+    tree_remove(f->root);
+    paths_set_root(NULL);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static json_t *rpc(fixture *f, const char *line)
+{
+    char *resp = agent_rpc_handle(f->a, line, strlen(line));
+    assert_non_null(resp);
+    assert_int_equal(resp[strlen(resp) - 1], '\n');
+    json_t *j = json_loads(resp, 0, NULL);
+    if (j == NULL)
+        fail_msg("not JSON: %s", resp);
+    free(resp);
+    return j;
+}
+
+static json_t *rpcf(fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_t *rpcf(fixture *f, const char *fmt, ...)
+{
+    char line[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    return rpc(f, line);
+}
+
+static json_t *ok_result(json_t *resp)
+{
+    if (!json_is_true(json_object_get(resp, "ok"))) {
+        char *s = json_dumps(resp, 0);
+        fail_msg("expected ok, got %s", s);
+    }
+    json_t *r = json_incref(json_object_get(resp, "result"));
+    json_decref(resp);
+    return r;
+}
+
+static void expect_error(json_t *resp, const char *text)
+{
+    const char *got = json_string_value(json_object_get(resp, "error"));
+    assert_false(json_is_true(json_object_get(resp, "ok")));
+    if (got == NULL || strcmp(got, text) != 0)
+        fail_msg("expected error \"%s\", got \"%s\"", text, got ? got : "(none)");
+    json_decref(resp);
+}
+
+static void expect_error_prefix(json_t *resp, const char *prefix)
+{
+    const char *got = json_string_value(json_object_get(resp, "error"));
+    if (got == NULL || strncmp(got, prefix, strlen(prefix)) != 0)
+        fail_msg("expected error starting \"%s\", got \"%s\"", prefix, got ? got : "(none)");
+    json_decref(resp);
+}
+
+/* create, retried while a busy machine trips CPU admission. */
+static json_t *create(fixture *f, const char *params)
+{
+    for (int attempt = 0;; attempt++) {
+        json_t *resp = rpcf(f, "{\"op\":\"create\",\"params\":%s}", params);
+        const char *e = json_string_value(json_object_get(resp, "error"));
+        if (attempt < 20 && e && strncmp(e, "admission denied: cpu", 21) == 0) {
+            json_decref(resp);
+            usleep(500 * 1000);
+            continue;
+        }
+        return resp;
+    }
+}
+
+static char *create_ok(fixture *f, const char *params)
+{
+    json_t *r = ok_result(create(f, params));
+    char *uuid = strdup(json_string_value(json_object_get(r, "uuid")));
+    json_decref(r);
+    return uuid;
+}
+
+static json_t *read_json_file(const char *path)
+{
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+/* ---- tests ---- */
+
+static void test_ping_and_unknown_op(void **state)
+{
+    fixture *f = *state;
+    json_t *r = ok_result(rpc(f, "{\"op\":\"ping\",\"params\":null}"));
+    assert_string_equal(json_string_value(json_object_get(r, "agent_id")), "test1234");
+    assert_string_equal(json_string_value(json_object_get(r, "image_tag")), "convocate:v9.9.9");
+    assert_non_null(json_object_get(r, "version"));
+    time_t t;
+    assert_true(rfc3339_parse(json_string_value(json_object_get(r, "server_time")), &t));
+    json_t *cap = json_object_get(r, "capacity");
+    assert_int_equal(json_integer_value(json_object_get(cap, "threshold_pct")), 95);
+    assert_true(json_is_number(json_object_get(cap, "cpu_pct")));
+    assert_true(json_is_number(json_object_get(cap, "mem_pct")));
+    assert_int_equal(json_integer_value(json_object_get(cap, "sessions")), 0);
+    json_decref(r);
+    expect_error(rpc(f, "{\"op\":\"frobnicate\",\"params\":null}"), "unknown op \"frobnicate\"");
+    expect_error_prefix(rpc(f, "{\"op\":\"ping\",\"params\":5}"), "decode params: ");
+    expect_error_prefix(rpc(f, "{\"op\":\"ping\",\"params\":{\"x\":1}}"), "decode params: ");
+    expect_error_prefix(rpc(f, "{\"op\":"), "decode request: ");
+}
+
+static void test_create_list_get(void **state)
+{
+    fixture *f = *state;
+    json_t *r = ok_result(create(f, "{\"name\":\"web\",\"port\":8080,\"dns_name\":\"web\"}"));
+    const char *uuid = json_string_value(json_object_get(r, "uuid"));
+    assert_string_equal(json_string_value(json_object_get(r, "protocol")), "tcp");
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "-");
+    assert_false(json_is_true(json_object_get(r, "running")));
+    assert_false(json_is_true(json_object_get(r, "locked")));
+    assert_int_equal(json_integer_value(json_object_get(r, "attached")), 0);
+    char path[PATH_BUF * 2];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", f->home, uuid);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(st.st_uid, CLAUDE_UID_DEFAULT);
+    snprintf(path, sizeof path, "%s/%s/CLAUDE.md", f->home, uuid);
+    assert_int_equal(lstat(path, &st), 0); /* the skel was copied */
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    json_t *disk = read_json_file(path);
+    assert_string_equal(json_string_value(json_object_get(disk, "name")), "web");
+    json_decref(disk);
+
+    json_t *list = ok_result(rpc(f, "{\"op\":\"list\",\"params\":null}"));
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "uuid")), uuid);
+    json_decref(list);
+    json_t *got = ok_result(rpcf(f, "{\"op\":\"get\",\"params\":{\"id\":\"%s\"}}", uuid));
+    assert_int_equal(json_integer_value(json_object_get(got, "port")), 8080);
+    json_decref(got);
+    json_decref(r);
+    expect_error(
+        rpc(f, "{\"op\":\"get\",\"params\":{\"id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}}"),
+        "session \"0f8fad5b-d9cb-469f-a165-70867728950e\" not found");
+    expect_error_prefix(create(f, "{\"port\":1}"), "decode params: ");
+    expect_error_prefix(create(f, "{\"name\":\"a b\"}"), "invalid name ");
+    expect_error_prefix(create(f, "{\"name\":\"x\",\"protocol\":\"sctp\"}"), "invalid protocol ");
+    expect_error_prefix(create(f, "{\"name\":\"x\",\"dns_name\":\"-x\"}"), "invalid dns name ");
+    expect_error_prefix(create(f, "{\"name\":\"x\",\"port\":-2}"), "decode params: ");
+    expect_error_prefix(create(f, "{\"name\":\"x\",\"port\":\"80\"}"), "decode params: ");
+    expect_error_prefix(create(f, "{\"name\":\"x\",\"extra\":1}"), "decode params: ");
+}
+
+static void test_collisions_and_auto_port(void **state)
+{
+    fixture *f = *state;
+    free(create_ok(f, "{\"name\":\"web\",\"port\":8080,\"dns_name\":\"x\"}"));
+    expect_error(create(f, "{\"name\":\"web2\",\"port\":8080}"),
+                 "port 8080/tcp already in use by session \"web\"");
+    expect_error(create(f, "{\"name\":\"other\",\"dns_name\":\"x\"}"),
+                 "dns name \"x\" already in use");
+    free(create_ok(f, "{\"name\":\"dns-tcp\",\"port\":53,\"protocol\":\"tcp\"}"));
+    free(create_ok(f, "{\"name\":\"dns-udp\",\"port\":53,\"protocol\":\"udp\"}"));
+    expect_error(create(f, "{\"name\":\"dns-udp2\",\"port\":53,\"protocol\":\"udp\"}"),
+                 "port 53/udp already in use by session \"dns-udp\"");
+    json_t *a = ok_result(create(f, "{\"name\":\"auto1\",\"port\":-1}"));
+    json_t *b = ok_result(create(f, "{\"name\":\"auto2\",\"port\":-1}"));
+    int pa = (int)json_integer_value(json_object_get(a, "port"));
+    int pb = (int)json_integer_value(json_object_get(b, "port"));
+    assert_true(pa >= 1001 && pb >= 1001 && pa != pb);
+    json_decref(a);
+    json_decref(b);
+}
+
+typedef struct {
+    fixture *f;
+    int index;
+    char uuid[UUID_STR_LEN];
+    int port;
+} racer;
+
+static void *race_create(void *arg)
+{
+    racer *r = arg;
+    char params[128];
+    snprintf(params, sizeof params, "{\"name\":\"r%d\",\"port\":-1,\"protocol\":\"udp\"}",
+             r->index);
+    json_t *resp = create(r->f, params);
+    json_t *res = json_object_get(resp, "result");
+    if (json_is_object(res)) {
+        snprintf(r->uuid, sizeof r->uuid, "%s", json_string_value(json_object_get(res, "uuid")));
+        r->port = (int)json_integer_value(json_object_get(res, "port"));
+    }
+    json_decref(resp);
+    return NULL;
+}
+
+static void test_concurrent_creates_never_share_a_port(void **state)
+{
+    fixture *f = *state;
+    enum { N = 16 };
+    racer r[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (racer){.f = f, .index = i};
+        assert_int_equal(pthread_create(&t[i], NULL, race_create, &r[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++) {
+        assert_true(r[i].port >= 1001);
+        for (int j = i + 1; j < N; j++)
+            assert_int_not_equal(r[i].port, r[j].port);
+    }
+}
+
+static void test_edit_keeps_unknown_fields_and_checks_claims(void **state)
+{
+    fixture *f = *state;
+    char *web = create_ok(f, "{\"name\":\"web\",\"port\":8080}");
+    char *db = create_ok(f, "{\"name\":\"db\",\"port\":5432,\"dns_name\":\"db\"}");
+    char path[PATH_BUF * 2];
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, web);
+    json_t *disk = read_json_file(path);
+    json_object_set_new(disk, "owner", json_string("alice"));
+    char *text = json_dumps(disk, JSON_COMPACT);
+    write_file(path, text);
+    free(text);
+    json_decref(disk);
+
+    json_t *r = ok_result(rpcf(f,
+                               "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"name\":\"\","
+                               "\"protocol\":\"udp\",\"dns_name\":\"web\"}}",
+                               web));
+    assert_string_equal(json_string_value(json_object_get(r, "name")), "web"); /* "" keeps */
+    assert_string_equal(json_string_value(json_object_get(r, "protocol")), "udp");
+    assert_string_equal(json_string_value(json_object_get(r, "owner")), "alice");
+    json_decref(r);
+    disk = read_json_file(path);
+    assert_string_equal(json_string_value(json_object_get(disk, "owner")), "alice");
+    assert_string_equal(json_string_value(json_object_get(disk, "dns_name")), "web");
+    json_decref(disk);
+    expect_error(rpcf(f, "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"dns_name\":\"db\"}}", web),
+                 "dns name \"db\" already in use");
+    expect_error(rpcf(f,
+                      "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"port\":5432,"
+                      "\"protocol\":\"tcp\"}}",
+                      web),
+                 "port 5432/tcp already in use by session \"db\"");
+    /* Editing db's name leaves its own port alone: no self-collision. */
+    json_decref(ok_result(
+        rpcf(f, "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"name\":\"database\"}}", db)));
+    free(web);
+    free(db);
+}
+
+static void test_corrupt_session_is_listed_never_overwritten(void **state)
+{
+    fixture *f = *state;
+    char *uuid = create_ok(f, "{\"name\":\"broken\"}");
+    char path[PATH_BUF * 2];
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    write_file(path, "{\"uuid\": truncated");
+    json_t *list = ok_result(rpc(f, "{\"op\":\"list\",\"params\":null}"));
+    assert_int_equal(json_array_size(list), 1);
+    json_t *e = json_array_get(list, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "uuid")), uuid);
+    assert_non_null(json_string_value(json_object_get(e, "error")));
+    assert_string_equal(json_string_value(json_object_get(e, "state")), "-");
+    json_decref(list);
+    expect_error_prefix(
+        rpcf(f, "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"name\":\"x\"}}", uuid), "session \"");
+    char *text;
+    assert_int_equal(read_file_bounded(path, 1024, &text, NULL), 0);
+    assert_string_equal(text, "{\"uuid\": truncated");
+    free(text);
+    /* It can still be deleted: the operator's way out. */
+    json_decref(ok_result(rpcf(f, "{\"op\":\"delete\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    free(uuid);
+}
+
+static void test_bad_ids_touch_nothing(void **state)
+{
+    fixture *f = *state;
+    const char *ops[] = {"get", "edit", "delete", "kill", "background", "restart", "override"};
+    char big[10 * 1024 + 1];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    const char *ids[] = {"../x", "6ba7b810-9dad-11d1-80b4-00c04fd430c8", big, "",
+                         "6BA7B810-9DAD-41D1-80B4-00C04FD430C8"};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        for (size_t j = 0; j < sizeof ids / sizeof ids[0]; j++) {
+            size_t n = strlen(ids[j]) + 128;
+            char *line = malloc(n);
+            snprintf(line, n, "{\"op\":\"%s\",\"params\":{\"id\":\"%s\"}}", ops[i], ids[j]);
+            expect_error_prefix(rpc(f, line), "invalid id \"");
+            free(line);
+        }
+    }
+    expect_error(rpc(f, "{\"op\":\"get\",\"params\":{\"id\":\"../x\"}}"), "invalid id \"../x\"");
+    expect_error_prefix(
+        rpc(f, "{\"op\":\"clone\",\"params\":{\"source_id\":\"../x\",\"name\":\"c\"}}"),
+        "invalid id \"");
+    char a_err[256];
+    assert_int_equal(agent_attach_prepare(f->a, "../x", a_err, sizeof a_err), -1);
+    assert_string_equal(a_err, "invalid id \"../x\"");
+    /* Nothing appeared next to the homes. */
+    char path[PATH_BUF * 2];
+    snprintf(path, sizeof path, "%s/x", f->root);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof path, "%s/home/x", f->root);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
+static void test_restart_kill_and_run_spec(void **state)
+{
+    fixture *f = *state;
+    char *uuid = create_ok(f, "{\"name\":\"runner\",\"port\":9000,\"protocol\":\"udp\"}");
+    char path[PATH_BUF * 2];
+    snprintf(path, sizeof path, "%s/usr/local/bin", f->root);
+    assert_int_equal(mkdir_p(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/usr/local/bin/claude", f->root);
+    write_file(path, "#!/bin/sh\n");
+    json_decref(ok_result(rpc(f, "{\"op\":\"settings-set\",\"params\":{\"docker_socket\":true,"
+                                 "\"session_cpus\":0.5,\"dns_server\":\"10.1.2.3\"}}")));
+    json_decref(ok_result(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    assert_string_equal(fake_last_image, "convocate:v9.9.9");
+    assert_string_equal(fake_last_spec.cgroup_parent, "convocate-sessions.slice");
+    assert_string_equal(fake_last_spec.agent_id, "test1234");
+    assert_int_equal(fake_last_spec.port, 9000);
+    assert_string_equal(fake_last_spec.protocol, "udp");
+    assert_int_equal(fake_last_spec.claude_uid, CLAUDE_UID_DEFAULT);
+    assert_string_equal(fake_last_sock, "/run/fake-docker.sock");
+    assert_string_equal(fake_last_claude_bin, path);
+    assert_null(fake_last_spec.ssh_dir); /* absent on the host: not mounted */
+    assert_null(fake_last_spec.gitconfig);
+    json_t *got = ok_result(rpcf(f, "{\"op\":\"get\",\"params\":{\"id\":\"%s\"}}", uuid));
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "R");
+    json_decref(got);
+    agent_attach_enter(f->a, uuid);
+    got = ok_result(rpcf(f, "{\"op\":\"get\",\"params\":{\"id\":\"%s\"}}", uuid));
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "C");
+    assert_int_equal(json_integer_value(json_object_get(got, "attached")), 1);
+    json_decref(got);
+    agent_attach_leave(f->a, uuid);
+    expect_error(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid),
+                 "session \"runner\" already running");
+    json_decref(ok_result(rpcf(f, "{\"op\":\"background\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    json_decref(ok_result(rpcf(f, "{\"op\":\"kill\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    assert_int_equal(fake_n, 0);
+    expect_error(rpcf(f, "{\"op\":\"background\",\"params\":{\"id\":\"%s\"}}", uuid),
+                 "session \"runner\" is not running");
+    /* The current image is read at each start. */
+    snprintf(path, sizeof path, "%s/etc/convocate-agent/current-image", f->root);
+    write_file(path, "convocate:v9.9.10\n");
+    char err[256];
+    assert_int_equal(agent_attach_prepare(f->a, uuid, err, sizeof err), 0);
+    assert_string_equal(fake_last_image, "convocate:v9.9.10");
+    free(uuid);
+}
+
+static void test_locks_and_override(void **state)
+{
+    fixture *f = *state;
+    char *uuid = create_ok(f, "{\"name\":\"held\"}");
+    char lock[PATH_BUF * 2], text[32];
+    snprintf(lock, sizeof lock, "%s/%s.lock", f->home, uuid);
+    snprintf(text, sizeof text, "%d\n", (int)getppid()); /* a live process, not us */
+    write_file(lock, text);
+    json_t *got = ok_result(rpcf(f, "{\"op\":\"get\",\"params\":{\"id\":\"%s\"}}", uuid));
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "L");
+    assert_true(json_is_true(json_object_get(got, "locked")));
+    json_decref(got);
+    expect_error(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid),
+                 "session \"held\" is locked");
+    expect_error(rpcf(f, "{\"op\":\"delete\",\"params\":{\"id\":\"%s\"}}", uuid),
+                 "session \"held\" is locked");
+    json_decref(ok_result(rpcf(f, "{\"op\":\"override\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    assert_int_equal(access(lock, F_OK), -1);
+    /* A lock of a dead PID is stale: ignored and removed. */
+    write_file(lock, "999999999\n");
+    json_decref(ok_result(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    assert_int_equal(access(lock, F_OK), -1);
+    json_decref(ok_result(rpcf(f, "{\"op\":\"delete\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    char home[PATH_BUF * 2];
+    snprintf(home, sizeof home, "%s/%s", f->home, uuid);
+    assert_int_equal(access(home, F_OK), -1);
+    expect_error_prefix(rpcf(f, "{\"op\":\"override\",\"params\":{\"id\":\"%s\"}}", uuid),
+                        "session \"");
+    free(uuid);
+}
+
+typedef struct {
+    fixture *f;
+    const char *uuid;
+    json_t *resp;
+} slow_kill;
+
+static void *kill_thread(void *arg)
+{
+    slow_kill *k = arg;
+    k->resp = rpcf(k->f, "{\"op\":\"kill\",\"params\":{\"id\":\"%s\"}}", k->uuid);
+    return NULL;
+}
+
+static void test_slow_kill_blocks_no_other_session(void **state)
+{
+    fixture *f = *state;
+    char *slow = create_ok(f, "{\"name\":\"slow\"}");
+    char *other = create_ok(f, "{\"name\":\"other\"}");
+    json_decref(ok_result(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", slow)));
+    fake_stop_ms = 1500;
+    slow_kill k = {.f = f, .uuid = slow};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, kill_thread, &k), 0);
+    usleep(200 * 1000);
+    int64_t t0 = monotonic_ms();
+    json_decref(ok_result(rpc(f, "{\"op\":\"ping\",\"params\":null}")));
+    json_decref(
+        ok_result(rpcf(f, "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"name\":\"o2\"}}", other)));
+    json_t *list = ok_result(rpc(f, "{\"op\":\"list\",\"params\":null}"));
+    int64_t elapsed = monotonic_ms() - t0;
+    /* The slow one shows locked while its kill runs. */
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *e = json_array_get(list, i);
+        if (strcmp(json_string_value(json_object_get(e, "uuid")), slow) == 0)
+            assert_true(json_is_true(json_object_get(e, "locked")));
+    }
+    json_decref(list);
+    expect_error(rpcf(f, "{\"op\":\"kill\",\"params\":{\"id\":\"%s\"}}", slow),
+                 "session \"slow\" is locked");
+    pthread_join(t, NULL);
+    json_decref(ok_result(k.resp));
+    assert_true(elapsed < 1000);
+    fake_stop_ms = 0;
+    free(slow);
+    free(other);
+}
+
+static void test_clone_and_delete(void **state)
+{
+    fixture *f = *state;
+    char *src = create_ok(f, "{\"name\":\"src\",\"port\":7000,\"dns_name\":\"src\"}");
+    char path[PATH_BUF * 2];
+    snprintf(path, sizeof path, "%s/%s/work.txt", f->home, src);
+    write_file(path, "data\n");
+    snprintf(path, sizeof path, "%s/%s/escape", f->home, src);
+    assert_int_equal(symlink("/etc", path), 0);
+    json_t *c = ok_result(rpcf(f,
+                               "{\"op\":\"clone\",\"params\":{\"source_id\":\"%s\","
+                               "\"name\":\"copy\"}}",
+                               src));
+    const char *cu = json_string_value(json_object_get(c, "uuid"));
+    assert_string_not_equal(cu, src);
+    assert_int_equal(json_integer_value(json_object_get(c, "port")), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "dns_name")), "");
+    assert_string_equal(json_string_value(json_object_get(c, "name")), "copy");
+    snprintf(path, sizeof path, "%s/%s/work.txt", f->home, cu);
+    assert_int_equal(access(path, F_OK), 0);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s/escape", f->home, cu);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    expect_error_prefix(rpcf(f, "{\"op\":\"clone\",\"params\":{\"source_id\":\"%s\"}}", src),
+                        "decode params: ");
+    json_decref(ok_result(rpcf(f, "{\"op\":\"delete\",\"params\":{\"id\":\"%s\"}}", cu)));
+    snprintf(path, sizeof path, "%s/%s", f->home, cu);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(access("/etc/passwd", F_OK), 0);
+    json_decref(c);
+    free(src);
+}
+
+static void test_settings_ops(void **state)
+{
+    fixture *f = *state;
+    json_t *s = ok_result(rpc(f, "{\"op\":\"settings-get\",\"params\":null}"));
+    assert_int_equal(json_integer_value(json_object_get(s, "admission_threshold_pct")), 95);
+    assert_int_equal(json_integer_value(json_object_get(s, "heartbeat_s")), 30);
+    assert_false(json_is_true(json_object_get(s, "docker_socket")));
+    json_decref(s);
+    s = ok_result(rpc(f, "{\"op\":\"settings-set\",\"params\":{\"heartbeat_s\":5}}"));
+    assert_int_equal(json_integer_value(json_object_get(s, "heartbeat_s")), 5);
+    json_decref(s);
+    expect_error_prefix(rpc(f, "{\"op\":\"settings-set\",\"params\":{\"heartbeat_s\":4}}"),
+                        "settings: ");
+    expect_error_prefix(rpc(f, "{\"op\":\"settings-set\",\"params\":{\"nope\":1}}"),
+                        "settings: unknown key");
+    expect_error_prefix(rpc(f, "{\"op\":\"settings-set\",\"params\":null}"), "decode params: ");
+    char path[PATH_BUF * 2];
+    snprintf(path, sizeof path, "%s/etc/convocate-agent/settings.json", f->root);
+    json_t *disk = read_json_file(path);
+    assert_int_equal(json_integer_value(json_object_get(disk, "heartbeat_s")), 5);
+    json_decref(disk);
+    /* Persisted across a restart of the agent. */
+    agent_free(f->a);
+    start(f);
+    s = ok_result(rpc(f, "{\"op\":\"settings-get\",\"params\":null}"));
+    assert_int_equal(json_integer_value(json_object_get(s, "heartbeat_s")), 5);
+    json_decref(s);
+}
+
+static void test_admission_refuses_create_and_start(void **state)
+{
+    fixture *f = *state;
+    char *uuid = create_ok(f, "{\"name\":\"before\"}");
+    /* 64 TiB per session: the sum of limits passes any cap, deterministically. */
+    json_decref(ok_result(rpc(f, "{\"op\":\"settings-set\",\"params\":{"
+                                 "\"admission_threshold_pct\":50,"
+                                 "\"session_memory_mb\":67108864}}")));
+    expect_error_prefix(create(f, "{\"name\":\"after\"}"), "admission denied: ");
+    expect_error_prefix(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid),
+                        "admission denied: ");
+    char err[256];
+    assert_int_equal(agent_attach_prepare(f->a, uuid, err, sizeof err), -1);
+    assert_non_null(strstr(err, "% of host (cap 50%); "));
+    free(uuid);
+}
+
+static void test_events_in_order(void **state)
+{
+    fixture *f = *state;
+    agent_announce_start(f->a);
+    char *uuid = create_ok(f, "{\"name\":\"ev\"}");
+    json_decref(
+        ok_result(rpcf(f, "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"name\":\"ev2\"}}", uuid)));
+    json_decref(ok_result(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    json_decref(ok_result(rpcf(f, "{\"op\":\"kill\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    json_decref(ok_result(rpcf(f, "{\"op\":\"delete\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    agent_announce_shutdown(f->a, "SIGTERM");
+    agent_free(f->a); /* drains the events log */
+    f->a = NULL;
+    const char *want[] = {"agent.started",     "container.created", "container.edited",
+                          "container.started", "container.stopped", "container.deleted",
+                          "agent.shutdown"};
+    char *text;
+    assert_int_equal(read_file_bounded(f->events, 1 << 20, &text, NULL), 0);
+    size_t k = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *ev = json_loads(line, 0, NULL);
+        assert_non_null(ev);
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        assert_string_equal(json_string_value(json_object_get(ev, "agent_id")), "test1234");
+        if (strncmp(type, "container.", 10) == 0)
+            assert_string_equal(json_string_value(json_object_get(ev, "session_id")), uuid);
+        else
+            assert_null(json_object_get(ev, "session_id"));
+        assert_true(k < sizeof want / sizeof want[0]);
+        assert_string_equal(type, want[k++]);
+        json_decref(ev);
+    }
+    assert_int_equal(k, sizeof want / sizeof want[0]);
+    free(text);
+    free(uuid);
+    start(f);
+}
+
+static void test_recovery_and_one_engine_call_per_list(void **state)
+{
+    fixture *f = *state;
+    char *uuid = create_ok(f, "{\"name\":\"kept\"}");
+    free(create_ok(f, "{\"name\":\"kept2\"}"));
+    agent_free(f->a);
+    /* What a kill -9 mid-create or mid-delete leaves behind. */
+    char path[PATH_BUF * 2];
+    snprintf(path, sizeof path, "%s/.new-0f8fad5b-d9cb-469f-a165-70867728950e", f->home);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/%s.lock", f->home, uuid);
+    write_file(path, "999999999\n");
+    snprintf(path, sizeof path, "%s/0f8fad5b-d9cb-469f-a165-70867728950e.lock", f->home);
+    write_file(path, "999999999\n");
+    start(f);
+    assert_int_equal(access(path, F_OK), -1); /* the lock of a create cut short */
+    snprintf(path, sizeof path, "%s/.new-0f8fad5b-d9cb-469f-a165-70867728950e", f->home);
+    assert_int_equal(access(path, F_OK), -1);
+    fake_list_calls = 0;
+    json_t *list = ok_result(rpc(f, "{\"op\":\"list\",\"params\":null}"));
+    assert_int_equal(json_array_size(list), 2);
+    assert_int_equal(fake_list_calls, 1);
+    assert_false(json_is_true(json_object_get(json_array_get(list, 0), "locked")));
+    json_decref(list);
+    free(uuid);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ping_and_unknown_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_list_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_collisions_and_auto_port, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_creates_never_share_a_port, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_edit_keeps_unknown_fields_and_checks_claims, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_session_is_listed_never_overwritten, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_ids_touch_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_kill_and_run_spec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_locks_and_override, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_kill_blocks_no_other_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clone_and_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settings_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admission_refuses_create_and_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_and_one_engine_call_per_list, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
