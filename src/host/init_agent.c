@@ -1,0 +1,289 @@
+/* Pairing one agent with this shell. Two ed25519 pairs are minted once and
+ * each half placed where SPEC 4 says:
+ *
+ *   shell_to_agent: private on the shell (the TUI dials 222 with it), public
+ *                   in the agent's authorized_keys;
+ *   agent_to_shell: private on the agent (its emitter dials 223 with it),
+ *                   public in the shell's status_authorized_keys;
+ *
+ * and each side pins the other's host key. Pins are checked before anything
+ * is written, so a refused run leaves both sides exactly as they were. */
+#include "host/init_agent.h"
+
+#include <errno.h>
+#include <libssh/libssh.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/init_shell.h"
+#include "host/keysteps.h"
+#include "shell/install.h"
+#include "shell/registry.h"
+#include "ssh/keygen.h"
+
+#define DEFAULT_ADDR "127.0.0.1"
+#define ADDR_MAX 300
+#define INSTALL_OUTPUT_MAX 65536
+
+typedef struct {
+    plan *p;
+    runner *shell, *agent;
+    const init_agent_options *opt;
+    char id[AGENT_ID_LEN + 1];
+    char dir[64]; /* /etc/convocate/agent-keys/<id> on the shell */
+    gid_t claude;
+    ssh_key agent_host_key, status_key;
+    char *agent_host_text, *status_text; /* the .pub files as they are */
+    char agent_addr[ADDR_MAX], shell_host[ADDR_MAX];
+} pairing;
+
+static void pairing_clear(pairing *pr)
+{
+    ssh_key_free(pr->agent_host_key);
+    ssh_key_free(pr->status_key);
+    free(pr->agent_host_text);
+    free(pr->status_text);
+}
+
+/* "host", "host:port" or "[v6]:port" with nothing a config line could
+ * trip over. */
+static bool address_is_valid(const char *s)
+{
+    char host[256];
+    int port;
+    return strlen(s) < ADDR_MAX && parse_host_port(s, 222, host, sizeof host, &port) == 0 &&
+           strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:-") ==
+               strlen(host);
+}
+
+/* A public key file the other side needs: text and key, or -1 naming the
+ * command that makes it. */
+static int read_peer_public(pairing *pr, runner *r, const char *step, const char *path,
+                            const char *hint, ssh_key *key, char **text)
+{
+    size_t len;
+    int have = plan_read(pr->p, r, step, path, text, &len);
+    if (have < 0)
+        return -1;
+    if (have == 0)
+        return plan_fail(pr->p, step, "%s%s is missing; %s", r->root, path, hint);
+    char err[256];
+    if (keygen_parse_public(*text, key, err, sizeof err) < 0)
+        return plan_fail(pr->p, step, "%s%s: %s", r->root, path, err);
+    return 0;
+}
+
+/* ---- agent id and the agent's own install ------------------------------- */
+
+/* The last non-empty line of a program's output, for an error message. */
+static const char *last_line(const char *out, int *len)
+{
+    if (out == NULL || *out == '\0') {
+        *len = 9;
+        return "no output";
+    }
+    size_t end = strlen(out);
+    while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r'))
+        end--;
+    size_t start = end;
+    while (start > 0 && out[start - 1] != '\n')
+        start--;
+    *len = (int)(end - start);
+    return out + start;
+}
+
+static int run_agent_install(pairing *pr, const char *step)
+{
+    char *argv[] = {(char *)pr->opt->agent_bin, "install", "--root",
+                    pr->agent->root[0] ? pr->agent->root : "/", NULL};
+    if (pr->p->dry_run) {
+        printf("  %s: runs %s install --root %s\n", step, argv[0], argv[3]);
+        plan_report(pr->p, step, STEP_CREATED);
+        return 0;
+    }
+    char *out = NULL, err[512];
+    int status = pr->agent->ops->run(pr->agent, argv, &out, INSTALL_OUTPUT_MAX, err, sizeof err);
+    if (status != 0) {
+        /* The install's own last line says which of its steps failed. */
+        int len = 0;
+        const char *why = status < 0 ? err : last_line(out, &len);
+        if (status < 0)
+            len = (int)strlen(err);
+        int rc =
+            plan_fail(pr->p, step, "%s install failed (exit %d): %.*s", argv[0], status, len, why);
+        free(out);
+        return rc;
+    }
+    free(out);
+    plan_report(pr->p, step, STEP_CREATED);
+    return 0;
+}
+
+/* Returns 1 with pr->id, 0 when a dry run cannot know the id yet. */
+static int ensure_agent_id(pairing *pr)
+{
+    const char *step = "agent install";
+    runner_stat st;
+    char err[512], *text = NULL;
+    size_t len;
+    if (pr->agent->ops->stat_path(pr->agent, AGENT_CONF_DIR "/agent-id", &st, err, sizeof err) < 0)
+        return plan_fail(pr->p, step, "%s", err);
+    if (!st.exists) {
+        if (run_agent_install(pr, step) < 0)
+            return -1;
+        if (pr->p->dry_run)
+            return 0;
+    } else {
+        plan_report(pr->p, step, STEP_UNCHANGED);
+    }
+    if (plan_read(pr->p, pr->agent, "agent-id", AGENT_CONF_DIR "/agent-id", &text, &len) <= 0)
+        return plan_fail(pr->p, "agent-id", "the agent install left no agent-id");
+    text[strcspn(text, "\r\n")] = '\0';
+    bool ok = agent_id_is_valid(text);
+    if (ok)
+        snprintf(pr->id, sizeof pr->id, "%s", text);
+    free(text);
+    if (!ok)
+        return plan_fail(pr->p, "agent-id", "%s%s/agent-id does not hold an 8-character id",
+                         pr->agent->root, AGENT_CONF_DIR);
+    printf("  agent id: %s\n", pr->id);
+    snprintf(pr->dir, sizeof pr->dir, SHELL_AGENT_KEYS_DIR "/%s", pr->id);
+    return 1;
+}
+
+/* ---- preflight: nothing is written before both pins are known good ------ */
+
+/* An address flag, else the file's current content, else the default. */
+static int choose_address(pairing *pr, runner *r, const char *step, const char *path,
+                          const char *flag, char out[ADDR_MAX])
+{
+    if (flag != NULL) {
+        if (!address_is_valid(flag))
+            return plan_fail(pr->p, step, "\"%s\" is not HOST or HOST:PORT", flag);
+        snprintf(out, ADDR_MAX, "%s", flag);
+        return 0;
+    }
+    char *text = NULL;
+    size_t len;
+    int have = plan_read(pr->p, r, step, path, &text, &len);
+    if (have < 0)
+        return -1;
+    if (have)
+        text[strcspn(text, "\r\n")] = '\0';
+    snprintf(out, ADDR_MAX, "%s", have && address_is_valid(text) ? text : DEFAULT_ADDR);
+    free(text);
+    return 0;
+}
+
+static int preflight(pairing *pr)
+{
+    char pin_path[PATH_BUF], what[64];
+    if (read_peer_public(pr, pr->shell, "shell status host key", STATUS_HOST_KEY ".pub",
+                         "run 'convocate-host init-shell' first", &pr->status_key,
+                         &pr->status_text) < 0 ||
+        read_peer_public(pr, pr->agent, "agent host key",
+                         AGENT_CONF_DIR "/ssh_host_ed25519_key.pub",
+                         "run 'convocate-agent install' on the agent", &pr->agent_host_key,
+                         &pr->agent_host_text) < 0)
+        return -1;
+    snprintf(pin_path, sizeof pin_path, "%s/host_key.pub", pr->dir);
+    snprintf(what, sizeof what, "agent %s", pr->id);
+    if (keystep_check_pin(pr->p, pr->shell, "agent host key pin", pin_path, pr->agent_host_key,
+                          pr->opt->repin, what) < 0 ||
+        keystep_check_pin(pr->p, pr->agent, "shell host key pin",
+                          AGENT_CONF_DIR "/shell_host_key.pub", pr->status_key, pr->opt->repin,
+                          "the shell") < 0)
+        return -1;
+    char agent_host_path[PATH_BUF];
+    snprintf(agent_host_path, sizeof agent_host_path, "%s/agent-host", pr->dir);
+    return choose_address(pr, pr->shell, "agent-host", agent_host_path, pr->opt->agent_addr,
+                          pr->agent_addr) < 0 ||
+                   choose_address(pr, pr->agent, "shell-host", AGENT_CONF_DIR "/shell-host",
+                                  pr->opt->shell_host, pr->shell_host) < 0
+               ? -1
+               : 0;
+}
+
+/* ---- the steps ---------------------------------------------------------- */
+
+static int line_file(pairing *pr, runner *r, const char *step, const char *path, const char *value,
+                     mode_t mode, gid_t gid)
+{
+    char line[ADDR_MAX + 2];
+    int n = snprintf(line, sizeof line, "%s\n", value);
+    return plan_file(pr->p, r, step, path, line, (size_t)n, mode, 0, gid);
+}
+
+static int shell_to_agent_steps(pairing *pr)
+{
+    char path[PATH_BUF], comment[64];
+    ssh_key key = NULL;
+    snprintf(path, sizeof path, "%s/shell_to_agent_ed25519_key", pr->dir);
+    snprintf(comment, sizeof comment, "convocate-shell-to-%s", pr->id);
+    /* 0640 root:claude: the TUI runs as claude and dials with this key. */
+    if (keystep_pair(pr->p, pr->shell, "shell_to_agent_ed25519_key", path, comment, 0640, 0,
+                     pr->claude, &key) < 0)
+        return -1;
+    int rc = keystep_authorize(pr->p, pr->agent, "agent authorized_keys",
+                               AGENT_CONF_DIR "/authorized_keys", key, comment, 0600);
+    ssh_key_free(key);
+    return rc;
+}
+
+static int agent_to_shell_steps(pairing *pr)
+{
+    char path[PATH_BUF], comment[64];
+    ssh_key key = NULL;
+    snprintf(comment, sizeof comment, "convocate-agent-%s-to-shell", pr->id);
+    if (keystep_pair(pr->p, pr->agent, "agent_to_shell_ed25519_key",
+                     AGENT_CONF_DIR "/agent_to_shell_ed25519_key", comment, 0600, 0, 0, &key) < 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/agent_to_shell_ed25519_key.pub", pr->dir);
+    int rc = keystep_public(pr->p, pr->shell, "agent-keys/<id>/agent_to_shell_ed25519_key.pub",
+                            path, key, comment, 0644, 0, 0);
+    if (rc == 0)
+        rc = keystep_authorize(pr->p, pr->shell, "status_authorized_keys", STATUS_AUTH_KEYS, key,
+                               comment, 0644);
+    ssh_key_free(key);
+    return rc;
+}
+
+static int pin_steps(pairing *pr)
+{
+    char path[PATH_BUF];
+    snprintf(path, sizeof path, "%s/host_key.pub", pr->dir);
+    if (keystep_pin(pr->p, pr->shell, "agent host key pin", path, pr->agent_host_key,
+                    pr->agent_host_text, 0644, 0, 0) < 0)
+        return -1;
+    return keystep_pin(pr->p, pr->agent, "shell host key pin", AGENT_CONF_DIR "/shell_host_key.pub",
+                       pr->status_key, pr->status_text, 0644, 0, 0);
+}
+
+static int pairing_steps(pairing *pr)
+{
+    char path[PATH_BUF];
+    if (plan_dir(pr->p, pr->shell, "agent-keys/", SHELL_AGENT_KEYS_DIR, 0750, 0, pr->claude) < 0 ||
+        plan_dir(pr->p, pr->shell, "agent-keys/<id>/", pr->dir, 0750, 0, pr->claude) < 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/agent-host", pr->dir);
+    if (line_file(pr, pr->shell, "agent-host", path, pr->agent_addr, 0644, 0) < 0)
+        return -1;
+    if (shell_to_agent_steps(pr) < 0 || agent_to_shell_steps(pr) < 0 || pin_steps(pr) < 0)
+        return -1;
+    return line_file(pr, pr->agent, "shell-host", AGENT_CONF_DIR "/shell-host", pr->shell_host,
+                     0644, 0);
+}
+
+int init_agent_steps(plan *p, runner *shell, runner *agent, const init_agent_options *opt)
+{
+    pairing pr = {.p = p, .shell = shell, .agent = agent, .opt = opt};
+    pr.claude = shell_claude_gid(shell);
+    int rc = ensure_agent_id(&pr);
+    if (rc == 0 && p->dry_run)
+        printf("  (the remaining steps need the agent id that the install will mint)\n");
+    if (rc == 1)
+        rc = preflight(&pr) < 0 || pairing_steps(&pr) < 0 ? -1 : 0;
+    pairing_clear(&pr);
+    return rc;
+}

@@ -1,0 +1,17 @@
+/* `convocate-host init-shell`: the shell side of SPEC 4 on a runner's target. */
+#ifndef CONVOCATE_HOST_INIT_SHELL_H
+#define CONVOCATE_HOST_INIT_SHELL_H
+
+#include "host/plan.h"
+#include "host/runner.h"
+#include "shell/install.h"
+
+#define STATUS_HOST_KEY SHELL_CONF_DIR "/status_host_ed25519_key"
+#define STATUS_AUTH_KEYS SHELL_CONF_DIR "/status_authorized_keys"
+#define SHELL_AGENT_KEYS_DIR SHELL_CONF_DIR "/agent-keys"
+#define SHELL_DEFAULT_DOMAIN "convocate.internal"
+
+/* Runs every step; 0, or -1 after one line on stderr naming the step. */
+int init_shell_steps(plan *p, runner *shell);
+
+#endif

@@ -1,0 +1,225 @@
+/* The local runner: host paths mapped under a root directory. */
+#include "host/runner.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/spawn.h"
+
+/* Host paths are absolute and never climb out of the root. */
+static bool host_path_ok(const char *path)
+{
+    if (path[0] != '/')
+        return false;
+    for (const char *p = path; (p = strstr(p, "..")) != NULL; p += 2) {
+        bool starts = p[-1] == '/';
+        bool ends = p[2] == '/' || p[2] == '\0';
+        if (starts && ends)
+            return false;
+    }
+    return true;
+}
+
+int runner_real_path(runner *r, const char *path, char *out, size_t size)
+{
+    if (!host_path_ok(path)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (snprintf(out, size, "%s%s", r->root, path) >= (int)size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+bool runner_is_real_root(const runner *r)
+{
+    return r->root[0] == '\0';
+}
+
+static int map_path(runner *r, const char *path, char out[PATH_BUF], char *err, size_t errlen)
+{
+    if (runner_real_path(r, path, out, PATH_BUF) < 0) {
+        snprintf(err, errlen, "bad path %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int local_stat(runner *r, const char *path, runner_stat *st, char *err, size_t errlen)
+{
+    char real[PATH_BUF];
+    struct stat sb;
+    memset(st, 0, sizeof *st);
+    if (map_path(r, path, real, err, errlen) < 0)
+        return -1;
+    if (lstat(real, &sb) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "stat %s: %s", real, strerror(errno));
+        return -1;
+    }
+    st->exists = true;
+    st->is_dir = S_ISDIR(sb.st_mode);
+    st->is_reg = S_ISREG(sb.st_mode);
+    st->mode = sb.st_mode & 07777;
+    st->uid = sb.st_uid;
+    st->gid = sb.st_gid;
+    return 0;
+}
+
+static int local_read(runner *r, const char *path, size_t max, char **out, size_t *len, char *err,
+                      size_t errlen)
+{
+    char real[PATH_BUF];
+    if (map_path(r, path, real, err, errlen) < 0)
+        return -1;
+    if (read_file_bounded(real, max, out, len) < 0) {
+        int saved = errno;
+        snprintf(err, errlen, "read %s: %s", real, strerror(errno));
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+static int make_parent(const char *real, char *err, size_t errlen)
+{
+    char parent[PATH_BUF];
+    snprintf(parent, sizeof parent, "%s", real);
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL || slash == parent)
+        return 0;
+    *slash = '\0';
+    if (mkdir_p(parent, 0755) < 0) {
+        snprintf(err, errlen, "mkdir %s: %s", parent, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int local_write(runner *r, const char *path, const void *data, size_t len, mode_t mode,
+                       uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    char real[PATH_BUF];
+    if (map_path(r, path, real, err, errlen) < 0 || make_parent(real, err, errlen) < 0)
+        return -1;
+    if (!r->can_chown)
+        uid = KEEP_OWNER;
+    if (atomic_write_file(real, data, len, mode, uid, gid) < 0) {
+        snprintf(err, errlen, "write %s: %s", real, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int local_mkdir(runner *r, const char *path, mode_t mode, uid_t uid, gid_t gid, char *err,
+                       size_t errlen)
+{
+    char real[PATH_BUF];
+    if (map_path(r, path, real, err, errlen) < 0 || make_parent(real, err, errlen) < 0)
+        return -1;
+    if (mkdir(real, mode) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "mkdir %s: %s", real, strerror(errno));
+        return -1;
+    }
+    /* chmod after mkdir: the umask must neither weaken nor widen the mode. */
+    if (chmod(real, mode) < 0) {
+        snprintf(err, errlen, "chmod %s: %s", real, strerror(errno));
+        return -1;
+    }
+    if (r->can_chown && uid != KEEP_OWNER && chown(real, uid, gid) < 0) {
+        snprintf(err, errlen, "chown %s: %s", real, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int local_run(runner *r, char *const argv[], char **out, size_t out_max, char *err,
+                     size_t errlen)
+{
+    int status = spawn_capture(argv, out, out_max);
+    if (status < 0)
+        snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(errno));
+    return status;
+}
+
+static bool local_has_program(runner *r, const char *name)
+{
+    static const char *const dirs[] = {"/usr/sbin", "/usr/bin",        "/sbin",
+                                       "/bin",      "/usr/local/sbin", "/usr/local/bin"};
+    char path[PATH_BUF];
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dirs[i], name);
+        if (access(path, X_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int local_lookup_group(runner *r, const char *name, gid_t *gid)
+{
+    struct group *g = getgrnam(name);
+    if (g == NULL)
+        return -1;
+    *gid = g->gr_gid;
+    return 0;
+}
+
+static void local_destroy(runner *r)
+{
+    free(r);
+}
+
+static const runner_ops local_ops = {
+    .stat_path = local_stat,
+    .read_file = local_read,
+    .write_file = local_write,
+    .make_dir = local_mkdir,
+    .run = local_run,
+    .has_program = local_has_program,
+    .lookup_group = local_lookup_group,
+    .destroy = local_destroy,
+};
+
+runner *runner_local_new(const char *root, char *err, size_t errlen)
+{
+    runner *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->ops = &local_ops;
+    r->can_chown = geteuid() == 0;
+    snprintf(r->where, sizeof r->where, "local");
+    if (root != NULL && root[0] != '\0') {
+        /* realpath: a relative --root works, and the prefix is canonical. */
+        char real[PATH_MAX];
+        struct stat st;
+        if (realpath(root, real) == NULL || stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "root %s is not a directory", root);
+            free(r);
+            return NULL;
+        }
+        if (strcmp(real, "/") != 0 &&
+            snprintf(r->root, sizeof r->root, "%s", real) >= (int)sizeof r->root) {
+            snprintf(err, errlen, "root %s is too long", root);
+            free(r);
+            return NULL;
+        }
+    }
+    return r;
+}
+
+void runner_free(runner *r)
+{
+    if (r != NULL)
+        r->ops->destroy(r);
+}

@@ -1,0 +1,241 @@
+/* `convocate install`: prepares this machine as a shell host. Every step is
+ * idempotent and reports what it did; host-wide changes (users, login shell)
+ * happen only on the real root, never under a test or packaging --root. */
+#include "shell/install.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/docker.h"
+#include "common/paths.h"
+#include "version.h"
+
+#define EXIT_USAGE 2
+#define TOOL_OUTPUT_MAX 8192
+
+gid_t shell_claude_gid(runner *r)
+{
+    gid_t gid;
+    if (r->ops->lookup_group(r, "claude", &gid) == 0)
+        return gid;
+    return CLAUDE_GID_DEFAULT;
+}
+
+int shell_dns_steps(plan *p, runner *r)
+{
+    if (plan_dir(p, r, "/var/lib/convocate/", "/var/lib/convocate", 0755, 0, 0) < 0 ||
+        plan_file_once(p, r, "dnsmasq-hosts", SHELL_DNSMASQ_HOSTS, "", 0, 0644, 0, 0) < 0)
+        return -1;
+    if (!r->ops->has_program(r, "dnsmasq")) {
+        printf("  dnsmasq drop-in: skipped (dnsmasq is not installed)\n");
+        return 0;
+    }
+    char hosts[PATH_BUF], *conf = NULL;
+    if (runner_real_path(r, SHELL_DNSMASQ_HOSTS, hosts, sizeof hosts) < 0)
+        return plan_fail(p, "dnsmasq drop-in", "the hosts file path is too long");
+    int len = asprintf(&conf,
+                       "# Installed by convocate: session DNS names, kept by status-serve.\n"
+                       "addn-hosts=%s\n",
+                       hosts);
+    if (len < 0)
+        return plan_fail(p, "dnsmasq drop-in", "out of memory");
+    int rc =
+        plan_file(p, r, "dnsmasq drop-in", SHELL_DNSMASQ_DROPIN, conf, (size_t)len, 0644, 0, 0);
+    free(conf);
+    return rc;
+}
+
+static int check_docker(plan *p, const shell_install_options *opt)
+{
+    const char *url = opt->docker_host;
+    if (url == NULL || *url == '\0')
+        url = getenv("DOCKER_HOST");
+    if (url == NULL || *url == '\0')
+        url = "unix:///var/run/docker.sock";
+    char err[512];
+    docker_client *d = docker_new(url, err, sizeof err);
+    int rc = d ? docker_ping(d, err, sizeof err) : -1;
+    docker_free(d);
+    if (rc < 0)
+        return plan_fail(p, "docker", "%s", err);
+    printf("  docker: reachable at %s\n", url);
+    return 0;
+}
+
+static int run_tool(plan *p, runner *r, const char *step, char *const argv[])
+{
+    char *out = NULL, err[512];
+    int status = r->ops->run(r, argv, &out, TOOL_OUTPUT_MAX, err, sizeof err);
+    if (status != 0) {
+        size_t n = out ? strcspn(out, "\n") : 0;
+        if (status < 0)
+            plan_fail(p, step, "%s", err);
+        else
+            plan_fail(p, step, "%s failed (exit %d)%s%.*s", argv[0], status, n ? ": " : "", (int)n,
+                      out ? out : "");
+    }
+    free(out);
+    return status == 0 ? 0 : -1;
+}
+
+/* Group and user claude 1337 (SPEC 4), with the TUI as login shell so that
+ * `ssh claude@shell-host` lands in it. Real root only. */
+static int ensure_claude_user(plan *p, runner *r)
+{
+    char uid[16], gid[16];
+    snprintf(uid, sizeof uid, "%u", CLAUDE_UID_DEFAULT);
+    snprintf(gid, sizeof gid, "%u", CLAUDE_GID_DEFAULT);
+    bool have_group = getgrnam("claude") != NULL;
+    char *groupadd[] = {"groupadd", "--gid", gid, "claude", NULL};
+    if (!have_group && !p->dry_run && run_tool(p, r, "group claude", groupadd) < 0)
+        return -1;
+    plan_report(p, "group claude", have_group ? STEP_UNCHANGED : STEP_CREATED);
+    bool have_user = getpwnam("claude") != NULL;
+    char *useradd[] = {
+        "useradd",      "--uid",         uid,       "--gid",           "claude", "--home-dir",
+        "/home/claude", "--create-home", "--shell", SHELL_LOGIN_SHELL, "claude", NULL};
+    if (!have_user && !p->dry_run && run_tool(p, r, "user claude", useradd) < 0)
+        return -1;
+    plan_report(p, "user claude", have_user ? STEP_UNCHANGED : STEP_CREATED);
+    if (!have_user)
+        return 0; /* useradd set the login shell */
+    struct passwd *pw = getpwnam("claude");
+    bool shell_ok = pw != NULL && strcmp(pw->pw_shell, SHELL_LOGIN_SHELL) == 0;
+    char *usermod[] = {"usermod", "--shell", SHELL_LOGIN_SHELL, "claude", NULL};
+    if (!shell_ok && !p->dry_run && run_tool(p, r, "login shell", usermod) < 0)
+        return -1;
+    plan_report(p, "login shell", shell_ok ? STEP_UNCHANGED : STEP_UPDATED);
+    return 0;
+}
+
+/* scripts/build-image.sh next to the build tree, or where `make install`
+ * puts it. */
+static int find_build_script(char *out, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            int len = snprintf(out, size, "%s/../../scripts/build-image.sh", exe);
+            if (len > 0 && (size_t)len < size && access(out, R_OK) == 0)
+                return 0;
+        }
+    }
+    snprintf(out, size, "/usr/local/share/convocate/build-image.sh");
+    return access(out, R_OK) == 0 ? 0 : -1;
+}
+
+static int ensure_image(plan *p, runner *r, const shell_install_options *opt)
+{
+    const char *step = "image convocate:" CONVOCATE_VERSION;
+    char tag[64];
+    snprintf(tag, sizeof tag, "convocate:%s", CONVOCATE_VERSION);
+    char *inspect[] = {"docker", "image", "inspect", "--format", "{{.Id}}", tag, NULL};
+    char *out = NULL, err[512];
+    int present = r->ops->run(r, inspect, &out, TOOL_OUTPUT_MAX, err, sizeof err) == 0;
+    free(out);
+    if (present) {
+        plan_report(p, step, STEP_UNCHANGED);
+        return 0;
+    }
+    if (!opt->build_image) {
+        printf("  %s: not built (pass --build-image, or run 'make image'; it takes minutes)\n",
+               step);
+        return 0;
+    }
+    char script[PATH_BUF];
+    if (find_build_script(script, sizeof script) < 0)
+        return plan_fail(p, step, "scripts/build-image.sh not found next to this binary");
+    char *build[] = {"bash", script, "full", NULL};
+    if (!p->dry_run && run_tool(p, r, step, build) < 0)
+        return -1;
+    plan_report(p, step, STEP_CREATED);
+    return 0;
+}
+
+int shell_install(const shell_install_options *opt)
+{
+    plan p = {.program = "convocate install", .dry_run = opt->dry_run};
+    char err[512];
+    runner *r = runner_local_new(opt->root, err, sizeof err);
+    if (r == NULL) {
+        fprintf(stderr, "convocate install: %s\n", err);
+        return 1;
+    }
+    printf("convocate install%s (root %s)\n", opt->dry_run ? " --dry-run" : "",
+           runner_is_real_root(r) ? "/" : r->root);
+    int rc = check_docker(&p, opt);
+    if (rc == 0 && runner_is_real_root(r))
+        rc = ensure_claude_user(&p, r);
+    if (rc == 0)
+        rc = shell_dns_steps(&p, r);
+    if (rc == 0)
+        rc = ensure_image(&p, r, opt);
+    if (rc == 0)
+        plan_finish(&p);
+    runner_free(r);
+    return rc == 0 ? 0 : 1;
+}
+
+static void install_usage(FILE *out)
+{
+    fprintf(out, "usage: convocate [--root DIR] install [--dry-run] [--build-image] "
+                 "[--docker-host URL]\n");
+}
+
+int shell_install_main(int argc, char **argv)
+{
+    enum { OPT_DRY_RUN = 256, OPT_BUILD_IMAGE, OPT_DOCKER_HOST, OPT_ROOT };
+    static const struct option opts[] = {
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"build-image", no_argument, NULL, OPT_BUILD_IMAGE},
+        {"docker-host", required_argument, NULL, OPT_DOCKER_HOST},
+        {"root", required_argument, NULL, OPT_ROOT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    shell_install_options opt = {.root = paths_root()};
+    optind = 1;
+    opterr = 0; /* our own message names the program */
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_DRY_RUN:
+            opt.dry_run = true;
+            break;
+        case OPT_BUILD_IMAGE:
+            opt.build_image = true;
+            break;
+        case OPT_DOCKER_HOST:
+            opt.docker_host = optarg;
+            break;
+        case OPT_ROOT:
+            opt.root = optarg;
+            break;
+        case 'h':
+            install_usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "convocate install: unknown option or missing value: %s\n",
+                    argv[optind - 1]);
+            install_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        install_usage(stderr);
+        return EXIT_USAGE;
+    }
+    return shell_install(&opt);
+}
