@@ -7,6 +7,9 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "shell/cli.h"
+#include "shell/install.h"
+#include "shell/status_serve.h"
+#include "shell/tui/tui.h"
 #include "version.h"
 
 #define EXIT_USAGE 2
@@ -31,6 +34,11 @@ static void usage(FILE *out)
             "  delete NAME [--yes]               stop it and remove its home directory\n"
             "  clone NAME NEW-NAME               copy a session's home to a new session\n"
             "  edit NAME [--name N] [--port P] [--proto tcp|udp] [--dns NAME]\n"
+            "\n"
+            "host:\n"
+            "  install [--dry-run] [--build-image]  prepare this host as a shell host\n"
+            "  status-serve [--listen ADDR:PORT] [--host-key PATH] [--auth-keys PATH] [--feed PATH]\n"
+            "                                    the tcp/223 listener for agents' status events\n"
             "\n"
             "other:\n"
             "  version                           print the version\n"
@@ -65,9 +73,7 @@ int main(int argc, char **argv)
     }
     log_init("convocate", verbose);
     if (i >= argc) {
-        fprintf(stderr, "convocate: the terminal UI is not available yet; use 'convocate ls', "
-                        "'convocate new' and the other commands (see 'convocate help')\n");
-        return 1;
+        return tui_run();
     }
     const char *cmd = argv[i];
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
@@ -78,6 +84,10 @@ int main(int argc, char **argv)
         printf("convocate version %s\n", CONVOCATE_VERSION);
         return 0;
     }
+    if (strcmp(cmd, "install") == 0)
+        return shell_install_main(argc - i, argv + i);
+    if (strcmp(cmd, "status-serve") == 0)
+        return status_serve_main(argc - i, argv + i);
     if (cli_is_command(cmd))
         return cli_run(argc - i, argv + i);
     fprintf(stderr, "convocate: unknown command \"%s\" (try 'convocate help')\n", cmd);

@@ -1,0 +1,53 @@
+/* The TUI's whole state, owned by the UI thread. Worker threads never touch
+ * it: they talk through the model, the job list and the notify pipe. */
+#ifndef CONVOCATE_SHELL_TUI_APP_H
+#define CONVOCATE_SHELL_TUI_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "shell/registry.h"
+#include "shell/tui/form.h"
+#include "shell/tui/jobs.h"
+#include "shell/tui/model.h"
+
+typedef enum { MODE_TABLE, MODE_CONFIRM, MODE_FORM, MODE_PICKER, MODE_SETTINGS } tui_mode;
+
+typedef struct {
+    char op[16]; /* the RPC op to run once confirmed */
+    char question[300];
+    char running[200]; /* "killing web..." */
+    tui_row row;
+} tui_confirm;
+
+typedef struct {
+    unsigned job_id; /* the ping of every agent, 0 once answered */
+    tui_job *answer; /* owned; NULL until the ping comes back */
+} tui_settings;
+
+typedef struct {
+    agent_registry reg;
+    tui_model *model;
+    tui_jobs *jobs;
+    int notify_pipe[2];
+    int feed_fd; /* the status feed, -1 while not connected */
+    tui_snapshot snap;
+    size_t selected; /* index into snap.rows */
+    size_t top;      /* first row shown */
+    char selected_uuid[40];
+    tui_mode mode;
+    tui_confirm confirm;
+    tui_form form;
+    size_t picker_selected;
+    tui_settings settings;
+    char status[700];
+    bool status_is_error;
+    bool quit;
+} tui_app;
+
+void app_status(tui_app *app, bool is_error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The selected row, or NULL when the table is empty. */
+const tui_row *app_selected(const tui_app *app);
+
+#endif

@@ -1,0 +1,193 @@
+#include "shell/tui/dialog.h"
+
+#include <curses.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/paths.h"
+#include "shell/tui/actions.h"
+#include "shell/tui/text.h"
+#include "version.h"
+
+#define KEY_ESCAPE 27
+
+static bool is_escape(bool is_key, wint_t key)
+{
+    return !is_key && key == KEY_ESCAPE;
+}
+
+static bool is_enter(bool is_key, wint_t key)
+{
+    return (!is_key && (key == '\n' || key == '\r')) || (is_key && key == KEY_ENTER);
+}
+
+static void confirm_key(tui_app *app, bool is_key, wint_t key)
+{
+    if (!is_key && (key == 'y' || key == 'Y')) {
+        app->mode = MODE_TABLE;
+        action_confirmed(app);
+    } else if (is_escape(is_key, key) || (!is_key && (key == 'n' || key == 'N'))) {
+        app->mode = MODE_TABLE;
+        app_status(app, false, "Nothing done.");
+    }
+}
+
+static void picker_key(tui_app *app, bool is_key, wint_t key)
+{
+    size_t n = app->reg.n;
+    if (is_escape(is_key, key)) {
+        app->mode = MODE_TABLE;
+        app_status(app, false, "Nothing created.");
+    } else if (is_key && key == KEY_UP && app->picker_selected > 0) {
+        app->picker_selected--;
+    } else if (is_key && key == KEY_DOWN && app->picker_selected + 1 < n) {
+        app->picker_selected++;
+    } else if (is_enter(is_key, key) && app->picker_selected < n) {
+        action_new_on(app, app->reg.items[app->picker_selected].id);
+    }
+}
+
+static void settings_key(tui_app *app, bool is_key, wint_t key)
+{
+    if (is_escape(is_key, key) || is_enter(is_key, key) ||
+        (!is_key && (key == 'q' || key == 'Q' || key == 's' || key == 'S'))) {
+        app->mode = MODE_TABLE;
+        job_free(app->settings.answer);
+        app->settings.answer = NULL;
+        app->settings.job_id = 0; /* a late answer is dropped */
+    }
+}
+
+void dialog_key(tui_app *app, bool is_key, wint_t key)
+{
+    switch (app->mode) {
+    case MODE_CONFIRM:
+        confirm_key(app, is_key, key);
+        break;
+    case MODE_PICKER:
+        picker_key(app, is_key, key);
+        break;
+    case MODE_SETTINGS:
+        settings_key(app, is_key, key);
+        break;
+    default:
+        break;
+    }
+}
+
+/* A centred box of the given inner height; returns its top-left corner. */
+/* A centred box for inner lines (clipped to the screen); fills its corner,
+ * width and the last row inside it. */
+static bool centred_box(int inner, int *y, int *x, int *w, int *last, const char *title)
+{
+    *w = COLS - 4 < 76 ? COLS - 4 : 76;
+    int h = inner + 2;
+    if (h > LINES - 2)
+        h = LINES - 2;
+    if (*w < 30 || h < 3)
+        return false;
+    *y = (LINES - h) / 2;
+    *x = (COLS - *w) / 2;
+    *last = *y + h - 2;
+    text_box(*y, *x, h, *w, title);
+    return true;
+}
+
+static const tui_agent_view *agent_view(const tui_app *app, const char *id)
+{
+    for (size_t i = 0; i < app->snap.n_agents; i++)
+        if (strcmp(app->snap.agents[i].id, id) == 0)
+            return &app->snap.agents[i];
+    return NULL;
+}
+
+static void picker_draw(tui_app *app)
+{
+    int y, x, w, last, n = (int)app->reg.n;
+    if (!centred_box(n + 2, &y, &x, &w, &last, "New session: which agent?"))
+        return;
+    for (int i = 0; i < n && y + 2 + i <= last; i++) {
+        const agent_entry *a = &app->reg.items[i];
+        const tui_agent_view *v = agent_view(app, a->id);
+        char line[400];
+        snprintf(line, sizeof line, "%s  %s:%d  %s", a->id, a->host, a->port,
+                 v == NULL || !v->tried ? "asking..."
+                 : v->reachable         ? "up"
+                                        : "UNREACHABLE");
+        text_put(y + 2 + i, x + 2, w - 4, line,
+                 (size_t)i == app->picker_selected ? A_REVERSE : A_NORMAL);
+    }
+}
+
+static void capacity_line(char *out, size_t size, json_t *ping)
+{
+    json_t *cap = json_object_get(ping, "capacity");
+    if (cap == NULL) {
+        snprintf(out, size, "    capacity: not reported");
+        return;
+    }
+    snprintf(out, size, "    cpu %.1f%%  mem %.1f%%  admission at %lld%%  %lld session(s)",
+             json_number_value(json_object_get(cap, "cpu_pct")),
+             json_number_value(json_object_get(cap, "mem_pct")),
+             (long long)json_integer_value(json_object_get(cap, "threshold_pct")),
+             (long long)json_integer_value(json_object_get(cap, "sessions")));
+}
+
+static const char *str_of(json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v && *v ? v : "-";
+}
+
+/* Three lines per agent: identity and health, version and image, capacity. */
+static int agent_lines(const tui_app *app, size_t i, char lines[3][600])
+{
+    const agent_entry *a = &app->reg.items[i];
+    const tui_job *answer = app->settings.answer;
+    json_t *ping = answer && i < answer->n_replies ? answer->replies[i].result : NULL;
+    if (answer == NULL) {
+        snprintf(lines[0], 600, "%s  %s:%d  asking...", a->id, a->host, a->port);
+        return 1;
+    }
+    if (ping == NULL) {
+        snprintf(lines[0], 600, "%s  %s:%d  UNREACHABLE", a->id, a->host, a->port);
+        snprintf(lines[1], 600, "    %s", i < answer->n_replies ? answer->replies[i].error : "");
+        return 2;
+    }
+    snprintf(lines[0], 600, "%s  %s:%d  up", a->id, a->host, a->port);
+    snprintf(lines[1], 600, "    version %s  image %s", str_of(ping, "version"),
+             str_of(ping, "image_tag"));
+    capacity_line(lines[2], sizeof lines[2], ping);
+    return 3;
+}
+
+static void settings_draw(tui_app *app)
+{
+    int y, x, w, last, inner = 1 + 4 * (int)app->reg.n + (app->reg.n == 0 ? 2 : 0);
+    if (!centred_box(inner, &y, &x, &w, &last, "Settings"))
+        return;
+    int row = y + 1;
+    char head[PATH_BUF + 80];
+    const char *root = paths_root();
+    snprintf(head, sizeof head, "convocate %s   root %s", CONVOCATE_VERSION,
+             root && *root ? root : "/");
+    text_put(row++, x + 2, w - 4, head, A_BOLD);
+    if (app->reg.n == 0)
+        text_put(++row, x + 2, w - 4,
+                 "No agents registered: add one with 'convocate-host init-agent'.", A_NORMAL);
+    for (size_t i = 0; i < app->reg.n; i++) {
+        char lines[3][600];
+        int n = agent_lines(app, i, lines);
+        row++;
+        for (int k = 0; k < n && row <= last; k++)
+            text_put(row++, x + 2, w - 4, lines[k], k == 0 ? A_BOLD : A_NORMAL);
+    }
+}
+
+void dialog_draw(tui_app *app)
+{
+    if (app->mode == MODE_PICKER)
+        picker_draw(app);
+    else if (app->mode == MODE_SETTINGS)
+        settings_draw(app);
+}

@@ -1,0 +1,297 @@
+#include "shell/tui/model.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    tui_model *model;
+    agent_entry *agent;
+    bool wake;
+    bool busy;
+    struct timespec busy_since;
+    bool tried, answered, reachable, silent;
+    char error[256];
+    tui_row *rows;
+    size_t n_rows;
+} agent_slot;
+
+struct tui_model {
+    agent_registry *reg;
+    int notify_fd;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;  /* agent threads wait here between lists */
+    pthread_cond_t ended; /* model_stop waits here for threads to leave */
+    bool stop;
+    size_t running;
+    agent_slot *slots;
+    size_t n_slots;
+};
+
+static void copy_field(char *dst, size_t size, json_t *s, const char *key)
+{
+    const char *v = json_string_value(json_object_get(s, key));
+    snprintf(dst, size, "%s", v ? v : "");
+}
+
+void row_from_json(tui_row *row, json_t *s, const char *agent_id)
+{
+    memset(row, 0, sizeof *row);
+    copy_field(row->uuid, sizeof row->uuid, s, "uuid");
+    copy_field(row->name, sizeof row->name, s, "name");
+    copy_field(row->protocol, sizeof row->protocol, s, "protocol");
+    copy_field(row->dns_name, sizeof row->dns_name, s, "dns_name");
+    copy_field(row->last_accessed, sizeof row->last_accessed, s, "last_accessed");
+    copy_field(row->error, sizeof row->error, s, "error");
+    snprintf(row->agent, sizeof row->agent, "%s", agent_id);
+    row->port = (long)json_integer_value(json_object_get(s, "port"));
+    const char *state = json_string_value(json_object_get(s, "state"));
+    row->state = state && state[0] ? state[0] : '-';
+    if (row->error[0])
+        row->state = '?';
+}
+
+static void notify(tui_model *m)
+{
+    /* A full pipe already holds a wake-up: losing this byte loses nothing. */
+    if (write(m->notify_fd, "m", 1) < 0) {
+    }
+}
+
+static void deadline_after(struct timespec *ts, int seconds)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += seconds;
+}
+
+/* Converts a list result into rows; NULL with *n = 0 for an empty list. */
+static tui_row *rows_from_list(json_t *list, const char *agent_id, size_t *n)
+{
+    *n = 0;
+    size_t total = json_array_size(list);
+    if (total == 0)
+        return NULL;
+    tui_row *rows = calloc(total, sizeof *rows);
+    if (rows == NULL)
+        return NULL;
+    size_t i;
+    json_t *s;
+    json_array_foreach(list, i, s)
+    {
+        if (json_is_object(s))
+            row_from_json(&rows[(*n)++], s, agent_id);
+    }
+    return rows;
+}
+
+/* Records one list answer (or failure) under the lock. */
+static void store_answer(agent_slot *slot, json_t *list, const char *err)
+{
+    slot->tried = true;
+    if (list == NULL) {
+        slot->reachable = false;
+        snprintf(slot->error, sizeof slot->error, "%s", err);
+        for (size_t i = 0; i < slot->n_rows; i++)
+            slot->rows[i].stale = true; /* keep the last known rows, greyed */
+        return;
+    }
+    size_t n;
+    tui_row *rows = rows_from_list(list, slot->agent->id, &n);
+    if (rows == NULL && json_array_size(list) > 0) {
+        snprintf(slot->error, sizeof slot->error, "out of memory");
+        return;
+    }
+    free(slot->rows);
+    slot->rows = rows;
+    slot->n_rows = n;
+    slot->answered = slot->reachable = true;
+    slot->error[0] = '\0';
+}
+
+static void *agent_list_thread(void *arg)
+{
+    agent_slot *slot = arg;
+    tui_model *m = slot->model;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        slot->busy = true;
+        slot->wake = false;
+        clock_gettime(CLOCK_MONOTONIC, &slot->busy_since);
+        pthread_mutex_unlock(&m->lock);
+        char err[256] = "";
+        json_t *list = agent_call(slot->agent, "list", NULL, err, sizeof err);
+        if (list && !json_is_array(list)) {
+            json_decref(list);
+            list = NULL;
+            snprintf(err, sizeof err, "agent %s answered list with something not a list",
+                     slot->agent->id);
+        }
+        pthread_mutex_lock(&m->lock);
+        slot->busy = false;
+        store_answer(slot, list, err);
+        json_decref(list);
+        notify(m);
+        struct timespec deadline;
+        deadline_after(&deadline, TUI_REFRESH_S);
+        while (!m->stop && !slot->wake)
+            if (pthread_cond_timedwait(&m->wake, &m->lock, &deadline) == ETIMEDOUT)
+                break;
+    }
+    m->running--;
+    pthread_cond_broadcast(&m->ended);
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+static int init_sync(tui_model *m)
+{
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0)
+        return -1;
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&m->wake, &attr) == 0 && pthread_cond_init(&m->ended, &attr) == 0 &&
+                     pthread_mutex_init(&m->lock, NULL) == 0
+                 ? 0
+                 : -1;
+    pthread_condattr_destroy(&attr);
+    return rc;
+}
+
+tui_model *model_start(agent_registry *reg, int notify_fd)
+{
+    tui_model *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    m->reg = reg;
+    m->notify_fd = notify_fd;
+    m->n_slots = reg->n;
+    m->slots = calloc(reg->n ? reg->n : 1, sizeof *m->slots);
+    if (m->slots == NULL || init_sync(m) < 0) {
+        free(m->slots);
+        free(m);
+        return NULL;
+    }
+    for (size_t i = 0; i < reg->n; i++) {
+        agent_slot *slot = &m->slots[i];
+        slot->model = m;
+        slot->agent = &reg->items[i];
+        snprintf(slot->error, sizeof slot->error, "not asked yet");
+        pthread_t t;
+        pthread_mutex_lock(&m->lock);
+        if (pthread_create(&t, NULL, agent_list_thread, slot) == 0) {
+            pthread_detach(t);
+            m->running++;
+        } else {
+            snprintf(slot->error, sizeof slot->error, "cannot start a thread for this agent");
+        }
+        pthread_mutex_unlock(&m->lock);
+    }
+    return m;
+}
+
+void model_refresh(tui_model *m, const char *agent_id)
+{
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n_slots; i++)
+        if (agent_id == NULL || strcmp(m->slots[i].agent->id, agent_id) == 0)
+            m->slots[i].wake = true;
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void model_set_silent(tui_model *m, const char *agent_id, bool silent)
+{
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n_slots; i++)
+        if (strcmp(m->slots[i].agent->id, agent_id) == 0)
+            m->slots[i].silent = silent;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    const tui_row *x = a, *y = b;
+    /* RFC 3339 UTC strings of one format sort as text. */
+    int c = strcmp(y->last_accessed, x->last_accessed);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+static void fill_agent_view(tui_agent_view *v, const agent_slot *slot, const struct timespec *now)
+{
+    snprintf(v->id, sizeof v->id, "%s", slot->agent->id);
+    snprintf(v->addr, sizeof v->addr, "%s:%d", slot->agent->host, slot->agent->port);
+    v->tried = slot->tried;
+    v->answered = slot->answered;
+    v->reachable = slot->reachable;
+    v->silent = slot->silent;
+    v->pending_s = slot->busy ? (long)(now->tv_sec - slot->busy_since.tv_sec) : 0;
+    snprintf(v->error, sizeof v->error, "%s", slot->error);
+}
+
+int model_snapshot(tui_model *m, tui_snapshot *out)
+{
+    memset(out, 0, sizeof *out);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&m->lock);
+    size_t total = 0;
+    for (size_t i = 0; i < m->n_slots; i++)
+        total += m->slots[i].n_rows;
+    out->rows = calloc(total ? total : 1, sizeof *out->rows);
+    out->agents = calloc(m->n_slots ? m->n_slots : 1, sizeof *out->agents);
+    if (out->rows == NULL || out->agents == NULL) {
+        pthread_mutex_unlock(&m->lock);
+        snapshot_free(out);
+        return -1;
+    }
+    for (size_t i = 0; i < m->n_slots; i++) {
+        const agent_slot *slot = &m->slots[i];
+        if (slot->n_rows)
+            memcpy(out->rows + out->n_rows, slot->rows, slot->n_rows * sizeof *slot->rows);
+        out->n_rows += slot->n_rows;
+        fill_agent_view(&out->agents[i], slot, &now);
+    }
+    out->n_agents = m->n_slots;
+    pthread_mutex_unlock(&m->lock);
+    qsort(out->rows, out->n_rows, sizeof *out->rows, newest_first);
+    return 0;
+}
+
+void snapshot_free(tui_snapshot *s)
+{
+    free(s->rows);
+    free(s->agents);
+    memset(s, 0, sizeof *s);
+}
+
+bool model_stop(tui_model *m, int wait_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += wait_ms / 1000;
+    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&m->lock);
+    m->stop = true;
+    pthread_cond_broadcast(&m->wake);
+    while (m->running > 0)
+        if (pthread_cond_timedwait(&m->ended, &m->lock, &deadline) == ETIMEDOUT)
+            break;
+    bool all_ended = m->running == 0;
+    pthread_mutex_unlock(&m->lock);
+    if (!all_ended)
+        return false; /* a thread still reads the slots: leave them to exit() */
+    for (size_t i = 0; i < m->n_slots; i++)
+        free(m->slots[i].rows);
+    free(m->slots);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->wake);
+    pthread_cond_destroy(&m->ended);
+    free(m);
+    return true;
+}

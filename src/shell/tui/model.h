@@ -1,0 +1,68 @@
+/* The session list the TUI shows, kept fresh off the UI thread: one thread per
+ * agent asks for its list every 15 s (or at once when woken), so a slow or
+ * dead agent only ever delays its own rows. The UI thread takes copies. */
+#ifndef CONVOCATE_SHELL_TUI_MODEL_H
+#define CONVOCATE_SHELL_TUI_MODEL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "shell/registry.h"
+
+#define TUI_REFRESH_S 15
+#define TUI_SLOW_S 20 /* an answer pending this long marks the agent "not answering" */
+
+typedef struct {
+    char uuid[40];
+    char name[128];
+    char agent[AGENT_ID_LEN + 1];
+    long port;
+    char protocol[8];
+    char dns_name[128];
+    char last_accessed[40];
+    char state; /* '-', 'L', 'R', 'C', or '?' for a broken session.json */
+    bool stale; /* its agent did not answer the last list: shown greyed */
+    char error[128];
+} tui_row;
+
+typedef struct {
+    char id[AGENT_ID_LEN + 1];
+    char addr[280];
+    bool tried;      /* at least one list has come back or failed */
+    bool answered;   /* at least one list came back, ever */
+    bool reachable;  /* the last list came back */
+    bool silent;     /* the status feed says no heartbeat lately */
+    long pending_s;  /* seconds the current call has been waiting, 0 when idle */
+    char error[256]; /* why the last list failed */
+} tui_agent_view;
+
+typedef struct {
+    tui_row *rows; /* every agent's sessions, newest last_accessed first */
+    size_t n_rows;
+    tui_agent_view *agents; /* registry order */
+    size_t n_agents;
+} tui_snapshot;
+
+typedef struct tui_model tui_model;
+
+/* Takes ownership of nothing: reg must outlive the model. notify_fd is
+ * written one byte whenever fresh data is ready (never blocks). */
+tui_model *model_start(agent_registry *reg, int notify_fd);
+/* Asks every agent (or the one named) for its list now. */
+void model_refresh(tui_model *m, const char *agent_id);
+/* Marks an agent silent or live, as reported by the status feed. */
+void model_set_silent(tui_model *m, const char *agent_id, bool silent);
+/* Fills out with a copy of the current state; free it with snapshot_free. */
+int model_snapshot(tui_model *m, tui_snapshot *out);
+void snapshot_free(tui_snapshot *s);
+/* Stops the threads. Returns true when all have ended and reg may be freed;
+ * false when one is still inside a network call (the process is exiting). */
+bool model_stop(tui_model *m, int wait_ms);
+
+/* Fills a row from a session object as list/create/edit return it. */
+void row_from_json(tui_row *row, json_t *s, const char *agent_id);
+
+#endif

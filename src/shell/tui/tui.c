@@ -1,0 +1,338 @@
+#include "shell/tui/tui.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <wctype.h>
+
+#include "shell/tui/actions.h"
+#include "shell/tui/app.h"
+#include "shell/tui/dialog.h"
+#include "shell/tui/feed.h"
+#include "shell/tui/view.h"
+
+#define ESCAPE_DELAY_MS 25 /* long enough for a key's escape sequence, short for Esc itself */
+#define STOP_WAIT_MS 500   /* how long Q waits for threads still inside a network call */
+
+void app_status(tui_app *app, bool is_error, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(app->status, sizeof app->status, fmt, ap);
+    va_end(ap);
+    app->status_is_error = is_error;
+}
+
+const tui_row *app_selected(const tui_app *app)
+{
+    return app->selected < app->snap.n_rows ? &app->snap.rows[app->selected] : NULL;
+}
+
+/* Takes the model's current state, keeping the selection on the same
+ * session (by UUID) when it moved in the ordering. */
+static void take_snapshot(tui_app *app)
+{
+    tui_snapshot fresh;
+    if (model_snapshot(app->model, &fresh) < 0)
+        return; /* out of memory: keep showing the last one */
+    snapshot_free(&app->snap);
+    app->snap = fresh;
+    for (size_t i = 0; i < app->snap.n_rows; i++)
+        if (strcmp(app->snap.rows[i].uuid, app->selected_uuid) == 0) {
+            app->selected = i;
+            return;
+        }
+    if (app->selected >= app->snap.n_rows)
+        app->selected = app->snap.n_rows ? app->snap.n_rows - 1 : 0;
+    const tui_row *row = app_selected(app);
+    snprintf(app->selected_uuid, sizeof app->selected_uuid, "%s", row ? row->uuid : "");
+}
+
+static void move_selection(tui_app *app, long step)
+{
+    if (app->snap.n_rows == 0)
+        return;
+    long target = (long)app->selected + step;
+    if (target < 0)
+        target = 0;
+    if (target >= (long)app->snap.n_rows)
+        target = (long)app->snap.n_rows - 1;
+    app->selected = (size_t)target;
+    snprintf(app->selected_uuid, sizeof app->selected_uuid, "%s",
+             app->snap.rows[app->selected].uuid);
+}
+
+static bool table_motion_key(tui_app *app, wint_t key)
+{
+    long page = view_table_height() > 1 ? view_table_height() - 1 : 1;
+    switch (key) {
+    case KEY_UP:
+        move_selection(app, -1);
+        return true;
+    case KEY_DOWN:
+        move_selection(app, 1);
+        return true;
+    case KEY_PPAGE:
+        move_selection(app, -page);
+        return true;
+    case KEY_NPAGE:
+        move_selection(app, page);
+        return true;
+    case KEY_HOME:
+        move_selection(app, -(long)app->snap.n_rows);
+        return true;
+    case KEY_END:
+        move_selection(app, (long)app->snap.n_rows);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void table_letter_key(tui_app *app, wint_t key)
+{
+    switch (towlower(key)) {
+    case 'n':
+        action_new(app);
+        break;
+    case 'c':
+        action_clone(app);
+        break;
+    case 'e':
+        action_edit(app);
+        break;
+    case 'b':
+        action_ask(app, "background");
+        break;
+    case 'd':
+        action_ask(app, "delete");
+        break;
+    case 'k':
+        action_ask(app, "kill");
+        break;
+    case 'o':
+        action_ask(app, "override");
+        break;
+    case 'r':
+        action_ask(app, "restart");
+        break;
+    case 's':
+        action_settings(app);
+        break;
+    case 'q':
+        app->quit = true;
+        break;
+    case 0x0c: /* Ctrl-L: repaint, and ask every agent again now */
+        clearok(curscr, TRUE);
+        model_refresh(app->model, NULL);
+        break;
+    case '\n':
+    case '\r':
+        action_attach(app);
+        break;
+    default:
+        break;
+    }
+}
+
+static void handle_key(tui_app *app, bool is_key, wint_t key)
+{
+    if (is_key && key == KEY_RESIZE)
+        return; /* curses has the new size; the next draw uses it */
+    switch (app->mode) {
+    case MODE_TABLE:
+        if (is_key && key == KEY_ENTER)
+            action_attach(app);
+        else if (is_key)
+            table_motion_key(app, key);
+        else
+            table_letter_key(app, key);
+        break;
+    case MODE_FORM:
+        switch (form_key(&app->form, is_key, key)) {
+        case FORM_SUBMIT:
+            action_submit_form(app);
+            break;
+        case FORM_CANCEL:
+            app->mode = MODE_TABLE;
+            app_status(app, false,
+                       app->form.pending_job ? "The agent is still working on it."
+                                             : "Nothing changed.");
+            break;
+        default:
+            break;
+        }
+        break;
+    default:
+        dialog_key(app, is_key, key);
+        break;
+    }
+}
+
+static void read_keys(tui_app *app)
+{
+    wint_t key;
+    int kind;
+    while (!app->quit && (kind = get_wch(&key)) != ERR)
+        handle_key(app, kind == KEY_CODE_YES, key);
+}
+
+static void drain_notify(tui_app *app)
+{
+    char drain[256];
+    while (read(app->notify_pipe[0], drain, sizeof drain) > 0) {
+    }
+    tui_job *job;
+    while ((job = jobs_take_done(app->jobs)) != NULL)
+        action_job_done(app, job);
+    take_snapshot(app);
+}
+
+static void draw(tui_app *app)
+{
+    view_draw(app);
+    if (app->mode == MODE_FORM)
+        form_draw(&app->form);
+    else
+        dialog_draw(app);
+    curs_set(app->mode == MODE_FORM ? 1 : 0);
+    refresh();
+}
+
+static int ms_to_next_second(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int)(1000 - now.tv_nsec / 1000000L);
+}
+
+static void main_loop(tui_app *app, tui_feed *feed)
+{
+    time_t last_feed_try = 0;
+    while (!app->quit) {
+        draw(app);
+        struct pollfd pfd[3] = {
+            {.fd = STDIN_FILENO, .events = POLLIN},
+            {.fd = app->notify_pipe[0], .events = POLLIN},
+            {.fd = feed->fd, .events = POLLIN},
+        };
+        int n = poll(pfd, 3, ms_to_next_second());
+        if (n < 0 && errno != EINTR)
+            break;
+        if (pfd[1].revents & POLLIN)
+            drain_notify(app);
+        if (feed->fd >= 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
+            feed_on_readable(feed, app->model);
+        read_keys(app); /* also after EINTR: a SIGWINCH arrives as KEY_RESIZE */
+        if (n == 0) {
+            take_snapshot(app); /* the 1 s tick: clock, load, "not answering" timers */
+            time_t now = time(NULL);
+            if (feed->fd < 0 && now - last_feed_try >= FEED_RETRY_S) {
+                last_feed_try = now;
+                feed_try_connect(feed);
+            }
+        }
+    }
+}
+
+/* Names and keys are UTF-8; a bare "C" locale would garble them. */
+static void use_utf8_locale(void)
+{
+    setlocale(LC_ALL, "");
+    if (strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
+        setlocale(LC_CTYPE, "C.UTF-8");
+}
+
+static void start_curses(void)
+{
+    set_escdelay(ESCAPE_DELAY_MS);
+    initscr();
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    nodelay(stdscr, TRUE);
+    view_init_colors();
+}
+
+static int open_app(tui_app *app)
+{
+    char err[512];
+    memset(app, 0, sizeof *app);
+    app->notify_pipe[0] = app->notify_pipe[1] = -1;
+    if (registry_load(&app->reg, err, sizeof err) < 0) {
+        fprintf(stderr, "convocate: %s\n", err);
+        return -1;
+    }
+    if (pipe2(app->notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        fprintf(stderr, "convocate: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    app->model = model_start(&app->reg, app->notify_pipe[1]);
+    app->jobs = jobs_new(app->notify_pipe[1]);
+    if (app->model == NULL || app->jobs == NULL) {
+        fprintf(stderr, "convocate: out of memory starting the terminal UI\n");
+        return -1;
+    }
+    take_snapshot(app);
+    if (app->reg.n == 0)
+        app_status(app, true, "No agents registered: add one with 'convocate-host init-agent'.");
+    else
+        app_status(app, false, "Asking %zu agent%s for their sessions...", app->reg.n,
+                   app->reg.n == 1 ? "" : "s");
+    return 0;
+}
+
+/* Threads still inside a network call keep the registry and the pipe: the
+ * process is about to exit and the kernel takes them back. */
+static void close_app(tui_app *app)
+{
+    bool model_done = app->model == NULL || model_stop(app->model, STOP_WAIT_MS);
+    bool jobs_done = app->jobs == NULL || jobs_stop(app->jobs, STOP_WAIT_MS);
+    job_free(app->settings.answer);
+    snapshot_free(&app->snap);
+    if (!model_done || !jobs_done)
+        return;
+    registry_free(&app->reg);
+    for (int i = 0; i < 2; i++)
+        if (app->notify_pipe[i] >= 0)
+            close(app->notify_pipe[i]);
+}
+
+int tui_run(void)
+{
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "convocate: the terminal UI needs a terminal; use 'convocate ls' and "
+                        "the other commands in scripts (see 'convocate help')\n");
+        return 1;
+    }
+    use_utf8_locale();
+    tui_app *app = calloc(1, sizeof *app);
+    if (app == NULL) {
+        fprintf(stderr, "convocate: out of memory\n");
+        return 1;
+    }
+    int rc = 1;
+    if (open_app(app) == 0) {
+        tui_feed feed;
+        feed_init(&feed);
+        feed_try_connect(&feed);
+        start_curses();
+        main_loop(app, &feed);
+        endwin();
+        feed_close(&feed);
+        rc = 0;
+    }
+    close_app(app);
+    free(app);
+    return rc;
+}

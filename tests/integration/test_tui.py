@@ -1,0 +1,365 @@
+"""The terminal UI (SPEC 12) driven for real inside a private tmux server:
+keys go in with send-keys, the screen comes back with capture-pane, and every
+action lands on real agents whose own answers are checked too."""
+import itertools
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import SHELL_BIN, convocate, docker, register_agent
+
+WIDTH, HEIGHT = 100, 30
+_counter = itertools.count()
+
+
+class Tui:
+    """One `convocate` TUI in its own tmux server (tmux -L <unique>)."""
+
+    def __init__(self, shell_root, width=WIDTH, height=HEIGHT):
+        self.socket = f"convocate-tui-{os.getpid()}-{next(_counter)}"
+        self.tmux("new-session", "-d", "-x", str(width), "-y", str(height),
+                  "-e", "LANG=C.UTF-8", SHELL_BIN, "--root", shell_root)
+
+    def tmux(self, *args, check=True):
+        return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+                              capture_output=True, text=True, check=check, timeout=30)
+
+    def alive(self):
+        return self.tmux("has-session", check=False).returncode == 0
+
+    def screen(self):
+        r = self.tmux("capture-pane", "-p", check=False)
+        return r.stdout if r.returncode == 0 else ""
+
+    def lines(self):
+        return self.screen().splitlines()
+
+    def keys(self, *keys):
+        self.tmux("send-keys", *keys)
+
+    def type(self, text):
+        self.tmux("send-keys", "-l", text)
+
+    def wait(self, predicate, timeout=30, what="the screen to change"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shot = self.screen()
+            if predicate(shot):
+                return shot
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; screen:\n{self.screen()}")
+
+    def wait_text(self, text, timeout=30):
+        return self.wait(lambda s: text in s, timeout, repr(text))
+
+    def status_line(self):
+        lines = self.lines()
+        return lines[-1] if lines else ""
+
+    def row(self, name):
+        """The table line of the session called name, or None."""
+        for line in self.lines()[2:-3]:
+            cells = line.split()
+            if len(cells) >= 3 and cells[2] == name:
+                return line
+        return None
+
+    def wait_row(self, name, state=None, timeout=30):
+        def ok(_):
+            line = self.row(name)
+            return line is not None and (state is None or line.split()[0] == state)
+        self.wait(ok, timeout, f"row {name} in state {state}")
+        return self.row(name)
+
+    def select(self, name):
+        """Moves the selection to the row called name (Home, then Down)."""
+        names = [line.split()[2] for line in self.lines()[2:-3] if len(line.split()) >= 3]
+        assert name in names, f"{name} not on screen:\n{self.screen()}"
+        self.keys("Home")
+        for _ in range(names.index(name)):
+            self.keys("Down")
+        time.sleep(0.3)
+
+    def close(self):
+        self.tmux("kill-server", check=False)
+
+
+@pytest.fixture
+def tui_factory():
+    started = []
+
+    def factory(shell_root, **kw):
+        t = Tui(shell_root, **kw)
+        started.append(t)
+        return t
+
+    yield factory
+    for t in started:
+        t.close()
+
+
+@pytest.fixture
+def cluster(start_agent, shell_root):
+    a, b = start_agent(), start_agent()
+    register_agent(shell_root, a)
+    register_agent(shell_root, b)
+    return shell_root, a, b
+
+
+@pytest.fixture
+def single(start_agent, shell_root):
+    a = start_agent()
+    register_agent(shell_root, a)
+    return shell_root, a
+
+
+BUSY = "admission denied: cpu"  # a loaded test machine; not what these tests are about
+
+
+def cli(root, *args, tries=60):
+    """convocate CLI that must succeed, retried while CPU admission refuses."""
+    for _ in range(tries):
+        r = convocate(root, *args)
+        if r.returncode == 0 or BUSY not in r.stderr:
+            break
+        time.sleep(1)
+    assert r.returncode == 0, f"convocate {args}: {r.stderr}"
+    return r
+
+
+def until_admitted(tui, act, done, what, timeout=120):
+    """Runs act() (keys), then waits for done(screen); when the agent's answer
+    on the status line is a CPU admission refusal, waits and does it again."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        act()
+        shot = tui.wait(lambda s: done(s) or BUSY in s.splitlines()[-1], timeout, what)
+        if done(shot):
+            return shot
+        time.sleep(2)
+    raise AssertionError(f"still refused admission waiting for {what}:\n{tui.screen()}")
+
+
+def sessions_of(agent):
+    return {s["name"]: s for s in agent.ok("list")}
+
+
+def wait_agents_up(tui, *agents):
+    for a in agents:
+        tui.wait_text(f"{a.agent_id} up")
+
+
+def test_no_agents_says_how_to_add_one(shell_root, tui_factory):
+    t = tui_factory(shell_root, width=80, height=24)
+    t.wait_text("convocate")
+    t.keys("n")
+    t.wait(lambda s: "No agents registered" in s.splitlines()[-1], what="no-agents hint")
+    assert "convocate-host init-agent" in t.status_line()
+    t.keys("q")
+    t.wait(lambda _: not t.alive(), 10, "the TUI to quit")
+
+
+def test_new_on_each_of_two_agents_through_the_picker(cluster, tui_factory):
+    root, a, b = cluster
+    t = tui_factory(root)
+    wait_agents_up(t, a, b)
+    for index, (agent, name) in enumerate(((a, "web"), (b, "db"))):
+        t.keys("N")
+        shot = t.wait_text("which agent?")
+        assert a.agent_id in shot and b.agent_id in shot
+        for _ in range(index):
+            t.keys("Down")
+        t.keys("Enter")
+        t.wait_text(f"New session on {agent.agent_id}")
+        t.type(name)
+        until_admitted(t, lambda: t.keys("Enter"), lambda _: t.row(name) is not None, name)
+        line = t.wait_row(name, "-")
+        assert agent.agent_id in line.split()
+    assert set(sessions_of(a)) == {"web"}
+    assert set(sessions_of(b)) == {"db"}
+
+
+def test_attach_runs_a_command_and_detach_restores_the_menu(single, tui_factory):
+    root, a = single
+    cli(root, "new", "older")
+    cli(root, "new", "shell")
+    t = tui_factory(root)
+    t.wait_row("shell", "-")
+    t.wait_row("older", "-")
+    t.select("older")
+    until_admitted(t, lambda: t.keys("Enter"), lambda s: "[claude]" in s, "attach", timeout=180)
+    time.sleep(3)  # the container starts and tmux draws inside it
+    t.type("echo conv-$((6*7))")
+    t.keys("Enter")
+    t.wait_text("conv-42", timeout=60)
+    assert "LAST ACCESSED" not in t.screen()  # the session's screen, not the menu
+    t.keys("C-b")
+    t.keys("d")
+    t.wait_text("LAST ACCESSED")
+    t.wait_row("older", "R")
+    assert "Detached from older" in t.status_line()
+    # the selection stayed on the session: K asks about it, not about another
+    t.keys("k")
+    t.wait(lambda s: "Kill session older" in s.splitlines()[-1], what="the kill question")
+    t.keys("Escape")
+    assert sessions_of(a)["older"]["state"] == "R"
+
+
+def test_kill_restart_background_delete_and_clone(single, tui_factory):
+    root, a = single
+    cli(root, "new", "web", "--port", "8080")
+    t = tui_factory(root)
+    t.wait_row("web", "-")
+    def restart():
+        t.keys("r")
+        t.wait(lambda s: "Restart session web" in s.splitlines()[-1], what="restart question")
+        t.keys("y")
+    until_admitted(t, restart, lambda _: (t.row("web") or " ").split()[0] == "R", "web in R")
+    assert a.ok("list")[0]["running"] is True
+
+    t.keys("b")
+    t.wait_text("Background session web")
+    t.keys("Y")
+    t.wait(lambda s: "web is running in the background" in s.splitlines()[-1], 60,
+           "background done")
+
+    t.keys("K")
+    t.wait_text("Kill session web")
+    t.keys("n")
+    t.wait_text("Nothing done.")
+    assert sessions_of(a)["web"]["running"] is True
+    t.keys("K")
+    t.wait_text("Kill session web")
+    t.keys("y")
+    t.wait(lambda s: "killing web..." in s or "web stopped." in s, 10, "kill progress")
+    t.wait_row("web", "-", timeout=60)
+    assert "web stopped." in t.status_line()
+    assert sessions_of(a)["web"]["running"] is False
+
+    t.keys("c")
+    t.wait_text("Clone web")
+    t.type("web-copy")
+    until_admitted(t, lambda: t.keys("Enter"), lambda _: t.row("web-copy") is not None,
+                   "the clone")
+    line = t.wait_row("web-copy")
+    assert line.split()[4] == "-"  # port 0 shows as "-"
+    assert sessions_of(a)["web-copy"]["port"] == 0
+
+    t.select("web-copy")
+    t.keys("d")
+    t.wait_text("Delete session web-copy")
+    t.keys("y")
+    t.wait(lambda _: t.row("web-copy") is None, 60, "web-copy to go")
+    assert "web-copy deleted." in t.status_line()
+    assert set(sessions_of(a)) == {"web"}
+
+
+def test_edit_shows_the_agents_error_and_keeps_what_was_typed(single, tui_factory):
+    root, a = single
+    cli(root, "new", "web", "--port", "8080")
+    cli(root, "new", "api", "--port", "9090")
+    t = tui_factory(root)
+    t.wait_row("web")
+    t.wait_row("api")
+    t.select("api")
+    t.keys("e")
+    t.wait_text("Edit api")
+    t.type("-v2")  # the name field starts with "api"
+    t.keys("Tab", "Tab")  # Name -> Protocol -> Port
+    for _ in range(4):
+        t.keys("BSpace")
+    t.type("8080")
+    t.keys("Enter")
+    shot = t.wait(lambda s: "already in use" in s.splitlines()[-1], 30, "the agent's error")
+    assert 'port 8080/tcp already in use by session "web"' in shot.splitlines()[-1]
+    assert "Edit api" in shot  # the form is still open ...
+    assert "api-v2" in shot and "8080" in shot  # ... with what was typed
+    t.keys("Tab", "S-Tab")  # Port -> DNS name -> Port
+    for _ in range(4):
+        t.keys("BSpace")
+    t.type("8081")
+    t.keys("S-Tab")  # Port -> Protocol
+    t.keys("u")
+    until_admitted(t, lambda: t.keys("Enter"), lambda _: t.row("api-v2") is not None,
+                   "the edited row")
+    s = sessions_of(a)["api-v2"]
+    assert (s["port"], s["protocol"]) == (8081, "udp")
+    assert "8081/udp" in t.row("api-v2")
+
+
+def test_settings_shows_each_agent_with_health_and_image(cluster, tui_factory, test_image):
+    root, a, b = cluster
+    t = tui_factory(root)
+    wait_agents_up(t, a, b)
+    t.keys("S")
+    shot = t.wait(lambda s: s.count("admission at") == 2, 30, "both agents' capacity")
+    assert "convocate v" in shot
+    for agent in (a, b):
+        assert re.search(rf"{agent.agent_id}\s+127\.0\.0\.1:{agent.port}\s+up", shot), shot
+    assert shot.count(f"image {test_image}") == 2
+    t.keys("Escape")
+    t.wait(lambda s: "Settings" not in s, 10, "the dialog to close")
+
+
+def test_override_only_for_a_locked_session(single, tui_factory):
+    root, a = single
+    cli(root, "new", "web")
+    t = tui_factory(root)
+    t.wait_row("web", "-")
+    t.keys("o")
+    t.wait(lambda s: "only applies to a locked session" in s.splitlines()[-1], 10,
+           "the override refusal")
+
+
+def test_quit_leaves_the_containers_running(single, tui_factory):
+    root, a = single
+    cli(root, "new", "web")
+    cli(root, "restart", "web")
+    t = tui_factory(root)
+    t.wait_row("web", "R")
+    t.keys("q")
+    t.wait(lambda _: not t.alive(), 10, "the TUI to quit")
+    assert sessions_of(a)["web"]["running"] is True
+    ids = a.containers()
+    assert ids
+    r = docker("inspect", "-f", "{{.State.Running}}", *ids)
+    assert r.stdout.split() == ["true"] * len(ids)
+
+
+def test_stopped_agent_is_shown_unreachable_and_the_other_stays_usable(cluster, tui_factory):
+    root, a, b = cluster
+    cli(root, "new", "alpha", "--agent", a.agent_id)
+    cli(root, "new", "bravo", "--agent", b.agent_id)
+    t = tui_factory(root)
+    t.wait_row("alpha")
+    t.wait_row("bravo")
+    b.stop()
+    shot = t.wait_text(f"{b.agent_id} UNREACHABLE", timeout=40)  # the 15 s refresh finds it
+    assert f"{a.agent_id} up" in shot
+    assert t.row("bravo") is not None  # still listed, greyed, as last seen
+    t.select("alpha")
+
+    def restart():
+        t.keys("r")
+        t.wait_text("Restart session alpha")
+        t.keys("y")
+    until_admitted(t, restart, lambda _: (t.row("alpha") or " ").split()[0] == "R", "alpha in R")
+    assert "alpha started." in t.status_line()
+    assert sessions_of(a)["alpha"]["running"] is True
+
+
+def test_usable_at_80x24_and_on_resize(single, tui_factory):
+    root, a = single
+    cli(root, "new", "naïve-名前")
+    t = tui_factory(root, width=80, height=24)
+    t.wait_row("naïve-名前", "-")
+    lines = t.lines()
+    assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+    assert "Q:quit" in lines[-2]
+    t.tmux("resize-window", "-x", "120", "-y", "40")
+    t.wait(lambda s: len(s.splitlines()) == 40 and "S settings" in s, 10, "the resize")
+    assert t.row("naïve-名前") is not None
