@@ -168,7 +168,9 @@ static int parse_session_opts(const char *cmd, int argc, char **argv, session_op
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    /* Options may come before or after the positional arguments ("new NAME
+     * --agent ID" as the usage shows); "--" ends them for a name like "-x". */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'a':

@@ -30,6 +30,7 @@
 #define INPUT_CHUNK 16384
 #define INPUT_CHUNKS_PER_ROUND 64 /* fairness between channels of one connection */
 #define OUTPUT_CHUNK 32768
+#define LINGER_MS 1000 /* how long a closing connection waits for the peer to go */
 
 typedef struct lconn lconn;
 
@@ -109,6 +110,28 @@ static void close_fd(int *fd)
     if (*fd >= 0)
         close(*fd);
     *fd = -1;
+}
+
+/* Closing a TCP socket that still has unread input makes the kernel send a
+ * reset, and the peer may then lose the last bytes we sent. So: half-close,
+ * read and discard until the peer closes or a short deadline, then close. */
+static void close_gracefully(int fd)
+{
+    if (fd < 0)
+        return;
+    shutdown(fd, SHUT_WR);
+    int64_t deadline = monotonic_ms() + LINGER_MS;
+    char sink[4096];
+    for (;;) {
+        int64_t left = deadline - monotonic_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+            break;
+    }
+    close(fd);
 }
 
 static const char *method_name(int method)
@@ -295,8 +318,11 @@ static int on_window_change(ssh_session s, ssh_channel chan, int cols, int rows,
 {
     lchan *ch = userdata;
     (void)s, (void)chan, (void)pw, (void)ph;
-    if (ch->sub == NULL || ch->sub->handler.window_change == NULL || ch->closed_notified)
+    if (ch->sub == NULL || ch->sub->handler.window_change == NULL || ch->closed_notified) {
+        /* RFC 4254 window-change wants no reply, so refusing is ignoring it. */
+        log_debug("%s: window-change ignored (not an attach channel)", ch->name);
         return -1;
+    }
     return ch->sub->handler.window_change(ch, cols, rows, ch->state);
 }
 
@@ -733,9 +759,13 @@ static void connection_free(lconn *c)
         ssh_event_free(c->event);
     }
     if (c->session != NULL) {
+        /* A copy of the socket outlives libssh's close so the goodbye is
+         * not lost to a reset (see close_gracefully). */
+        int keep = ssh_is_connected(c->session) ? dup(ssh_get_fd(c->session)) : -1;
         if (ssh_is_connected(c->session))
             ssh_disconnect(c->session);
-        ssh_free(c->session); /* closes the socket */
+        ssh_free(c->session); /* closes its socket; keep still holds it open */
+        close_gracefully(keep);
     } else {
         close_fd(&c->fd);
     }
