@@ -42,7 +42,7 @@ class Tui:
         self.tmux("send-keys", *keys)
 
     def type(self, text):
-        self.tmux("send-keys", "-l", text)
+        self.tmux("send-keys", "-l", "--", text)
 
     def wait(self, predicate, timeout=30, what="the screen to change"):
         deadline = time.monotonic() + timeout
@@ -278,13 +278,15 @@ def test_edit_shows_the_agents_error_and_keeps_what_was_typed(single, tui_factor
     assert 'port 8080/tcp already in use by session "web"' in shot.splitlines()[-1]
     assert "Edit api" in shot  # the form is still open ...
     assert "api-v2" in shot and "8080" in shot  # ... with what was typed
-    t.keys("Tab", "S-Tab")  # Port -> DNS name -> Port
+    t.keys("Tab", "BTab")  # Port -> DNS name -> Port
     for _ in range(4):
         t.keys("BSpace")
     t.type("8081")
-    t.keys("S-Tab")  # Port -> Protocol
+    t.keys("BTab")  # Port -> Protocol
     t.keys("u")
-    until_admitted(t, lambda: t.keys("Enter"), lambda _: t.row("api-v2") is not None,
+    # The open form shows "Name  api-v2" too: wait for the form to close.
+    until_admitted(t, lambda: t.keys("Enter"),
+                   lambda shot: "Edit api" not in shot and t.row("api-v2") is not None,
                    "the edited row")
     s = sessions_of(a)["api-v2"]
     assert (s["port"], s["protocol"]) == (8081, "udp")
@@ -354,12 +356,14 @@ def test_stopped_agent_is_shown_unreachable_and_the_other_stays_usable(cluster, 
 
 def test_usable_at_80x24_and_on_resize(single, tui_factory):
     root, a = single
-    cli(root, "new", "naïve-名前")
+    long_name = "a-rather-long-session-name-that-cannot-fit-its-column-" + "x" * 10
+    cli(root, "new", long_name)
+    cli(root, "new", "short")
     t = tui_factory(root, width=80, height=24)
-    t.wait_row("naïve-名前", "-")
+    t.wait_row("short", "-")
     lines = t.lines()
     assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
     assert "Q:quit" in lines[-2]
     t.tmux("resize-window", "-x", "120", "-y", "40")
     t.wait(lambda s: len(s.splitlines()) == 40 and "S settings" in s, 10, "the resize")
-    assert t.row("naïve-名前") is not None
+    assert t.row("short") is not None
