@@ -24,7 +24,7 @@ typedef struct {
     char auth_keys[PATH_BUF];  /* default <root>/etc/convocate-agent/authorized_keys */
     char docker_host[PATH_BUF]; /* default $DOCKER_HOST or unix:///var/run/docker.sock */
     char events_log[PATH_BUF];  /* "" = none; else every event appended as a JSON line */
-    /* Status channel to the shell (SPEC 8.3); unused until that issue lands. */
+    /* Status channel to the shell (SPEC 8.3): shell_host "" = the shell-host file. */
     char shell_host[256];
     int shell_port;
     char shell_key[PATH_BUF];

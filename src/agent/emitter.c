@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/status_sender.h"
 #include "common/log.h"
 
 struct emitter {
@@ -16,6 +17,8 @@ struct emitter {
     int log_fd; /* -1 when there is no events log */
     pthread_t file_thread;
     bool file_thread_running;
+    event_queue shell_queue;
+    status_sender *sender; /* NULL when no shell is configured */
 
     pthread_mutex_t hb_mu;
     pthread_cond_t hb_cond; /* on CLOCK_MONOTONIC */
@@ -189,11 +192,15 @@ void emitter_publish(emitter *e, const char *type, const char *session_id, json_
         return;
     }
     log_debug("event %.*s", (int)strlen(line) - 1, line);
-    if (e->log_fd < 0) {
-        free(line); /* no sink yet: the network sender arrives in a later issue */
-        return;
+    if (e->sender != NULL) {
+        char *copy = e->log_fd >= 0 ? strdup(line) : NULL;
+        event_queue_push(&e->shell_queue, line);
+        line = copy;
     }
-    event_queue_push(&e->file_queue, line);
+    if (e->log_fd >= 0 && line != NULL)
+        event_queue_push(&e->file_queue, line);
+    else
+        free(line);
 }
 
 /* ---- the events-log sink ---- */
@@ -282,7 +289,8 @@ static int open_events_log(emitter *e, const char *path, char *err, size_t errle
     return 0;
 }
 
-emitter *emitter_new(const char *agent_id, const char *events_log, char *err, size_t errlen)
+emitter *emitter_new(const char *agent_id, const char *events_log, const ssh_peer_config *shell,
+                     char *err, size_t errlen)
 {
     emitter *e = calloc(1, sizeof *e);
     if (e == NULL) {
@@ -291,13 +299,18 @@ emitter *emitter_new(const char *agent_id, const char *events_log, char *err, si
     }
     e->log_fd = -1;
     snprintf(e->agent_id, sizeof e->agent_id, "%s", agent_id);
-    if (event_queue_init(&e->file_queue) < 0 || pthread_mutex_init(&e->hb_mu, NULL) != 0 ||
-        monotonic_cond_init(&e->hb_cond) < 0) {
+    if (event_queue_init(&e->file_queue) < 0 || event_queue_init(&e->shell_queue) < 0 ||
+        pthread_mutex_init(&e->hb_mu, NULL) != 0 || monotonic_cond_init(&e->hb_cond) < 0) {
         snprintf(err, errlen, "emitter: cannot initialise its locks");
         free(e); /* init failures of these primitives leave nothing to free */
         return NULL;
     }
     if (events_log && events_log[0] && open_events_log(e, events_log, err, errlen) < 0) {
+        emitter_free(e);
+        return NULL;
+    }
+    if (shell != NULL &&
+        (e->sender = status_sender_start(&e->shell_queue, shell, err, errlen)) == NULL) {
         emitter_free(e);
         return NULL;
     }
@@ -314,12 +327,15 @@ void emitter_free(emitter *e)
     pthread_mutex_unlock(&e->hb_mu);
     if (e->hb_thread_running)
         pthread_join(e->hb_thread, NULL);
+    event_queue_close(&e->shell_queue);
+    status_sender_stop(e->sender); /* agent.shutdown goes out first, best effort */
     event_queue_close(&e->file_queue);
     if (e->file_thread_running)
         pthread_join(e->file_thread, NULL);
     if (e->log_fd >= 0)
         close(e->log_fd);
     event_queue_destroy(&e->file_queue);
+    event_queue_destroy(&e->shell_queue);
     pthread_cond_destroy(&e->hb_cond);
     pthread_mutex_destroy(&e->hb_mu);
     free(e);

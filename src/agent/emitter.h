@@ -1,10 +1,10 @@
 /* The agent's status event emitter (SPEC 8.3). Publishing never blocks an
  * RPC: events go into bounded in-memory queues of EVENT_QUEUE_CAP, one per
  * sink, and a sink that falls behind loses new events (counted and logged)
- * rather than slowing anyone down. Today the one sink is the --events-log
- * file; the network sender to the shell will be a second sink draining its
- * own queue with event_queue_front_wait/event_queue_pop, so an event it could
- * not send stays queued across a reconnect. */
+ * rather than slowing anyone down. The sinks: the --events-log file, and the
+ * status sender to the shell (status_sender.h), which drains its own queue
+ * with event_queue_front_wait/event_queue_pop so an event it could not send
+ * stays queued across a reconnect. */
 #ifndef CONVOCATE_AGENT_EMITTER_H
 #define CONVOCATE_AGENT_EMITTER_H
 
@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "ssh/client.h"
 
 #define EVENT_QUEUE_CAP 256
 
@@ -42,8 +44,10 @@ unsigned long event_queue_dropped(event_queue *q);
 
 typedef struct emitter emitter;
 
-/* events_log: "" or NULL for none. */
-emitter *emitter_new(const char *agent_id, const char *events_log, char *err, size_t errlen);
+/* events_log: "" or NULL for none; shell: the status listener to stream
+ * events to (SPEC 8.3), NULL for none. */
+emitter *emitter_new(const char *agent_id, const char *events_log, const ssh_peer_config *shell,
+                     char *err, size_t errlen);
 /* Stops the heartbeat, lets the sinks drain what is queued, frees. */
 void emitter_free(emitter *e);
 

@@ -12,6 +12,7 @@
 
 #include "agent/lock.h"
 #include "common/fileio.h"
+#include "common/hostport.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proto/rpc.h"
@@ -412,6 +413,38 @@ static void adopt_running(agent *a)
     log_info("adopted %d running session container%s", n, n == 1 ? "" : "s");
 }
 
+/* Where status events go (SPEC 8.3): --shell-host, else the shell-host file
+ * that init-agent wrote, as "host[:port]". False, with one log line, when
+ * there is no shell or no client key yet: the agent then serves RPCs and
+ * keeps its events local. */
+static bool shell_peer_config(const agent_config *cfg, ssh_peer_config *out)
+{
+    char line[300], path[PATH_BUF];
+    memset(out, 0, sizeof *out);
+    if (cfg->shell_host[0] != '\0')
+        snprintf(line, sizeof line, "%s", cfg->shell_host);
+    else if (root_path(path, sizeof path, "/etc/convocate-agent/shell-host") < 0 ||
+             read_line_file(path, line, sizeof line) < 0 || line[0] == '\0') {
+        log_info("status: no shell host configured (--shell-host or %s): events stay local",
+                 "/etc/convocate-agent/shell-host");
+        return false;
+    }
+    if (parse_host_port(line, cfg->shell_port, out->host, sizeof out->host, &out->port) < 0) {
+        log_warn("status: shell host \"%s\" is not host[:port]: events stay local", line);
+        return false;
+    }
+    if (access(cfg->shell_key, R_OK) != 0 || access(cfg->shell_known_host, R_OK) != 0) {
+        log_warn("status: %s or %s is missing (run convocate-host init-agent): events stay local",
+                 cfg->shell_key, cfg->shell_known_host);
+        return false;
+    }
+    snprintf(out->user, sizeof out->user, "claude");
+    snprintf(out->key_path, sizeof out->key_path, "%s", cfg->shell_key);
+    snprintf(out->pinned_key_path, sizeof out->pinned_key_path, "%s", cfg->shell_known_host);
+    out->call_timeout_s = 10;
+    return true;
+}
+
 agent *agent_new(const agent_config *cfg, char *err, size_t errlen)
 {
     agent *a = calloc(1, sizeof *a);
@@ -427,7 +460,9 @@ agent *agent_new(const agent_config *cfg, char *err, size_t errlen)
         settings_load(a->settings_path, &a->settings, err, errlen) < 0 ||
         open_store(a, err, errlen) < 0)
         goto fail;
-    a->events = emitter_new(a->agent_id, cfg->events_log, err, errlen);
+    ssh_peer_config shell;
+    bool to_shell = shell_peer_config(cfg, &shell);
+    a->events = emitter_new(a->agent_id, cfg->events_log, to_shell ? &shell : NULL, err, errlen);
     if (a->events == NULL)
         goto fail;
     a->docker = docker_new(cfg->docker_host, err, errlen);

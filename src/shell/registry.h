@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/hostport.h" /* parse_host_port, for the agent-host files */
 #include "ssh/client.h"
 
 #define AGENT_ID_LEN 8
@@ -26,8 +27,6 @@ typedef struct {
 
 /* True for exactly 8 characters of [a-z0-9]. */
 bool agent_id_is_valid(const char *s);
-/* Parses "host", "host:port" or "[v6]:port" (port defaults to 222). */
-int parse_host_port(const char *s, int default_port, char *host, size_t hostlen, int *port);
 
 /* Reads every agent directory; a broken one is skipped with a warning on
  * stderr naming the file to fix. Agents are sorted by id. */

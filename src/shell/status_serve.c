@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/hostport.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/paths.h"

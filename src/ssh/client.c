@@ -1,18 +1,23 @@
 #include "ssh/client.h"
 
+#include <errno.h>
 #include <libssh/libssh.h>
 #include <libssh/server.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
 
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 30000
+#define DEAD_PEER_MS 30000
 
 struct ssh_peer {
     ssh_peer_config cfg;
@@ -118,6 +123,22 @@ static int authenticate(ssh_peer *p, char *err, size_t errlen)
     return 0;
 }
 
+/* A peer that vanishes (power loss, a cut link) sends no FIN: without these
+ * a persistent connection would look healthy for the kernel's ~15 minutes of
+ * retransmissions. Idle connections probe after 15 s; unacknowledged data
+ * fails the connection after DEAD_PEER_MS. Best effort: failures are logged. */
+static void notice_dead_peers(int fd)
+{
+    int on = 1, idle = 15, interval = 5, count = 3;
+    unsigned int user_timeout = DEAD_PEER_MS;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout) < 0)
+        log_debug("keepalive options not set: %s", strerror(errno));
+}
+
 static int dial(ssh_peer *p, char *err, size_t errlen)
 {
     long timeout = 10;
@@ -146,6 +167,7 @@ static int dial(ssh_peer *p, char *err, size_t errlen)
     }
     if (verify_pinned_host_key(p, err, errlen) < 0 || authenticate(p, err, errlen) < 0)
         goto fail;
+    notice_dead_peers(ssh_get_fd(p->session));
     return 0;
 fail:
     disconnect(p);
@@ -310,6 +332,8 @@ int ssh_peer_with_channel(ssh_peer *p, const char *subsystem, ssh_channel_user f
     }
     ssh_channel_close(ch);
     ssh_channel_free(ch);
+    if (rc == SSH_PEER_BROKEN)
+        disconnect(p); /* the next call redials */
 out:
     pthread_mutex_unlock(&p->lock);
     return rc;

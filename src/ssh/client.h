@@ -38,6 +38,8 @@ int ssh_peer_request(ssh_peer *p, const char *subsystem, const void *req, size_t
  * returns: for interactive relays such as attach. fn's return is returned;
  * -1 with err filled when the channel could not be opened. */
 typedef int (*ssh_channel_user)(ssh_session session, ssh_channel channel, void *ctx);
+/* What fn returns when the connection itself failed: it is dropped. */
+#define SSH_PEER_BROKEN (-2)
 int ssh_peer_with_channel(ssh_peer *p, const char *subsystem, ssh_channel_user fn, void *ctx,
                           char *err, size_t errlen);
 

@@ -160,8 +160,7 @@ static void auth_failed(lconn *c, const char *method, const char *detail)
 {
     c->auth_failures++;
     log_info("conn %u from %s: %s auth refused%s%s (%d of %d)", c->id, c->peer, method,
-             detail ? ": " : "", detail ? detail : "", c->auth_failures,
-             LISTENER_MAX_AUTH_TRIES);
+             detail ? ": " : "", detail ? detail : "", c->auth_failures, LISTENER_MAX_AUTH_TRIES);
 }
 
 static bool auth_exhausted(const lconn *c)
@@ -236,8 +235,7 @@ static int on_other_message(ssh_session s, ssh_message msg, void *userdata)
         log_info("conn %u: channel open of type %d refused", c->id, ssh_message_subtype(msg));
         break;
     case SSH_REQUEST_CHANNEL:
-        log_info("conn %u: channel request of type %d refused", c->id,
-                 ssh_message_subtype(msg));
+        log_info("conn %u: channel request of type %d refused", c->id, ssh_message_subtype(msg));
         break;
     case SSH_REQUEST_GLOBAL:
         log_info("conn %u: global request of type %d refused", c->id, ssh_message_subtype(msg));
@@ -547,7 +545,10 @@ static void deliver_input(lchan *ch)
     const lchan_handler *h = &ch->sub->handler;
     char buf[INPUT_CHUNK];
 
-    if (h->room == NULL || h->input == NULL || ch->eof_delivered || ch->peer_closed)
+    /* A peer that closed may still have data buffered in libssh (a last
+     * status line sent right before the close): it is delivered in this
+     * round, before the handler hears of the close. */
+    if (h->room == NULL || h->input == NULL || ch->eof_delivered)
         return;
     for (int i = 0; i < INPUT_CHUNKS_PER_ROUND; i++) {
         size_t room = h->room(ch->state);

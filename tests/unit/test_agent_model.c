@@ -468,7 +468,7 @@ static void test_emitter_writes_events_log(void **state)
     char *dir = make_tmpdir();
     char path[PATH_BUF], err[256];
     snprintf(path, sizeof path, "%s/events.log", dir);
-    emitter *e = emitter_new("abc12345", path, err, sizeof err);
+    emitter *e = emitter_new("abc12345", path, NULL, err, sizeof err);
     assert_non_null(e);
     for (int i = 0; i < 10; i++)
         emitter_publish(e, "container.edited", UUID_A, json_pack("{s:i}", "n", i));

@@ -1,0 +1,154 @@
+#include "agent/status_sender.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#define WAIT_SLICE_MS 1000 /* how often an idle stream checks its channel */
+
+struct status_sender {
+    event_queue *queue;
+    ssh_peer *peer;
+    char where[300]; /* "host:port" for messages */
+    pthread_t thread;
+    atomic_bool stopping;
+    int64_t stop_deadline_ms; /* set once stopping */
+    bool connected;           /* as last logged, so transitions log once */
+};
+
+static bool past_drain_deadline(status_sender *s)
+{
+    return atomic_load(&s->stopping) && monotonic_ms() >= s->stop_deadline_ms;
+}
+
+/* True while the shell's end of the channel is still there. Reading also
+ * lets libssh answer the server's keepalives and notice a close. */
+static bool channel_alive(ssh_channel ch)
+{
+    if (!ssh_channel_is_open(ch) || ssh_channel_is_eof(ch))
+        return false;
+    return ssh_channel_poll_timeout(ch, 0, 0) != SSH_ERROR;
+}
+
+static int write_all(ssh_channel ch, const char *line)
+{
+    size_t len = strlen(line);
+    while (len > 0) {
+        int n = ssh_channel_write(ch, line, (uint32_t)len);
+        if (n <= 0)
+            return -1;
+        line += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Runs on an open convocate-status channel until the queue is closed and
+ * drained (0) or the connection breaks (SSH_PEER_BROKEN). */
+static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
+{
+    status_sender *s = ctx;
+    (void)session;
+    if (!s->connected) {
+        log_info("status: connected to the shell at %s", s->where);
+        s->connected = true;
+    }
+    for (;;) {
+        if (past_drain_deadline(s))
+            return 0;
+        const char *line = event_queue_front_wait(s->queue, WAIT_SLICE_MS);
+        if (line == NULL) {
+            if (atomic_load(&s->stopping))
+                return 0; /* closed and drained */
+            if (!channel_alive(ch))
+                return SSH_PEER_BROKEN;
+            continue;
+        }
+        if (write_all(ch, line) < 0)
+            return SSH_PEER_BROKEN; /* the line stays queued for the next connection */
+        event_queue_pop(s->queue);
+    }
+}
+
+/* Sleeps up to ms, waking early when stopping. */
+static void pause_ms(status_sender *s, long ms)
+{
+    while (ms > 0 && !atomic_load(&s->stopping)) {
+        long slice = ms > 200 ? 200 : ms;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = slice * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= slice;
+    }
+}
+
+static void *sender_main(void *arg)
+{
+    status_sender *s = arg;
+    char err[512];
+    while (!atomic_load(&s->stopping)) {
+        long wait = ssh_peer_backoff_ms(s->peer);
+        if (wait > 0) {
+            pause_ms(s, wait);
+            continue;
+        }
+        int rc =
+            ssh_peer_with_channel(s->peer, "convocate-status", stream_events, s, err, sizeof err);
+        if (rc == 0)
+            break; /* stopping, queue drained */
+        if (s->connected) {
+            log_warn("status: lost the shell at %s; redialling with backoff", s->where);
+            s->connected = false;
+        } else if (rc == -1) {
+            log_warn("status: %s", err);
+        }
+    }
+    return NULL;
+}
+
+status_sender *status_sender_start(event_queue *q, const ssh_peer_config *peer, char *err,
+                                   size_t errlen)
+{
+    status_sender *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "status sender: out of memory");
+        return NULL;
+    }
+    s->queue = q;
+    snprintf(s->where, sizeof s->where, "%s:%d", peer->host, peer->port);
+    atomic_init(&s->stopping, false);
+    s->peer = ssh_peer_new(peer);
+    /* The thread starts with every signal blocked: a SIGTERM handled on it
+     * would interrupt libssh's poll, which takes EINTR for a broken
+     * connection, and agent.shutdown would be lost. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = s->peer == NULL ? -1 : pthread_create(&s->thread, NULL, sender_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "status sender: cannot start its thread");
+        ssh_peer_free(s->peer);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void status_sender_stop(status_sender *s)
+{
+    if (s == NULL)
+        return;
+    s->stop_deadline_ms = monotonic_ms() + STATUS_SENDER_DRAIN_MS;
+    atomic_store(&s->stopping, true);
+    pthread_join(s->thread, NULL);
+    ssh_peer_free(s->peer);
+    free(s);
+}
