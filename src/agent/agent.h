@@ -18,10 +18,10 @@
 #define CLAUDE_GID_DEFAULT 1337
 
 typedef struct {
-    char listen_addr[256]; /* default 0.0.0.0 */
-    int listen_port;       /* default 222 */
-    char host_key[PATH_BUF];   /* default <root>/etc/convocate-agent/ssh_host_ed25519_key */
-    char auth_keys[PATH_BUF];  /* default <root>/etc/convocate-agent/authorized_keys */
+    char listen_addr[256];      /* default 0.0.0.0 */
+    int listen_port;            /* default 222 */
+    char host_key[PATH_BUF];    /* default <root>/etc/convocate-agent/ssh_host_ed25519_key */
+    char auth_keys[PATH_BUF];   /* default <root>/etc/convocate-agent/authorized_keys */
     char docker_host[PATH_BUF]; /* default $DOCKER_HOST or unix:///var/run/docker.sock */
     char events_log[PATH_BUF];  /* "" = none; else every event appended as a JSON line */
     /* Status channel to the shell (SPEC 8.3): shell_host "" = the shell-host file. */

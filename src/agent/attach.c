@@ -61,8 +61,8 @@ static void exec_docker(const char *docker, char *const argv[], char *const envp
     _exit(127);
 }
 
-int attach_proc_start(attach_proc *p, const char *docker_host, const char *uuid, int cols,
-                      int rows, char *err, size_t errlen)
+int attach_proc_start(attach_proc *p, const char *docker_host, const char *uuid, int cols, int rows,
+                      char *err, size_t errlen)
 {
     char docker[PATH_BUF];
     char container[64];
@@ -88,11 +88,11 @@ int attach_proc_start(attach_proc *p, const char *docker_host, const char *uuid,
     snprintf(env_docker_host, sizeof env_docker_host, "DOCKER_HOST=%s", docker_host);
     const char *home = getenv("HOME");
     snprintf(env_home, sizeof env_home, "HOME=%s", home && *home == '/' ? home : "/root");
-    char *const argv[] = {"docker", "exec", "-it", "-e", "TERM=xterm-256color", container,
-                          "sudo", "-u", "claude", "--", "tmux", "attach-session", "-t",
-                          "claude", NULL};
-    char *const envp[] = {"PATH=" DEFAULT_PATH, env_docker_host, env_home,
-                          "TERM=xterm-256color", "LANG=C.UTF-8", NULL};
+    char *const argv[] = {"docker",  "exec",           "-it", "-e",     "TERM=xterm-256color",
+                          container, "sudo",           "-u",  "claude", "--",
+                          "tmux",    "attach-session", "-t",  "claude", NULL};
+    char *const envp[] = {"PATH=" DEFAULT_PATH,  env_docker_host, env_home,
+                          "TERM=xterm-256color", "LANG=C.UTF-8",  NULL};
     struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
 
     pid_t pid = forkpty(&master, NULL, NULL, &ws);

@@ -12,8 +12,8 @@ typedef struct {
 
 /* Spawns the exec under a new PTY of cols x rows. docker_host is passed to
  * the CLI as DOCKER_HOST. Returns 0 or -1 with err filled. */
-int attach_proc_start(attach_proc *p, const char *docker_host, const char *uuid, int cols,
-                      int rows, char *err, size_t errlen);
+int attach_proc_start(attach_proc *p, const char *docker_host, const char *uuid, int cols, int rows,
+                      char *err, size_t errlen);
 /* Applies a window-change to the PTY; the CLI forwards it to the exec. */
 int attach_proc_resize(attach_proc *p, int cols, int rows);
 /* Closes the PTY, ends the CLI process if still running and reaps it. The

@@ -28,32 +28,30 @@ int docker_ping(docker_client *d, char *err, size_t errlen);
 typedef struct {
     const char *uuid;
     const char *agent_id;
-    const char *image;        /* e.g. convocate:v0.1.0 (from current-image) */
-    const char *home_dir;     /* -> /home/claude (rw) */
-    const char *claude_dir;   /* -> /home/claude/.claude-shared (ro), optional */
-    const char *ssh_dir;      /* -> /home/claude/.ssh (ro), optional */
-    const char *gitconfig;    /* -> /home/claude/.gitconfig (ro), optional */
-    const char *claude_bin;   /* -> /usr/local/bin/claude (ro), optional */
-    const char *docker_sock;  /* -> /var/run/docker.sock, only when the setting says so */
+    const char *image;       /* e.g. convocate:v0.1.0 (from current-image) */
+    const char *home_dir;    /* -> /home/claude (rw) */
+    const char *claude_dir;  /* -> /home/claude/.claude-shared (ro), optional */
+    const char *ssh_dir;     /* -> /home/claude/.ssh (ro), optional */
+    const char *gitconfig;   /* -> /home/claude/.gitconfig (ro), optional */
+    const char *claude_bin;  /* -> /usr/local/bin/claude (ro), optional */
+    const char *docker_sock; /* -> /var/run/docker.sock, only when the setting says so */
     unsigned claude_uid, claude_gid;
-    int port;                 /* 0 = none */
-    const char *protocol;     /* "tcp" or "udp" */
-    const char *dns_server;   /* "" or NULL = engine default */
-    double cpus;              /* 0 = no limit */
-    long memory_mb;           /* 0 = no limit */
+    int port;                  /* 0 = none */
+    const char *protocol;      /* "tcp" or "udp" */
+    const char *dns_server;    /* "" or NULL = engine default */
+    double cpus;               /* 0 = no limit */
+    long memory_mb;            /* 0 = no limit */
     const char *cgroup_parent; /* "convocate-sessions.slice" */
 } docker_run_spec;
 
 /* Creates and starts convocate-session-<uuid> detached, auto-removed on exit,
  * with the full run contract. Uses the syslog log driver when the host has
  * /dev/log, else the engine default with one warning logged. */
-int docker_start_session(docker_client *d, const docker_run_spec *spec, char *err,
-                         size_t errlen);
+int docker_start_session(docker_client *d, const docker_run_spec *spec, char *err, size_t errlen);
 
 /* Stops the session's container: SIGTERM, grace_s seconds, then SIGKILL, and
  * waits until it is gone. A container that does not exist is success. */
-int docker_stop_session(docker_client *d, const char *uuid, int grace_s, char *err,
-                        size_t errlen);
+int docker_stop_session(docker_client *d, const char *uuid, int grace_s, char *err, size_t errlen);
 
 typedef struct {
     char uuid[UUID_STR_LEN];
@@ -73,6 +71,5 @@ int docker_session_running(docker_client *d, const char *uuid, bool *running, ch
 /* Detaches every tmux client of the session inside the container
  * (`tmux detach-client -s claude` through an exec); the container keeps running. */
 int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t errlen);
-
 
 #endif

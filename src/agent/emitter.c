@@ -97,21 +97,34 @@ bool event_queue_push(event_queue *q, char *line)
     return queued;
 }
 
-const char *event_queue_front_wait(event_queue *q, int timeout_ms)
+const char *event_queue_peek_wait(event_queue *q, size_t index, int timeout_ms)
 {
     struct timespec deadline;
     if (timeout_ms >= 0)
         deadline_in(&deadline, timeout_ms);
     pthread_mutex_lock(&q->mu);
-    while (q->len == 0 && !q->closed) {
+    while (q->len <= index && !q->closed) {
         int rc = timeout_ms < 0 ? pthread_cond_wait(&q->cond, &q->mu)
                                 : pthread_cond_timedwait(&q->cond, &q->mu, &deadline);
         if (rc == ETIMEDOUT)
             break;
     }
-    const char *line = q->len ? q->lines[q->head] : NULL;
+    const char *line = q->len > index ? q->lines[(q->head + index) % EVENT_QUEUE_CAP] : NULL;
     pthread_mutex_unlock(&q->mu);
     return line;
+}
+
+const char *event_queue_front_wait(event_queue *q, int timeout_ms)
+{
+    return event_queue_peek_wait(q, 0, timeout_ms);
+}
+
+bool event_queue_is_closed(event_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    bool closed = q->closed;
+    pthread_mutex_unlock(&q->mu);
+    return closed;
 }
 
 void event_queue_pop(event_queue *q)

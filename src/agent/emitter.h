@@ -37,6 +37,10 @@ bool event_queue_push(event_queue *q, char *line);
  * without removing it; it stays valid until event_queue_pop. NULL on timeout,
  * or once the queue is closed and empty. One consumer per queue. */
 const char *event_queue_front_wait(event_queue *q, int timeout_ms);
+/* The same for the line at index (0 = the oldest): a consumer may look
+ * ahead of what it has popped, as long as it pops in order. */
+const char *event_queue_peek_wait(event_queue *q, size_t index, int timeout_ms);
+bool event_queue_is_closed(event_queue *q);
 void event_queue_pop(event_queue *q);
 /* Wakes the consumer; it drains what is left, then sees NULL. */
 void event_queue_close(event_queue *q);

@@ -27,20 +27,27 @@ static void usage(FILE *out)
             "\n"
             "serve options:\n"
             "  --listen ADDR:PORT        listen address (default 0.0.0.0:222)\n"
-            "  --host-key PATH           ed25519 host key (default /etc/convocate-agent/ssh_host_ed25519_key)\n"
-            "  --auth-keys PATH          keys allowed to connect (default /etc/convocate-agent/authorized_keys)\n"
-            "  --shell-host HOST         shell host for status events (default from /etc/convocate-agent/shell-host)\n"
+            "  --host-key PATH           ed25519 host key (default "
+            "/etc/convocate-agent/ssh_host_ed25519_key)\n"
+            "  --auth-keys PATH          keys allowed to connect (default "
+            "/etc/convocate-agent/authorized_keys)\n"
+            "  --shell-host HOST         shell host for status events (default from "
+            "/etc/convocate-agent/shell-host)\n"
             "  --shell-port PORT         shell status port (default 223)\n"
-            "  --shell-key PATH          client key for the shell (default /etc/convocate-agent/agent_to_shell_ed25519_key)\n"
-            "  --shell-known-host PATH   pinned shell host key (default /etc/convocate-agent/shell_host_key.pub)\n"
+            "  --shell-key PATH          client key for the shell (default "
+            "/etc/convocate-agent/agent_to_shell_ed25519_key)\n"
+            "  --shell-known-host PATH   pinned shell host key (default "
+            "/etc/convocate-agent/shell_host_key.pub)\n"
             "  --events-log FILE         also append every status event to FILE as a JSON line\n"
             "\n"
             "install options:\n"
             "  --dry-run                 print the plan, change nothing\n"
             "\n"
             "common options:\n"
-            "  --root DIR                take every host path under DIR (env CONVOCATE_ROOT, default /)\n"
-            "  --docker-host URL         engine socket (env DOCKER_HOST, default unix:///var/run/docker.sock)\n"
+            "  --root DIR                take every host path under DIR (env CONVOCATE_ROOT, "
+            "default /)\n"
+            "  --docker-host URL         engine socket (env DOCKER_HOST, default "
+            "unix:///var/run/docker.sock)\n"
             "  -v, --verbose             log debug detail\n"
             "  -h, --help                print this text\n");
 }
@@ -167,8 +174,7 @@ int main(int argc, char **argv)
             break;
         case OPT_LISTEN:
             if (parse_listen(optarg, &cfg) < 0) {
-                fprintf(stderr, "convocate-agent: --listen wants ADDR:PORT, got \"%s\"\n",
-                        optarg);
+                fprintf(stderr, "convocate-agent: --listen wants ADDR:PORT, got \"%s\"\n", optarg);
                 return EXIT_USAGE;
             }
             break;

@@ -495,8 +495,7 @@ int agent_serve(const agent_config *cfg)
     listener *l = NULL;
 
     if (install_signals() < 0) {
-        fprintf(stderr, "convocate-agent: cannot install signal handlers: %s\n",
-                strerror(errno));
+        fprintf(stderr, "convocate-agent: cannot install signal handlers: %s\n", strerror(errno));
         return 1;
     }
     agent *a = agent_new(cfg, err, sizeof err);

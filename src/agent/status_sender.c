@@ -13,6 +13,7 @@
 #include "common/timeutil.h"
 
 #define WAIT_SLICE_MS 1000 /* how often an idle stream checks its channel */
+#define CONFIRM_MS 1000    /* a written line counts as delivered after this */
 
 struct status_sender {
     event_queue *queue;
@@ -31,11 +32,12 @@ static bool past_drain_deadline(status_sender *s)
 
 /* True while the shell's end of the channel is still there. Reading also
  * lets libssh answer the server's keepalives and notice a close. */
-static bool channel_alive(ssh_channel ch)
+static bool channel_alive(ssh_session session, ssh_channel ch)
 {
     if (!ssh_channel_is_open(ch) || ssh_channel_is_eof(ch))
         return false;
-    return ssh_channel_poll_timeout(ch, 0, 0) != SSH_ERROR;
+    int rc = ssh_channel_poll_timeout(ch, 0, 0);
+    return rc != SSH_ERROR && rc != SSH_EOF && ssh_is_connected(session);
 }
 
 static int write_all(ssh_channel ch, const char *line)
@@ -51,12 +53,35 @@ static int write_all(ssh_channel ch, const char *line)
     return 0;
 }
 
+/* Lines written on the current connection but not yet known to have
+ * arrived. The shell never answers, so "arrived" means: the connection was
+ * still healthy CONFIRM_MS after the write (time for a reset or FIN from a
+ * peer that was already gone to come back). A connection that breaks sends
+ * its unconfirmed lines again on the next one: at least once, in order. */
+typedef struct {
+    size_t sent;                         /* queue[0..sent) written */
+    int64_t written_ms[EVENT_QUEUE_CAP]; /* when each was written */
+} in_flight;
+
+/* Pops the written lines old enough to count as delivered. */
+static void confirm_delivered(status_sender *s, in_flight *f)
+{
+    int64_t now = monotonic_ms();
+    size_t done = 0;
+    while (done < f->sent && now - f->written_ms[done] >= CONFIRM_MS)
+        done++;
+    for (size_t i = 0; i < done; i++)
+        event_queue_pop(s->queue);
+    memmove(f->written_ms, f->written_ms + done, (f->sent - done) * sizeof f->written_ms[0]);
+    f->sent -= done;
+}
+
 /* Runs on an open convocate-status channel until the queue is closed and
  * drained (0) or the connection breaks (SSH_PEER_BROKEN). */
 static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
 {
     status_sender *s = ctx;
-    (void)session;
+    in_flight f = {.sent = 0};
     if (!s->connected) {
         log_info("status: connected to the shell at %s", s->where);
         s->connected = true;
@@ -64,17 +89,26 @@ static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
     for (;;) {
         if (past_drain_deadline(s))
             return 0;
-        const char *line = event_queue_front_wait(s->queue, WAIT_SLICE_MS);
+        if (!channel_alive(session, ch))
+            return SSH_PEER_BROKEN; /* unconfirmed lines go again next time */
+        confirm_delivered(s, &f);
+        int wait = f.sent > 0 ? CONFIRM_MS / 4 : WAIT_SLICE_MS;
+        const char *line = event_queue_peek_wait(s->queue, f.sent, wait);
         if (line == NULL) {
-            if (atomic_load(&s->stopping))
-                return 0; /* closed and drained */
-            if (!channel_alive(ch))
-                return SSH_PEER_BROKEN;
+            /* Stopping and nothing left to write: the process is about to
+             * exit, so what was written is as delivered as it will get. */
+            if (atomic_load(&s->stopping) && event_queue_is_closed(s->queue)) {
+                while (f.sent > 0) {
+                    event_queue_pop(s->queue);
+                    f.sent--;
+                }
+                return 0;
+            }
             continue;
         }
         if (write_all(ch, line) < 0)
-            return SSH_PEER_BROKEN; /* the line stays queued for the next connection */
-        event_queue_pop(s->queue);
+            return SSH_PEER_BROKEN;
+        f.written_ms[f.sent++] = monotonic_ms();
     }
 }
 

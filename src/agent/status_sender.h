@@ -1,8 +1,11 @@
 /* The agent's network sink for status events (SPEC 8.1, 8.3): one thread
  * that keeps a pinned SSH connection to the shell's tcp/223 listener and
  * streams the emitter's queue into one `convocate-status` channel. A line
- * leaves the queue only once it was written, so events queued while the
- * shell is away go out after the redial (up to the queue's bound). */
+ * leaves the queue only once it was written and the connection stayed
+ * healthy for a moment after, so events queued while the shell is away, or
+ * written into a connection that was already dead, go out after the redial
+ * (up to the queue's bound). Delivery is at least once: a line in flight when
+ * a connection breaks may arrive twice. */
 #ifndef CONVOCATE_AGENT_STATUS_SENDER_H
 #define CONVOCATE_AGENT_STATUS_SENDER_H
 

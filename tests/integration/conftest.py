@@ -254,5 +254,12 @@ def shell_root():
 
 
 def convocate(shell_root, *args, timeout=90, input=None):
-    return subprocess.run([SHELL_BIN, "--root", shell_root, *args], capture_output=True,
-                          text=True, timeout=timeout, input=input)
+    """Runs the shell's CLI; a CPU admission refusal is retried for a minute
+    (see Agent.ok)."""
+    deadline = time.monotonic() + 60
+    while True:
+        r = subprocess.run([SHELL_BIN, "--root", shell_root, *args], capture_output=True,
+                           text=True, timeout=timeout, input=input)
+        if "admission denied: cpu" not in r.stderr or time.monotonic() > deadline:
+            return r
+        time.sleep(1)

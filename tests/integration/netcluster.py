@@ -1,0 +1,227 @@
+"""A shell and several agents as separate hosts on one machine: each agent
+runs in its own network namespace behind a veth pair on a private bridge
+(shell 10.77.0.1, agents .2, .3, ...), all paired by the real
+`convocate-host init-shell` / `init-agent` under their own roots. Traffic only
+ever goes to these addresses, which this module creates and removes."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from conftest import AGENT_BIN, BUILD, SHELL_BIN, convocate, docker, free_port
+
+HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
+SHELL_IP = "10.77.0.1"
+
+
+def sh(*argv, check=True):
+    r = subprocess.run(list(argv), capture_output=True, text=True, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{argv}: rc={r.returncode}\n{r.stdout}{r.stderr}")
+    return r
+
+
+def stop_process(proc, timeout=15):
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if k not in ("INVOCATION_ID", "JOURNAL_STREAM")}
+
+
+class NetAgent:
+    """One agent host: a namespace, a root, a convocate-agent serve in it."""
+
+    def __init__(self, cluster, index, image):
+        self.cluster = cluster
+        self.ip = f"10.77.0.{index + 2}"
+        self.ns = f"{cluster.tag}a{index}"
+        self.veth = f"{cluster.tag}v{index}"  # the shell-side end, on the bridge
+        self.root = os.path.join(cluster.base, f"agent{index}")
+        self.port = free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.root, "agent.stderr")
+        os.makedirs(self.root)
+        sh("ip", "netns", "add", self.ns)
+        sh("ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.ns)
+        sh("ip", "link", "set", self.veth, "master", cluster.bridge, "up")
+        sh("ip", "-n", self.ns, "addr", "add", f"{self.ip}/24", "dev", "eth0")
+        sh("ip", "-n", self.ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", self.ns, "link", "set", "lo", "up")
+        sh(HOST_BIN, "init-agent", "--root", cluster.shell_root, "--agent-root", self.root,
+           "--agent-addr", f"{self.ip}:{self.port}",
+           "--shell-host", f"{SHELL_IP}:{cluster.status_port}")
+        with open(os.path.join(self.root, "etc/convocate-agent/agent-id")) as f:
+            self.agent_id = f.read().strip()
+        with open(os.path.join(self.root, "etc/convocate-agent/current-image"), "w") as f:
+            f.write(image + "\n")
+        # OpenSSH wants a 0600 key; SPEC 4 gives the shell's copy 0640.
+        self.key = os.path.join(cluster.base, f"key-{self.agent_id}")
+        shutil.copyfile(os.path.join(cluster.shell_root, "etc/convocate/agent-keys",
+                                     self.agent_id, "shell_to_agent_ed25519_key"), self.key)
+        os.chmod(self.key, 0o600)
+        self.known_hosts = os.path.join(cluster.base, f"known-{self.agent_id}")
+        with open(os.path.join(self.root, "etc/convocate-agent/ssh_host_ed25519_key.pub")) as f:
+            kind, blob = f.read().split()[:2]
+        with open(self.known_hosts, "w") as f:
+            f.write(f"[{self.ip}]:{self.port} {kind} {blob}\n")
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, AGENT_BIN, "serve", "--root", self.root,
+             "--listen", f"{self.ip}:{self.port}", "-v"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
+        log.close()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log()
+            try:
+                with socket.create_connection((self.ip, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"agent in {self.ns} never listened:\n{self.log()}")
+
+    def stop(self):
+        stop_process(self.proc)
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def link(self, up):
+        sh("ip", "link", "set", self.veth, "up" if up else "down")
+
+    def rpc(self, op, params=None, timeout=60):
+        """One request through OpenSSH with the key init-agent minted for the shell."""
+        argv = ["ssh", "-p", str(self.port), "-i", self.key, "-o", "IdentitiesOnly=yes",
+                "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR",
+                "-o", "ConnectTimeout=10", f"claude@{self.ip}", "-s", "convocate-agent-rpc"]
+        line = json.dumps({"op": op, "params": params}).encode() + b"\n"
+        r = subprocess.run(argv, input=line, capture_output=True, timeout=timeout)
+        assert r.returncode == 0, f"rpc {op}: {r.stderr!r}\n{self.log()}"
+        resp = json.loads(r.stdout)
+        assert resp["ok"] is True, f"rpc {op} {params}: {resp}"
+        return resp["result"]
+
+    def cleanup(self):
+        self.stop()
+        ids = docker("ps", "-aq", "--filter", f"label=convocate.agent={self.agent_id}",
+                     check=False).stdout.split()
+        if ids:
+            docker("rm", "-f", *ids, check=False)
+        sh("ip", "link", "del", self.veth, check=False)
+        sh("ip", "netns", "del", self.ns, check=False)
+
+
+class NetCluster:
+    """The shell (root namespace, on the bridge) with its status-serve."""
+
+    def __init__(self, n_agents, image):
+        self.tag = f"cv{os.getpid() % 10000}{int(time.monotonic() * 1000) % 1000}"
+        self.base = tempfile.mkdtemp(prefix="cvn-")  # short: the feed is a unix socket
+        self.shell_root = os.path.join(self.base, "shell")
+        self.feed = os.path.join(self.base, "feed.sock")
+        self.bridge = f"{self.tag}br"
+        self.status_port = free_port()
+        self.status_proc = None
+        self.status_log = os.path.join(self.base, "status-serve.log")
+        self.agents = []
+        os.makedirs(self.shell_root)
+        sh("ip", "link", "add", self.bridge, "type", "bridge")
+        sh("ip", "addr", "add", f"{SHELL_IP}/24", "dev", self.bridge)
+        sh("ip", "link", "set", self.bridge, "up")
+        sh(HOST_BIN, "init-shell", "--root", self.shell_root)
+        for i in range(n_agents):
+            self.agents.append(NetAgent(self, i, image))
+
+    def start_status(self):
+        log = open(self.status_log, "a")
+        self.status_proc = subprocess.Popen(
+            [SHELL_BIN, "--root", self.shell_root, "status-serve",
+             "--listen", f"{SHELL_IP}:{self.status_port}", "--feed", self.feed, "-v"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
+        log.close()
+        deadline = time.monotonic() + 15
+        while True:  # a killed listener leaves its socket file: connect to be sure
+            assert self.status_proc.poll() is None, self.log()
+            assert time.monotonic() < deadline, f"no feed at {self.feed}:\n{self.log()}"
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.connect(self.feed)
+                return
+            except OSError:
+                time.sleep(0.05)
+
+    def stop_status(self):
+        stop_process(self.status_proc)
+
+    def log(self):
+        with open(self.status_log, errors="replace") as f:
+            return f.read()
+
+    def convocate(self, *args, timeout=90):
+        return convocate(self.shell_root, *args, timeout=timeout)
+
+    def cleanup(self):
+        self.stop_status()
+        for a in self.agents:
+            a.cleanup()
+        sh("ip", "link", "del", self.bridge, check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+class Feed:
+    """A subscriber of status-serve's local feed."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.buf = b""
+
+    def next(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            if not chunk:
+                raise AssertionError("the feed closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def until(self, pred, timeout=30, what="an event"):
+        """Reads events until pred(event); returns (event, every event read)."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            ev = self.next(max(0.0, deadline - time.monotonic()))
+            if ev is None:
+                raise AssertionError(f"no {what} within {timeout}s; saw {len(seen)}: {seen[:3]} ... {seen[-3:]}")
+            seen.append(ev)
+            if pred(ev):
+                return ev, seen
+
+    def close(self):
+        self.sock.close()

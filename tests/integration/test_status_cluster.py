@@ -1,0 +1,139 @@
+"""The status channel across hosts (SPEC 8): a shell in the root network
+namespace and two agents in namespaces of their own, paired by convocate-host.
+Real agents stream their events over SSH to the real status-serve, whose feed
+a subscriber reads: per-session order, reconnection after the listener was
+gone, a stalled listener that never slows an RPC, and silence when a link is
+cut."""
+import os
+import signal
+import time
+
+import pytest
+
+from netcluster import Feed, NetCluster
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+
+@pytest.fixture
+def net(test_image):
+    c = NetCluster(2, test_image)
+    try:
+        c.start_status()
+        for a in c.agents:
+            a.start()
+        yield c
+    finally:
+        c.cleanup()
+
+
+def wait_connected(c, feed, timeout=30):
+    """Until every agent says it holds its connection to the shell."""
+    deadline = time.monotonic() + timeout
+    for a in c.agents:
+        while "status: connected to the shell" not in a.log():
+            assert time.monotonic() < deadline, f"agent never connected:\n{a.log()}"
+            time.sleep(0.1)
+
+
+def new_session(c, agent, name, *extra):
+    r = c.convocate("new", name, "--agent", agent.agent_id, *extra)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()[0]  # "<uuid> <name> on <agent>"
+
+
+def cli_ok(c, *args):
+    r = c.convocate(*args)
+    assert r.returncode == 0, f"{args}: {r.stderr}"
+
+
+def test_events_of_both_agents_arrive_in_order_per_session(net):
+    feed = Feed(net.feed)
+    wait_connected(net, feed)
+    uuids = {}
+    for i, a in enumerate(net.agents):
+        name = f"ord{i}"
+        uuids[new_session(net, a, name, "--dns", f"ord{i}")] = a.agent_id
+        cli_ok(net, "edit", name, "--port", str(7000 + i))
+        cli_ok(net, "restart", name)
+        cli_ok(net, "kill", name)
+        cli_ok(net, "delete", name, "--yes")
+    want = ["container.created", "container.edited", "container.started", "container.stopped",
+            "container.deleted"]
+    got = {u: [] for u in uuids}
+    deadline = time.monotonic() + 60
+    while any(len(v) < len(want) for v in got.values()):
+        ev, _ = feed.until(lambda e: e["type"].startswith("container."),
+                           max(1, deadline - time.monotonic()), "the container events")
+        if ev.get("session_id") in got:
+            assert ev["agent_id"] == uuids[ev["session_id"]]
+            got[ev["session_id"]].append(ev["type"])
+    for u, types in got.items():
+        assert types == want, f"session {u}: {types}"
+
+
+def test_agents_reconnect_after_the_listener_was_gone(net):
+    feed = Feed(net.feed)
+    wait_connected(net, feed)
+    feed.close()
+    net.status_proc.kill()  # gone without a goodbye
+    net.status_proc.wait()
+    down_since = time.monotonic()
+    a, b = net.agents
+    queued = new_session(net, a, "while-down")  # its event waits in a's queue
+    # Past the queue's bound (256) the oldest stay and the rest are dropped.
+    for i in range(270):
+        a.rpc("settings-set", {"heartbeat_s": 30 + i % 2})
+    time.sleep(max(0.0, 20 - (time.monotonic() - down_since)))  # away for 20 s in all
+    net.start_status()
+    feed = Feed(net.feed)
+    ev, _ = feed.until(lambda e: e.get("session_id") == queued, 60, "the queued event")
+    assert ev["type"] == "container.created"
+    assert "dropped an event" in a.log()
+    # b reconnects too, and what is published now arrives at once.
+    after = new_session(net, b, "after-return")
+    ev, _ = feed.until(lambda e: e.get("session_id") == after, 60, "an event after reconnection")
+    assert ev["agent_id"] == b.agent_id
+    for agent in (a, b):  # nobody was restarted
+        assert agent.proc.poll() is None and agent.log().count("listening on") == 1
+
+
+def test_a_stalled_listener_never_slows_an_rpc(net):
+    feed = Feed(net.feed)
+    wait_connected(net, feed)
+    a = net.agents[0]
+    t0 = time.monotonic()
+    a.rpc("ping")
+    normal = time.monotonic() - t0
+    os.kill(net.status_proc.pid, signal.SIGSTOP)
+    try:
+        slowest = 0.0
+        for i in range(300):  # far more than the channel window takes
+            t0 = time.monotonic()
+            a.rpc("settings-set", {"heartbeat_s": 30 + i % 2})
+            slowest = max(slowest, time.monotonic() - t0)
+        # An emitter that blocked on the stopped listener would hang here
+        # for good; a generous bound keeps this about blocking, not speed.
+        assert slowest < max(5.0, 20 * normal), (slowest, normal)
+    finally:
+        os.kill(net.status_proc.pid, signal.SIGCONT)
+
+
+def test_a_cut_link_turns_the_agent_silent_then_live(net):
+    feed = Feed(net.feed)
+    wait_connected(net, feed)
+    a, b = net.agents
+    b.rpc("settings-set", {"heartbeat_s": 5})
+    feed.until(lambda e: e["type"] == "agent.settings" and e["agent_id"] == b.agent_id, 30,
+               "b's new settings")
+    b.link(False)
+    t0 = time.monotonic()
+    ev, seen = feed.until(lambda e: e["type"] == "shell.agent" and e["agent_id"] == b.agent_id,
+                          40, "b turning silent")
+    assert ev["data"]["live"] is False
+    assert 12 <= time.monotonic() - t0 <= 25
+    assert not [e for e in seen if e["type"] == "shell.agent" and e["agent_id"] == a.agent_id]
+    b.link(True)
+    ev, _ = feed.until(lambda e: e["type"] == "shell.agent" and e["agent_id"] == b.agent_id,
+                       90, "b live again")
+    assert ev["data"]["live"] is True
