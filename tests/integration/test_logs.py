@@ -30,13 +30,17 @@ SERVER_DROPIN = "etc/rsyslog.d/10-convocate-server.conf"
 CLIENT_DROPIN = "etc/rsyslog.d/10-convocate-client.conf"
 TLS_DIR = "etc/convocate-agent/rsyslog-tls"
 
-pytestmark = pytest.mark.skipif(
+needs_rsyslog = pytest.mark.skipif(
     not (os.path.exists(RSYSLOGD) and os.path.exists(OSSL_MODULE)),
     reason="rsyslog and rsyslog-openssl are needed")
 
 
+def run_host(*args):
+    return subprocess.run([HOST_BIN, *args], capture_output=True, text=True, timeout=120)
+
+
 def host(*args):
-    r = subprocess.run([HOST_BIN, *args], capture_output=True, text=True, timeout=120)
+    r = run_host(*args)
     assert r.returncode == 0, f"{args}: rc={r.returncode}\n{r.stdout}{r.stderr}"
     return r
 
@@ -169,7 +173,8 @@ class Cluster:
         self.port = free_port()
 
     def agent_log(self, agent_id=None):
-        return os.path.join(self.shell, "var/log/convocate-agent", f"{agent_id or self.agent_id}.log")
+        name = f"{agent_id or self.agent_id}.log"
+        return os.path.join(self.shell, "var/log/convocate-agent", name)
 
     def server(self):
         text = read(os.path.join(self.shell, SERVER_DROPIN))
@@ -232,6 +237,99 @@ def test_generated_configs(cluster):
         assert a.read() == b.read()
 
 
+def verifies(ca_file, cert_file, purpose="sslclient"):
+    return subprocess.run(["openssl", "verify", "-purpose", purpose, "-CAfile", ca_file,
+                           cert_file], capture_output=True, text=True).returncode == 0
+
+
+def snapshot(*roots):
+    out = {}
+    for root in roots:
+        for d, _, files in os.walk(root):
+            for name in files:
+                full = os.path.join(d, name)
+                with open(full, "rb") as f:
+                    out[full] = (f.read(), os.lstat(full).st_mode)
+    return out
+
+
+def test_certificates_are_kept_and_repaired(cluster):
+    """The CA is never re-minted by a run; leaves are re-issued only when
+    they no longer fit; a dry run touches nothing."""
+    ca_dir = os.path.join(cluster.shell, "etc/convocate/rsyslog-ca")
+    tls = os.path.join(cluster.agent, TLS_DIR)
+    agent_args = ("init-agent", "--root", cluster.shell, "--agent-root", cluster.agent)
+    # a lost client certificate: a dry run says so and writes nothing ...
+    os.unlink(os.path.join(tls, "client.crt"))
+    before = snapshot(cluster.shell, cluster.agent)
+    r = host(*agent_args, "--dry-run")
+    assert "  rsyslog client certificate: would create" in r.stdout
+    assert snapshot(cluster.shell, cluster.agent) == before
+    # ... and a run issues a new pair from the same CA
+    r = host(*agent_args)
+    assert "  rsyslog client certificate: created" in r.stdout
+    assert "  rsyslog client key: updated" in r.stdout
+    assert verifies(os.path.join(ca_dir, "ca.crt"), os.path.join(tls, "client.crt"))
+    assert host(*agent_args).stdout.splitlines()[-1] == "nothing changed"
+    # a client pair that does not chain to the CA is replaced
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={cluster.agent_id}",
+                    "-days", "30", "-keyout", os.path.join(tls, "client.key"),
+                    "-out", os.path.join(tls, "client.crt")], check=True, capture_output=True)
+    r = host(*agent_args)
+    assert "  rsyslog client: re-issuing:" in r.stdout
+    assert verifies(os.path.join(ca_dir, "ca.crt"), os.path.join(tls, "client.crt"))
+    # a CA certificate lost after its key was written is made again from the
+    # key, and what the CA issued before still verifies under it
+    with open(os.path.join(ca_dir, "ca.key"), "rb") as f:
+        ca_key = f.read()
+    os.unlink(os.path.join(ca_dir, "ca.crt"))
+    r = host("init-shell", "--root", cluster.shell)
+    assert "  rsyslog CA certificate: created" in r.stdout
+    assert "  rsyslog CA key: unchanged" in r.stdout
+    assert "  rsyslog server certificate: unchanged" in r.stdout
+    with open(os.path.join(ca_dir, "ca.key"), "rb") as f:
+        assert f.read() == ca_key
+    assert verifies(os.path.join(ca_dir, "ca.crt"), os.path.join(tls, "client.crt"))
+    r = host(*agent_args)
+    assert "  rsyslog-tls/ca.crt: updated" in r.stdout
+    assert "  rsyslog client certificate: unchanged" in r.stdout
+    # a CA certificate without its key is refused, not replaced
+    os.unlink(os.path.join(ca_dir, "ca.key"))
+    before = snapshot(cluster.shell)
+    r = run_host("init-shell", "--root", cluster.shell)
+    assert r.returncode == 1
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "ca.key is missing" in err[0], r.stderr
+    assert snapshot(cluster.shell) == before
+
+
+def test_ca_options(cluster, tmp_path):
+    """--ca-cert/--ca-key: both or neither; a file that is not a CA is
+    refused before anything is written."""
+    agent2 = str(tmp_path / "agent2")
+    os.makedirs(agent2)
+    args = ("init-agent", "--root", cluster.shell, "--agent-root", agent2)
+    ca_dir = os.path.join(cluster.shell, "etc/convocate/rsyslog-ca")
+    r = run_host(*args, "--ca-cert", os.path.join(ca_dir, "ca.crt"))
+    assert r.returncode == 2 and "--ca-key" in r.stderr
+    assert run_host("init-shell", "--root", cluster.shell, "--ca-cert", "x", "--ca-key",
+                    "y").returncode == 2
+    host("init-agent", "--root", cluster.shell, "--agent-root", agent2, "--dry-run")
+    host(*args)  # paired with the shell's CA
+    before = snapshot(cluster.shell, agent2)
+    r = run_host(*args, "--ca-cert", os.path.join(ca_dir, "server.crt"),
+                 "--ca-key", os.path.join(ca_dir, "server.key"))
+    assert r.returncode == 1
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "rsyslog CA" in err[0] and "not a CA" in err[0], r.stderr
+    assert snapshot(cluster.shell, agent2) == before
+    r = run_host(*args, "--ca-cert", "/nonexistent/ca.crt", "--ca-key", "/nonexistent/ca.key")
+    assert r.returncode == 1 and "--ca-cert /nonexistent/ca.crt" in r.stderr
+    assert snapshot(cluster.shell, agent2) == before
+
+
+@needs_rsyslog
 def test_line_arrives_over_tls(cluster):
     """(a) A session's line logged on the agent lands in <agent-id>.log on the
     shell; a line of another program stays on the agent."""
@@ -262,6 +360,7 @@ def test_line_arrives_over_tls(cluster):
     assert f"cleartext {nonce}" not in read(path)
 
 
+@needs_rsyslog
 def test_foreign_ca_is_refused(cluster, tmp_path):
     """(b) A client whose certificate was issued by another CA is refused by
     the listener: its line never arrives and the listener logs a TLS error,
@@ -311,6 +410,7 @@ def test_foreign_ca_is_refused(cluster, tmp_path):
     assert nonce not in server.log()
 
 
+@needs_rsyslog
 def test_lines_survive_a_shell_outage(cluster):
     """(c) Lines logged while the shell's listener is down, across a restart
     of the agent's rsyslog in between, arrive once the listener is back: the
@@ -330,7 +430,8 @@ def test_lines_survive_a_shell_outage(cluster):
     # what is logged once the agent knows the shell is down, so probe until
     # its rsyslog has seen the connection fail.
     tag = session_tag()
-    noticed = re.compile(r"cannot connect to 127\.0\.0\.1:%d|destruct TCP Connection" % cluster.port)
+    noticed = re.compile(r"cannot connect to 127\.0\.0\.1:%d|destruct TCP Connection"
+                         % cluster.port)
 
     def agent_noticed():
         if noticed.search(client.log()):
@@ -358,6 +459,7 @@ def test_lines_survive_a_shell_outage(cluster):
     # went away may come again from the queue; none may be missing.
 
 
+@needs_rsyslog
 @pytest.mark.skipif(not os.environ.get("CONVOCATE_TEST_IMAGE"),
                     reason="set CONVOCATE_TEST_IMAGE to a local image")
 def test_container_log_arrives(cluster):
