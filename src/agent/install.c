@@ -24,6 +24,7 @@
 #include "common/paths.h"
 #include "common/spawn.h"
 #include "common/uuid.h"
+#include "host/rsyslog_conf.h"
 
 #define AGENT_ID_LEN 8
 #define CONF_DIR "/etc/convocate-agent"
@@ -92,22 +93,6 @@ static const char prune_script[] =
     "        echo \"convocate-image-prune: could not remove $tag\" >&2\n"
     "done\n"
     "exit 0\n";
-
-static const char logrotate_conf[] =
-    "# Installed by convocate-agent install: session container logs kept locally.\n"
-    "/var/log/convocate-agent/*.log {\n"
-    "    daily\n"
-    "    rotate 14\n"
-    "    maxsize 100M\n"
-    "    compress\n"
-    "    delaycompress\n"
-    "    missingok\n"
-    "    notifempty\n"
-    "    sharedscripts\n"
-    "    postrotate\n"
-    "        /usr/lib/rsyslog/rsyslog-rotate >/dev/null 2>&1 || true\n"
-    "    endscript\n"
-    "}\n";
 
 typedef enum { STEP_UNCHANGED, STEP_CREATED, STEP_UPDATED } step_outcome;
 
@@ -536,8 +521,8 @@ static int install_steps(install_ctx *ctx)
         return -1;
     if (ensure_file(ctx, "image prune cron", "/etc/cron.daily/convocate-image-prune", prune_script,
                     sizeof prune_script - 1, 0755, 0, 0) < 0 ||
-        ensure_file(ctx, "logrotate", "/etc/logrotate.d/convocate-agent-logs", logrotate_conf,
-                    sizeof logrotate_conf - 1, 0644, 0, 0) < 0)
+        ensure_file(ctx, "logrotate", LOGROTATE_AGENT_LOGS, logrotate_agent_logs_conf(),
+                    strlen(logrotate_agent_logs_conf()), 0644, 0, 0) < 0)
         return -1;
     if (ensure_dir(ctx, "/home/claude/", "/home/claude", 0755, uid, gid) < 0 ||
         ensure_dir(ctx, "skel", "/home/claude/.skel", 0755, uid, gid) < 0 ||

@@ -7,7 +7,11 @@
  *                   public in the shell's status_authorized_keys;
  *
  * and each side pins the other's host key. Pins are checked before anything
- * is written, so a refused run leaves both sides exactly as they were. */
+ * is written, so a refused run leaves both sides exactly as they were.
+ *
+ * Then the log channel: the agent gets the CA certificate, a client
+ * certificate issued by the CA (CN = agent id) and the rsyslog forwarder
+ * pointing at the shell; see rsyslog_conf.c for how the id travels. */
 #include "host/init_agent.h"
 
 #include <errno.h>
@@ -16,8 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fileio.h"
+#include "host/ca.h"
 #include "host/init_shell.h"
 #include "host/keysteps.h"
+#include "host/rsyslog_conf.h"
+#include "host/tlssteps.h"
 #include "shell/install.h"
 #include "shell/registry.h"
 #include "ssh/keygen.h"
@@ -36,6 +44,8 @@ typedef struct {
     ssh_key agent_host_key, status_key;
     char *agent_host_text, *status_text; /* the .pub files as they are */
     char agent_addr[ADDR_MAX], shell_host[ADDR_MAX];
+    ca_pair log_ca;                    /* issues the agent's log certificate */
+    char server_name[CA_NAME_MAX + 1]; /* the CN of the shell's server certificate */
 } pairing;
 
 static void pairing_clear(pairing *pr)
@@ -44,6 +54,7 @@ static void pairing_clear(pairing *pr)
     ssh_key_free(pr->status_key);
     free(pr->agent_host_text);
     free(pr->status_text);
+    ca_pair_clear(&pr->log_ca);
 }
 
 /* "host", "host:port" or "[v6]:port" with nothing a config line could
@@ -152,6 +163,54 @@ static int ensure_agent_id(pairing *pr)
     return 1;
 }
 
+/* ---- the log channel: what preflight reads ------------------------------ */
+
+/* The CA from --ca-cert/--ca-key (files of this machine), else the
+ * shell's. */
+static int load_log_ca(pairing *pr, ca_pair *ca)
+{
+    const char *step = "rsyslog CA";
+    if (pr->opt->ca_cert == NULL)
+        return tlsstep_load_ca(pr->p, pr->shell, step, SHELL_RSYSLOG_CA_CERT, SHELL_RSYSLOG_CA_KEY,
+                               "run 'convocate-host init-shell' first", ca);
+    *ca = (ca_pair){0};
+    if (read_file_bounded(pr->opt->ca_cert, CA_PEM_MAX, &ca->cert, NULL) < 0)
+        return plan_fail(pr->p, step, "--ca-cert %s: %s", pr->opt->ca_cert, strerror(errno));
+    if (read_file_bounded(pr->opt->ca_key, CA_PEM_MAX, &ca->key, NULL) < 0) {
+        int rc = plan_fail(pr->p, step, "--ca-key %s: %s", pr->opt->ca_key, strerror(errno));
+        ca_pair_clear(ca);
+        return rc;
+    }
+    if (tlsstep_check_ca(pr->p, step, ca) < 0) {
+        ca_pair_clear(ca);
+        return -1;
+    }
+    return 0;
+}
+
+/* The name the agent's rsyslog accepts from the shell: the CN of the
+ * shell's server certificate. */
+static int shell_cert_name(pairing *pr, char *out, size_t size)
+{
+    const char *step = "rsyslog server name";
+    char *pem = NULL, err[512];
+    size_t len;
+    int have = plan_read(pr->p, pr->shell, step, SHELL_RSYSLOG_SERVER_CERT, &pem, &len);
+    if (have <= 0) {
+        return have < 0 ? -1
+                        : plan_fail(pr->p, step, "%s%s is missing; run 'convocate-host init-shell'",
+                                    pr->shell->root, SHELL_RSYSLOG_SERVER_CERT);
+    }
+    int rc = ca_cert_cn(pem, out, size, err, sizeof err);
+    free(pem);
+    if (rc < 0)
+        return plan_fail(pr->p, step, "%s: %s", SHELL_RSYSLOG_SERVER_CERT, err);
+    return 0;
+}
+
+/* The spool directory of the forwarder's disk queue: rsyslog's own work
+ * directory, which the package makes; only made here when missing (a test
+ * root), never re-moded, since rsyslog may run as its own user. */
 /* ---- preflight: nothing is written before both pins are known good ------ */
 
 /* An address flag, else the file's current content, else the default. */
@@ -197,6 +256,9 @@ static int preflight(pairing *pr)
         return -1;
     char agent_host_path[PATH_BUF];
     snprintf(agent_host_path, sizeof agent_host_path, "%s/agent-host", pr->dir);
+    if (shell_cert_name(pr, pr->server_name, sizeof pr->server_name) < 0 ||
+        load_log_ca(pr, &pr->log_ca) < 0)
+        return -1;
     return choose_address(pr, pr->shell, "agent-host", agent_host_path, pr->opt->agent_addr,
                           pr->agent_addr) < 0 ||
                    choose_address(pr, pr->agent, "shell-host", AGENT_CONF_DIR "/shell-host",
@@ -275,6 +337,70 @@ static int pairing_steps(pairing *pr)
                      0644, 0);
 }
 
+/* ---- the log channel steps ---------------------------------------------- */
+
+static int spool_dir_step(pairing *pr)
+{
+    runner_stat st;
+    char err[512];
+    if (pr->agent->ops->stat_path(pr->agent, RSYSLOG_SPOOL_DIR, &st, err, sizeof err) < 0)
+        return plan_fail(pr->p, "rsyslog spool", "%s", err);
+    if (st.exists && st.is_dir) {
+        plan_report(pr->p, "rsyslog spool", STEP_UNCHANGED);
+        return 0;
+    }
+    return plan_dir(pr->p, pr->agent, "rsyslog spool", RSYSLOG_SPOOL_DIR, 0700, 0, 0);
+}
+
+static int client_dropin_step(pairing *pr, const char *server_name)
+{
+    const char *step = "rsyslog client drop-in";
+    char host[256], ca[PATH_BUF], cert[PATH_BUF], key[PATH_BUF], spool[PATH_BUF], err[512];
+    int port;
+    if (parse_host_port(pr->shell_host, RSYSLOG_PORT_DEFAULT, host, sizeof host, &port) < 0)
+        return plan_fail(pr->p, step, "\"%s\" is not HOST or HOST:PORT", pr->shell_host);
+    if (runner_real_path(pr->agent, AGENT_RSYSLOG_TLS_DIR "/ca.crt", ca, sizeof ca) < 0 ||
+        runner_real_path(pr->agent, AGENT_RSYSLOG_TLS_DIR "/client.crt", cert, sizeof cert) < 0 ||
+        runner_real_path(pr->agent, AGENT_RSYSLOG_TLS_DIR "/client.key", key, sizeof key) < 0 ||
+        runner_real_path(pr->agent, RSYSLOG_SPOOL_DIR, spool, sizeof spool) < 0)
+        return plan_fail(pr->p, step, "the root path is too long");
+    /* shell-host's port is the status listener's (223); logs go to 514. */
+    rsyslog_client_params params = {.agent_id = pr->id,
+                                    .target = host,
+                                    .port = RSYSLOG_PORT_DEFAULT,
+                                    .server_name = server_name,
+                                    .ca_file = ca,
+                                    .cert_file = cert,
+                                    .key_file = key,
+                                    .spool_dir = spool};
+    char *text = rsyslog_client_conf(&params, err, sizeof err);
+    if (text == NULL)
+        return plan_fail(pr->p, step, "%s", err);
+    int rc =
+        plan_file(pr->p, pr->agent, step, RSYSLOG_CLIENT_DROPIN, text, strlen(text), 0644, 0, 0);
+    free(text);
+    return rc;
+}
+
+static int log_channel_steps(pairing *pr)
+{
+    const ca_pair *ca = &pr->log_ca;
+    ca_leaf_request req = {.kind = CA_LEAF_CLIENT, .cn = pr->id};
+    int rc = plan_dir(pr->p, pr->agent, "rsyslog-tls/", AGENT_RSYSLOG_TLS_DIR, 0750, 0, 0);
+    if (rc == 0)
+        rc = plan_file(pr->p, pr->agent, "rsyslog-tls/ca.crt", AGENT_RSYSLOG_TLS_DIR "/ca.crt",
+                       ca->cert, strlen(ca->cert), 0644, 0, 0);
+    if (rc == 0)
+        rc = tlsstep_leaf(pr->p, pr->agent, "rsyslog client", ca, &req,
+                          AGENT_RSYSLOG_TLS_DIR "/client.crt", AGENT_RSYSLOG_TLS_DIR "/client.key",
+                          0, 0);
+    if (rc == 0)
+        rc = spool_dir_step(pr);
+    if (rc == 0)
+        rc = client_dropin_step(pr, pr->server_name);
+    return rc;
+}
+
 int init_agent_steps(plan *p, runner *shell, runner *agent, const init_agent_options *opt)
 {
     pairing pr = {.p = p, .shell = shell, .agent = agent, .opt = opt};
@@ -283,7 +409,7 @@ int init_agent_steps(plan *p, runner *shell, runner *agent, const init_agent_opt
     if (rc == 0 && p->dry_run)
         printf("  (the remaining steps need the agent id that the install will mint)\n");
     if (rc == 1)
-        rc = preflight(&pr) < 0 || pairing_steps(&pr) < 0 ? -1 : 0;
+        rc = preflight(&pr) < 0 || pairing_steps(&pr) < 0 || log_channel_steps(&pr) < 0 ? -1 : 0;
     pairing_clear(&pr);
     return rc;
 }

@@ -9,12 +9,17 @@
 #include "host/runner.h"
 
 #define AGENT_CONF_DIR "/etc/convocate-agent"
+#define AGENT_RSYSLOG_TLS_DIR AGENT_CONF_DIR "/rsyslog-tls"
 
 typedef struct {
     const char *agent_addr; /* what the shell dials; NULL: keep, else 127.0.0.1 */
     const char *shell_host; /* what the agent dials; NULL: keep, else 127.0.0.1 */
     bool repin;             /* accept a changed host key on either side */
     const char *agent_bin;  /* convocate-agent to run `install` with */
+    /* --ca-cert/--ca-key: files of this machine holding the CA that issues
+     * the agent's log certificate; NULL: the shell's rsyslog-ca. */
+    const char *ca_cert;
+    const char *ca_key;
 } init_agent_options;
 
 /* Runs every step; 0, or -1 after one line on stderr naming the step. A

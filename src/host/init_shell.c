@@ -1,13 +1,23 @@
 /* The shell side: its configuration directory, the tcp/223 host key, the
- * list of agent keys allowed to report, the DNS domain and hosts file, and
- * the status service unit. The keys and the operator-editable files are
- * created once and then left alone. */
+ * list of agent keys allowed to report, the DNS domain and hosts file, the
+ * status service unit, and the log channel's CA, server certificate and
+ * rsyslog listener. The keys and the operator-editable files are created
+ * once and then left alone. */
 #include "host/init_shell.h"
 
 #include <libssh/libssh.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "host/ca.h"
 #include "host/keysteps.h"
+#include "host/rsyslog_conf.h"
+#include "host/tlssteps.h"
 #include "shell/install.h"
+
+#define SHELL_NAME_FALLBACK "convocate-shell"
+#define UNAME_OUTPUT_MAX 512
 
 static const char status_unit[] =
     "# Installed by convocate-host init-shell; rewritten on each run.\n"
@@ -30,6 +40,76 @@ static const char status_unit[] =
 
 static const char default_domain[] = SHELL_DEFAULT_DOMAIN "\n";
 
+/* The name the server certificate carries and every agent's rsyslog
+ * checks (x509/name): the target's node name. It identifies the shell; it
+ * need not be what agents dial, since the check compares names, not
+ * addresses. A node name that cannot be a DNS name falls back to a fixed
+ * one. */
+static void shell_name(runner *r, char *out, size_t size)
+{
+    char *argv[] = {"uname", "-n", NULL}, *text = NULL, err[256];
+    snprintf(out, size, "%s", SHELL_NAME_FALLBACK);
+    if (r->ops->run(r, argv, &text, UNAME_OUTPUT_MAX, err, sizeof err) == 0 && text != NULL) {
+        text[strcspn(text, "\r\n")] = '\0';
+        size_t n = strlen(text);
+        bool ok =
+            n > 0 && n < size && n <= 63 && text[0] != '-' &&
+            strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
+        if (ok)
+            snprintf(out, size, "%s", text);
+    }
+    free(text);
+}
+
+static int server_dropin_step(plan *p, runner *shell)
+{
+    char ca[PATH_BUF], cert[PATH_BUF], key[PATH_BUF], logs[PATH_BUF], err[512];
+    if (runner_real_path(shell, SHELL_RSYSLOG_CA_CERT, ca, sizeof ca) < 0 ||
+        runner_real_path(shell, SHELL_RSYSLOG_SERVER_CERT, cert, sizeof cert) < 0 ||
+        runner_real_path(shell, SHELL_RSYSLOG_SERVER_KEY, key, sizeof key) < 0 ||
+        runner_real_path(shell, RSYSLOG_AGENT_LOG_DIR, logs, sizeof logs) < 0)
+        return plan_fail(p, "rsyslog server drop-in", "the root path is too long");
+    rsyslog_server_params params = {.port = RSYSLOG_PORT_DEFAULT,
+                                    .ca_file = ca,
+                                    .cert_file = cert,
+                                    .key_file = key,
+                                    .log_dir = logs};
+    char *text = rsyslog_server_conf(&params, err, sizeof err);
+    if (text == NULL)
+        return plan_fail(p, "rsyslog server drop-in", "%s", err);
+    int rc = plan_file(p, shell, "rsyslog server drop-in", RSYSLOG_SERVER_DROPIN, text,
+                       strlen(text), 0644, 0, 0);
+    free(text);
+    return rc;
+}
+
+/* The CA (minted once), the listener's certificate, the listener itself and
+ * the rotation of the files it writes. */
+static int log_channel_steps(plan *p, runner *shell)
+{
+    ca_pair ca = {0};
+    char name[64];
+    shell_name(shell, name, sizeof name);
+    ca_leaf_request req = {.kind = CA_LEAF_SERVER, .cn = name};
+    if (ca_is_ip_literal(name))
+        req.san_ip = name;
+    else
+        req.san_dns = name;
+    int rc = plan_dir(p, shell, "rsyslog-ca/", SHELL_RSYSLOG_CA_DIR, 0750, 0, 0);
+    if (rc == 0)
+        rc = tlsstep_ca(p, shell, SHELL_RSYSLOG_CA_CERT, SHELL_RSYSLOG_CA_KEY, &ca);
+    if (rc == 0)
+        rc = tlsstep_leaf(p, shell, "rsyslog server", &ca, &req, SHELL_RSYSLOG_SERVER_CERT,
+                          SHELL_RSYSLOG_SERVER_KEY, 0, 0);
+    ca_pair_clear(&ca);
+    if (rc == 0)
+        rc = server_dropin_step(p, shell);
+    if (rc == 0)
+        rc = plan_file(p, shell, "logrotate", LOGROTATE_AGENT_LOGS, logrotate_agent_logs_conf(),
+                       strlen(logrotate_agent_logs_conf()), 0644, 0, 0);
+    return rc;
+}
+
 int init_shell_steps(plan *p, runner *shell)
 {
     gid_t claude = shell_claude_gid(shell);
@@ -46,7 +126,7 @@ int init_shell_steps(plan *p, runner *shell)
                        sizeof default_domain - 1, 0644, 0, 0) < 0 ||
         plan_dir(p, shell, "agent-keys/", SHELL_AGENT_KEYS_DIR, 0750, 0, claude) < 0)
         return -1;
-    if (shell_dns_steps(p, shell) < 0)
+    if (shell_dns_steps(p, shell) < 0 || log_channel_steps(p, shell) < 0)
         return -1;
     return plan_file(p, shell, "convocate-status.service",
                      "/etc/systemd/system/convocate-status.service", status_unit,

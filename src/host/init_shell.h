@@ -10,6 +10,11 @@
 #define STATUS_AUTH_KEYS SHELL_CONF_DIR "/status_authorized_keys"
 #define SHELL_AGENT_KEYS_DIR SHELL_CONF_DIR "/agent-keys"
 #define SHELL_DEFAULT_DOMAIN "convocate.internal"
+#define SHELL_RSYSLOG_CA_DIR SHELL_CONF_DIR "/rsyslog-ca"
+#define SHELL_RSYSLOG_CA_CERT SHELL_RSYSLOG_CA_DIR "/ca.crt"
+#define SHELL_RSYSLOG_CA_KEY SHELL_RSYSLOG_CA_DIR "/ca.key"
+#define SHELL_RSYSLOG_SERVER_CERT SHELL_RSYSLOG_CA_DIR "/server.crt"
+#define SHELL_RSYSLOG_SERVER_KEY SHELL_RSYSLOG_CA_DIR "/server.key"
 
 /* Runs every step; 0, or -1 after one line on stderr naming the step. */
 int init_shell_steps(plan *p, runner *shell);

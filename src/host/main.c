@@ -25,11 +25,14 @@ static void usage(FILE *out)
             "commands:\n"
             "  init-shell [--root DIR] [--dry-run]\n"
             "      set up the shell side: status host key, authorized keys, domain,\n"
-            "      dnsmasq hosts file and drop-in, convocate-status.service\n"
+            "      dnsmasq hosts file and drop-in, log CA and rsyslog TLS listener,\n"
+            "      logrotate, convocate-status.service\n"
             "  init-agent [--root DIR] --agent-root DIR [--agent-addr ADDR[:PORT]]\n"
-            "             [--shell-host ADDR[:PORT]] [--repin] [--dry-run]\n"
+            "             [--shell-host ADDR[:PORT]] [--ca-cert PATH --ca-key PATH]\n"
+            "             [--repin] [--dry-run]\n"
             "      pair an agent with this shell: runs 'convocate-agent install' on it when\n"
-            "      needed, mints the two key pairs, pins both host keys\n"
+            "      needed, mints the two key pairs, pins both host keys, issues its log\n"
+            "      certificate and drops the rsyslog forwarder\n"
             "  version    print the version\n"
             "  help       print this text\n"
             "\n"
@@ -38,6 +41,8 @@ static void usage(FILE *out)
             "  --agent-root DIR  the agent's files under DIR of this machine\n"
             "  --agent-addr A    what the shell dials (default: kept, else 127.0.0.1:222)\n"
             "  --shell-host S    what the agent dials (default: kept, else 127.0.0.1)\n"
+            "  --ca-cert PATH    with --ca-key: issue the agent's log certificate from this\n"
+            "  --ca-key PATH     CA (files of this machine) instead of the shell's\n"
             "  --repin           accept a changed host key on either side\n"
             "  --dry-run         print the plan, change nothing\n"
             "  -v, --verbose     log debug detail\n"
@@ -52,7 +57,16 @@ typedef struct {
     init_agent_options agent;
 } host_options;
 
-enum { OPT_ROOT = 256, OPT_AGENT_ROOT, OPT_AGENT_ADDR, OPT_SHELL_HOST, OPT_REPIN, OPT_DRY_RUN };
+enum {
+    OPT_ROOT = 256,
+    OPT_AGENT_ROOT,
+    OPT_AGENT_ADDR,
+    OPT_SHELL_HOST,
+    OPT_REPIN,
+    OPT_DRY_RUN,
+    OPT_CA_CERT,
+    OPT_CA_KEY
+};
 
 static const struct option long_opts[] = {
     {"root", required_argument, NULL, OPT_ROOT},
@@ -60,6 +74,8 @@ static const struct option long_opts[] = {
     {"agent-addr", required_argument, NULL, OPT_AGENT_ADDR},
     {"shell-host", required_argument, NULL, OPT_SHELL_HOST},
     {"repin", no_argument, NULL, OPT_REPIN},
+    {"ca-cert", required_argument, NULL, OPT_CA_CERT},
+    {"ca-key", required_argument, NULL, OPT_CA_KEY},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -96,6 +112,8 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
         case OPT_AGENT_ADDR:
         case OPT_SHELL_HOST:
         case OPT_REPIN:
+        case OPT_CA_CERT:
+        case OPT_CA_KEY:
             if (!agent_cmd) {
                 usage_error(cmd, "that option belongs to init-agent");
                 return -1;
@@ -106,6 +124,10 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
                 o->agent.agent_addr = optarg;
             else if (c == OPT_SHELL_HOST)
                 o->agent.shell_host = optarg;
+            else if (c == OPT_CA_CERT)
+                o->agent.ca_cert = optarg;
+            else if (c == OPT_CA_KEY)
+                o->agent.ca_key = optarg;
             else
                 o->agent.repin = true;
             break;
@@ -116,6 +138,10 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
     }
     if (optind < argc) {
         usage_error(cmd, "unexpected argument");
+        return -1;
+    }
+    if ((o->agent.ca_cert == NULL) != (o->agent.ca_key == NULL)) {
+        usage_error(cmd, "--ca-cert and --ca-key go together");
         return -1;
     }
     return 0;
