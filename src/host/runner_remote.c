@@ -89,7 +89,7 @@ static int root_exec(remote_runner *rr, char *const argv[], exec_request *rq, ch
 static int run_script(remote_runner *rr, const char *script, char *const args[], exec_request *rq,
                       char *err, size_t errlen)
 {
-    char *argv[8] = {"sh", "-c", (char *)script, "sh"};
+    char *argv[12] = {"sh", "-c", (char *)script, "sh"};
     size_t i = 4;
     for (size_t j = 0; args[j] != NULL; j++) {
         if (i + 1 >= sizeof argv / sizeof argv[0]) {
