@@ -80,7 +80,11 @@ static int run_checked(plan *p, runner *r, const char *step, char *const argv[],
     free(text);
     if (status < 0)
         return plan_fail(p, step, "%s", err);
-    return plan_fail(p, step, "%s failed (exit %d)%s%s", argv[0], status, line[0] ? ": " : "",
+    /* Name the program, not the env(1) that sets its environment. */
+    size_t i = 0;
+    while (argv[i + 1] != NULL && (strcmp(argv[i], "env") == 0 || strchr(argv[i], '=') != NULL))
+        i++;
+    return plan_fail(p, step, "%s failed (exit %d)%s%s", argv[i], status, line[0] ? ": " : "",
                      line);
 }
 
@@ -154,6 +158,21 @@ static bool dpkg_installed(runner *r, const char *pkg)
     return yes;
 }
 
+/* True when apt could install pkg: "Candidate: <version>", not "(none)";
+ * apt-cache show alone also answers for a package only named by others. */
+static bool apt_candidate(runner *r, const char *pkg)
+{
+    char *out = NULL, err[512];
+    char *argv[] = {"apt-cache", "policy", (char *)pkg, NULL};
+    bool yes = false;
+    if (r->ops->run(r, argv, &out, 65536, err, sizeof err) == 0 && out != NULL) {
+        const char *c = strstr(out, "Candidate: ");
+        yes = c != NULL && strncmp(c + 11, "(none)", 6) != 0 && c[11] != '\n';
+    }
+    free(out);
+    return yes;
+}
+
 /* Docker from Docker's own repository when the host has it configured
  * (or installed), else Debian's and Ubuntu's docker.io. */
 static const char *docker_package(runner *r)
@@ -162,8 +181,7 @@ static const char *docker_package(runner *r)
         return "docker-ce";
     if (dpkg_installed(r, "docker.io"))
         return "docker.io";
-    char *show[] = {"apt-cache", "show", "--no-all-versions", "docker-ce", NULL};
-    return ask(r, show) == 0 ? "docker-ce" : "docker.io";
+    return apt_candidate(r, "docker-ce") ? "docker-ce" : "docker.io";
 }
 
 static int packages(plan *p, runner *r, bool *will_have_ufw)

@@ -306,5 +306,6 @@ def test_install_converges_and_second_run_changes_nothing(target):
         assert f"### tuple ### allow tcp {port} 0.0.0.0/0 any 0.0.0.0/0 in" in rules, rules
 
     second = ok(target.host("install", "--no-reboot", timeout=900))
+    print(first.stdout, second.stdout, sep="\n")
     assert second.stdout.rstrip().endswith("nothing changed"), second.stdout
     assert "created" not in second.stdout and "updated" not in second.stdout
