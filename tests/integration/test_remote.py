@@ -293,8 +293,13 @@ def test_install_role_agent_opens_only_its_ports(target):
 @pytest.mark.skipif(os.environ.get("CONVOCATE_SKIP_SLOW") == "1", reason="slow: real apt")
 def test_install_converges_and_second_run_changes_nothing(target):
     target.pin()
+    # another timezone first, so the UTC step has something to do
+    target.sh("echo America/New_York > /etc/timezone && "
+              "ln -sfn /usr/share/zoneinfo/America/New_York /etc/localtime")
     first = ok(target.host("install", "--no-reboot", timeout=1500))
     assert "packages:" in first.stdout
+    assert "/etc/timezone: updated" in first.stdout
+    assert "/etc/localtime -> /usr/share/zoneinfo/Etc/UTC: updated" in first.stdout
     for pkg in ("docker.io", "dnsmasq", "jq", "curl", "git", "ufw", "rsyslog-openssl"):
         status = target.sh(f"dpkg-query -W -f='${{Status}}' {pkg}")
         assert status.endswith("ok installed"), (pkg, status)
