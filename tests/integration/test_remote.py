@@ -314,3 +314,21 @@ def test_install_converges_and_second_run_changes_nothing(target):
     print(first.stdout, second.stdout, sep="\n")
     assert second.stdout.rstrip().endswith("nothing changed"), second.stdout
     assert "created" not in second.stdout and "updated" not in second.stdout
+
+
+# ---- init-agent --host: the agent side over SSH ---------------------------
+
+def test_init_agent_host_needs_the_deployed_agent_binary(target, tmp_path):
+    """Deploying the binary is `update`'s job (not here yet): without it the
+    run stops at the agent install step, naming the path, and the shell side
+    is left untouched."""
+    target.pin()
+    shell = tmp_path / "shell"
+    shell.mkdir()
+    r = target.host("init-agent", "--root", str(shell))
+    assert r.returncode == 1
+    assert "agent install" in r.stderr and "/usr/local/bin/convocate-agent" in r.stderr, r.stderr
+    assert not (shell / "etc" / "convocate" / "agent-keys").exists()
+    r = subprocess.run([HOST_BIN, "init-agent", "--root", str(shell), "--agent-root",
+                        str(tmp_path), "--host", "127.0.0.1"], capture_output=True, text=True)
+    assert r.returncode == 2 and "exactly one of" in r.stderr
