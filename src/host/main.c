@@ -1,6 +1,7 @@
-/* convocate-host: provisioning of shell and agent hosts (SPEC 2, 11). Today
- * targets are directories of this machine (--root, --agent-root); remote
- * targets over SSH arrive as another runner. */
+/* convocate-host: provisioning of shell and agent hosts (SPEC 2, 11). A
+ * target is a directory of this machine (--root, --agent-root) or another
+ * host reached over SSH (--host): both are runners, so every step is
+ * written once. */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "common/log.h"
 #include "host/init_agent.h"
 #include "host/init_shell.h"
+#include "host/install_host.h"
 #include "host/plan.h"
 #include "host/runner.h"
 #include "version.h"
@@ -23,16 +25,22 @@ static void usage(FILE *out)
             "usage: convocate-host command [options]\n"
             "\n"
             "commands:\n"
-            "  init-shell [--root DIR] [--dry-run]\n"
+            "  install    [--root DIR] [--host H [--user U]] [--role shell|agent|both]\n"
+            "             [--no-reboot] [--dry-run]\n"
+            "      prepare a fresh Ubuntu/Debian host: apt upgrade, docker and the other\n"
+            "      packages, user claude 1337, timezone Etc/UTC, ufw openings; a remote\n"
+            "      host is rebooted when the upgrade requires it (this host never is)\n"
+            "  init-shell [--root DIR] [--host H [--user U]] [--dry-run]\n"
             "      set up the shell side: status host key, authorized keys, domain,\n"
             "      dnsmasq hosts file and drop-in, log CA and rsyslog TLS listener,\n"
             "      logrotate, convocate-status.service\n"
-            "  init-agent [--root DIR] --agent-root DIR [--agent-addr ADDR[:PORT]]\n"
-            "             [--shell-host ADDR[:PORT]] [--ca-cert PATH --ca-key PATH]\n"
-            "             [--repin] [--dry-run]\n"
+            "  init-agent [--root DIR] (--agent-root DIR | --host H [--user U])\n"
+            "             [--agent-addr ADDR[:PORT]] [--shell-host ADDR[:PORT]]\n"
+            "             [--ca-cert PATH --ca-key PATH] [--repin] [--dry-run]\n"
             "      pair an agent with this shell: runs 'convocate-agent install' on it when\n"
-            "      needed, mints the two key pairs, pins both host keys, issues its log\n"
-            "      certificate and drops the rsyslog forwarder\n"
+            "      needed (remote: /usr/local/bin/convocate-agent), mints the two key\n"
+            "      pairs, pins both host keys, issues its log certificate and drops\n"
+            "      the rsyslog forwarder\n"
             "  version    print the version\n"
             "  help       print this text\n"
             "\n"
@@ -45,7 +53,19 @@ static void usage(FILE *out)
             "  --ca-key PATH     CA (files of this machine) instead of the shell's\n"
             "  --repin           accept a changed host key on either side\n"
             "  --dry-run         print the plan, change nothing\n"
-            "  -v, --verbose     log debug detail\n"
+            "  -v, --verbose     log debug detail, stream remote command output\n"
+            "\n"
+            "remote targets (over SSH, as root there through passwordless sudo):\n"
+            "  --host H[:PORT]   the target host     --port N      its SSH port (22)\n"
+            "  --user U          login user (default $USER, else root)\n"
+            "  --identity PATH   this key only (default: ssh-agent, ~/.ssh/id_ed25519,\n"
+            "                    id_ecdsa, id_rsa)\n"
+            "  --known-hosts P   known_hosts file (default ~/.ssh/known_hosts)\n"
+            "  --accept-new-host-key  trust and record an unknown host key (a changed\n"
+            "                    key is always refused)\n"
+            "  --role R          install: shell, agent or both (default both): ufw ports\n"
+            "                    22 plus 222 (agent), 223 and 514 (shell)\n"
+            "  --no-reboot       install: never reboot, only say a reboot is required\n"
             "\n"
             "Every step prints created, updated or unchanged; a second run changes nothing.\n");
 }
@@ -55,6 +75,8 @@ typedef struct {
     const char *agent_root;
     bool dry_run;
     init_agent_options agent;
+    remote_options remote; /* remote.host NULL: no --host */
+    install_host_options install;
 } host_options;
 
 enum {
@@ -64,9 +86,20 @@ enum {
     OPT_SHELL_HOST,
     OPT_REPIN,
     OPT_DRY_RUN,
+    OPT_HOST,
+    OPT_PORT,
+    OPT_USER,
+    OPT_IDENTITY,
+    OPT_KNOWN_HOSTS,
+    OPT_ACCEPT_NEW,
+    OPT_ROLE,
+    OPT_NO_REBOOT,
     OPT_CA_CERT,
-    OPT_CA_KEY
+    OPT_CA_KEY,
 };
+
+/* Where the remote agent binary is expected (deployed by `update`). */
+#define REMOTE_AGENT_BIN "/usr/local/bin/convocate-agent"
 
 static const struct option long_opts[] = {
     {"root", required_argument, NULL, OPT_ROOT},
@@ -77,6 +110,14 @@ static const struct option long_opts[] = {
     {"ca-cert", required_argument, NULL, OPT_CA_CERT},
     {"ca-key", required_argument, NULL, OPT_CA_KEY},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"user", required_argument, NULL, OPT_USER},
+    {"identity", required_argument, NULL, OPT_IDENTITY},
+    {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
+    {"accept-new-host-key", no_argument, NULL, OPT_ACCEPT_NEW},
+    {"role", required_argument, NULL, OPT_ROLE},
+    {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -88,15 +129,77 @@ static int usage_error(const char *cmd, const char *text)
     return EXIT_USAGE;
 }
 
+/* --host and the options that shape the SSH connection; 0, or -1 after
+ * a usage error. */
+static int remote_option(const char *cmd, int c, host_options *o)
+{
+    switch (c) {
+    case OPT_HOST:
+        o->remote.host = optarg;
+        break;
+    case OPT_PORT: {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (*optarg == '\0' || *end != '\0' || v < 1 || v > 65535)
+            return usage_error(cmd, "--port needs a number from 1 to 65535"), -1;
+        o->remote.port = (int)v;
+        break;
+    }
+    case OPT_USER:
+        o->remote.user = optarg;
+        break;
+    case OPT_IDENTITY:
+        o->remote.identity = optarg;
+        break;
+    case OPT_KNOWN_HOSTS:
+        o->remote.known_hosts = optarg;
+        break;
+    default: /* OPT_ACCEPT_NEW */
+        o->remote.accept_new_host_key = true;
+        break;
+    }
+    return 0;
+}
+
+static int agent_option(const char *cmd, int c, host_options *o)
+{
+    if (strcmp(cmd, "init-agent") != 0)
+        return usage_error(cmd, "that option belongs to init-agent"), -1;
+    if (c == OPT_AGENT_ROOT)
+        o->agent_root = optarg;
+    else if (c == OPT_AGENT_ADDR)
+        o->agent.agent_addr = optarg;
+    else if (c == OPT_SHELL_HOST)
+        o->agent.shell_host = optarg;
+    else if (c == OPT_CA_CERT)
+        o->agent.ca_cert = optarg;
+    else if (c == OPT_CA_KEY)
+        o->agent.ca_key = optarg;
+    else
+        o->agent.repin = true;
+    return 0;
+}
+
+static int install_option(const char *cmd, int c, host_options *o)
+{
+    if (strcmp(cmd, "install") != 0)
+        return usage_error(cmd, "that option belongs to install"), -1;
+    if (c == OPT_NO_REBOOT)
+        o->install.no_reboot = true;
+    else if (host_role_parse(optarg, &o->install.role) < 0)
+        return usage_error(cmd, "--role is shell, agent or both"), -1;
+    return 0;
+}
+
 /* Parses the options after the command; returns -1 (usage printed), 1 for
  * help, 0 to go on. Options that do not belong to cmd are refused. */
 static int parse_options(const char *cmd, int argc, char **argv, host_options *o)
 {
-    bool agent_cmd = strcmp(cmd, "init-agent") == 0;
     int c;
     optind = 1;
     opterr = 0; /* usage_error names the program and the command */
     while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
+        int rc = 0;
         switch (c) {
         case OPT_ROOT:
             o->root = optarg;
@@ -114,27 +217,26 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
         case OPT_REPIN:
         case OPT_CA_CERT:
         case OPT_CA_KEY:
-            if (!agent_cmd) {
-                usage_error(cmd, "that option belongs to init-agent");
-                return -1;
-            }
-            if (c == OPT_AGENT_ROOT)
-                o->agent_root = optarg;
-            else if (c == OPT_AGENT_ADDR)
-                o->agent.agent_addr = optarg;
-            else if (c == OPT_SHELL_HOST)
-                o->agent.shell_host = optarg;
-            else if (c == OPT_CA_CERT)
-                o->agent.ca_cert = optarg;
-            else if (c == OPT_CA_KEY)
-                o->agent.ca_key = optarg;
-            else
-                o->agent.repin = true;
+            rc = agent_option(cmd, c, o);
+            break;
+        case OPT_HOST:
+        case OPT_PORT:
+        case OPT_USER:
+        case OPT_IDENTITY:
+        case OPT_KNOWN_HOSTS:
+        case OPT_ACCEPT_NEW:
+            rc = remote_option(cmd, c, o);
+            break;
+        case OPT_ROLE:
+        case OPT_NO_REBOOT:
+            rc = install_option(cmd, c, o);
             break;
         default:
             usage_error(cmd, "unknown option or missing value");
             return -1;
         }
+        if (rc < 0)
+            return -1;
     }
     if (optind < argc) {
         usage_error(cmd, "unexpected argument");
@@ -164,42 +266,100 @@ static int sibling_agent_binary(char *out, size_t size)
     return access(out, X_OK) == 0 ? 0 : -1;
 }
 
+static const char *target_text(const runner *r)
+{
+    if (r->remote)
+        return r->where;
+    return runner_is_real_root(r) ? "/" : r->root;
+}
+
 static void print_header(const char *cmd, const host_options *o, const runner *shell,
                          const runner *agent)
 {
-    printf("convocate-host %s%s (shell root %s", cmd, o->dry_run ? " --dry-run" : "",
-           runner_is_real_root(shell) ? "/" : shell->root);
+    printf("convocate-host %s%s (shell %s%s", cmd, o->dry_run ? " --dry-run" : "",
+           shell->remote ? "" : "root ", target_text(shell));
     if (agent != NULL)
-        printf(", agent root %s", runner_is_real_root(agent) ? "/" : agent->root);
+        printf(", agent %s%s", agent->remote ? "" : "root ", target_text(agent));
     printf(")\n");
+}
+
+/* The target: --host over SSH, else --root (or root) on this machine. */
+static runner *open_target(plan *p, const char *root, const host_options *o)
+{
+    char err[1024];
+    runner *r = o->remote.host != NULL ? runner_remote_new(&o->remote, err, sizeof err)
+                                       : runner_local_new(root, err, sizeof err);
+    if (r == NULL)
+        plan_fail(p, o->remote.host != NULL ? "--host" : "--root", "%s", err);
+    return r;
+}
+
+static int run_init_agent(plan *p, host_options *o, runner *shell)
+{
+    char err[1024], agent_bin[PATH_MAX];
+    runner *agent = NULL;
+    if (o->remote.host != NULL) {
+        agent = runner_remote_new(&o->remote, err, sizeof err);
+        snprintf(agent_bin, sizeof agent_bin, "%s", REMOTE_AGENT_BIN);
+        if (agent == NULL)
+            return plan_fail(p, "--host", "%s", err);
+    } else if ((agent = runner_local_new(o->agent_root, err, sizeof err)) == NULL) {
+        return plan_fail(p, "--agent-root", "%s", err);
+    } else if (sibling_agent_binary(agent_bin, sizeof agent_bin) < 0) {
+        runner_free(agent);
+        return plan_fail(p, "agent install",
+                         "convocate-agent is not installed next to this program");
+    }
+    o->agent.agent_bin = agent_bin;
+    print_header("init-agent", o, shell, agent);
+    int rc = init_agent_steps(p, shell, agent, &o->agent);
+    runner_free(agent);
+    return rc;
 }
 
 static int run_init(const char *cmd, host_options *o)
 {
-    char err[512], agent_bin[PATH_MAX];
-    plan p = {.program = strcmp(cmd, "init-shell") == 0 ? "convocate-host init-shell"
-                                                        : "convocate-host init-agent",
+    bool is_shell = strcmp(cmd, "init-shell") == 0;
+    plan p = {.program = is_shell ? "convocate-host init-shell" : "convocate-host init-agent",
               .dry_run = o->dry_run};
-    runner *shell = runner_local_new(o->root, err, sizeof err), *agent = NULL;
+    char err[512];
+    /* init-agent's --host names the agent; its shell is always this machine. */
+    runner *shell =
+        is_shell ? open_target(&p, o->root, o) : runner_local_new(o->root, err, sizeof err);
+    if (shell == NULL && !is_shell)
+        plan_fail(&p, "--root", "%s", err);
     if (shell == NULL)
-        return plan_fail(&p, "--root", "%s", err), 1;
-    int rc = -1;
-    if (strcmp(cmd, "init-shell") == 0) {
+        return 1;
+    int rc;
+    if (is_shell) {
         print_header(cmd, o, shell, NULL);
         rc = init_shell_steps(&p, shell);
-    } else if ((agent = runner_local_new(o->agent_root, err, sizeof err)) == NULL) {
-        plan_fail(&p, "--agent-root", "%s", err);
-    } else if (sibling_agent_binary(agent_bin, sizeof agent_bin) < 0) {
-        plan_fail(&p, "agent install", "convocate-agent is not installed next to this program");
     } else {
-        o->agent.agent_bin = agent_bin;
-        print_header(cmd, o, shell, agent);
-        rc = init_agent_steps(&p, shell, agent, &o->agent);
+        rc = run_init_agent(&p, o, shell);
     }
     if (rc == 0)
         plan_finish(&p);
-    runner_free(agent);
     runner_free(shell);
+    return rc == 0 ? 0 : 1;
+}
+
+static int run_install(host_options *o)
+{
+    plan p = {.program = "convocate-host install", .dry_run = o->dry_run};
+    runner *r = open_target(&p, o->root, o);
+    if (r == NULL)
+        return 1;
+    printf("convocate-host install%s (%s%s, role %s%s)\n", o->dry_run ? " --dry-run" : "",
+           r->remote ? "" : "root ", target_text(r),
+           o->install.role == HOST_ROLE_SHELL   ? "shell"
+           : o->install.role == HOST_ROLE_AGENT ? "agent"
+                                                : "both",
+           o->install.no_reboot ? ", no reboot" : "");
+    fflush(stdout);
+    int rc = install_host_steps(&p, r, &o->install);
+    if (rc == 0)
+        plan_finish(&p);
+    runner_free(r);
     return rc == 0 ? 0 : 1;
 }
 
@@ -228,8 +388,10 @@ int main(int argc, char **argv)
         printf("convocate-host version %s\n", CONVOCATE_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "init-shell") != 0 && strcmp(cmd, "init-agent") != 0) {
-        static const char *const later[] = {"install", "update", "migrate-session", "create-vm"};
+    bool known = strcmp(cmd, "init-shell") == 0 || strcmp(cmd, "init-agent") == 0 ||
+                 strcmp(cmd, "install") == 0;
+    if (!known) {
+        static const char *const later[] = {"update", "migrate-session", "create-vm"};
         for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
             if (strcmp(cmd, later[i]) == 0) {
                 fprintf(stderr, "convocate-host: %s is not available yet in this version\n", cmd);
@@ -239,14 +401,22 @@ int main(int argc, char **argv)
                 cmd);
         return EXIT_USAGE;
     }
-    host_options o = {.root = getenv("CONVOCATE_ROOT")};
+    host_options o = {.root = getenv("CONVOCATE_ROOT"),
+                      .remote = {.verbose = verbose},
+                      .install = {.role = HOST_ROLE_BOTH}};
     int parsed = parse_options(cmd, argc - 1, argv + 1, &o);
     if (parsed != 0) {
         if (parsed > 0)
             usage(stdout);
         return parsed > 0 ? 0 : EXIT_USAGE;
     }
-    if (strcmp(cmd, "init-agent") == 0 && o.agent_root == NULL)
-        return usage_error(cmd, "--agent-root DIR is required (remote --host comes later)");
+    if (o.remote.host == NULL && (o.remote.user || o.remote.port || o.remote.identity ||
+                                  o.remote.known_hosts || o.remote.accept_new_host_key))
+        return usage_error(cmd, "--user, --port, --identity, --known-hosts and "
+                                "--accept-new-host-key need --host");
+    if (strcmp(cmd, "install") == 0)
+        return run_install(&o);
+    if (strcmp(cmd, "init-agent") == 0 && (o.agent_root == NULL) == (o.remote.host == NULL))
+        return usage_error(cmd, "give exactly one of --agent-root DIR and --host H");
     return run_init(cmd, &o);
 }

@@ -2,8 +2,8 @@
  * operations on one target host. Paths are host paths as SPEC 4 names them
  * ("/etc/convocate/domain"); the runner decides where they really are. The
  * local runner maps them under a root directory of this machine (--root,
- * --agent-root); a remote runner over SSH is a later addition with the same
- * operations, so every step is written once. */
+ * --agent-root); the remote runner (runner_remote.c) performs the same
+ * operations over SSH as root on another host, so every step is written once. */
 #ifndef CONVOCATE_HOST_RUNNER_H
 #define CONVOCATE_HOST_RUNNER_H
 
@@ -53,13 +53,37 @@ struct runner {
     const runner_ops *ops;
     char root[PATH_BUF]; /* "" for the real root */
     bool can_chown;      /* false: owners are neither set nor compared */
-    char where[64];      /* for messages: "local" or "host H" */
+    char where[300];     /* for messages: "local" or "host H" */
+    bool remote;         /* another machine: never reboot "this" host by mistake */
 };
 
 /* A runner for this machine with every path under root (NULL, "" or "/":
  * the real root). NULL when root is not an existing directory. */
 runner *runner_local_new(const char *root, char *err, size_t errlen);
 void runner_free(runner *r);
+
+/* How to reach and act on a remote target (SPEC 11). */
+typedef struct {
+    const char *host;        /* "H", "H:PORT" or "[v6]:PORT" */
+    int port;                /* 0: the one in host, else 22 */
+    const char *user;        /* NULL: $USER, else root */
+    const char *known_hosts; /* NULL: ~/.ssh/known_hosts */
+    const char *identity;    /* NULL: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa */
+    bool accept_new_host_key;
+    int connect_timeout; /* seconds; 0: 15 */
+    int op_timeout;      /* seconds for a file operation; 0: 120 */
+    int run_timeout;     /* seconds for run(); 0: 3600 (a dist-upgrade is slow) */
+    bool verbose;        /* stream run() output to stderr */
+} remote_options;
+
+/* Connects, verifies the host key against known_hosts, logs in with the
+ * operator's keys and checks passwordless sudo (unless the user is root).
+ * Every operation then runs as root on the target. NULL with one line in
+ * err saying what failed and what to do. */
+runner *runner_remote_new(const remote_options *o, char *err, size_t errlen);
+/* Drops the connection and dials again with the same options (after a
+ * reboot); 0, or -1 with err. */
+int runner_remote_redial(runner *r, char *err, size_t errlen);
 
 /* The path as the target itself sees it (local: root + path): what goes
  * into configuration files that name other files, and into messages. */

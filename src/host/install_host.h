@@ -1,0 +1,27 @@
+/* `convocate-host install` (SPEC 11): a fresh Ubuntu/Debian host made ready
+ * to be a shell or agent host: packages, the claude user, UTC, firewall
+ * openings, and a reboot when the upgrade asks for one (remote hosts only). */
+#ifndef CONVOCATE_HOST_INSTALL_HOST_H
+#define CONVOCATE_HOST_INSTALL_HOST_H
+
+#include <stdbool.h>
+
+#include "host/plan.h"
+#include "host/runner.h"
+
+typedef enum { HOST_ROLE_SHELL = 1, HOST_ROLE_AGENT = 2, HOST_ROLE_BOTH = 3 } host_role;
+
+typedef struct {
+    host_role role;
+    bool no_reboot;
+    int reboot_poll_seconds; /* 0: 30 */
+    int reboot_wait_seconds; /* 0: 600 */
+} install_host_options;
+
+/* "shell", "agent" or "both"; -1 for anything else. */
+int host_role_parse(const char *s, host_role *out);
+
+/* Runs every step; 0, or -1 after one line on stderr naming the step. */
+int install_host_steps(plan *p, runner *r, const install_host_options *o);
+
+#endif

@@ -1,0 +1,38 @@
+/* Dialling a remote target as the operator does with OpenSSH: their own
+ * keys (ssh-agent, ~/.ssh/id_*), their own known_hosts, strict host-key
+ * checking. */
+#ifndef CONVOCATE_HOST_SSH_TARGET_H
+#define CONVOCATE_HOST_SSH_TARGET_H
+
+#include <libssh/libssh.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/paths.h"
+
+#define SSH_TARGET_HOST_MAX 256
+#define SSH_TARGET_USER_MAX 64
+
+typedef struct {
+    char host[SSH_TARGET_HOST_MAX]; /* bare name or address, no brackets */
+    int port;
+    char user[SSH_TARGET_USER_MAX];
+    char known_hosts[PATH_BUF];
+    char identity[PATH_BUF]; /* "" for ssh-agent and the default files */
+    bool accept_new_host_key;
+    long connect_timeout; /* seconds */
+} ssh_target;
+
+/* Fills t from the operator's flags: validates the host, port and user
+ * names and resolves the defaults ($USER or root, ~/.ssh/known_hosts). */
+int ssh_target_init(ssh_target *t, const char *host, int port, const char *user,
+                    const char *known_hosts, const char *identity, bool accept_new,
+                    long connect_timeout, char *err, size_t errlen);
+
+/* "H" or "[H]:PORT", as known_hosts and messages name the target. */
+void ssh_target_name(const ssh_target *t, char *out, size_t size);
+
+/* A connected, verified, authenticated session; NULL with err. */
+ssh_session ssh_target_connect(const ssh_target *t, char *err, size_t errlen);
+
+#endif
