@@ -3,7 +3,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 PREFIX     ?= /usr/local
 
-.PHONY: all deps check check-asan bench demo install image clean format
+.PHONY: all deps check check-asan bench demo demo-stop install image clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -30,9 +30,13 @@ bench: all
 image:
 	bash scripts/build-image.sh full
 
+# A shell and an agent on this host, the TUI in the foreground (scripts/demo.sh).
 demo:
-	@echo "make demo: not yet - the TUI lands with issue 4. Today: make check, or see README.md to run convocate-agent serve by hand."
-	@exit 1
+	BUILD=$(BUILD) bash scripts/demo.sh
+
+# Stops the daemons that `make demo DEMO_NO_TUI=1` left running.
+demo-stop:
+	bash scripts/demo.sh stop
 
 install: all
 	meson install -C $(BUILD)

@@ -19,7 +19,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: convocate [--root DIR] [-v] [command [args]]\n"
             "\n"
-            "With no command, opens the terminal UI (not available yet: use the commands).\n"
+            "With no command, opens the terminal UI over every registered agent.\n"
             "\n"
             "sessions (NAME is a session name or a unique UUID prefix):\n"
             "  ls [--json]                       every session on every agent, newest first\n"

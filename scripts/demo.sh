@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# make demo: a shell and an agent on this machine, the TUI in the foreground.
+#
+#   scripts/demo.sh          set up (idempotent), start both daemons, open the TUI;
+#                            quitting the TUI stops the daemons, sessions stay in Docker
+#   scripts/demo.sh stop     stop daemons left running by DEMO_NO_TUI=1
+#
+# It uses the same code an operator would: `convocate install`,
+# `convocate-host init-shell` and `init-agent`, under one demo directory, with
+# the daemons on loopback ports so the host's own sshd (22) and any real
+# convocate (222, 223) are left alone.
+#
+# Environment:
+#   DEMO_ROOT=/var/lib/convocate-demo   where the shell's and the agent's files live
+#   DEMO_AGENT_PORT=2222 DEMO_STATUS_PORT=2223
+#   DEMO_IMAGE=TAG      use this session image instead of building convocate:vX.Y.Z
+#   DEMO_NO_TUI=1       set up and start the daemons, then return (tests, scripts)
+#   BUILD=build         the meson build directory
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-build}
+case "$build" in /*) ;; *) build="$repo/$build" ;; esac
+demo_root=${DEMO_ROOT:-/var/lib/convocate-demo}
+shell_root="$demo_root/shell"
+agent_root="$demo_root/agent"
+run_dir="$demo_root/run"
+log_dir="$demo_root/log"
+agent_port=${DEMO_AGENT_PORT:-2222}
+status_port=${DEMO_STATUS_PORT:-2223}
+
+say() { echo "demo: $*" >&2; }
+die() {
+    say "error: $*"
+    exit 1
+}
+
+# Stops the daemons this demo started, by the PIDs it recorded, and only
+# when that PID still runs one of our programs.
+stop_daemons() {
+    local name pid
+    for name in convocate-agent status-serve; do
+        [ -f "$run_dir/$name.pid" ] || continue
+        pid=$(cat "$run_dir/$name.pid")
+        if [[ "$pid" =~ ^[0-9]+$ ]] && grep -q convocate "/proc/$pid/cmdline" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            say "stopped $name (pid $pid)"
+        fi
+        rm -f "$run_dir/$name.pid"
+    done
+}
+
+if [ "${1:-}" = stop ]; then
+    stop_daemons
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "run as root (Docker, the claude user and bind mounts need it)"
+    say "re-running as root through sudo"
+    exec sudo --preserve-env=DEMO_ROOT,DEMO_AGENT_PORT,DEMO_STATUS_PORT,DEMO_IMAGE,DEMO_NO_TUI,BUILD \
+        bash "$0" "$@"
+fi
+
+say "[1/5] dependencies (apt, dockerd)"
+bash "$repo/scripts/install-deps.sh" >&2
+
+say "[2/5] build"
+[ -f "$build/build.ninja" ] || meson setup "$build" >&2
+ninja -C "$build" >&2
+bin="$build/src"
+
+say "[3/5] session image"
+if [ -n "${DEMO_IMAGE:-}" ]; then
+    image=$DEMO_IMAGE
+else
+    say "building convocate:v$(cat "$repo/VERSION") (first time: several minutes; cached afterwards)"
+    image=$(bash "$repo/scripts/build-image.sh" full) || die "the session image could not be built"
+fi
+
+say "[4/5] shell and agent under $demo_root"
+stop_daemons # a previous demo left running
+mkdir -p "$shell_root" "$agent_root" "$run_dir" "$log_dir"
+"$bin/convocate" --root "$shell_root" install >&2
+"$bin/convocate-host" init-shell --root "$shell_root" >&2
+"$bin/convocate-host" init-agent --root "$shell_root" --agent-root "$agent_root" \
+    --agent-addr "127.0.0.1:$agent_port" --shell-host "127.0.0.1:$status_port" >&2
+echo "$image" >"$agent_root/etc/convocate-agent/current-image.tmp"
+mv -f "$agent_root/etc/convocate-agent/current-image.tmp" "$agent_root/etc/convocate-agent/current-image"
+if claude_path=$(command -v claude); then
+    mkdir -p "$agent_root/usr/local/bin"
+    ln -sfn "$(readlink -f "$claude_path")" "$agent_root/usr/local/bin/claude"
+    say "sessions run the Claude CLI from $claude_path"
+else
+    say "no 'claude' on PATH: sessions open a shell (see README, 'The Claude CLI')"
+fi
+
+say "[5/5] daemons on 127.0.0.1:$agent_port (agent) and 127.0.0.1:$status_port (status)"
+# setsid: the daemons do not get the terminal's Ctrl-C meant for the TUI.
+setsid "$bin/convocate" --root "$shell_root" status-serve --listen "127.0.0.1:$status_port" -v \
+    </dev/null >>"$log_dir/status-serve.log" 2>&1 &
+echo $! >"$run_dir/status-serve.pid"
+setsid "$bin/convocate-agent" serve --root "$agent_root" --listen "127.0.0.1:$agent_port" -v \
+    </dev/null >>"$log_dir/convocate-agent.log" 2>&1 &
+echo $! >"$run_dir/convocate-agent.pid"
+for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$agent_port") 2>/dev/null && break
+    sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$agent_port") 2>/dev/null ||
+    die "the agent did not start listening; see $log_dir/convocate-agent.log"
+
+if [ "${DEMO_NO_TUI:-0}" = 1 ]; then
+    cat >&2 <<EOF
+demo: up. Try:
+  $bin/convocate --root $shell_root new hello
+  $bin/convocate --root $shell_root attach hello      (detach: Ctrl-b d)
+  $bin/convocate --root $shell_root                   (the TUI)
+demo: logs in $log_dir; stop the daemons with 'make demo-stop'
+EOF
+    exit 0
+fi
+
+trap stop_daemons EXIT
+"$bin/convocate" --root "$shell_root" || true
+say "TUI closed; sessions keep running in Docker (docker ps); 'make demo' finds them again"

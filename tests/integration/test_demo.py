@@ -1,0 +1,101 @@
+"""`make demo` (README's first command) without its TUI: the set-up part runs
+for real on this machine under a temporary demo root, the daemons come up,
+a session is created and attached through the CLI, `make demo-stop` ends
+exactly the daemons the demo started, and a second `make demo` finds the
+session again."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pexpect
+import pytest
+
+from conftest import BUILD, REPO, SHELL_BIN, convocate, docker, free_port
+
+
+@pytest.fixture
+def demo(test_image):
+    root = tempfile.mkdtemp(prefix="convocate-demo-")
+    env = {**os.environ, "DEMO_ROOT": root, "DEMO_IMAGE": test_image, "DEMO_NO_TUI": "1",
+           "DEMO_AGENT_PORT": str(free_port()), "DEMO_STATUS_PORT": str(free_port())}
+
+    def make(target):
+        return subprocess.run(["make", "-C", REPO, target, f"BUILD={BUILD}"], env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    yield root, make
+    make("demo-stop")
+    agent_id = open(os.path.join(root, "agent/etc/convocate-agent/agent-id")).read().strip()
+    ids = docker("ps", "-aq", "--filter", f"label=convocate.agent={agent_id}",
+                 check=False).stdout.split()
+    if ids:
+        docker("rm", "-f", *ids, check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def pids(root):
+    out = {}
+    for name in ("convocate-agent", "status-serve"):
+        with open(os.path.join(root, "run", f"{name}.pid")) as f:
+            out[name] = int(f.read())
+    return out
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_demo_sets_up_a_shell_and_an_agent_that_work(demo):
+    root, make = demo
+    r = make("demo")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "demo: up" in r.stderr
+    shell = os.path.join(root, "shell")
+    started = pids(root)
+    assert all(alive(p) for p in started.values())
+
+    r = convocate(shell, "agents", "--json")
+    assert r.returncode == 0, r.stderr
+    [agent] = json.loads(r.stdout)
+    assert agent["reachable"] is True
+
+    r = convocate(shell, "new", "demo-one")
+    assert r.returncode == 0, r.stderr
+    child = pexpect.spawn(SHELL_BIN, ["--root", shell, "attach", "demo-one"],
+                          dimensions=(30, 100), timeout=60, encoding="utf-8")
+    try:
+        time.sleep(3)
+        child.send("echo demo-$((6*7))\r")
+        child.expect("demo-42")
+        child.sendcontrol("b")
+        child.send("d")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+
+    # The demo paired the status channel too: the agent dialled status-serve.
+    with open(os.path.join(root, "log/status-serve.log")) as f:
+        assert "authenticated with" in f.read()
+    r = make("demo-stop")
+    assert r.returncode == 0
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in started.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in started.values())
+    running = docker("ps", "-q", "--filter", f"label=convocate.agent={agent['agent_id']}").stdout
+    assert running.split(), "stopping the demo must leave the session container running"
+
+    r = make("demo")  # again: same agent, the session is found
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = convocate(shell, "ls", "--json")
+    assert r.returncode == 0, r.stderr
+    [session] = json.loads(r.stdout)
+    assert session["name"] == "demo-one" and session["state"] == "R"
