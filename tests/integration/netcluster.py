@@ -136,7 +136,8 @@ class NetCluster:
         self.tag = f"cv{os.getpid() % 10000}{int(time.monotonic() * 1000) % 1000}"
         self.base = tempfile.mkdtemp(prefix="cvn-")  # short: the feed is a unix socket
         self.shell_root = os.path.join(self.base, "shell")
-        self.feed = os.path.join(self.base, "feed.sock")
+        # The default place under the shell's root, where the TUI looks for it.
+        self.feed = os.path.join(self.shell_root, "run/convocate/status.sock")
         self.bridge = f"{self.tag}br"
         self.status_port = free_port()
         self.status_proc = None
@@ -154,7 +155,7 @@ class NetCluster:
         log = open(self.status_log, "a")
         self.status_proc = subprocess.Popen(
             [SHELL_BIN, "--root", self.shell_root, "status-serve",
-             "--listen", f"{SHELL_IP}:{self.status_port}", "--feed", self.feed, "-v"],
+             "--listen", f"{SHELL_IP}:{self.status_port}", "-v"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
         log.close()
         deadline = time.monotonic() + 15

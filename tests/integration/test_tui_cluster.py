@@ -1,0 +1,127 @@
+"""The TUI on a shell whose two agents are hosts of their own (network
+namespaces, paired by convocate-host, status events flowing to status-serve):
+live updates come from the status feed rather than the 15 s refresh, a cut
+link marks only that agent, and an attached operator's window size reaches
+the session."""
+import os
+import re
+import time
+
+import pytest
+
+from netcluster import NetCluster
+from test_tui import Tui, until_admitted
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+
+@pytest.fixture
+def net(test_image):
+    c = NetCluster(2, test_image)
+    try:
+        c.start_status()
+        for a in c.agents:
+            a.start()
+        deadline = time.monotonic() + 30
+        for a in c.agents:
+            while "status: connected to the shell" not in a.log():
+                assert time.monotonic() < deadline, a.log()
+                time.sleep(0.1)
+        yield c
+    finally:
+        c.cleanup()
+
+
+@pytest.fixture
+def tuis():
+    made = []
+
+    def factory(root, **kw):
+        t = Tui(root, **kw)
+        made.append(t)
+        return t
+
+    yield factory
+    for t in made:
+        t.close()
+
+
+def cli_ok(net, *args):
+    r = net.convocate(*args)
+    assert r.returncode == 0, f"{args}: {r.stderr}"
+    return r
+
+
+def test_cli_session_shows_up_within_two_seconds(net, tuis):
+    a, b = net.agents
+    t = tuis(net.shell_root)
+    t.wait_text(f"{a.agent_id} up")
+    t.wait_text(f"{b.agent_id} up")
+    time.sleep(1)  # past the first full refresh: what follows comes from the feed
+    for agent, name in ((a, "feed-a"), (b, "feed-b")):
+        cli_ok(net, "new", name, "--agent", agent.agent_id)
+        t0 = time.monotonic()
+        line = t.wait_row(name, "-", timeout=10)
+        assert time.monotonic() - t0 <= 2.0, "the row came from the 15 s tick, not the feed"
+        assert agent.agent_id in line
+
+
+def test_cut_link_marks_only_that_agent(net, tuis):
+    a, b = net.agents
+    cli_ok(net, "new", "stays", "--agent", a.agent_id)
+    cli_ok(net, "new", "cut-off", "--agent", b.agent_id)
+    b.rpc("settings-set", {"heartbeat_s": 5})
+    t = tuis(net.shell_root)
+    t.wait_row("stays", "-")
+    t.wait_row("cut-off", "-")
+    b.link(False)
+    try:
+        t.wait(lambda s: re.search(rf"{b.agent_id} (SILENT|UNREACHABLE|NOT ANSWERING)", s),
+               60, "b marked as down")
+        assert f"{a.agent_id} up" in t.screen()
+        # a's session still answers: restart it from the TUI
+        t.select("stays")
+        t.keys("r")
+        t.wait(lambda s: "Restart" in s.splitlines()[-1], what="the restart question")
+        until_admitted(t, lambda: t.keys("y"), lambda _: (t.row("stays") or "?").split()[0] == "R",
+                       "stays running")
+    finally:
+        b.link(True)
+    t.wait_text(f"{b.agent_id} up", timeout=90)
+
+
+def tput_cols(t, home):
+    """Asks the session's shell for its width; the answer comes back through
+    a file in the session's home (the screen would still show older ones)."""
+    answer = os.path.join(home, "cols.txt")
+    if os.path.exists(answer):
+        os.unlink(answer)
+    t.type("tput cols > cols.txt.tmp && mv cols.txt.tmp cols.txt")
+    t.keys("Enter")
+    deadline = time.monotonic() + 30
+    while not os.path.exists(answer):
+        assert time.monotonic() < deadline, f"no answer from tput:\n{t.screen()}"
+        time.sleep(0.2)
+    with open(answer) as f:
+        return int(f.read())
+
+
+def test_attached_window_size_follows_the_terminal_and_a_second_tui_sees_c(net, tuis):
+    a, _ = net.agents
+    uuid = cli_ok(net, "new", "sized", "--agent", a.agent_id).stdout.split()[0]
+    home = os.path.join(a.root, "home/claude", uuid)
+    t = tuis(net.shell_root, width=100, height=30)
+    t.wait_row("sized", "-")
+    t.select("sized")
+    until_admitted(t, lambda: t.keys("Enter"), lambda s: "[claude]" in s, "attach", timeout=180)
+    time.sleep(2)
+    assert tput_cols(t, home) == 100
+    t.tmux("resize-window", "-x", "132", "-y", "40")
+    time.sleep(1)
+    assert tput_cols(t, home) == 132
+    other = tuis(net.shell_root)
+    other.wait_row("sized", "C", timeout=30)
+    t.keys("C-b")
+    t.keys("d")
+    t.wait_text("LAST ACCESSED")
+    other.wait_row("sized", "R", timeout=30)
