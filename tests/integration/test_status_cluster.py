@@ -5,7 +5,9 @@ a subscriber reads: per-session order, reconnection after the listener was
 gone, a stalled listener that never slows an RPC, and silence when a link is
 cut."""
 import os
+import shutil
 import signal
+import subprocess
 import time
 
 import pytest
@@ -25,6 +27,12 @@ def net(test_image):
         yield c
     finally:
         c.cleanup()
+
+
+def fingerprint(pub):
+    r = subprocess.run(["ssh-keygen", "-l", "-f", pub], capture_output=True, text=True,
+                       check=True)
+    return r.stdout.split()[1]
 
 
 def wait_connected(c, feed, timeout=30):
@@ -137,3 +145,33 @@ def test_a_cut_link_turns_the_agent_silent_then_live(net):
     ev, _ = feed.until(lambda e: e["type"] == "shell.agent" and e["agent_id"] == b.agent_id,
                        90, "b live again")
     assert ev["data"]["live"] is True
+
+
+def test_agent_refuses_a_shell_with_another_host_key(test_image):
+    """The agent pins the shell's 223 host key: a listener with another key
+    gets nothing, and the agent's log names both fingerprints."""
+    c = NetCluster(1, test_image)
+    try:
+        a = c.agents[0]
+        pin = os.path.join(a.root, "etc/convocate-agent/shell_host_key.pub")
+        expected = fingerprint(pin)
+        other = os.path.join(c.base, "other_host_key")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other], check=True)
+        key = os.path.join(c.shell_root, "etc/convocate/status_host_ed25519_key")
+        shutil.copyfile(other, key)
+        shutil.copyfile(other + ".pub", key + ".pub")
+        offered = fingerprint(key + ".pub")
+        c.start_status()
+        feed = Feed(c.feed)
+        a.start()
+        deadline = time.monotonic() + 30
+        while "host key mismatch" not in a.log():
+            assert time.monotonic() < deadline, a.log()
+            time.sleep(0.1)
+        line = [x for x in a.log().splitlines() if "host key mismatch" in x][0]
+        assert expected in line and offered in line
+        assert "authenticated with" not in c.log()  # nothing was sent, not even our key
+        assert feed.next(3) is not None  # the greeting ...
+        assert feed.next(2) is None  # ... and nothing from the agent
+    finally:
+        c.cleanup()
