@@ -98,23 +98,15 @@ static const char *plural_sessions(int n)
     return n == 1 ? "session" : "sessions";
 }
 
-int capacity_admit(const capacity_snapshot *snap, const admission_request *req, char *err,
-                   size_t errlen)
+/* The declared limits of every running session plus the new one must fit:
+ * a request that can never fit is refused first, whatever the moment's load,
+ * so the operator learns the lasting reason. */
+static int admit_limits(const capacity_snapshot *snap, const admission_request *req, char *err,
+                        size_t errlen)
 {
     double cap = req->threshold_pct;
     int n = req->running;
     const char *s = plural_sessions(n);
-    if (snap->cpu_pct >= cap) {
-        snprintf(err, errlen, "admission denied: cpu %.1f%% of host (cap %d%%); %d %s running",
-                 snap->cpu_pct, req->threshold_pct, n, s);
-        return -1;
-    }
-    if (snap->mem_pct >= cap) {
-        snprintf(err, errlen, "admission denied: memory %.1f%% of host (cap %d%%); %d %s running",
-                 snap->mem_pct, req->threshold_pct, n, s);
-        return -1;
-    }
-    /* The limits of every running session plus the new one must fit. */
     double cpu_limits = 100.0 * req->session_cpus * (n + 1) / (snap->ncpu > 0 ? snap->ncpu : 1);
     if (req->session_cpus > 0 && cpu_limits > cap) {
         snprintf(err, errlen,
@@ -131,6 +123,27 @@ int capacity_admit(const capacity_snapshot *snap, const admission_request *req, 
                  "admission denied: session memory limits %d x %ld MB = %.1f%% of host (cap "
                  "%d%%); %d %s running",
                  n + 1, req->session_memory_mb, mem_limits, req->threshold_pct, n, s);
+        return -1;
+    }
+    return 0;
+}
+
+int capacity_admit(const capacity_snapshot *snap, const admission_request *req, char *err,
+                   size_t errlen)
+{
+    double cap = req->threshold_pct;
+    int n = req->running;
+    const char *s = plural_sessions(n);
+    if (admit_limits(snap, req, err, errlen) < 0)
+        return -1;
+    if (snap->cpu_pct >= cap) {
+        snprintf(err, errlen, "admission denied: cpu %.1f%% of host (cap %d%%); %d %s running",
+                 snap->cpu_pct, req->threshold_pct, n, s);
+        return -1;
+    }
+    if (snap->mem_pct >= cap) {
+        snprintf(err, errlen, "admission denied: memory %.1f%% of host (cap %d%%); %d %s running",
+                 snap->mem_pct, req->threshold_pct, n, s);
         return -1;
     }
     return 0;
