@@ -18,6 +18,7 @@ import pytest
 
 from conftest import AGENT_BIN, SHELL_BIN, docker, free_port, wait_for_port
 from test_pairing import HOST_BIN, agent_id, init_agent, init_shell
+from test_remote import Target, target_image  # noqa: F401 (target_image is a fixture)
 
 DEPTH = 200  # directory levels in the orphan's deep chain
 CLAUDE = 1337
@@ -330,3 +331,42 @@ def test_a_failing_step_is_named_and_leaves_the_source(cluster, tool):
     assert full_snapshot(c.shell, c.agent) == snap
     assert os.listdir(c.tmp) == ["agent.stderr"]
     assert u not in c.ls()
+
+
+# ---- the agent's files on another host, over SSH (--host) -------------------
+
+def test_migrate_to_an_agent_host_over_ssh(cluster, target_image):
+    """The file steps run over SSH on a real sshd target (as op, through
+    sudo): its /home/claude is the served agent's home directory, bind-mounted,
+    so the agent's RPC sees what the remote untar published."""
+    c = cluster
+    claude_home = os.path.join(c.agent, "home", "claude")
+    t = Target(target_image, extra_run_args=("-v", f"{claude_home}:/home/claude"))
+    try:
+        t.pin()
+        u = make_orphan(c)
+        before = tree(c.orphan_path(u))
+        r = t.host("migrate-session", "--root", c.shell, "--agent", c.agent_id, "--session", u,
+                   "--dry-run")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "would copy it to /home/claude/.new-" in r.stdout
+        assert "on host 127.0.0.1" in r.stdout
+        assert os.path.isdir(c.orphan_path(u)) and not os.path.lexists(c.agent_home(u))
+
+        r = t.host("migrate-session", "--root", c.shell, "--agent", c.agent_id, "--session", u)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"session {u} moved to agent {c.agent_id}" in r.stdout
+        assert not os.path.lexists(c.orphan_path(u))
+        home = c.agent_home(u)
+        assert tree(home) == before
+        assert stat.S_IMODE(os.lstat(home).st_mode) == 0o700
+        for d, dirs, files in os.walk(home):
+            for name in [""] + dirs + files:
+                st = os.lstat(os.path.join(d, name))
+                assert (st.st_uid, st.st_gid) == (CLAUDE, CLAUDE), os.path.join(d, name)
+        assert c.ls()[u]["agent"] == c.agent_id
+        assert [n for n in os.listdir(claude_home) if n.startswith(".new-")] == []
+        archive = r.stdout.split("  archive: ", 1)[1].split(" (", 1)[0]
+        assert not os.path.exists(archive)
+    finally:
+        t.cleanup()
