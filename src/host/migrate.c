@@ -42,7 +42,8 @@ typedef struct {
     agent_registry reg;
     agent_entry *agent;
     char source[PATH_BUF];     /* this machine's real path of the orphan */
-    char source_dir[PATH_BUF]; /* its parent, where tar starts */
+    char source_dir[PATH_BUF]; /* its parent */
+    char local_list[PATH_BUF]; /* "" until made */
     char local_tar[PATH_BUF];  /* "" until made */
     char remote_tar[PATH_BUF]; /* host paths on the agent */
     char staging[PATH_BUF];
@@ -227,37 +228,81 @@ static int check_agent_files(move *m)
 
 /* ---- the move ---- */
 
-static int make_archive(move *m)
+/* A fresh private file in TMPDIR (or /tmp); path[0] stays "" on failure. */
+static int temp_file(move *m, const char *kind, char path[PATH_BUF])
 {
     const char *tmp = getenv("TMPDIR");
     if (tmp == NULL || tmp[0] != '/')
         tmp = "/tmp";
-    if (snprintf(m->local_tar, sizeof m->local_tar, "%s/convocate-migrate-XXXXXX", tmp) >=
-        (int)sizeof m->local_tar)
+    if (snprintf(path, PATH_BUF, "%s/convocate-migrate-%s-XXXXXX", tmp, kind) >= PATH_BUF) {
+        path[0] = '\0';
         return plan_fail(m->p, "archive", "TMPDIR is too long");
-    int fd = mkstemp(m->local_tar);
+    }
+    int fd = mkstemp(path);
     if (fd < 0) {
         int saved = errno;
-        m->local_tar[0] = '\0';
+        path[0] = '\0';
         return plan_fail(m->p, "archive", "temporary file in %s: %s", tmp, strerror(saved));
     }
     close(fd);
-    /* From the parent, so members are <uuid>/...; tar never follows symlinks
-     * unless told (-h), walks the tree without recursion limits, and the
-     * owner is stamped here so the agent's untar lands as claude. */
+    return 0;
+}
+
+/* Runs a tool here; 0 on exit status 0, else -1 reported under step. */
+static int local_run(move *m, const char *step, char *const argv[])
+{
+    char *out = NULL;
+    int status = spawn_capture(argv, &out, TOOL_OUTPUT_MAX);
+    if (status != 0)
+        plan_fail(m->p, step, "%s exited with %d: %.400s", argv[0], status,
+                  out ? out : strerror(errno));
+    free(out);
+    return status == 0 ? 0 : -1;
+}
+
+/* What goes into the archive, chosen by find rather than tar's own walk:
+ * only directories, regular files and symlinks, as the agent's clone keeps
+ * (SPEC 6.4), so no device node or FIFO of a session's making is ever
+ * created on the agent by a root untar. -P: no symlink is followed; find
+ * walks without recursion limits; NUL-separated, relative to the home. */
+static int list_members(move *m)
+{
+    char *argv[] = {"find", "-P",       m->source,     "-mindepth", "1",  "(",     "-type",
+                    "f",    "-o",       "-type",       "d",         "-o", "-type", "l",
+                    ")",    "-fprintf", m->local_list, "%P\\0",     NULL};
+    return local_run(m, "archive", argv);
+}
+
+static int make_archive(move *m)
+{
+    if (temp_file(m, "list", m->local_list) < 0 || temp_file(m, "tar", m->local_tar) < 0 ||
+        list_members(m) < 0)
+        return -1;
+    /* Members are relative to the home, named only by the list (verbatim,
+     * never read as options). The owner is stamped claude here so a root
+     * untar on the agent lands as claude; set-id bits are dropped so nothing
+     * in the home becomes a set-uid claude program there. */
     char owner[32], group[32];
     snprintf(owner, sizeof owner, "--owner=:%u", (unsigned)CLAUDE_UID_DEFAULT);
     snprintf(group, sizeof group, "--group=:%u", (unsigned)CLAUDE_GID_DEFAULT);
-    char *argv[] = {"tar", "--create",    "--file",      m->local_tar, "--numeric-owner",  owner,
-                    group, "--directory", m->source_dir, "--",         (char *)m->o->uuid, NULL};
-    char *out = NULL;
-    int status = spawn_capture(argv, &out, TOOL_OUTPUT_MAX);
-    if (status != 0) {
-        plan_fail(m->p, "archive", "tar exited with %d: %s", status, out ? out : strerror(errno));
-        free(out);
+    char *argv[] = {"tar",
+                    "--create",
+                    "--file",
+                    m->local_tar,
+                    "--numeric-owner",
+                    owner,
+                    group,
+                    "--mode=ug-s",
+                    "--directory",
+                    m->source,
+                    "--null",
+                    "--verbatim-files-from",
+                    "--no-recursion",
+                    "--files-from",
+                    m->local_list,
+                    NULL};
+    if (local_run(m, "archive", argv) < 0)
         return -1;
-    }
-    free(out);
     struct stat st;
     if (stat(m->local_tar, &st) < 0)
         return plan_fail(m->p, "archive", "%s: %s", m->local_tar, strerror(errno));
@@ -303,10 +348,17 @@ static int copy_archive(move *m)
 {
     char *data = NULL, err[ERR_LEN], real[PATH_BUF];
     size_t len = 0;
-    if (read_file_bounded(m->local_tar, MIGRATE_ARCHIVE_MAX, &data, &len) < 0)
-        return plan_fail(m->p, "copy", "read %s: %s", m->local_tar,
-                         errno == EFBIG ? "larger than 2 GiB, too large for this version"
-                                        : strerror(errno));
+    struct stat st;
+    /* Sized first: read_file_bounded allocates its whole bound. */
+    if (stat(m->local_tar, &st) < 0)
+        return plan_fail(m->p, "copy", "%s: %s", m->local_tar, strerror(errno));
+    if ((unsigned long long)st.st_size > MIGRATE_ARCHIVE_MAX)
+        return plan_fail(m->p, "copy",
+                         "the archive is %lld bytes, more than the 2 GiB this "
+                         "version can copy",
+                         (long long)st.st_size);
+    if (read_file_bounded(m->local_tar, (size_t)st.st_size, &data, &len) < 0)
+        return plan_fail(m->p, "copy", "read %s: %s", m->local_tar, strerror(errno));
     m->remote_tar_written = true; /* a failed write may leave a temporary */
     int rc = m->fs->ops->write_file(m->fs, m->remote_tar, data, len, 0600, KEEP_OWNER, KEEP_OWNER,
                                     err, sizeof err);
@@ -352,8 +404,8 @@ static int verify_copy(move *m)
     return 0;
 }
 
-/* Untars into the staging directory with the top member stripped, so the
- * staging directory itself becomes the home, then renames it into place:
+/* Untars into the staging directory, which becomes the home (members are
+ * relative to it), then renames it into place:
  * the agent's list never sees half a session. */
 static int untar(move *m)
 {
@@ -370,7 +422,6 @@ static int untar(move *m)
                        agent_real(m, m->remote_tar, tar_real),
                        "--directory",
                        agent_real(m, m->staging, stage_real),
-                       "--strip-components=1",
                        "--numeric-owner",
                        m->fs->can_chown ? "--same-owner" : "--no-same-owner",
                        "--same-permissions",
@@ -429,8 +480,11 @@ static int remove_source(move *m)
 static void clean_up(move *m)
 {
     char real[PATH_BUF];
-    bool any = m->local_tar[0] != '\0' || m->remote_tar_written || m->staging_made;
+    bool any = m->local_list[0] != '\0' || m->remote_tar_written || m->staging_made;
     int failed = 0;
+    if (m->local_list[0] != '\0' && unlink(m->local_list) < 0 && errno != ENOENT)
+        failed =
+            plan_fail(m->p, "temp files", "cannot remove %s: %s", m->local_list, strerror(errno));
     if (m->local_tar[0] != '\0' && unlink(m->local_tar) < 0 && errno != ENOENT)
         failed =
             plan_fail(m->p, "temp files", "cannot remove %s: %s", m->local_tar, strerror(errno));

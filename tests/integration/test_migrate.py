@@ -124,7 +124,28 @@ def make_orphan(c, u=None):
     os.makedirs(deep)
     with open(os.path.join(deep, "bottom.txt"), "w") as f:
         f.write("the bottom\n")
+    # Names tar or a shell could misread.
+    for odd in ("-C", "--to-command=id", "new\nline", "sp ace"):
+        with open(os.path.join(top, odd), "w") as f:
+            f.write(odd)
     return u
+
+
+def add_specials(c, u):
+    """What must not reach the agent as it is: a FIFO and a device node
+    (dropped, as the agent's clone drops them) and a set-uid file (its
+    set-id bits dropped). Returns the tree expected on the agent."""
+    top = c.orphan_path(u)
+    os.mkfifo(os.path.join(top, "fifo"))
+    os.mknod(os.path.join(top, "null-dev"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    with open(os.path.join(top, "src", "suid"), "w") as f:
+        f.write("#!/bin/sh\n")
+    os.chmod(os.path.join(top, "src", "suid"), 0o6755)
+    expected = tree(top)
+    del expected["fifo"], expected["null-dev"]
+    kind, data, mode = expected[os.path.join("src", "suid")]
+    expected[os.path.join("src", "suid")] = (kind, data, 0o755)
+    return expected
 
 
 def tree(top):
@@ -139,6 +160,8 @@ def tree(top):
                 out[rel] = ("link", os.readlink(full))
             elif stat.S_ISDIR(st.st_mode):
                 out[rel] = ("dir", stat.S_IMODE(st.st_mode))
+            elif not stat.S_ISREG(st.st_mode):
+                out[rel] = ("special", stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode))
             else:
                 with open(full, "rb") as f:
                     out[rel] = ("file", f.read(), stat.S_IMODE(st.st_mode))
@@ -166,7 +189,7 @@ def full_snapshot(*roots):
 def test_migrate_moves_an_orphan_to_the_agent(cluster):
     c = cluster
     u = make_orphan(c)
-    before = tree(c.orphan_path(u))
+    before = add_specials(c, u)
     assert u not in c.ls()
 
     r = c.migrate(session=u)
