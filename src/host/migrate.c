@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@ typedef struct {
     bool remote_tar_written;
     bool staging_made;
     bool published; /* the agent holds the home */
+    int lock_fd;    /* the source directory, flock()ed; -1 when not open */
 } move;
 
 static void say(const char *step, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,6 +81,26 @@ static char *agent_real(move *m, const char *path, char out[PATH_BUF])
     if (runner_real_path(m->fs, path, out, PATH_BUF) < 0)
         snprintf(out, PATH_BUF, "%s", path);
     return out;
+}
+
+/* Runs a tool on the agent; 0 on exit status 0, else -1 reported. */
+static int agent_run(move *m, const char *step, char *const argv[], char **out)
+{
+    char err[ERR_LEN], *text = NULL;
+    int status = m->fs->ops->run(m->fs, argv, &text, TOOL_OUTPUT_MAX, err, sizeof err);
+    if (status != 0) {
+        if (status < 0)
+            plan_fail(m->p, step, "%s", err);
+        else
+            plan_fail(m->p, step, "%s exited with %d: %.400s", argv[0], status, text ? text : "");
+        free(text);
+        return -1;
+    }
+    if (out != NULL)
+        *out = text;
+    else
+        free(text);
+    return 0;
 }
 
 int migrate_check_ids(plan *p, const migrate_options *o)
@@ -117,6 +139,15 @@ static int check_source(move *m)
         return plan_fail(m->p, "source", "%s is a symlink; refusing to follow it", m->source);
     if (!S_ISDIR(st.st_mode))
         return plan_fail(m->p, "source", "%s is not a directory", m->source);
+    /* One move of a home at a time: a second run would sweep the first
+     * one's staging on the agent. The lock goes with the process. */
+    m->lock_fd = open(m->source, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (m->lock_fd < 0)
+        return plan_fail(m->p, "source", "%s: %s", m->source, strerror(errno));
+    if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0)
+        return plan_fail(m->p, "source", "%s: %s", m->source,
+                         errno == EWOULDBLOCK ? "another migrate-session is moving it"
+                                              : strerror(errno));
     say("source", "%s", m->source);
     return 0;
 }
@@ -207,21 +238,42 @@ static int check_agents(move *m)
     return rc;
 }
 
-/* Nothing of ours may already sit where the copy goes: a directory there
- * that the agent does not list is for the operator to look at. */
+/* What an interrupted run left in the staging names is ours (the agent
+ * stages only uuids it mints) and partial; the source it came from is still
+ * here, so it is swept, and said so. */
+static int sweep_leftover(move *m, const char *path)
+{
+    char real[PATH_BUF];
+    if (m->p->dry_run) {
+        say("agent files", "would remove %s, left by an interrupted run",
+            agent_real(m, path, real));
+        return 0;
+    }
+    char *argv[] = {"rm", "-rf", "--one-file-system", "--", agent_real(m, path, real), NULL};
+    if (agent_run(m, "agent files", argv, NULL) < 0)
+        return -1;
+    say("agent files", "removed %s, left by an interrupted run", real);
+    return 0;
+}
+
+/* A home already where the copy goes, that the agent did not list (say a
+ * file, or a directory of another owner), is for the operator to look at. */
 static int check_agent_files(move *m)
 {
     char err[ERR_LEN], real[PATH_BUF];
     runner_stat st;
-    const char *const paths[] = {m->home, m->staging, m->remote_tar};
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        if (m->fs->ops->stat_path(m->fs, paths[i], &st, err, sizeof err) < 0)
+    if (m->fs->ops->stat_path(m->fs, m->home, &st, err, sizeof err) < 0)
+        return plan_fail(m->p, "agent files", "%s", err);
+    if (st.exists)
+        return plan_fail(m->p, "agent files",
+                         "%s already exists on the agent (%s); move it away first",
+                         agent_real(m, m->home, real), where(m));
+    const char *const leftovers[] = {m->staging, m->remote_tar};
+    for (size_t i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++) {
+        if (m->fs->ops->stat_path(m->fs, leftovers[i], &st, err, sizeof err) < 0)
             return plan_fail(m->p, "agent files", "%s", err);
-        if (st.exists)
-            return plan_fail(m->p, "agent files",
-                             "%s already exists on the agent (%s); move it "
-                             "away first",
-                             agent_real(m, paths[i], real), where(m));
+        if (st.exists && sweep_leftover(m, leftovers[i]) < 0)
+            return -1;
     }
     return 0;
 }
@@ -369,26 +421,6 @@ static int copy_archive(move *m)
     return 0;
 }
 
-/* Runs a tool on the agent; 0 on exit status 0, else -1 reported. */
-static int agent_run(move *m, const char *step, char *const argv[], char **out)
-{
-    char err[ERR_LEN], *text = NULL;
-    int status = m->fs->ops->run(m->fs, argv, &text, TOOL_OUTPUT_MAX, err, sizeof err);
-    if (status != 0) {
-        if (status < 0)
-            plan_fail(m->p, step, "%s", err);
-        else
-            plan_fail(m->p, step, "%s exited with %d: %.400s", argv[0], status, text ? text : "");
-        free(text);
-        return -1;
-    }
-    if (out != NULL)
-        *out = text;
-    else
-        free(text);
-    return 0;
-}
-
 static int verify_copy(move *m)
 {
     char real[PATH_BUF], *out = NULL;
@@ -524,7 +556,7 @@ static int checks(move *m)
 
 int migrate_session(plan *p, const migrate_options *o, runner *agent_fs)
 {
-    move m = {.p = p, .o = o, .fs = agent_fs};
+    move m = {.p = p, .o = o, .fs = agent_fs, .lock_fd = -1};
     int rc = checks(&m);
     if (rc == 0 && p->dry_run) {
         print_dry_run(&m);
@@ -543,6 +575,8 @@ int migrate_session(plan *p, const migrate_options *o, runner *agent_fs)
                                : "not moved, the source is intact");
     }
     registry_free(&m.reg);
+    if (m.lock_fd >= 0)
+        close(m.lock_fd);
     fflush(stdout);
     return rc;
 }

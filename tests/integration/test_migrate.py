@@ -393,3 +393,66 @@ def test_migrate_to_an_agent_host_over_ssh(cluster, target_image):
         assert not os.path.exists(archive)
     finally:
         t.cleanup()
+
+
+def test_leftovers_of_an_interrupted_run_are_swept(cluster):
+    """A run killed between copy and rename leaves the staged archive and a
+    half-untarred staging directory on the agent; the source is still here,
+    so the next run removes them (saying so) and moves the home."""
+    c = cluster
+    u = make_orphan(c)
+    before = tree(c.orphan_path(u))
+    claude_home = os.path.join(c.agent, "home", "claude")
+    os.makedirs(os.path.join(claude_home, f".new-{u}", "half"))
+    with open(os.path.join(claude_home, f".new-{u}.tar"), "wb") as f:
+        f.write(b"truncated")
+
+    snap = full_snapshot(c.shell, c.agent)
+    r = c.migrate("--dry-run", session=u)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("would remove") == 2
+    assert full_snapshot(c.shell, c.agent) == snap
+
+    r = c.migrate(session=u)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("left by an interrupted run") == 2
+    assert tree(c.agent_home(u)) == before
+    assert [n for n in os.listdir(claude_home) if n.startswith(".new-")] == []
+    assert not os.path.lexists(c.orphan_path(u))
+
+
+def test_one_move_of_a_home_at_a_time(cluster):
+    """While another process holds the source's lock (as a running
+    migrate-session does), a second run refuses and touches nothing."""
+    import fcntl
+    c = cluster
+    u = make_orphan(c)
+    fd = os.open(c.orphan_path(u), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        snap = full_snapshot(c.shell, c.agent)
+        r = c.migrate(session=u)
+        assert_refused(c, r, "another migrate-session is moving it", snap)
+    finally:
+        os.close(fd)
+    assert c.migrate(session=u).returncode == 0
+
+
+def test_option_misuse_is_a_usage_error(cluster):
+    c = cluster
+    u = make_orphan(c)
+    snap = full_snapshot(c.shell, c.agent)
+
+    def run(*argv):
+        return subprocess.run([HOST_BIN, *argv], capture_output=True, text=True, timeout=60)
+
+    r = run("migrate-session", "--root", c.shell, "--agent", c.agent_id, "--session", u)
+    assert r.returncode == 2 and "--agent-root DIR and --host H" in r.stderr
+    r = run("migrate-session", "--root", c.shell, "--agent-root", c.agent, "--host", "127.0.0.1",
+            "--agent", c.agent_id, "--session", u)
+    assert r.returncode == 2 and "--agent-root DIR and --host H" in r.stderr
+    r = run("migrate-session", "--root", c.shell, "--agent-root", c.agent, "--agent", c.agent_id)
+    assert r.returncode == 1 and "--session" in r.stderr
+    r = run("init-shell", "--root", c.shell, "--session", u)
+    assert r.returncode == 2 and "belongs to migrate-session" in r.stderr
+    assert full_snapshot(c.shell, c.agent) == snap
