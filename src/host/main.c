@@ -44,9 +44,10 @@ static void usage(FILE *out)
             "      pairs, pins both host keys, issues its log certificate and drops\n"
             "      the rsyslog forwarder\n"
             "  migrate-session [--root DIR] --agent ID --session UUID\n"
-            "             (--agent-root DIR | --host H [--user U]) [--dry-run]\n"
+            "             [--agent-root DIR | --host H [--user U]] [--dry-run]\n"
             "      move an orphan session home from this host's /home/claude/<uuid>/ to\n"
-            "      a registered agent whose files are under DIR or on host H\n"
+            "      a registered agent; its files are under DIR, or reached over SSH on H\n"
+            "      (default: the host of the agent's registered address)\n"
             "  version    print the version\n"
             "  help       print this text\n"
             "\n"
@@ -405,7 +406,13 @@ static int run_migrate(host_options *o)
         return 1;
     if (paths_set_root(o->root) < 0)
         return plan_fail(&p, "--root", "%s is too long", o->root), 1;
-    char err[1024];
+    char err[1024], host[300];
+    /* SPEC 11's plain form: the agent's files are on its registered host. */
+    if (o->agent_root == NULL && o->remote.host == NULL) {
+        if (migrate_default_host(&p, o->migrate.agent_id, host, sizeof host) < 0)
+            return 1;
+        o->remote.host = host;
+    }
     runner *agent = o->remote.host != NULL ? runner_remote_new(&o->remote, err, sizeof err)
                                            : runner_local_new(o->agent_root, err, sizeof err);
     if (agent == NULL)
@@ -466,15 +473,17 @@ int main(int argc, char **argv)
             usage(stdout);
         return parsed > 0 ? 0 : EXIT_USAGE;
     }
-    if (o.remote.host == NULL && (o.remote.user || o.remote.port || o.remote.identity ||
-                                  o.remote.known_hosts || o.remote.accept_new_host_key))
+    bool migrating = strcmp(cmd, "migrate-session") == 0;
+    if (o.remote.host == NULL && !(migrating && o.agent_root == NULL) &&
+        (o.remote.user || o.remote.port || o.remote.identity || o.remote.known_hosts ||
+         o.remote.accept_new_host_key))
         return usage_error(cmd, "--user, --port, --identity, --known-hosts and "
                                 "--accept-new-host-key need --host");
     if (strcmp(cmd, "install") == 0)
         return run_install(&o);
-    if (strcmp(cmd, "migrate-session") == 0 && (o.agent_root == NULL) == (o.remote.host == NULL))
-        return usage_error(cmd, "give exactly one of --agent-root DIR and --host H");
-    if (strcmp(cmd, "migrate-session") == 0)
+    if (migrating && o.agent_root != NULL && o.remote.host != NULL)
+        return usage_error(cmd, "give at most one of --agent-root DIR and --host H");
+    if (migrating)
         return run_migrate(&o);
     if (strcmp(cmd, "init-agent") == 0 && (o.agent_root == NULL) == (o.remote.host == NULL))
         return usage_error(cmd, "give exactly one of --agent-root DIR and --host H");

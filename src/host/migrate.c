@@ -20,6 +20,7 @@
 #include "agent/agent.h"
 #include "agent/docker.h"
 #include "common/fileio.h"
+#include "common/hostport.h"
 #include "common/paths.h"
 #include "common/spawn.h"
 #include "common/tree.h"
@@ -111,6 +112,23 @@ int migrate_check_ids(plan *p, const migrate_options *o)
     if (o->agent_id == NULL || !agent_id_is_valid(o->agent_id))
         return plan_fail(p, "--agent", "\"%.64s\" is not an agent id (8 characters [a-z0-9])",
                          o->agent_id ? o->agent_id : "");
+    return 0;
+}
+
+int migrate_default_host(plan *p, const char *agent_id, char *host, size_t size)
+{
+    char path[PATH_BUF], line[300], name[256];
+    int port;
+    if (root_path(path, sizeof path, "/etc/convocate/agent-keys/%s/agent-host", agent_id) < 0)
+        return plan_fail(p, "agent", "--root is too long");
+    if (read_line_file(path, line, sizeof line) < 0)
+        return plan_fail(p, "agent", "agent %s is not registered: %s: %s", agent_id, path,
+                         strerror(errno));
+    if (parse_host_port(line, 222, name, sizeof name, &port) < 0)
+        return plan_fail(p, "agent", "%s holds \"%.100s\", not host[:port]", path, line);
+    int n = snprintf(host, size, strchr(name, ':') ? "[%s]" : "%s", name);
+    if (n < 0 || (size_t)n >= size)
+        return plan_fail(p, "agent", "%s: host name too long", path);
     return 0;
 }
 

@@ -25,6 +25,11 @@ typedef struct {
  * main can call it before opening any runner. */
 int migrate_check_ids(plan *p, const migrate_options *o);
 
+/* The SSH target when neither --host nor --agent-root is given: the host of
+ * the agent's registered agent-host (its port is the RPC's, not SSH's), as
+ * "H" or "[v6]". 0, or -1 reported through p. */
+int migrate_default_host(plan *p, const char *agent_id, char *host, size_t size);
+
 /* The whole move; agent_fs acts on the agent's files. paths_set_root() must
  * already name the shell's root. 0, or -1 after a line naming the step. */
 int migrate_session(plan *p, const migrate_options *o, runner *agent_fs);

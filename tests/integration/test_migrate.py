@@ -361,7 +361,9 @@ def test_a_failing_step_is_named_and_leaves_the_source(cluster, tool):
 def test_migrate_to_an_agent_host_over_ssh(cluster, target_image):
     """The file steps run over SSH on a real sshd target (as op, through
     sudo): its /home/claude is the served agent's home directory, bind-mounted,
-    so the agent's RPC sees what the remote untar published."""
+    so the agent's RPC sees what the remote untar published. The dry run names
+    the host; the move itself gives no --host, so the SSH target is the host
+    of the agent's registered address (127.0.0.1), on the target's port."""
     c = cluster
     claude_home = os.path.join(c.agent, "home", "claude")
     t = Target(target_image, extra_run_args=("-v", f"{claude_home}:/home/claude"))
@@ -376,8 +378,14 @@ def test_migrate_to_an_agent_host_over_ssh(cluster, target_image):
         assert "on host 127.0.0.1" in r.stdout
         assert os.path.isdir(c.orphan_path(u)) and not os.path.lexists(c.agent_home(u))
 
-        r = t.host("migrate-session", "--root", c.shell, "--agent", c.agent_id, "--session", u)
+        env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+        env["HOME"] = t.dir
+        r = subprocess.run([HOST_BIN, "migrate-session", "--root", c.shell, "--port", str(t.port),
+                            "--user", "op", "--identity", t.key, "--known-hosts", t.known_hosts,
+                            "--agent", c.agent_id, "--session", u],
+                           capture_output=True, text=True, timeout=300, env=env)
         assert r.returncode == 0, r.stdout + r.stderr
+        assert "on host 127.0.0.1" in r.stdout
         assert f"session {u} moved to agent {c.agent_id}" in r.stdout
         assert not os.path.lexists(c.orphan_path(u))
         home = c.agent_home(u)
@@ -446,11 +454,16 @@ def test_option_misuse_is_a_usage_error(cluster):
     def run(*argv):
         return subprocess.run([HOST_BIN, *argv], capture_output=True, text=True, timeout=60)
 
-    r = run("migrate-session", "--root", c.shell, "--agent", c.agent_id, "--session", u)
-    assert r.returncode == 2 and "--agent-root DIR and --host H" in r.stderr
     r = run("migrate-session", "--root", c.shell, "--agent-root", c.agent, "--host", "127.0.0.1",
             "--agent", c.agent_id, "--session", u)
-    assert r.returncode == 2 and "--agent-root DIR and --host H" in r.stderr
+    assert r.returncode == 2 and "at most one of --agent-root DIR and --host H" in r.stderr
+    r = run("migrate-session", "--root", c.shell, "--agent-root", c.agent, "--user", "op",
+            "--agent", c.agent_id, "--session", u)
+    assert r.returncode == 2 and "need --host" in r.stderr
+    # Without either, the agent's registered host is the SSH target: an
+    # unregistered agent is refused before any connection is tried.
+    r = run("migrate-session", "--root", c.shell, "--agent", "zzzzzzzz", "--session", u)
+    assert r.returncode == 1 and "agent zzzzzzzz is not registered" in r.stderr
     r = run("migrate-session", "--root", c.shell, "--agent-root", c.agent, "--agent", c.agent_id)
     assert r.returncode == 1 and "--session" in r.stderr
     r = run("init-shell", "--root", c.shell, "--session", u)
