@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 #include "host/init_agent.h"
 #include "host/init_shell.h"
 #include "host/install_host.h"
+#include "host/migrate.h"
 #include "host/plan.h"
 #include "host/runner.h"
 #include "version.h"
@@ -41,6 +43,11 @@ static void usage(FILE *out)
             "      needed (remote: /usr/local/bin/convocate-agent), mints the two key\n"
             "      pairs, pins both host keys, issues its log certificate and drops\n"
             "      the rsyslog forwarder\n"
+            "  migrate-session [--root DIR] --agent ID --session UUID\n"
+            "             [--agent-root DIR | --host H [--user U]] [--dry-run]\n"
+            "      move an orphan session home from this host's /home/claude/<uuid>/ to\n"
+            "      a registered agent; its files are under DIR, or reached over SSH on H\n"
+            "      (default: the host of the agent's registered address)\n"
             "  version    print the version\n"
             "  help       print this text\n"
             "\n"
@@ -77,6 +84,7 @@ typedef struct {
     init_agent_options agent;
     remote_options remote; /* remote.host NULL: no --host */
     install_host_options install;
+    migrate_options migrate;
 } host_options;
 
 enum {
@@ -96,6 +104,8 @@ enum {
     OPT_NO_REBOOT,
     OPT_CA_CERT,
     OPT_CA_KEY,
+    OPT_AGENT,
+    OPT_SESSION,
 };
 
 /* Where the remote agent binary is expected (deployed by `update`). */
@@ -110,6 +120,8 @@ static const struct option long_opts[] = {
     {"ca-cert", required_argument, NULL, OPT_CA_CERT},
     {"ca-key", required_argument, NULL, OPT_CA_KEY},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"agent", required_argument, NULL, OPT_AGENT},
+    {"session", required_argument, NULL, OPT_SESSION},
     {"host", required_argument, NULL, OPT_HOST},
     {"port", required_argument, NULL, OPT_PORT},
     {"user", required_argument, NULL, OPT_USER},
@@ -163,6 +175,11 @@ static int remote_option(const char *cmd, int c, host_options *o)
 
 static int agent_option(const char *cmd, int c, host_options *o)
 {
+    bool migrating = strcmp(cmd, "migrate-session") == 0;
+    if (c == OPT_AGENT_ROOT && migrating) {
+        o->agent_root = optarg;
+        return 0;
+    }
     if (strcmp(cmd, "init-agent") != 0)
         return usage_error(cmd, "that option belongs to init-agent"), -1;
     if (c == OPT_AGENT_ROOT)
@@ -188,6 +205,17 @@ static int install_option(const char *cmd, int c, host_options *o)
         o->install.no_reboot = true;
     else if (host_role_parse(optarg, &o->install.role) < 0)
         return usage_error(cmd, "--role is shell, agent or both"), -1;
+    return 0;
+}
+
+static int migrate_option(const char *cmd, int c, host_options *o)
+{
+    if (strcmp(cmd, "migrate-session") != 0)
+        return usage_error(cmd, "that option belongs to migrate-session"), -1;
+    if (c == OPT_AGENT)
+        o->migrate.agent_id = optarg;
+    else
+        o->migrate.uuid = optarg;
     return 0;
 }
 
@@ -230,6 +258,10 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
         case OPT_ROLE:
         case OPT_NO_REBOOT:
             rc = install_option(cmd, c, o);
+            break;
+        case OPT_AGENT:
+        case OPT_SESSION:
+            rc = migrate_option(cmd, c, o);
             break;
         default:
             usage_error(cmd, "unknown option or missing value");
@@ -363,6 +395,37 @@ static int run_install(host_options *o)
     return rc == 0 ? 0 : 1;
 }
 
+/* The source is always this machine's --root; the agent's files are a
+ * directory here (--agent-root) or a host over SSH (--host). */
+static int run_migrate(host_options *o)
+{
+    plan p = {.program = "convocate-host migrate-session", .dry_run = o->dry_run};
+    const char *engine = getenv("DOCKER_HOST");
+    o->migrate.docker_host = engine && *engine ? engine : "unix:///var/run/docker.sock";
+    if (migrate_check_ids(&p, &o->migrate) < 0)
+        return 1;
+    if (paths_set_root(o->root) < 0)
+        return plan_fail(&p, "--root", "%s is too long", o->root), 1;
+    char err[1024], host[300];
+    /* SPEC 11's plain form: the agent's files are on its registered host. */
+    if (o->agent_root == NULL && o->remote.host == NULL) {
+        if (migrate_default_host(&p, o->migrate.agent_id, host, sizeof host) < 0)
+            return 1;
+        o->remote.host = host;
+    }
+    runner *agent = o->remote.host != NULL ? runner_remote_new(&o->remote, err, sizeof err)
+                                           : runner_local_new(o->agent_root, err, sizeof err);
+    if (agent == NULL)
+        return plan_fail(&p, o->remote.host ? "--host" : "--agent-root", "%s", err), 1;
+    printf("convocate-host migrate-session%s (session %s, agent %s on %s%s)\n",
+           o->dry_run ? " --dry-run" : "", o->migrate.uuid, o->migrate.agent_id,
+           agent->remote ? "" : "root ", target_text(agent));
+    fflush(stdout);
+    int rc = migrate_session(&p, &o->migrate, agent);
+    runner_free(agent);
+    return rc == 0 ? 0 : 1;
+}
+
 static bool is_help(const char *s)
 {
     return strcmp(s, "help") == 0 || strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0;
@@ -389,9 +452,9 @@ int main(int argc, char **argv)
         return 0;
     }
     bool known = strcmp(cmd, "init-shell") == 0 || strcmp(cmd, "init-agent") == 0 ||
-                 strcmp(cmd, "install") == 0;
+                 strcmp(cmd, "install") == 0 || strcmp(cmd, "migrate-session") == 0;
     if (!known) {
-        static const char *const later[] = {"update", "migrate-session", "create-vm"};
+        static const char *const later[] = {"update", "create-vm"};
         for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
             if (strcmp(cmd, later[i]) == 0) {
                 fprintf(stderr, "convocate-host: %s is not available yet in this version\n", cmd);
@@ -410,12 +473,18 @@ int main(int argc, char **argv)
             usage(stdout);
         return parsed > 0 ? 0 : EXIT_USAGE;
     }
-    if (o.remote.host == NULL && (o.remote.user || o.remote.port || o.remote.identity ||
-                                  o.remote.known_hosts || o.remote.accept_new_host_key))
+    bool migrating = strcmp(cmd, "migrate-session") == 0;
+    if (o.remote.host == NULL && !(migrating && o.agent_root == NULL) &&
+        (o.remote.user || o.remote.port || o.remote.identity || o.remote.known_hosts ||
+         o.remote.accept_new_host_key))
         return usage_error(cmd, "--user, --port, --identity, --known-hosts and "
                                 "--accept-new-host-key need --host");
     if (strcmp(cmd, "install") == 0)
         return run_install(&o);
+    if (migrating && o.agent_root != NULL && o.remote.host != NULL)
+        return usage_error(cmd, "give at most one of --agent-root DIR and --host H");
+    if (migrating)
+        return run_migrate(&o);
     if (strcmp(cmd, "init-agent") == 0 && (o.agent_root == NULL) == (o.remote.host == NULL))
         return usage_error(cmd, "give exactly one of --agent-root DIR and --host H");
     return run_init(cmd, &o);
