@@ -54,7 +54,9 @@ void action_ask(tui_app *app, const char *op)
         return;
     }
     tui_confirm *c = &app->confirm;
-    snprintf(c->op, sizeof c->op, "%s", op);
+    size_t op_len = strnlen(op, sizeof c->op - 1); /* ops are short words */
+    memcpy(c->op, op, op_len);
+    c->op[op_len] = '\0';
     c->row = *row;
     snprintf(c->question, sizeof c->question, "%s session %s (%.8s on %s)%s? (y/n)", w->verb,
              row->name, row->uuid, row->agent,
