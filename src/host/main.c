@@ -15,6 +15,7 @@
 #include "host/install_host.h"
 #include "host/plan.h"
 #include "host/runner.h"
+#include "host/update.h"
 #include "version.h"
 
 #define EXIT_USAGE 2
@@ -41,6 +42,10 @@ static void usage(FILE *out)
             "      needed (remote: /usr/local/bin/convocate-agent), mints the two key\n"
             "      pairs, pins both host keys, issues its log certificate and drops\n"
             "      the rsyslog forwarder\n"
+            "  update     [--root DIR] (--agent-root DIR | --host H [--user U]) [--image TAG]\n"
+            "             [--dry-run]\n"
+            "      push this build's convocate-agent and the session image to an agent,\n"
+            "      re-run its install, stamp current-image, restart it\n"
             "  version    print the version\n"
             "  help       print this text\n"
             "\n"
@@ -388,10 +393,12 @@ int main(int argc, char **argv)
         printf("convocate-host version %s\n", CONVOCATE_VERSION);
         return 0;
     }
+    if (strcmp(cmd, "update") == 0)
+        return update_main(argc - 1, argv + 1, verbose);
     bool known = strcmp(cmd, "init-shell") == 0 || strcmp(cmd, "init-agent") == 0 ||
                  strcmp(cmd, "install") == 0;
     if (!known) {
-        static const char *const later[] = {"update", "migrate-session", "create-vm"};
+        static const char *const later[] = {"migrate-session", "create-vm"};
         for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
             if (strcmp(cmd, later[i]) == 0) {
                 fprintf(stderr, "convocate-host: %s is not available yet in this version\n", cmd);
