@@ -66,7 +66,7 @@ def target_image(test_image):
 class Target:
     """One sshd container and the operator-side files that reach it."""
 
-    def __init__(self, image):
+    def __init__(self, image, run_args=()):
         self.dir = tempfile.mkdtemp(prefix="convocate-remote-")
         os.chmod(self.dir, 0o755)
         keys = os.path.join(self.dir, "keys")
@@ -77,7 +77,7 @@ class Target:
         self.port = free_port()
         self.known_hosts = os.path.join(self.dir, "known_hosts")
         r = docker("run", "-d", "--rm", "--network", "host", "--label", LABEL,
-                   "-v", f"{keys}:/keys:ro", "--entrypoint", "/bin/sh", image,
+                   "-v", f"{keys}:/keys:ro", *run_args, "--entrypoint", "/bin/sh", image,
                    "-c", START, "sh", str(self.port))
         self.cid = r.stdout.strip()
         self._wait_ready()
