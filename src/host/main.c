@@ -38,9 +38,9 @@ static void usage(FILE *out)
             "  init-agent [--root DIR] (--agent-root DIR | --host H [--user U])\n"
             "             [--agent-addr ADDR[:PORT]] [--shell-host ADDR[:PORT]]\n"
             "             [--ca-cert PATH --ca-key PATH] [--repin] [--dry-run]\n"
-            "      pair an agent with this shell: runs 'convocate-agent install' on it when\n"
-            "      needed (remote: /usr/local/bin/convocate-agent), mints the two key\n"
-            "      pairs, pins both host keys, issues its log certificate and drops\n"
+            "      pair an agent with this shell: deploys /usr/local/bin/convocate-agent\n"
+            "      (remote), runs 'convocate-agent install' on it when needed, mints the\n"
+            "      two key pairs, pins both host keys, issues its log certificate and drops\n"
             "      the rsyslog forwarder\n"
             "  update     [--root DIR] (--agent-root DIR | --host H [--user U]) [--image TAG]\n"
             "             [--dry-run]\n"
@@ -103,8 +103,8 @@ enum {
     OPT_CA_KEY,
 };
 
-/* Where the remote agent binary is expected (deployed by `update`). */
-#define REMOTE_AGENT_BIN "/usr/local/bin/convocate-agent"
+/* Where the remote agent binary is deployed (update.c). */
+#define REMOTE_AGENT_BIN AGENT_BIN_PATH
 
 static const struct option long_opts[] = {
     {"root", required_argument, NULL, OPT_ROOT},
@@ -317,7 +317,10 @@ static int run_init_agent(plan *p, host_options *o, runner *shell)
     }
     o->agent.agent_bin = agent_bin;
     print_header("init-agent", o, shell, agent);
-    int rc = init_agent_steps(p, shell, agent, &o->agent);
+    /* A remote agent gets this build's binary first (SPEC 11), as update does. */
+    int rc = agent->remote ? update_agent_binary_step(p, agent) : 0;
+    if (rc == 0)
+        rc = init_agent_steps(p, shell, agent, &o->agent);
     runner_free(agent);
     return rc;
 }

@@ -244,3 +244,22 @@ def _host_with_env(t, extra, *args):
     env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
     env.update(extra, HOME=t.dir)
     return subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_init_agent_host_deploys_the_binary_and_pairs(agent_target, tmp_path):
+    """init-agent --host on a target without convocate-agent: the binary is
+    deployed first, its install runs there, and the pairing completes."""
+    t = agent_target
+    t.pin()
+    shell = str(tmp_path / "shell")
+    os.mkdir(shell)
+    ok(subprocess.run([HOST_BIN, "init-shell", "--root", shell], capture_output=True, text=True,
+                      timeout=120))
+    assert not t.exists("/usr/local/bin/convocate-agent")
+    r = ok(t.host("init-agent", "--root", shell))
+    assert "/usr/local/bin/convocate-agent: created" in r.stdout
+    assert t.sh("sha256sum /usr/local/bin/convocate-agent").split()[0] == sha256(AGENT_BIN)
+    agent_id = t.sh("cat /etc/convocate-agent/agent-id").strip()
+    assert os.path.isdir(os.path.join(shell, "etc", "convocate", "agent-keys", agent_id))
+    again = ok(t.host("init-agent", "--root", shell))
+    assert again.stdout.rstrip().endswith("nothing changed"), again.stdout
