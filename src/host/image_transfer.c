@@ -192,7 +192,9 @@ static int save_archive(const char *tag, archive *a, char *err, size_t errlen)
     if (saver > 0)
         gzipper = spawn_stage(gzip_argv, save_pipe[0], gzip_pipe[1]);
     /* Only the children hold the write ends now, so EOF reaches us. */
-    close(save_pipe[0]), close(save_pipe[1]), close(gzip_pipe[1]);
+    close(save_pipe[0]);
+    close(save_pipe[1]);
+    close(gzip_pipe[1]);
     save_pipe[0] = save_pipe[1] = gzip_pipe[1] = -1;
     if (saver < 0 || gzipper < 0) {
         snprintf(err, errlen, "cannot run %s: %s", saver < 0 ? "docker" : "gzip", strerror(errno));
@@ -200,8 +202,12 @@ static int save_archive(const char *tag, archive *a, char *err, size_t errlen)
     }
     rc = drain_hashed(gzip_pipe[0], fd, a->hex, &a->size, err, errlen);
 out:
-    if (gzip_pipe[0] >= 0)
-        close(gzip_pipe[0]);
+    for (int i = 0; i < 2; i++) {
+        if (save_pipe[i] >= 0)
+            close(save_pipe[i]);
+        if (gzip_pipe[i] >= 0)
+            close(gzip_pipe[i]);
+    }
     int save_status = saver > 0 ? wait_status(saver) : -1;
     int gzip_status = gzipper > 0 ? wait_status(gzipper) : -1;
     if (rc == 0 && (save_status != 0 || gzip_status != 0)) {
