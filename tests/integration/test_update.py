@@ -13,6 +13,7 @@ given the libraries convocate-agent links and this machine's docker CLI and
 socket, so `convocate-agent install` and `docker load` really run there."""
 import hashlib
 import os
+import pty
 import shutil
 import subprocess
 import tempfile
@@ -93,7 +94,9 @@ def test_local_update_deploys_loads_stamps_and_converges(agent_dir, test_image):
         assert f.read() == test_image + "\n"
     assert kept_archives(agent_dir) == []  # removed after the load
     # the progress went to stderr; without a terminal, a line per tenth
-    assert "upload:" in first.stderr and "100%" in first.stderr
+    lines = [l for l in first.stderr.splitlines() if "upload:" in l]
+    assert 2 <= len(lines) <= 12, first.stderr
+    assert "100%" in lines[-1] and "MiB/s" in lines[-1] and "ETA" in lines[-1]
     assert "\r" not in first.stderr
 
     converged = snapshot(agent_dir)
@@ -121,10 +124,36 @@ def test_local_update_deploys_loads_stamps_and_converges(agent_dir, test_image):
 
 # ---- (b) corrupted in flight -------------------------------------------------
 
+def update_on_a_terminal(*args, env_extra=None):
+    """update with stderr on a pseudo-terminal; returns (rc, stdout, stderr)."""
+    master, slave = pty.openpty()
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    p = subprocess.Popen([HOST_BIN, "update", *args], stdout=subprocess.PIPE, stderr=slave,
+                         stdin=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    out = p.stdout.read().decode()
+    p.stdout.close()
+    return p.wait(timeout=600), out, b"".join(chunks).decode(errors="replace")
+
+
 def test_corrupt_transfer_is_caught_and_stamps_nothing(agent_dir, test_image):
-    r = update("--agent-root", agent_dir, "--image", test_image,
-               env_extra={"CONVOCATE_TEST_CORRUPT_TRANSFER": "1"})
+    rc, out, err = update_on_a_terminal("--agent-root", agent_dir, "--image", test_image,
+                                        env_extra={"CONVOCATE_TEST_CORRUPT_TRANSFER": "1"})
+    r = subprocess.CompletedProcess([], rc, out, err)
     assert r.returncode == 1, r.stdout + r.stderr
+    # on a terminal the bar is redrawn in place
+    assert "\r  upload:" in r.stderr and "MiB/s" in r.stderr and "ETA" in r.stderr
     assert "image verify: SHA-256 mismatch" in r.stderr, r.stderr
     assert "Loaded image" not in r.stdout
     assert not os.path.exists(os.path.join(agent_dir, CURRENT_IMAGE))
@@ -134,7 +163,7 @@ def test_corrupt_transfer_is_caught_and_stamps_nothing(agent_dir, test_image):
     assert path in r.stderr and "kept" in r.stderr
     # the file holds what arrived: its digest is the one the error names
     # as the target's, and it is not the one in its name (what was sent)
-    assert sha256(path) in r.stderr
+    assert sha256(path) in r.stderr.replace("\r\n", "")
     assert sha256(path) not in kept[0]
 
 
