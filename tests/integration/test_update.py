@@ -6,11 +6,14 @@ byte for byte, the test image is saved, uploaded, verified and loaded, and
 current-image is stamped; a second run changes nothing; --dry-run touches
 nothing; a transfer corrupted in flight (the CONVOCATE_TEST_CORRUPT_TRANSFER
 hook) is caught by the SHA-256 check on the target, stamps nothing and keeps
-the file; a missing local tag is refused before anything is copied.
+the file; a missing local tag is refused before anything is copied; a
+running session keeps its container and tag while a new one gets the new tag.
 
 Remote mode: the same against the sshd target container of test_remote.py,
 given the libraries convocate-agent links and this machine's docker CLI and
-socket, so `convocate-agent install` and `docker load` really run there."""
+socket, so `convocate-agent install` and `docker load` really run there
+(the load goes to this machine's engine through that socket); and
+init-agent --host deploys the binary before pairing."""
 import hashlib
 import os
 import pty
@@ -21,6 +24,7 @@ import uuid
 
 import pytest
 
+from agent_helpers import create_ok, inspect, restart_ok
 from conftest import AGENT_BIN, BUILD, docker
 from test_remote import Target, ok, target_image  # noqa: F401 (target_image is a fixture)
 
@@ -292,3 +296,34 @@ def test_init_agent_host_deploys_the_binary_and_pairs(agent_target, tmp_path):
     assert os.path.isdir(os.path.join(shell, "etc", "convocate", "agent-keys", agent_id))
     again = ok(t.host("init-agent", "--root", shell))
     assert again.stdout.rstrip().endswith("nothing changed"), again.stdout
+
+
+# ---- running sessions keep their tag -------------------------------------------
+
+@pytest.fixture
+def second_tag(test_image):
+    """The test image under one more tag (same image ID), removed at the end."""
+    tag = f"convocate-test:update-{uuid.uuid4().hex[:8]}"
+    docker("tag", test_image, tag)
+    yield tag
+    docker("rmi", tag, check=False)  # only untags: the ID keeps its first tag
+
+
+def test_running_sessions_keep_their_tag(agent, test_image, second_tag):
+    old = create_ok(agent)
+    restart_ok(agent, old["uuid"])
+    before = inspect(old["uuid"])
+    assert before["State"]["Running"] and before["Config"]["Image"] == test_image
+
+    r = ok(update("--agent-root", agent.root, "--image", second_tag))
+    assert f"Loaded image: {second_tag}" in r.stdout
+    with open(os.path.join(agent.etc, "current-image")) as f:
+        assert f.read() == second_tag + "\n"
+    after = inspect(old["uuid"])
+    assert after["State"]["Running"] and after["Id"] == before["Id"]
+    assert after["State"]["StartedAt"] == before["State"]["StartedAt"]
+    assert after["Config"]["Image"] == test_image
+    # the next start reads current-image: a new session gets the new tag
+    new = create_ok(agent)
+    restart_ok(agent, new["uuid"])
+    assert inspect(new["uuid"])["Config"]["Image"] == second_tag
