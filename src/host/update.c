@@ -342,16 +342,18 @@ int update_main(int argc, char **argv, bool verbose)
     plan p = {.program = "convocate-host update", .dry_run = o.dry_run};
     char path[PATH_MAX], err[1024];
     /* Both refusals come before any connection or copy. */
-    if (update_sibling_agent(path, sizeof path) < 0)
-        return plan_fail(&p, AGENT_BIN_PATH,
-                         "convocate-agent is not installed next to this program"),
-               1;
+    if (update_sibling_agent(path, sizeof path) < 0) {
+        plan_fail(&p, AGENT_BIN_PATH, "convocate-agent is not installed next to this program");
+        return 1;
+    }
     if (image_check_local(&p, o.image) < 0)
         return 1;
     runner *r = o.remote.host != NULL ? runner_remote_new(&o.remote, err, sizeof err)
                                       : runner_local_new(o.agent_root, err, sizeof err);
-    if (r == NULL)
-        return plan_fail(&p, o.remote.host != NULL ? "--host" : "--agent-root", "%s", err), 1;
+    if (r == NULL) {
+        plan_fail(&p, o.remote.host != NULL ? "--host" : "--agent-root", "%s", err);
+        return 1;
+    }
     printf("convocate-host update%s (agent %s%s, image %s)\n", o.dry_run ? " --dry-run" : "",
            r->remote ? "" : "root ", r->remote ? r->where : (r->root[0] ? r->root : "/"), o.image);
     fflush(stdout);
