@@ -43,8 +43,45 @@ static int fsync_parent(const char *path)
     return rc;
 }
 
+/* The bytes of a plain buffer, handed out once. */
+typedef struct {
+    const char *data;
+    size_t len;
+} buffer_source;
+
+static ssize_t buffer_fill(void *ctx, char *buf, size_t cap)
+{
+    buffer_source *b = ctx;
+    size_t n = b->len < cap ? b->len : cap;
+    memcpy(buf, b->data, n);
+    b->data += n;
+    b->len -= n;
+    return (ssize_t)n;
+}
+
 int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
                       gid_t gid)
+{
+    buffer_source b = {.data = data, .len = len};
+    return atomic_write_stream(path, mode, uid, gid, buffer_fill, &b);
+}
+
+static int copy_stream(int fd, atomic_fill_fn fill, void *ctx)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = fill(ctx, buf, sizeof buf);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        if (write_all(fd, buf, (size_t)n) < 0)
+            return -1;
+    }
+}
+
+int atomic_write_stream(const char *path, mode_t mode, uid_t uid, gid_t gid, atomic_fill_fn fill,
+                        void *ctx)
 {
     char tmp[PATH_BUF];
     char suffix[9];
@@ -58,7 +95,7 @@ int atomic_write_file(const char *path, const void *data, size_t len, mode_t mod
     if (fd < 0)
         return -1;
     int saved;
-    if (write_all(fd, data, len) < 0 || fchmod(fd, mode) < 0)
+    if (copy_stream(fd, fill, ctx) < 0 || fchmod(fd, mode) < 0)
         goto fail;
     if (uid != KEEP_OWNER && fchown(fd, uid, gid) < 0)
         goto fail;

@@ -14,6 +14,13 @@
 int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
                       gid_t gid);
 
+/* The same for content too large to hold in memory: fill writes up to cap
+ * bytes into buf and returns the count, 0 at the end, or -1 with errno to
+ * abort (the temporary file is removed). */
+typedef ssize_t (*atomic_fill_fn)(void *ctx, char *buf, size_t cap);
+int atomic_write_stream(const char *path, mode_t mode, uid_t uid, gid_t gid, atomic_fill_fn fill,
+                        void *ctx);
+
 /* Reads a whole regular file, refusing symlinks and files over max bytes
  * (errno EFBIG). *out is NUL-terminated and malloc'd; *len may be NULL. */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *len);

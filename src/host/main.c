@@ -17,6 +17,7 @@
 #include "host/migrate.h"
 #include "host/plan.h"
 #include "host/runner.h"
+#include "host/update.h"
 #include "version.h"
 
 #define EXIT_USAGE 2
@@ -39,15 +40,19 @@ static void usage(FILE *out)
             "  init-agent [--root DIR] (--agent-root DIR | --host H [--user U])\n"
             "             [--agent-addr ADDR[:PORT]] [--shell-host ADDR[:PORT]]\n"
             "             [--ca-cert PATH --ca-key PATH] [--repin] [--dry-run]\n"
-            "      pair an agent with this shell: runs 'convocate-agent install' on it when\n"
-            "      needed (remote: /usr/local/bin/convocate-agent), mints the two key\n"
-            "      pairs, pins both host keys, issues its log certificate and drops\n"
+            "      pair an agent with this shell: deploys /usr/local/bin/convocate-agent\n"
+            "      (remote), runs 'convocate-agent install' on it when needed, mints the\n"
+            "      two key pairs, pins both host keys, issues its log certificate and drops\n"
             "      the rsyslog forwarder\n"
             "  migrate-session [--root DIR] --agent ID --session UUID\n"
             "             [--agent-root DIR | --host H [--user U]] [--dry-run]\n"
             "      move an orphan session home from this host's /home/claude/<uuid>/ to\n"
             "      a registered agent; its files are under DIR, or reached over SSH on H\n"
             "      (default: the host of the agent's registered address)\n"
+            "  update     [--root DIR] (--agent-root DIR | --host H [--user U]) [--image TAG]\n"
+            "             [--dry-run]\n"
+            "      push this build's convocate-agent and the session image to an agent,\n"
+            "      re-run its install, stamp current-image, restart it\n"
             "  version    print the version\n"
             "  help       print this text\n"
             "\n"
@@ -108,8 +113,8 @@ enum {
     OPT_SESSION,
 };
 
-/* Where the remote agent binary is expected (deployed by `update`). */
-#define REMOTE_AGENT_BIN "/usr/local/bin/convocate-agent"
+/* Where the remote agent binary is deployed (update.c). */
+#define REMOTE_AGENT_BIN AGENT_BIN_PATH
 
 static const struct option long_opts[] = {
     {"root", required_argument, NULL, OPT_ROOT},
@@ -281,23 +286,6 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
     return 0;
 }
 
-/* convocate-agent lives next to convocate-host (build tree and install). */
-static int sibling_agent_binary(char *out, size_t size)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash == NULL)
-        return -1;
-    *slash = '\0';
-    if (snprintf(out, size, "%s/convocate-agent", exe) >= (int)size)
-        return -1;
-    return access(out, X_OK) == 0 ? 0 : -1;
-}
-
 static const char *target_text(const runner *r)
 {
     if (r->remote)
@@ -337,14 +325,17 @@ static int run_init_agent(plan *p, host_options *o, runner *shell)
             return plan_fail(p, "--host", "%s", err);
     } else if ((agent = runner_local_new(o->agent_root, err, sizeof err)) == NULL) {
         return plan_fail(p, "--agent-root", "%s", err);
-    } else if (sibling_agent_binary(agent_bin, sizeof agent_bin) < 0) {
+    } else if (update_sibling_agent(agent_bin, sizeof agent_bin) < 0) {
         runner_free(agent);
         return plan_fail(p, "agent install",
                          "convocate-agent is not installed next to this program");
     }
     o->agent.agent_bin = agent_bin;
     print_header("init-agent", o, shell, agent);
-    int rc = init_agent_steps(p, shell, agent, &o->agent);
+    /* A remote agent gets this build's binary first (SPEC 11), as update does. */
+    int rc = agent->remote ? update_agent_binary_step(p, agent) : 0;
+    if (rc == 0)
+        rc = init_agent_steps(p, shell, agent, &o->agent);
     runner_free(agent);
     return rc;
 }
@@ -451,10 +442,12 @@ int main(int argc, char **argv)
         printf("convocate-host version %s\n", CONVOCATE_VERSION);
         return 0;
     }
+    if (strcmp(cmd, "update") == 0)
+        return update_main(argc - 1, argv + 1, verbose);
     bool known = strcmp(cmd, "init-shell") == 0 || strcmp(cmd, "init-agent") == 0 ||
                  strcmp(cmd, "install") == 0 || strcmp(cmd, "migrate-session") == 0;
     if (!known) {
-        static const char *const later[] = {"update", "create-vm"};
+        static const char *const later[] = {"create-vm"};
         for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
             if (strcmp(cmd, later[i]) == 0) {
                 fprintf(stderr, "convocate-host: %s is not available yet in this version\n", cmd);

@@ -2,6 +2,7 @@
 #include "host/runner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <stdio.h>
@@ -120,6 +121,63 @@ static int local_write(runner *r, const char *path, const void *data, size_t len
     return 0;
 }
 
+int upload_source_open(upload_source *s, const char *src, const upload_watch *w, char *err,
+                       size_t errlen)
+{
+    struct stat st;
+    s->watch = w;
+    s->fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0 || fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: %s", src, s->fd < 0 ? strerror(errno) : "not a regular file");
+        if (s->fd >= 0)
+            close(s->fd);
+        s->fd = -1;
+        return -1;
+    }
+    s->size = st.st_size;
+    return 0;
+}
+
+ssize_t upload_source_fill(upload_source *s, char *buf, size_t cap)
+{
+    ssize_t n;
+    do
+        n = read(s->fd, buf, cap);
+    while (n < 0 && errno == EINTR);
+    if (n > 0 && s->watch != NULL && s->watch->chunk != NULL)
+        s->watch->chunk(s->watch->ctx, buf, (size_t)n);
+    return n;
+}
+
+void upload_source_close(upload_source *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
+static ssize_t source_fill(void *ctx, char *buf, size_t cap)
+{
+    return upload_source_fill(ctx, buf, cap);
+}
+
+static int local_upload(runner *r, const char *src, const char *path, mode_t mode, uid_t uid,
+                        gid_t gid, const upload_watch *w, char *err, size_t errlen)
+{
+    char real[PATH_BUF];
+    upload_source s;
+    if (map_path(r, path, real, err, errlen) < 0 || make_parent(real, err, errlen) < 0 ||
+        upload_source_open(&s, src, w, err, errlen) < 0)
+        return -1;
+    if (!r->can_chown)
+        uid = KEEP_OWNER;
+    int rc = atomic_write_stream(real, mode, uid, gid, source_fill, &s);
+    if (rc < 0)
+        snprintf(err, errlen, "copy %s to %s: %s", src, real, strerror(errno));
+    upload_source_close(&s);
+    return rc;
+}
+
 static int local_mkdir(runner *r, const char *path, mode_t mode, uid_t uid, gid_t gid, char *err,
                        size_t errlen)
 {
@@ -182,6 +240,7 @@ static const runner_ops local_ops = {
     .stat_path = local_stat,
     .read_file = local_read,
     .write_file = local_write,
+    .upload = local_upload,
     .make_dir = local_mkdir,
     .run = local_run,
     .has_program = local_has_program,

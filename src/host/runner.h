@@ -25,6 +25,14 @@ typedef struct {
 
 typedef struct runner runner;
 
+/* Sees each chunk of an upload just before it is sent: draws progress, and
+ * may change the bytes in flight (a test hook does, to prove that the
+ * checksum on the target catches it). */
+typedef struct {
+    void (*chunk)(void *ctx, char *buf, size_t n);
+    void *ctx;
+} upload_watch;
+
 typedef struct {
     /* Never follows a final symlink; a missing path is exists = false. */
     int (*stat_path)(runner *r, const char *path, runner_stat *st, char *err, size_t errlen);
@@ -35,6 +43,12 @@ typedef struct {
      * uid KEEP_OWNER leaves ownership alone. Parents are made (0755). */
     int (*write_file)(runner *r, const char *path, const void *data, size_t len, mode_t mode,
                       uid_t uid, gid_t gid, char *err, size_t errlen);
+    /* Streams the local file src (a path of this machine, never mapped) to
+     * path on the target with write_file's guarantees: atomic replace, and
+     * the size checked on the target before the rename, so a cut transfer
+     * never installs a short file. w may be NULL. */
+    int (*upload)(runner *r, const char *src, const char *path, mode_t mode, uid_t uid, gid_t gid,
+                  const upload_watch *w, char *err, size_t errlen);
     /* Makes the directory (and missing parents, 0755) and sets its mode and
      * owner, also when it already existed. */
     int (*make_dir)(runner *r, const char *path, mode_t mode, uid_t uid, gid_t gid, char *err,
@@ -84,6 +98,20 @@ runner *runner_remote_new(const remote_options *o, char *err, size_t errlen);
 /* Drops the connection and dials again with the same options (after a
  * reboot); 0, or -1 with err. */
 int runner_remote_redial(runner *r, char *err, size_t errlen);
+
+/* For runner implementations: a local file read chunk by chunk for an
+ * upload, each chunk shown to the watch before it leaves. */
+typedef struct {
+    int fd;
+    off_t size;
+    const upload_watch *watch;
+} upload_source;
+
+int upload_source_open(upload_source *s, const char *src, const upload_watch *w, char *err,
+                       size_t errlen);
+/* Up to cap bytes; 0 at the end; -1 with errno on a read error. */
+ssize_t upload_source_fill(upload_source *s, char *buf, size_t cap);
+void upload_source_close(upload_source *s);
 
 /* The path as the target itself sees it (local: root + path): what goes
  * into configuration files that name other files, and into messages. */

@@ -59,10 +59,8 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int send_input(ssh_channel ch, const exec_request *rq)
+static int write_all(ssh_channel ch, const char *p, size_t left)
 {
-    const char *p = rq->input;
-    size_t left = rq->input_len;
     while (left > 0) {
         uint32_t n = left > CHUNK ? CHUNK : (uint32_t)left;
         int w = ssh_channel_write(ch, p, n);
@@ -71,7 +69,42 @@ static int send_input(ssh_channel ch, const exec_request *rq)
         p += w;
         left -= (size_t)w;
     }
-    return ssh_channel_send_eof(ch) == SSH_OK ? 0 : -1;
+    return 0;
+}
+
+/* A large upload is pulled from its source one chunk at a time, so memory
+ * stays bounded whatever the file's size. */
+static int send_feed(ssh_channel ch, const exec_request *rq, char *err, size_t errlen)
+{
+    char buf[CHUNK];
+    for (;;) {
+        ssize_t n = rq->feed(rq->feed_ctx, buf, sizeof buf, err, errlen);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        if (write_all(ch, buf, (size_t)n) < 0) {
+            snprintf(err, errlen, "cannot send input: %s",
+                     ssh_get_error(ssh_channel_get_session(ch)));
+            return -1;
+        }
+    }
+}
+
+static int send_input(ssh_channel ch, const exec_request *rq, char *err, size_t errlen)
+{
+    if (rq->feed != NULL) {
+        if (send_feed(ch, rq, err, errlen) < 0)
+            return -1;
+    } else if (write_all(ch, rq->input, rq->input_len) < 0) {
+        snprintf(err, errlen, "cannot send input: %s", ssh_get_error(ssh_channel_get_session(ch)));
+        return -1;
+    }
+    if (ssh_channel_send_eof(ch) != SSH_OK) {
+        snprintf(err, errlen, "cannot send input: %s", ssh_get_error(ssh_channel_get_session(ch)));
+        return -1;
+    }
+    return 0;
 }
 
 static int take(exec_buf *b, const char *data, int n, bool stream)
@@ -126,9 +159,7 @@ int ssh_exec(ssh_session s, const char *command, const exec_request *rq, char *e
         return -1;
     }
     int status = -1;
-    if (send_input(ch, rq) < 0)
-        snprintf(err, errlen, "cannot send input: %s", ssh_get_error(s));
-    else if (collect(ch, rq, deadline, err, errlen) == 0) {
+    if (send_input(ch, rq, err, errlen) == 0 && collect(ch, rq, deadline, err, errlen) == 0) {
         status = ssh_channel_get_exit_status(ch);
         if (status < 0)
             snprintf(err, errlen, "the command ended without an exit status (killed?)");

@@ -6,6 +6,7 @@
 #include <libssh/libssh.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* A bounded capture: bytes past max are read and dropped (truncated set),
  * so a chatty command can neither stall the channel nor grow memory. */
@@ -15,9 +16,15 @@ typedef struct {
     bool truncated;
 } exec_buf;
 
+/* A streaming source for stdin: fills buf with up to cap bytes; returns
+ * the count, 0 at the end, -1 to abort (err says why). */
+typedef ssize_t (*exec_feed_fn)(void *ctx, char *buf, size_t cap, char *err, size_t errlen);
+
 typedef struct {
     const void *input; /* sent on stdin, then EOF */
     size_t input_len;
+    exec_feed_fn feed; /* instead of input: stdin pulled chunk by chunk */
+    void *feed_ctx;
     exec_buf *out;     /* stdout; NULL: dropped */
     exec_buf *err_out; /* stderr; NULL: dropped; may equal out to merge */
     bool stream;       /* copy both streams to our stderr as they arrive */

@@ -318,15 +318,21 @@ def test_install_converges_and_second_run_changes_nothing(target):
 
 # ---- init-agent --host: the agent side over SSH ---------------------------
 
-def test_init_agent_host_needs_the_deployed_agent_binary(target, tmp_path):
-    """Deploying the binary is `update`'s job (not here yet): without it the
-    run stops at the agent install step, naming the path, and the shell side
-    is left untouched."""
+def test_init_agent_host_deploys_the_agent_binary_first(target, tmp_path):
+    """init-agent --host puts this build's convocate-agent on the target
+    before running its install there (SPEC 11). This target lacks libraries
+    the binary links, so that install fails: the run stops at the agent
+    install step, naming the binary, and the shell side is left untouched.
+    test_update.py pairs a target that has them."""
     target.pin()
     shell = tmp_path / "shell"
     shell.mkdir()
     r = target.host("init-agent", "--root", str(shell))
     assert r.returncode == 1
+    assert "/usr/local/bin/convocate-agent: created" in r.stdout, r.stdout
+    with open(os.path.join(BUILD, "src", "convocate-agent"), "rb") as f:
+        local_sum = hashlib.sha256(f.read()).hexdigest()
+    assert target.sh("sha256sum /usr/local/bin/convocate-agent").split()[0] == local_sum
     assert "agent install" in r.stderr and "/usr/local/bin/convocate-agent" in r.stderr, r.stderr
     assert not (shell / "etc" / "convocate" / "agent-keys").exists()
     r = subprocess.run([HOST_BIN, "init-agent", "--root", str(shell), "--agent-root",
