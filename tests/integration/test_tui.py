@@ -61,10 +61,13 @@ class Tui:
         return lines[-1] if lines else ""
 
     def row(self, name):
-        """The table line of the session called name, or None."""
+        """The table line of the session called name, or None. A table line
+        starts with a state character and a short UUID, which keeps a form's
+        "Name  <name>" line from counting as the row."""
         for line in self.lines()[2:-3]:
             cells = line.split()
-            if len(cells) >= 3 and cells[2] == name:
+            if len(cells) >= 3 and cells[2] == name and len(cells[0]) == 1 \
+                    and cells[0] in "-LRCO?" and re.fullmatch(r"[0-9a-f]{8}", cells[1]):
                 return line
         return None
 
@@ -167,11 +170,12 @@ def test_new_on_each_of_two_agents_through_the_picker(cluster, tui_factory):
     root, a, b = cluster
     t = tui_factory(root)
     wait_agents_up(t, a, b)
-    for index, (agent, name) in enumerate(((a, "web"), (b, "db"))):
+    order = sorted((a.agent_id, b.agent_id))  # the picker lists agents by id
+    for agent, name in ((a, "web"), (b, "db")):
         t.keys("N")
         shot = t.wait_text("which agent?")
         assert a.agent_id in shot and b.agent_id in shot
-        for _ in range(index):
+        for _ in range(order.index(agent.agent_id)):
             t.keys("Down")
         t.keys("Enter")
         t.wait_text(f"New session on {agent.agent_id}")
