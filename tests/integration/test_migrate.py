@@ -18,6 +18,7 @@ import pytest
 
 from conftest import AGENT_BIN, SHELL_BIN, docker, free_port, wait_for_port
 from test_pairing import HOST_BIN, agent_id, init_agent, init_shell
+from test_pairing import snapshot as full_snapshot
 from test_remote import Target, target_image  # noqa: F401 (target_image is a fixture)
 
 DEPTH = 200  # directory levels in the orphan's deep chain
@@ -165,24 +166,6 @@ def tree(top):
             else:
                 with open(full, "rb") as f:
                     out[rel] = ("file", f.read(), stat.S_IMODE(st.st_mode))
-    return out
-
-
-def full_snapshot(*roots):
-    """Content, mode and owner of everything under the roots, byte for byte."""
-    out = {}
-    for root in roots:
-        for d, dirs, files in os.walk(root):
-            for name in dirs + files:
-                full = os.path.join(d, name)
-                st = os.lstat(full)
-                data = None
-                if stat.S_ISREG(st.st_mode):
-                    with open(full, "rb") as f:
-                        data = f.read()
-                elif stat.S_ISLNK(st.st_mode):
-                    data = os.readlink(full)
-                out[full] = (data, st.st_mode, st.st_uid, st.st_gid)
     return out
 
 

@@ -84,7 +84,8 @@ def fingerprint(path):
 
 
 def snapshot(*roots):
-    """Every file and directory under the roots: content, mode, owner."""
+    """Every file and directory under the roots: content (a symlink's
+    target), mode, owner."""
     out = {}
     for root in roots:
         for d, dirs, files in os.walk(root):
@@ -95,6 +96,8 @@ def snapshot(*roots):
                 if stat.S_ISREG(st.st_mode):
                     with open(full, "rb") as f:
                         data = f.read()
+                elif stat.S_ISLNK(st.st_mode):
+                    data = os.readlink(full)
                 out[full] = (data, st.st_mode, st.st_uid, st.st_gid)
     return out
 

@@ -47,20 +47,26 @@ exec /usr/sbin/sshd -D -e -p "$1" -o ListenAddress=127.0.0.1 -o PasswordAuthenti
 """
 
 
-@pytest.fixture(scope="session")
-def target_image(test_image):
-    """Built FROM the test image, cached by a hash of the Dockerfile and base."""
-    digest = hashlib.sha256((DOCKERFILE + test_image).encode()).hexdigest()[:16]
-    tag = f"convocate-remote-target:{digest}"
+def cached_image(name, dockerfile, base):
+    """docker build of dockerfile FROM base, tagged name:<hash of both>, so
+    a second run finds it and builds nothing."""
+    digest = hashlib.sha256((dockerfile + base).encode()).hexdigest()[:16]
+    tag = f"{name}:{digest}"
     if docker("image", "inspect", tag, check=False).returncode == 0:
         return tag
     with tempfile.TemporaryDirectory() as ctx:
         with open(os.path.join(ctx, "Dockerfile"), "w") as f:
-            f.write(DOCKERFILE)
-        r = subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={test_image}",
+            f.write(dockerfile)
+        r = subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={base}",
                             "-t", tag, ctx], capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, f"target image build failed:\n{r.stdout}{r.stderr[-4000:]}"
+    assert r.returncode == 0, f"{name} image build failed:\n{r.stdout}{r.stderr[-4000:]}"
     return tag
+
+
+@pytest.fixture(scope="session")
+def target_image(test_image):
+    """An OpenSSH server target built FROM the test image."""
+    return cached_image("convocate-remote-target", DOCKERFILE, test_image)
 
 
 class Target:

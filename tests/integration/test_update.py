@@ -26,7 +26,7 @@ import pytest
 
 from agent_helpers import inspect, unique_name
 from conftest import AGENT_BIN, BUILD, docker
-from test_remote import Target, ok, target_image  # noqa: F401 (target_image is a fixture)
+from test_remote import Target, cached_image, ok, target_image  # noqa: F401 (target_image is a fixture)
 
 HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 DEPLOYED = os.path.join("usr", "local", "bin", "convocate-agent")
@@ -209,17 +209,7 @@ RUN apt-get update \\
 
 @pytest.fixture(scope="session")
 def agent_target_image(target_image):  # noqa: F811 (the imported fixture)
-    digest = hashlib.sha256((AGENT_LIBS_DOCKERFILE + target_image).encode()).hexdigest()[:16]
-    tag = f"convocate-update-target:{digest}"
-    if docker("image", "inspect", tag, check=False).returncode == 0:
-        return tag
-    with tempfile.TemporaryDirectory() as ctx:
-        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
-            f.write(AGENT_LIBS_DOCKERFILE)
-        r = subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE={target_image}",
-                            "-t", tag, ctx], capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, f"target image build failed:\n{r.stdout}{r.stderr[-4000:]}"
-    return tag
+    return cached_image("convocate-update-target", AGENT_LIBS_DOCKERFILE, target_image)
 
 
 @pytest.fixture
