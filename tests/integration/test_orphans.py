@@ -116,10 +116,19 @@ def test_tui_shows_O_greyed_and_refuses_actions(single, tui_factory):  # noqa: F
     root, a = single
     make_orphan(root)
     assert convocate(root, "new", "live", "--agent", a.agent_id).returncode == 0
+    make_orphan(root, name="live", uuid=a.ok("list")[0]["uuid"])  # claimed: not an orphan
     t = tui_factory(root)
     line = t.wait_row("relic", "O")
     assert line.split()[3] == "-"  # no agent
-    t.wait_row("live")
+    assert t.wait_row("live", "-").split()[3] == a.agent_id
+    names = [ln.split()[2] for ln in t.lines()[2:-3] if len(ln.split()) >= 3]
+    assert sorted(names) == ["live", "relic"], t.screen()
+    # greyed like an unreachable agent's rows: bright black, or dim without 16 colours
+    coloured = t.tmux("capture-pane", "-e", "-p").stdout
+    relic = [ln for ln in coloured.splitlines() if "relic" in ln][0]
+    live = [ln for ln in coloured.splitlines() if "live" in ln and "relic" not in ln][0]
+    assert "\x1b[90m" in relic or "\x1b[2m" in relic, repr(relic)
+    assert "\x1b[90m" not in live and "\x1b[2m" not in live, repr(live)
     t.select("relic")
     t.keys("k")
     t.wait(lambda s: MIGRATE in s.splitlines()[-1], 10, "the refusal of k")
