@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "shell/attach_client.h"
+#include "shell/orphans.h"
 #include "shell/registry.h"
 #include "shell/sessions.h"
 
@@ -57,6 +58,26 @@ static const char *str_field(json_t *s, const char *key)
     return v ? v : "";
 }
 
+/* Orphans are listed even while an agent is down (no reachable agent claims
+ * them); say that the missing agent may be their owner after all. */
+static void warn_orphans_maybe_owned(agent_registry *r, cluster_list *l)
+{
+    size_t orphans = 0, i;
+    json_t *s;
+    json_array_foreach(l->sessions, i, s)
+    {
+        orphans += session_is_orphan(s);
+    }
+    bool down = false;
+    for (size_t a = 0; a < r->n; a++)
+        down |= l->replies[a].result == NULL;
+    if (orphans && down)
+        fprintf(stderr,
+                "convocate: %zu orphan%s (state O) listed while an agent is unreachable: "
+                "that agent may own %s\n",
+                orphans, orphans == 1 ? "" : "s", orphans == 1 ? "it" : "some of them");
+}
+
 static int cmd_ls(agent_registry *r, int argc, char **argv)
 {
     bool json_out = want_flag(argc, argv, "--json");
@@ -69,6 +90,7 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
         return fail("out of memory");
     }
     warn_unreachable(r, &l);
+    warn_orphans_maybe_owned(r, &l);
     if (json_out) {
         json_dumpf(l.sessions, stdout, JSON_INDENT(2));
         putchar('\n');
@@ -83,9 +105,14 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
             json_int_t p = json_integer_value(json_object_get(s, "port"));
             if (p > 0)
                 snprintf(port, sizeof port, "%lld/%s", (long long)p, str_field(s, "protocol"));
-            const char *state = json_object_get(s, "error") ? "?" : str_field(s, "state");
+            /* An orphan stays "O" even with a broken session.json: that it
+             * belongs to no agent is what the operator must act on first. */
+            const char *state = session_is_orphan(s)          ? "O"
+                                : json_object_get(s, "error") ? "?"
+                                                              : str_field(s, "state");
+            const char *agent = *str_field(s, "agent") ? str_field(s, "agent") : "-";
             printf("%-2s %-8.8s  %-20s %-8s  %-9s %-16s %s\n", state, str_field(s, "uuid"),
-                   str_field(s, "name"), str_field(s, "agent"), port,
+                   str_field(s, "name"), agent, port,
                    *str_field(s, "dns_name") ? str_field(s, "dns_name") : "-",
                    str_field(s, "last_accessed"));
         }
@@ -279,6 +306,12 @@ static int resolve_target(agent_registry *r, cluster_list *l, const char *target
     *session = cluster_find(l, target, err, sizeof err);
     if (*session == NULL) {
         warn_unreachable(r, l);
+        return fail("%s", err);
+    }
+    if (session_is_orphan(*session)) {
+        /* Every action goes through here: none may reach an agent that
+         * does not have the session (SPEC 6.5). */
+        orphan_refusal(err, sizeof err, str_field(*session, "name"), str_field(*session, "uuid"));
         return fail("%s", err);
     }
     *agent = registry_find(r, str_field(*session, "agent"));

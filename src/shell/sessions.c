@@ -4,12 +4,47 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shell/orphans.h"
+
 static int newest_first(const void *a, const void *b)
 {
     const char *x = json_string_value(json_object_get(*(json_t *const *)a, "last_accessed"));
     const char *y = json_string_value(json_object_get(*(json_t *const *)b, "last_accessed"));
     /* RFC 3339 UTC strings of one format sort as text. */
     return strcmp(y ? y : "", x ? x : "");
+}
+
+/* True when some agent's list holds uuid. */
+static bool listed_by_an_agent(json_t **all, size_t n, const char *uuid)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *listed = json_string_value(json_object_get(all[i], "uuid"));
+        if (listed && uuid && strcmp(listed, uuid) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Adds the shell's own orphans (SPEC 6.5) that no agent listed. An agent
+ * that did not answer may own one of them; it is listed as an orphan all the
+ * same, since no reachable agent claims it, and `ls` says so. */
+static int add_orphans(json_t *orphans, json_t ***all, size_t *n)
+{
+    size_t extra = json_array_size(orphans);
+    if (extra == 0)
+        return 0;
+    json_t **grown = realloc(*all, (*n + extra) * sizeof **all);
+    if (grown == NULL)
+        return -1;
+    *all = grown;
+    size_t agents_n = *n, i;
+    json_t *o;
+    json_array_foreach(orphans, i, o)
+    {
+        if (!listed_by_an_agent(grown, agents_n, json_string_value(json_object_get(o, "uuid"))))
+            grown[(*n)++] = o;
+    }
+    return 0;
 }
 
 int cluster_list_load(agent_registry *r, cluster_list *out)
@@ -20,14 +55,22 @@ int cluster_list_load(agent_registry *r, cluster_list *out)
     if (out->sessions == NULL || out->replies == NULL)
         return -1;
     out->n_agents = r->n;
-    if (agent_call_all(r, "list", NULL, out->replies) < 0)
+    /* Scanned before the agents are asked: a migration that ends in between
+     * leaves the session in both answers and the agent's copy wins below;
+     * scanning after could miss it in both. */
+    json_t *orphans = orphans_scan();
+    if (orphans == NULL || agent_call_all(r, "list", NULL, out->replies) < 0) {
+        json_decref(orphans);
         return -1;
+    }
     size_t total = 0;
     for (size_t i = 0; i < r->n; i++)
         total += json_array_size(out->replies[i].result);
     json_t **all = calloc(total ? total : 1, sizeof *all);
-    if (all == NULL)
+    if (all == NULL) {
+        json_decref(orphans);
         return -1;
+    }
     size_t k = 0;
     for (size_t i = 0; i < r->n; i++) {
         size_t j;
@@ -40,9 +83,15 @@ int cluster_list_load(agent_registry *r, cluster_list *out)
             all[k++] = s;
         }
     }
+    if (add_orphans(orphans, &all, &k) < 0) {
+        json_decref(orphans);
+        free(all);
+        return -1;
+    }
     qsort(all, k, sizeof *all, newest_first);
     for (size_t i = 0; i < k; i++)
         json_array_append(out->sessions, all[i]);
+    json_decref(orphans); /* out->sessions holds its own references now */
     free(all);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "shell/attach_client.h"
+#include "shell/orphans.h"
 
 /* The words each confirmed op uses: the question, the progress line, and
  * the line when it is done. */
@@ -30,15 +31,22 @@ static const op_words *words_for(const char *op)
     return NULL;
 }
 
-/* The selected row, or NULL with the status line saying why there is none. */
+/* The selected row, or NULL with the status line saying why there is none.
+ * Every key that acts on a session comes through here, so an orphan (SPEC
+ * 6.5) is refused here once: no agent has it to act on. */
 static const tui_row *target_row(tui_app *app)
 {
     const tui_row *row = app_selected(app);
-    if (row == NULL)
+    if (row == NULL) {
         app_status(app, true,
                    app->reg.n ? "No session selected: press N to create one."
                               : "No agents registered: add one with "
                                 "'convocate-host init-agent'.");
+    } else if (row->state == 'O') {
+        /* Short enough for a 100-column status line with the full UUID. */
+        app_status(app, true, "Orphan: " ORPHAN_MIGRATE_CMD "%s", row->uuid);
+        return NULL;
+    }
     return row;
 }
 

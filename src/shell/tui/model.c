@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shell/orphans.h"
+
 typedef struct {
     tui_model *model;
     agent_entry *agent;
@@ -28,6 +30,11 @@ struct tui_model {
     size_t running;
     agent_slot *slots;
     size_t n_slots;
+    /* The shell's own orphan candidates (SPEC 6.5), rescanned with every
+     * full refresh; which of them no agent lists is decided per snapshot. */
+    tui_row *orphans;
+    size_t n_orphans;
+    bool orphans_wake;
 };
 
 static void copy_field(char *dst, size_t size, json_t *s, const char *key)
@@ -49,7 +56,9 @@ void row_from_json(tui_row *row, json_t *s, const char *agent_id)
     row->port = (long)json_integer_value(json_object_get(s, "port"));
     const char *state = json_string_value(json_object_get(s, "state"));
     row->state = state && state[0] ? state[0] : '-';
-    if (row->error[0])
+    /* An orphan keeps its O with a broken session.json: belonging to no
+     * agent is the first thing the operator must fix. */
+    if (row->error[0] && row->state != 'O')
         row->state = '?';
 }
 
@@ -145,6 +154,46 @@ static void *agent_list_thread(void *arg)
     return NULL;
 }
 
+/* Replaces the orphan rows under the lock; an unreadable scan (out of
+ * memory) keeps the last ones. */
+static void store_orphans(tui_model *m, json_t *list)
+{
+    size_t n = 0;
+    tui_row *rows = list ? rows_from_list(list, ORPHAN_AGENT, &n) : NULL;
+    if (list == NULL || (rows == NULL && json_array_size(list) > 0))
+        return;
+    free(m->orphans);
+    m->orphans = rows;
+    m->n_orphans = n;
+}
+
+/* Scans the shell's /home/claude on start, then with every full refresh
+ * (every TUI_REFRESH_S, or when woken for all agents). A thread of its own
+ * like each agent's, so a slow disk never holds up the screen. */
+static void *orphan_scan_thread(void *arg)
+{
+    tui_model *m = arg;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        m->orphans_wake = false;
+        pthread_mutex_unlock(&m->lock);
+        json_t *list = orphans_scan();
+        pthread_mutex_lock(&m->lock);
+        store_orphans(m, list);
+        json_decref(list);
+        notify(m);
+        struct timespec deadline;
+        deadline_after(&deadline, TUI_REFRESH_S);
+        while (!m->stop && !m->orphans_wake)
+            if (pthread_cond_timedwait(&m->wake, &m->lock, &deadline) == ETIMEDOUT)
+                break;
+    }
+    m->running--;
+    pthread_cond_broadcast(&m->ended);
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
 static int init_sync(tui_model *m)
 {
     pthread_condattr_t attr;
@@ -157,6 +206,18 @@ static int init_sync(tui_model *m)
                  : -1;
     pthread_condattr_destroy(&attr);
     return rc;
+}
+
+/* Without its thread the TUI simply shows no orphans; the CLI still does. */
+static void start_orphan_scan(tui_model *m)
+{
+    pthread_t t;
+    pthread_mutex_lock(&m->lock);
+    if (pthread_create(&t, NULL, orphan_scan_thread, m) == 0) {
+        pthread_detach(t);
+        m->running++;
+    }
+    pthread_mutex_unlock(&m->lock);
 }
 
 tui_model *model_start(agent_registry *reg, int notify_fd)
@@ -188,6 +249,7 @@ tui_model *model_start(agent_registry *reg, int notify_fd)
         }
         pthread_mutex_unlock(&m->lock);
     }
+    start_orphan_scan(m);
     return m;
 }
 
@@ -197,6 +259,8 @@ void model_refresh(tui_model *m, const char *agent_id)
     for (size_t i = 0; i < m->n_slots; i++)
         if (agent_id == NULL || strcmp(m->slots[i].agent->id, agent_id) == 0)
             m->slots[i].wake = true;
+    if (agent_id == NULL)
+        m->orphans_wake = true;
     pthread_cond_broadcast(&m->wake);
     pthread_mutex_unlock(&m->lock);
 }
@@ -230,6 +294,30 @@ static void fill_agent_view(tui_agent_view *v, const agent_slot *slot, const str
     snprintf(v->error, sizeof v->error, "%s", slot->error);
 }
 
+/* True when some agent's rows (even stale ones, the last it said) hold uuid. */
+static bool claimed_by_an_agent(const tui_model *m, const char *uuid)
+{
+    for (size_t i = 0; i < m->n_slots; i++)
+        for (size_t j = 0; j < m->slots[i].n_rows; j++)
+            if (strcmp(m->slots[i].rows[j].uuid, uuid) == 0)
+                return true;
+    return false;
+}
+
+/* Appends the orphans no agent lists. Only once every agent has answered or
+ * failed once: before that, a session its agent is about to list would
+ * flash up as an orphan. An agent that is down claims what it last listed;
+ * one never heard from claims nothing, as in `convocate ls`. */
+static void add_orphan_rows(const tui_model *m, tui_snapshot *out)
+{
+    for (size_t i = 0; i < m->n_slots; i++)
+        if (!m->slots[i].tried)
+            return;
+    for (size_t i = 0; i < m->n_orphans; i++)
+        if (!claimed_by_an_agent(m, m->orphans[i].uuid))
+            out->rows[out->n_rows++] = m->orphans[i];
+}
+
 int model_snapshot(tui_model *m, tui_snapshot *out)
 {
     memset(out, 0, sizeof *out);
@@ -239,6 +327,7 @@ int model_snapshot(tui_model *m, tui_snapshot *out)
     size_t total = 0;
     for (size_t i = 0; i < m->n_slots; i++)
         total += m->slots[i].n_rows;
+    total += m->n_orphans;
     out->rows = calloc(total ? total : 1, sizeof *out->rows);
     out->agents = calloc(m->n_slots ? m->n_slots : 1, sizeof *out->agents);
     if (out->rows == NULL || out->agents == NULL) {
@@ -253,6 +342,7 @@ int model_snapshot(tui_model *m, tui_snapshot *out)
         out->n_rows += slot->n_rows;
         fill_agent_view(&out->agents[i], slot, &now);
     }
+    add_orphan_rows(m, out);
     out->n_agents = m->n_slots;
     pthread_mutex_unlock(&m->lock);
     qsort(out->rows, out->n_rows, sizeof *out->rows, newest_first);
@@ -289,6 +379,7 @@ bool model_stop(tui_model *m, int wait_ms)
     for (size_t i = 0; i < m->n_slots; i++)
         free(m->slots[i].rows);
     free(m->slots);
+    free(m->orphans);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->wake);
     pthread_cond_destroy(&m->ended);

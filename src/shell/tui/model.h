@@ -1,6 +1,8 @@
 /* The session list the TUI shows, kept fresh off the UI thread: one thread per
  * agent asks for its list every 15 s (or at once when woken), so a slow or
- * dead agent only ever delays its own rows. The UI thread takes copies. */
+ * dead agent only ever delays its own rows. One more thread scans the shell's
+ * own /home/claude for orphans (SPEC 6.5) on the same beat; a snapshot shows
+ * those no agent lists. The UI thread takes copies. */
 #ifndef CONVOCATE_SHELL_TUI_MODEL_H
 #define CONVOCATE_SHELL_TUI_MODEL_H
 
@@ -23,7 +25,7 @@ typedef struct {
     char protocol[8];
     char dns_name[128];
     char last_accessed[40];
-    char state; /* '-', 'L', 'R', 'C', or '?' for a broken session.json */
+    char state; /* '-', 'L', 'R', 'C', 'O' (orphan, agent ""), '?' broken session.json */
     bool stale; /* its agent did not answer the last list: shown greyed */
     char error[128];
 } tui_row;

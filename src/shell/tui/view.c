@@ -111,7 +111,8 @@ static void format_time(char *out, size_t size, const char *rfc3339)
 static attr_t row_attr(const tui_row *row, bool selected)
 {
     attr_t attr = A_NORMAL;
-    if (row->stale)
+    /* Orphans are greyed like an unreachable agent's rows: no agent can act on them. */
+    if (row->stale || row->state == 'O')
         attr = color(PAIR_STALE, A_DIM) | (grey_color < 0 ? A_DIM : 0);
     else if (row->state == '?')
         attr = color(PAIR_ERROR, A_BOLD);
@@ -129,10 +130,10 @@ static void draw_row(int y, const columns *c, const tui_row *row, bool selected)
         snprintf(port, sizeof port, "%ld/%s", row->port, row->protocol);
     format_time(when, sizeof when, row->last_accessed);
     char name[200];
-    snprintf(name, sizeof name, "%s%s", row->name,
-             row->state == '?' ? " (broken session.json)" : "");
+    snprintf(name, sizeof name, "%s%s", row->name, row->error[0] ? " (broken session.json)" : "");
+    const char *agent = row->agent[0] ? row->agent : "-"; /* "" for an orphan */
     const char *cells[7] = {
-        state, row->uuid, name, row->agent, port, row->dns_name[0] ? row->dns_name : "-", when};
+        state, row->uuid, name, agent, port, row->dns_name[0] ? row->dns_name : "-", when};
     draw_cells(y, c, cells, row_attr(row, selected));
 }
 
