@@ -1,0 +1,178 @@
+"""The attach relay (SPEC 9) through a second, independent SSH implementation
+(paramiko), and the agent's concurrency rule (ENGINEERING.md): a slow `kill`
+on one channel never holds up a `ping` on another channel or connection."""
+import json
+import os
+import threading
+import time
+
+import paramiko
+
+from agent_helpers import create_ok, home, restart_ok
+from conftest import docker
+
+PING = json.dumps({"op": "ping", "params": None}).encode() + b"\n"
+
+
+def connect(agent):
+    t = paramiko.Transport(("127.0.0.1", agent.port))
+    t.start_client(timeout=15)
+    t.auth_publickey("claude", paramiko.Ed25519Key.from_private_key_file(agent.client_key))
+    return t
+
+
+def rpc(transport, op, params=None, timeout=60):
+    chan = transport.open_session(timeout=15)
+    try:
+        chan.settimeout(timeout)
+        chan.invoke_subsystem("convocate-agent-rpc")
+        chan.sendall(json.dumps({"op": op, "params": params}).encode() + b"\n")
+        chan.shutdown_write()
+        out = b""
+        while not out.endswith(b"\n"):
+            chunk = chan.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        return json.loads(out)
+    finally:
+        chan.close()
+
+
+class Attached:
+    """One operator on a session's terminal through convocate-agent-attach."""
+
+    def __init__(self, transport, uuid, cols=100, rows=30):
+        self.chan = transport.open_session(timeout=15)
+        self.chan.settimeout(1.0)
+        self.chan.invoke_subsystem("convocate-agent-attach")
+        self.chan.sendall(json.dumps({"id": uuid, "cols": cols, "rows": rows}).encode() + b"\n")
+        self.screen = b""
+
+    def read_until(self, needle, timeout=60):
+        deadline = time.monotonic() + timeout
+        while needle not in self.screen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {needle!r} within {timeout}s: {self.screen[-500:]!r}")
+            try:
+                chunk = self.chan.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:  # paramiko's socket.timeout on older Pythons
+                continue
+            if not chunk:
+                raise AssertionError(f"attach closed: {self.screen[-500:]!r}")
+            self.screen += chunk
+        return self.screen
+
+    def type(self, text):
+        self.chan.sendall(text.encode())
+
+    def closed_within(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.chan.exit_status_ready() or self.chan.closed or self.chan.eof_received:
+                return True
+            try:
+                if self.chan.recv(65536) == b"":
+                    return True
+            except (TimeoutError, OSError):
+                pass
+        return False
+
+
+def cols_in_session(agent, uuid, attached):
+    """tput cols inside the session, read back through a file in its home."""
+    answer = os.path.join(home(agent, uuid), "cols.txt")
+    if os.path.exists(answer):
+        os.unlink(answer)
+    attached.type("tput cols > cols.tmp && mv cols.tmp cols.txt\r")
+    deadline = time.monotonic() + 30
+    while not os.path.exists(answer):
+        assert time.monotonic() < deadline, "tput never answered"
+        time.sleep(0.2)
+    with open(answer) as f:
+        return int(f.read())
+
+
+def test_attach_types_resizes_detaches_and_counts_operators(agent):
+    s = create_ok(agent)
+    t1, t2 = connect(agent), connect(agent)
+    try:
+        one = Attached(t1, s["uuid"])  # starts the stopped container
+        one.read_until(b"claude@convocate-")  # the prompt inside tmux
+        one.type("echo relay-$((6*7))\r")
+        one.read_until(b"relay-42")
+        assert cols_in_session(agent, s["uuid"], one) == 100
+        one.chan.resize_pty(width=132, height=40)  # window-change
+        time.sleep(1)
+        assert cols_in_session(agent, s["uuid"], one) == 132
+
+        two = Attached(t2, s["uuid"], cols=132, rows=40)
+        two.read_until(b"relay-42")  # the same tmux session, already drawn
+        assert agent.ok("get", {"id": s["uuid"]})["attached"] == 2
+        assert agent.ok("get", {"id": s["uuid"]})["state"] == "C"
+
+        two.type("\x02d")  # Ctrl-b d
+        assert two.closed_within(30), "detach did not end the relay"
+        deadline = time.monotonic() + 15
+        while agent.ok("get", {"id": s["uuid"]})["attached"] != 1:
+            assert time.monotonic() < deadline, "the attach count never dropped to 1"
+            time.sleep(0.2)
+        one.type("\x02d")
+        assert one.closed_within(30)
+        deadline = time.monotonic() + 15
+        while agent.ok("get", {"id": s["uuid"]})["attached"] != 0:
+            assert time.monotonic() < deadline, "the attach count never dropped to 0"
+            time.sleep(0.2)
+        got = agent.ok("get", {"id": s["uuid"]})
+        assert got["running"] is True and got["state"] == "R"  # detaching stops nothing
+    finally:
+        t1.close()
+        t2.close()
+
+
+def test_attach_to_unknown_session_gets_one_error_line(agent):
+    t = connect(agent)
+    try:
+        a = Attached(t, "0b5a0a3e-4b5c-4d6e-8f70-8192a3b4c5d6")
+        a.read_until(b"\n", timeout=15)
+        reply = json.loads(a.screen.split(b"\n")[0])
+        assert reply["ok"] is False and "not found" in reply["error"]
+        assert a.closed_within(10)
+    finally:
+        t.close()
+
+
+def test_slow_kill_holds_up_no_ping(agent):
+    s = create_ok(agent)
+    restart_ok(agent, s["uuid"])
+    # With its tmux server stopped, the entrypoint's SIGTERM handler hangs in
+    # `tmux kill-server`, so the kill takes the engine's whole 10 s grace: a
+    # thread that blocked on it would show here.
+    docker("exec", f"convocate-session-{s['uuid']}", "pkill", "-STOP", "-f", "tmux new-session")
+    t, other = connect(agent), connect(agent)
+    try:
+        done = {}
+
+        def slow_kill():
+            t0 = time.monotonic()
+            done["reply"] = rpc(t, "kill", {"id": s["uuid"]})
+            done["seconds"] = time.monotonic() - t0
+
+        killer = threading.Thread(target=slow_kill)
+        killer.start()
+        time.sleep(0.5)  # the kill is in flight
+        slowest = 0.0
+        for transport in (t, other, t, other):  # same connection, then another
+            t0 = time.monotonic()
+            assert rpc(transport, "ping")["ok"] is True
+            slowest = max(slowest, time.monotonic() - t0)
+        still_killing = killer.is_alive()
+        killer.join(60)
+        assert done["reply"]["ok"] is True, done
+        assert still_killing, f"kill took only {done['seconds']:.1f}s: nothing was proven"
+        assert slowest < done["seconds"] / 2, (slowest, done["seconds"])
+    finally:
+        t.close()
+        other.close()
