@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
@@ -146,11 +147,31 @@ def openssh_mux_calls(port, key, user, known_hosts, workdir, n, tag):
         master.wait(timeout=10)
 
 
-def create_sessions(transport, count):
-    for i in range(count):
-        line = json.dumps({"op": "create", "params": {"name": f"bench-{i}"}}).encode() + b"\n"
+def create_one(transport, name):
+    """One create through the RPC, waited out while CPU admission refuses
+    (a busy 2-core machine)."""
+    line = json.dumps({"op": "create", "params": {"name": name}}).encode() + b"\n"
+    for _ in range(120):
         resp = json.loads(call(transport, line))
-        assert resp["ok"], resp
+        if resp["ok"] or not resp["error"].startswith("admission denied: cpu"):
+            break
+        time.sleep(1)
+    assert resp["ok"], resp
+    return resp["result"]
+
+
+def add_sessions(agent, model, count):
+    """More sessions on disk, shaped like one the agent made: list reads the
+    disk, and 1000 creates (each with its 200 ms admission sample) would
+    measure admission, not list."""
+    homes = os.path.join(agent.root, "home", "claude")
+    with open(os.path.join(homes, model["uuid"], "session.json")) as f:
+        template = json.load(f)
+    for i in range(count):
+        sid = str(uuid.uuid4())
+        os.makedirs(os.path.join(homes, sid), mode=0o700)
+        with open(os.path.join(homes, sid, "session.json"), "w") as f:
+            json.dump({**template, "uuid": sid, "name": f"bench-{i}"}, f)
 
 
 def main():
@@ -181,10 +202,11 @@ def main():
         rows.append(("ping, OpenSSH ControlMaster", a, b))
 
         t = ours.get_transport()
-        have = 0
+        model = create_one(t, "bench-model")
+        have = 1
         list_rows = []
         for target in (1, 100, 1000):
-            create_sessions(t, target - have)
+            add_sessions(agent, model, target - have)
             have = target
             s = summary(time_calls(lambda: call(t, LIST), args.lists, warmup=3))
             list_rows.append((target, s))

@@ -173,7 +173,7 @@ def test_migrate_moves_an_orphan_to_the_agent(cluster):
     c = cluster
     u = make_orphan(c)
     before = add_specials(c, u)
-    assert u not in c.ls()
+    assert c.ls()[u]["state"] == "O"  # on the shell only: an orphan
 
     r = c.migrate(session=u)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -216,7 +216,7 @@ def test_dry_run_changes_nothing(cluster):
     assert "would archive" in r.stdout and "would then remove" in r.stdout
     assert full_snapshot(c.shell, c.agent) == snap
     assert os.listdir(c.tmp) == ["agent.stderr"]
-    assert u not in c.ls()
+    assert c.ls()[u]["state"] == "O"  # on the shell only: an orphan
 
 
 def assert_refused(c, r, text, snap):
@@ -336,7 +336,7 @@ def test_a_failing_step_is_named_and_leaves_the_source(cluster, tool):
     # (the staged archive and untarred staging directory removed).
     assert full_snapshot(c.shell, c.agent) == snap
     assert os.listdir(c.tmp) == ["agent.stderr"]
-    assert u not in c.ls()
+    assert c.ls()[u]["state"] == "O"  # on the shell only: an orphan
 
 
 # ---- the agent's files on another host, over SSH (--host) -------------------
