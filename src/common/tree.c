@@ -155,8 +155,8 @@ static int copy_symlink_at(int sfd, int dfd, const char *name, uid_t uid, gid_t 
 
 /* Copies the entries of one directory; subdirectories are created here and
  * queued on dirs so the caller visits them later. */
-static int copy_dir_entries(int stop, int dtop, const char *rel, struct path_list *dirs,
-                            uid_t uid, gid_t gid)
+static int copy_dir_entries(int stop, int dtop, const char *rel, struct path_list *dirs, uid_t uid,
+                            gid_t gid)
 {
     int rc = -1;
     int sfd = open_dir_beneath(stop, rel);

@@ -20,8 +20,7 @@ static int get_dimension(json_t *root, const char *key, int fallback, int *out, 
     return 0;
 }
 
-int attach_header_decode(const char *line, size_t len, attach_header *h, char *err,
-                         size_t errlen)
+int attach_header_decode(const char *line, size_t len, attach_header *h, char *err, size_t errlen)
 {
     memset(h, 0, sizeof *h);
     if (len > ATTACH_HEADER_MAX) {

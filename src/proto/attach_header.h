@@ -16,7 +16,6 @@ typedef struct {
 
 /* Unknown fields are ignored; id must be a canonical UUIDv4; cols and rows
  * must be integers in 1..1000. Returns 0, or -1 with err filled. */
-int attach_header_decode(const char *line, size_t len, attach_header *h, char *err,
-                         size_t errlen);
+int attach_header_decode(const char *line, size_t len, attach_header *h, char *err, size_t errlen);
 
 #endif

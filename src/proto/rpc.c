@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 int rpc_request_decode(const char *line, size_t len, rpc_request *req, char *err, size_t errlen)
 {
     memset(req, 0, sizeof *req);
@@ -116,8 +115,8 @@ int params_only_keys(json_t *params, const char *const *allowed, char *err, size
     return 0;
 }
 
-int params_get_string(json_t *params, const char *key, size_t max_len, const char **out,
-                      char *err, size_t errlen)
+int params_get_string(json_t *params, const char *key, size_t max_len, const char **out, char *err,
+                      size_t errlen)
 {
     json_t *v = json_object_get(params, key);
     if (v == NULL)
@@ -134,8 +133,8 @@ int params_get_string(json_t *params, const char *key, size_t max_len, const cha
     return 1;
 }
 
-int params_get_int(json_t *params, const char *key, long long min, long long max,
-                   long long *out, char *err, size_t errlen)
+int params_get_int(json_t *params, const char *key, long long min, long long max, long long *out,
+                   char *err, size_t errlen)
 {
     json_t *v = json_object_get(params, key);
     if (v == NULL)
@@ -146,8 +145,7 @@ int params_get_int(json_t *params, const char *key, long long min, long long max
     }
     long long n = json_integer_value(v);
     if (n < min || n > max) {
-        snprintf(err, errlen, "decode params: \"%s\" must be between %lld and %lld", key, min,
-                 max);
+        snprintf(err, errlen, "decode params: \"%s\" must be between %lld and %lld", key, min, max);
         return -1;
     }
     *out = n;

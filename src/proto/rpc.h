@@ -31,10 +31,10 @@ char *rpc_response_error(const char *text);
 /* Strict accessors for params objects. Each returns 0 when the key is absent
  * (leaving *out untouched), 1 when present and well typed, -1 with err filled
  * ("decode params: ...") when present with the wrong type or size. */
-int params_get_string(json_t *params, const char *key, size_t max_len, const char **out,
-                      char *err, size_t errlen);
-int params_get_int(json_t *params, const char *key, long long min, long long max,
-                   long long *out, char *err, size_t errlen);
+int params_get_string(json_t *params, const char *key, size_t max_len, const char **out, char *err,
+                      size_t errlen);
+int params_get_int(json_t *params, const char *key, long long min, long long max, long long *out,
+                   char *err, size_t errlen);
 int params_get_bool(json_t *params, const char *key, int *out, char *err, size_t errlen);
 /* Refuses keys other than the listed ones (NULL-terminated list). */
 int params_only_keys(json_t *params, const char *const *allowed, char *err, size_t errlen);

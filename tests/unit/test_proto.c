@@ -30,8 +30,13 @@ static void test_request_decode_rejects(void **state)
 {
     rpc_request req;
     char err[RPC_ERR_LEN];
-    const char *bad[] = {"", "[]", "{\"op\":1}", "{\"op\":\"\"}", "{\"op\":\"x\",\"extra\":1}",
-                         "{\"op\":\"a\",\"op\":\"b\"}", "{\"op\":\"ping\"} trailing"};
+    const char *bad[] = {"",
+                         "[]",
+                         "{\"op\":1}",
+                         "{\"op\":\"\"}",
+                         "{\"op\":\"x\",\"extra\":1}",
+                         "{\"op\":\"a\",\"op\":\"b\"}",
+                         "{\"op\":\"ping\"} trailing"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err[0] = '\0';
         assert_int_equal(rpc_request_decode(bad[i], strlen(bad[i]), &req, err, sizeof err), -1);
@@ -61,8 +66,8 @@ static void test_response_encode(void **state)
 static void test_params_accessors(void **state)
 {
     char err[RPC_ERR_LEN];
-    json_t *p = json_pack("{s:s, s:i, s:b, s:i}", "name", "web", "port", 8080, "flag", 1, "big",
-                          99999);
+    json_t *p =
+        json_pack("{s:s, s:i, s:b, s:i}", "name", "web", "port", 8080, "flag", 1, "big", 99999);
     const char *name = NULL;
     long long port = 0;
     int flag = 0;
@@ -105,10 +110,8 @@ static void test_attach_header(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_decode_ok),
-        cmocka_unit_test(test_request_decode_rejects),
-        cmocka_unit_test(test_response_encode),
-        cmocka_unit_test(test_params_accessors),
+        cmocka_unit_test(test_request_decode_ok), cmocka_unit_test(test_request_decode_rejects),
+        cmocka_unit_test(test_response_encode),   cmocka_unit_test(test_params_accessors),
         cmocka_unit_test(test_attach_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
