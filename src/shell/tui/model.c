@@ -119,6 +119,17 @@ static void store_answer(agent_slot *slot, json_t *list, const char *err)
     slot->error[0] = '\0';
 }
 
+/* Lock held: sleeps until the next full refresh is due (TUI_REFRESH_S),
+ * *wake is set, or the model stops. */
+static void wait_for_refresh(tui_model *m, const bool *wake)
+{
+    struct timespec deadline;
+    deadline_after(&deadline, TUI_REFRESH_S);
+    while (!m->stop && !*wake)
+        if (pthread_cond_timedwait(&m->wake, &m->lock, &deadline) == ETIMEDOUT)
+            break;
+}
+
 static void *agent_list_thread(void *arg)
 {
     agent_slot *slot = arg;
@@ -142,11 +153,7 @@ static void *agent_list_thread(void *arg)
         store_answer(slot, list, err);
         json_decref(list);
         notify(m);
-        struct timespec deadline;
-        deadline_after(&deadline, TUI_REFRESH_S);
-        while (!m->stop && !slot->wake)
-            if (pthread_cond_timedwait(&m->wake, &m->lock, &deadline) == ETIMEDOUT)
-                break;
+        wait_for_refresh(m, &slot->wake);
     }
     m->running--;
     pthread_cond_broadcast(&m->ended);
@@ -182,11 +189,7 @@ static void *orphan_scan_thread(void *arg)
         store_orphans(m, list);
         json_decref(list);
         notify(m);
-        struct timespec deadline;
-        deadline_after(&deadline, TUI_REFRESH_S);
-        while (!m->stop && !m->orphans_wake)
-            if (pthread_cond_timedwait(&m->wake, &m->lock, &deadline) == ETIMEDOUT)
-                break;
+        wait_for_refresh(m, &m->orphans_wake);
     }
     m->running--;
     pthread_cond_broadcast(&m->ended);
