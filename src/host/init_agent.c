@@ -24,6 +24,7 @@
 #include "host/ca.h"
 #include "host/init_shell.h"
 #include "host/keysteps.h"
+#include "host/service.h"
 #include "host/rsyslog_conf.h"
 #include "host/tlssteps.h"
 #include "shell/install.h"
@@ -410,6 +411,12 @@ int init_agent_steps(plan *p, runner *shell, runner *agent, const init_agent_opt
         printf("  (the remaining steps need the agent id that the install will mint)\n");
     if (rc == 1)
         rc = preflight(&pr) < 0 || pairing_steps(&pr) < 0 || log_channel_steps(&pr) < 0 ? -1 : 0;
+    /* The agent reads its keys, pins and shell-host at start. */
+    bool changed = p->changes > 0;
+    if (rc == 0)
+        rc = service_step(p, agent, "convocate-agent", changed, changed, "convocate-agent serve");
+    if (rc == 0)
+        rc = service_step(p, agent, "rsyslog", false, changed, "rsyslogd");
     pairing_clear(&pr);
     return rc;
 }

@@ -12,6 +12,7 @@
 
 #include "host/ca.h"
 #include "host/keysteps.h"
+#include "host/service.h"
 #include "host/rsyslog_conf.h"
 #include "host/tlssteps.h"
 #include "shell/install.h"
@@ -126,9 +127,22 @@ int init_shell_steps(plan *p, runner *shell)
                        sizeof default_domain - 1, 0644, 0, 0) < 0 ||
         plan_dir(p, shell, "agent-keys/", SHELL_AGENT_KEYS_DIR, 0750, 0, claude) < 0)
         return -1;
-    if (shell_dns_steps(p, shell) < 0 || log_channel_steps(p, shell) < 0)
+    if (shell_dns_steps(p, shell) < 0)
         return -1;
-    return plan_file(p, shell, "convocate-status.service",
-                     "/etc/systemd/system/convocate-status.service", status_unit,
-                     sizeof status_unit - 1, 0644, 0, 0);
+    int before_logs = p->changes;
+    if (log_channel_steps(p, shell) < 0)
+        return -1;
+    bool logs_changed = p->changes > before_logs;
+    int before_unit = p->changes;
+    if (plan_file(p, shell, "convocate-status.service",
+                  "/etc/systemd/system/convocate-status.service", status_unit,
+                  sizeof status_unit - 1, 0644, 0, 0) < 0)
+        return -1;
+    bool unit_changed = p->changes > before_unit;
+    /* The listener reads its keys at start: restart it after any change. */
+    bool changed = p->changes > 0;
+    if (service_step(p, shell, "convocate-status", unit_changed, changed,
+                     "convocate status-serve") < 0)
+        return -1;
+    return service_step(p, shell, "rsyslog", false, logs_changed, "rsyslogd");
 }

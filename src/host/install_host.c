@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/service.h"
+
 #define OUT_MAX (256 * 1024)
 #define LINE_MAX_MSG 300
 #define TZ_NAME "Etc/UTC"
@@ -240,13 +242,6 @@ static int claude_user(plan *p, runner *r)
     return 0;
 }
 
-static bool systemd_runs(runner *r)
-{
-    runner_stat st;
-    char err[256];
-    return r->ops->stat_path(r, "/run/systemd/system", &st, err, sizeof err) == 0 && st.is_dir;
-}
-
 static int timezone_with_timedatectl(plan *p, runner *r)
 {
     const char *step = "timezone " TZ_NAME;
@@ -424,7 +419,7 @@ int install_host_steps(plan *p, runner *r, const install_host_options *o)
     if (apt_update(p, r) < 0 || dist_upgrade(p, r) < 0 || packages(p, r, &will_have_ufw) < 0 ||
         claude_user(p, r) < 0)
         return -1;
-    if ((systemd_runs(r) ? timezone_with_timedatectl(p, r) : timezone_by_files(p, r)) < 0)
+    if ((service_systemd_runs(r) ? timezone_with_timedatectl(p, r) : timezone_by_files(p, r)) < 0)
         return -1;
     /* On a dry run ufw may not be there yet; the real run installs it. */
     firewall(p, r, o->role, will_have_ufw && p->dry_run);

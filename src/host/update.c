@@ -16,6 +16,7 @@
 #include "host/digest.h"
 #include "host/image_transfer.h"
 #include "host/init_agent.h"
+#include "host/service.h"
 #include "version.h"
 
 #define EXIT_USAGE 2
@@ -143,47 +144,14 @@ static int install_step(plan *p, runner *r, step_outcome *outcome)
 
 /* ---- restart ------------------------------------------------------------ */
 
-static int systemctl(plan *p, runner *r, const char *verb, const char *unit)
-{
-    char err[512], *out = NULL;
-    char *argv[] = {"systemctl", (char *)verb, (char *)unit, NULL};
-    if (unit == NULL)
-        argv[2] = NULL;
-    int status = r->ops->run(r, argv, &out, 4096, err, sizeof err);
-    int rc = 0;
-    if (status != 0)
-        rc = plan_fail(p, "agent restart", "systemctl %s on %s failed (exit %d): %.300s", verb,
-                       r->where, status, status < 0 ? err : (out ? out : ""));
-    free(out);
-    return rc;
-}
-
-/* Only when systemd runs there; otherwise one line on how to do it. */
+/* Only when something changed; without systemd, one line on how to do it. */
 static int restart_step(plan *p, runner *r, bool units_changed)
 {
-    const char *step = "agent restart";
-    char err[512];
-    runner_stat st;
     if (p->changes == 0) {
-        printf("  %s: not needed\n", step);
+        printf("  convocate-agent: restart not needed\n");
         return 0;
     }
-    if (r->ops->stat_path(r, "/run/systemd/system", &st, err, sizeof err) < 0)
-        return plan_fail(p, step, "%s", err);
-    if (!st.exists || !st.is_dir) {
-        printf("  %s: systemd is not running on %s; restart 'convocate-agent serve' there by "
-               "hand to run the new binary\n",
-               step, r->where);
-        return 0;
-    }
-    if (!p->dry_run) {
-        if (units_changed && systemctl(p, r, "daemon-reload", NULL) < 0)
-            return -1;
-        if (systemctl(p, r, "restart", "convocate-agent") < 0)
-            return -1;
-    }
-    printf("  %s: %s\n", step, p->dry_run ? "would restart convocate-agent" : "restarted");
-    return 0;
+    return service_step(p, r, "convocate-agent", units_changed, true, "convocate-agent serve");
 }
 
 /* ---- the command -------------------------------------------------------- */
