@@ -10,6 +10,7 @@
 
 #include "agent/status_sender.h"
 #include "common/log.h"
+#include "proto/rpc.h" /* json_line */
 
 struct emitter {
     char agent_id[16];
@@ -176,24 +177,12 @@ char *emitter_encode(const char *agent_id, const char *type, const char *session
     if (ev == NULL)
         return NULL;
     bool is_container = strncmp(type, "container.", 10) == 0;
-    char *line = NULL;
     if (is_container && session_id &&
-        json_object_set_new(ev, "session_id", json_string(session_id)) < 0)
-        goto done;
-    char *body = json_dumps(ev, JSON_COMPACT);
-    if (body == NULL)
-        goto done;
-    size_t n = strlen(body);
-    line = realloc(body, n + 2);
-    if (line == NULL) {
-        free(body);
-        goto done;
+        json_object_set_new(ev, "session_id", json_string(session_id)) < 0) {
+        json_decref(ev);
+        return NULL;
     }
-    line[n] = '\n';
-    line[n + 1] = '\0';
-done:
-    json_decref(ev);
-    return line;
+    return json_line(ev);
 }
 
 void emitter_publish(emitter *e, const char *type, const char *session_id, json_t *data)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/timeutil.h"
+#include "proto/rpc.h" /* json_line */
 
 static bool is_name_char(char c)
 {
@@ -201,23 +202,9 @@ json_t *session_to_json(const session_meta *m)
 
 char *session_encode(const session_meta *m, size_t *len)
 {
-    json_t *obj = session_to_json(m);
-    if (obj == NULL)
-        return NULL;
-    char *body = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    if (body == NULL)
-        return NULL;
-    size_t n = strlen(body);
-    char *text = realloc(body, n + 2);
-    if (text == NULL) {
-        free(body);
-        return NULL;
-    }
-    text[n] = '\n';
-    text[n + 1] = '\0';
-    if (len)
-        *len = n + 1;
+    char *text = json_line(session_to_json(m));
+    if (text != NULL && len)
+        *len = strlen(text);
     return text;
 }
 

@@ -57,7 +57,7 @@ void rpc_request_clear(rpc_request *req)
     req->params = NULL;
 }
 
-static char *dump_line(json_t *obj)
+char *json_line(json_t *obj)
 {
     char *body = json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(obj);
@@ -76,17 +76,17 @@ static char *dump_line(json_t *obj)
 
 char *rpc_request_encode(const char *op, json_t *params)
 {
-    return dump_line(json_pack("{s:s, s:O}", "op", op, "params", params ? params : json_null()));
+    return json_line(json_pack("{s:s, s:O}", "op", op, "params", params ? params : json_null()));
 }
 
 char *rpc_response_ok(json_t *result)
 {
-    return dump_line(json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_null()));
+    return json_line(json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_null()));
 }
 
 char *rpc_response_error(const char *text)
 {
-    return dump_line(json_pack("{s:b, s:s}", "ok", 0, "error", text));
+    return json_line(json_pack("{s:b, s:s}", "ok", 0, "error", text));
 }
 
 int params_expect_object(json_t *params, int null_ok, char *err, size_t errlen)

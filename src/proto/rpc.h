@@ -21,6 +21,10 @@ typedef struct {
 int rpc_request_decode(const char *line, size_t len, rpc_request *req, char *err, size_t errlen);
 void rpc_request_clear(rpc_request *req);
 
+/* obj as one compact JSON line ending in '\n'; obj is stolen (NULL gives
+ * NULL). malloc'd. Every line the project sends is made here. */
+char *json_line(json_t *obj);
+
 /* Encodes a request line ending in '\n'; params is borrowed. malloc'd. */
 char *rpc_request_encode(const char *op, json_t *params);
 

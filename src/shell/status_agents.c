@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "proto/rpc.h" /* json_line */
 
 #define ID_MAX 9
 
@@ -51,20 +52,7 @@ char *status_agent_line(const char *id, bool live, long long last_seen)
     json_t *ev = json_pack("{s:s, s:s, s:s, s:{s:b, s:o}}", "type", "shell.agent", "agent_id", id,
                            "timestamp", now, "data", "live", live, "last_seen",
                            last_seen ? json_string(seen) : json_null());
-    if (ev == NULL)
-        return NULL;
-    char *text = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
-    if (text == NULL)
-        return NULL;
-    size_t len = strlen(text);
-    char *line = realloc(text, len + 2);
-    if (line == NULL) {
-        free(text);
-        return NULL;
-    }
-    memcpy(line + len, "\n", 2);
-    return line;
+    return json_line(ev);
 }
 
 /* Lock held. */
