@@ -508,12 +508,20 @@ static int count_session_dirs(const char *step, int *count)
     return 0;
 }
 
+/* rsyslog-tls/ lives in the configuration directory: where rsyslogd drops
+ * privileges to the syslog group (Ubuntu), others may search it (not list
+ * it) so that the daemon reaches its files (rsyslog_conf.h). */
+static mode_t conf_dir_mode(void)
+{
+    return getgrnam(RSYSLOG_READER_GROUP) != NULL ? RSYSLOG_SHARED_PARENT_MODE : 0750;
+}
+
 static int install_steps(install_ctx *ctx)
 {
     uid_t uid = ctx->claude_uid;
     gid_t gid = ctx->claude_gid;
-    if (ensure_dir(ctx, CONF_DIR "/", CONF_DIR, 0750, 0, 0) < 0 || ensure_agent_id(ctx) < 0 ||
-        ensure_host_key(ctx) < 0 || ensure_authorized_keys(ctx) < 0)
+    if (ensure_dir(ctx, CONF_DIR "/", CONF_DIR, conf_dir_mode(), 0, 0) < 0 ||
+        ensure_agent_id(ctx) < 0 || ensure_host_key(ctx) < 0 || ensure_authorized_keys(ctx) < 0)
         return -1;
     if (ensure_file(ctx, "convocate-agent.service", "/etc/systemd/system/convocate-agent.service",
                     agent_unit, sizeof agent_unit - 1, 0644, 0, 0) < 0 ||

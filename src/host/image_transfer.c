@@ -221,36 +221,10 @@ out:
 
 /* ---- upload, verify, load ----------------------------------------------- */
 
-typedef struct {
-    progress bar;
-    bool corrupt; /* the test hook below */
-} upload_view;
-
-static void on_chunk(void *ctx, char *buf, size_t n)
-{
-    upload_view *v = ctx;
-    if (v->corrupt && n > 0) {
-        buf[0] ^= 0x01;
-        v->corrupt = false;
-    }
-    progress_add(&v->bar, n);
-}
-
 static int upload_archive(plan *p, runner *r, const archive *a, const char *dest)
 {
     char err[1024];
-    upload_view v = {0};
-    /* TEST HOOK: CONVOCATE_TEST_CORRUPT_TRANSFER=1 flips one bit of the
-     * first chunk after it was hashed here, so the integration tests can
-     * show that the digest check on the target catches damage in flight.
-     * It changes nothing else and is harmless to leave unset. */
-    const char *hook = getenv("CONVOCATE_TEST_CORRUPT_TRANSFER");
-    v.corrupt = hook != NULL && strcmp(hook, "1") == 0;
-    upload_watch w = {.chunk = on_chunk, .ctx = &v};
-    progress_start(&v.bar, "upload", a->size);
-    int rc = r->ops->upload(r, a->path, dest, 0600, 0, 0, &w, err, sizeof err);
-    progress_finish(&v.bar);
-    if (rc < 0)
+    if (progress_upload(r, "upload", a->path, dest, 0600, 0, 0, err, sizeof err) < 0)
         return plan_fail(p, "image upload", "%s", err);
     return 0;
 }

@@ -383,18 +383,30 @@ static int client_dropin_step(pairing *pr, const char *server_name)
     return rc;
 }
 
+/* Where rsyslogd drops privileges to the syslog group (Ubuntu), rsyslog-tls/
+ * and its three files are readable by that group, else by root alone, and
+ * the directory above lets others search it. convocate-agent install makes
+ * that directory by the same rule; it is checked here too because the
+ * install runs only on a fresh agent, and an agent provisioned before must
+ * be corrected by the next init-agent. */
 static int log_channel_steps(pairing *pr)
 {
     const ca_pair *ca = &pr->log_ca;
     ca_leaf_request req = {.kind = CA_LEAF_CLIENT, .cn = pr->id};
-    int rc = plan_dir(pr->p, pr->agent, "rsyslog-tls/", AGENT_RSYSLOG_TLS_DIR, 0750, 0, 0);
+    tls_access access;
+    tlsstep_access(pr->agent, &access);
+    int rc = plan_dir(pr->p, pr->agent, AGENT_CONF_DIR "/", AGENT_CONF_DIR,
+                      tlsstep_parent_mode(pr->agent), 0, 0);
+    if (rc == 0)
+        rc = plan_dir(pr->p, pr->agent, "rsyslog-tls/", AGENT_RSYSLOG_TLS_DIR, access.dir_mode, 0,
+                      access.gid);
     if (rc == 0)
         rc = plan_file(pr->p, pr->agent, "rsyslog-tls/ca.crt", AGENT_RSYSLOG_TLS_DIR "/ca.crt",
-                       ca->cert, strlen(ca->cert), 0644, 0, 0);
+                       ca->cert, strlen(ca->cert), access.cert_mode, 0, access.gid);
     if (rc == 0)
         rc = tlsstep_leaf(pr->p, pr->agent, "rsyslog client", ca, &req,
                           AGENT_RSYSLOG_TLS_DIR "/client.crt", AGENT_RSYSLOG_TLS_DIR "/client.key",
-                          0, 0);
+                          &access);
     if (rc == 0)
         rc = spool_dir_step(pr);
     if (rc == 0)

@@ -85,23 +85,29 @@ static int server_dropin_step(plan *p, runner *shell)
 }
 
 /* The CA (minted once), the listener's certificate, the listener itself and
- * the rotation of the files it writes. */
+ * the rotation of the files it writes. Where rsyslogd drops privileges to
+ * the syslog group (Ubuntu), the directory, the CA certificate and the
+ * server pair are readable by that group, else by root alone; the CA key is
+ * root's alone either way. */
 static int log_channel_steps(plan *p, runner *shell)
 {
     ca_pair ca = {0};
+    tls_access access;
     char name[64];
+    tlsstep_access(shell, &access);
     shell_name(shell, name, sizeof name);
     ca_leaf_request req = {.kind = CA_LEAF_SERVER, .cn = name};
     if (ca_is_ip_literal(name))
         req.san_ip = name;
     else
         req.san_dns = name;
-    int rc = plan_dir(p, shell, "rsyslog-ca/", SHELL_RSYSLOG_CA_DIR, 0750, 0, 0);
+    int rc =
+        plan_dir(p, shell, "rsyslog-ca/", SHELL_RSYSLOG_CA_DIR, access.dir_mode, 0, access.gid);
     if (rc == 0)
-        rc = tlsstep_ca(p, shell, SHELL_RSYSLOG_CA_CERT, SHELL_RSYSLOG_CA_KEY, &ca);
+        rc = tlsstep_ca(p, shell, SHELL_RSYSLOG_CA_CERT, SHELL_RSYSLOG_CA_KEY, &access, &ca);
     if (rc == 0)
         rc = tlsstep_leaf(p, shell, "rsyslog server", &ca, &req, SHELL_RSYSLOG_SERVER_CERT,
-                          SHELL_RSYSLOG_SERVER_KEY, 0, 0);
+                          SHELL_RSYSLOG_SERVER_KEY, &access);
     ca_pair_clear(&ca);
     if (rc == 0)
         rc = server_dropin_step(p, shell);
@@ -115,7 +121,8 @@ int init_shell_steps(plan *p, runner *shell)
 {
     gid_t claude = shell_claude_gid(shell);
     ssh_key host_key = NULL;
-    if (plan_dir(p, shell, SHELL_CONF_DIR "/", SHELL_CONF_DIR, 0750, 0, claude) < 0)
+    if (plan_dir(p, shell, SHELL_CONF_DIR "/", SHELL_CONF_DIR, tlsstep_parent_mode(shell), 0,
+                 claude) < 0)
         return -1;
     if (keystep_pair(p, shell, "status_host_ed25519_key", STATUS_HOST_KEY, "convocate-status", 0600,
                      0, 0, &host_key) < 0)

@@ -25,14 +25,12 @@
 #include "common/spawn.h"
 #include "common/tree.h"
 #include "common/uuid.h"
+#include "host/progress.h"
 #include "shell/registry.h"
 
 #define ERR_LEN 1024
 #define SHA256_HEX_LEN 64
 #define TOOL_OUTPUT_MAX (64 * 1024)
-/* The archive travels through the runner's write_file, which holds it in
- * memory; larger homes need a streaming copy this version does not have. */
-#define MIGRATE_ARCHIVE_MAX ((size_t)2 * 1024 * 1024 * 1024)
 /* The agent store's staging prefix: whatever a crash leaves under it is
  * removed when the agent next starts (store.c recover()). */
 #define AGENT_STAGING ".new-"
@@ -414,28 +412,17 @@ static int hash_archive(move *m)
     return 0;
 }
 
+/* Streamed through the runner's upload, never held in memory, so a home
+ * of any size moves; 0600 and the owner the upload gives it (root), as
+ * the archive is only read by the untar. */
 static int copy_archive(move *m)
 {
-    char *data = NULL, err[ERR_LEN], real[PATH_BUF];
-    size_t len = 0;
-    struct stat st;
-    /* Sized first: read_file_bounded allocates its whole bound. */
-    if (stat(m->local_tar, &st) < 0)
-        return plan_fail(m->p, "copy", "%s: %s", m->local_tar, strerror(errno));
-    if ((unsigned long long)st.st_size > MIGRATE_ARCHIVE_MAX)
-        return plan_fail(m->p, "copy",
-                         "the archive is %lld bytes, more than the 2 GiB this "
-                         "version can copy",
-                         (long long)st.st_size);
-    if (read_file_bounded(m->local_tar, (size_t)st.st_size, &data, &len) < 0)
-        return plan_fail(m->p, "copy", "read %s: %s", m->local_tar, strerror(errno));
-    m->remote_tar_written = true; /* a failed write may leave a temporary */
-    int rc = m->fs->ops->write_file(m->fs, m->remote_tar, data, len, 0600, KEEP_OWNER, KEEP_OWNER,
-                                    err, sizeof err);
-    free(data);
-    if (rc < 0)
+    char err[ERR_LEN], real[PATH_BUF];
+    say("copy", "to %s on %s", agent_real(m, m->remote_tar, real), where(m));
+    m->remote_tar_written = true; /* a failed upload may leave a temporary */
+    if (progress_upload(m->fs, "copy", m->local_tar, m->remote_tar, 0600, KEEP_OWNER, KEEP_OWNER,
+                        err, sizeof err) < 0)
         return plan_fail(m->p, "copy", "%s", err);
-    say("copy", "%s on %s", agent_real(m, m->remote_tar, real), where(m));
     return 0;
 }
 

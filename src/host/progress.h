@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+#include "host/runner.h"
 
 typedef struct {
     char label[64];
@@ -20,5 +23,12 @@ void progress_start(progress *p, const char *label, uint64_t total);
 void progress_add(progress *p, size_t n);
 /* The final state and a newline. */
 void progress_finish(progress *p);
+
+/* The runner's streaming upload of the local file src to path on r, with
+ * a bar labelled label: what every long copy (an image, a session
+ * archive) goes through. uid KEEP_OWNER leaves ownership as the upload
+ * makes it. 0, or -1 with err. */
+int progress_upload(runner *r, const char *label, const char *src, const char *path, mode_t mode,
+                    uid_t uid, gid_t gid, char *err, size_t errlen);
 
 #endif

@@ -14,6 +14,14 @@
 #define RSYSLOG_AGENT_LOG_DIR "/var/log/convocate-agent"
 #define RSYSLOG_SPOOL_DIR "/var/spool/rsyslog" /* Debian's rsyslog work directory */
 #define LOGROTATE_AGENT_LOGS "/etc/logrotate.d/convocate-agent-logs"
+/* Ubuntu's rsyslogd drops privileges to this user and group after start
+ * ($PrivDropToUser syslog in /etc/rsyslog.conf); Debian's keeps running as
+ * root. Where the group exists, the TLS files rsyslog reads are readable
+ * by it (tlssteps.c) and the configuration directory holding them lets
+ * others search, not list, it (RSYSLOG_SHARED_PARENT_MODE), or the
+ * dropped daemon cannot open them and the log channel fails silently. */
+#define RSYSLOG_READER_GROUP "syslog"
+#define RSYSLOG_SHARED_PARENT_MODE 0751
 /* Docker's syslog driver tags each line with the container name. */
 #define RSYSLOG_SESSION_TAG_PREFIX "convocate-session-"
 

@@ -4,9 +4,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/rsyslog_conf.h"
+
 #define ERR_LEN 512
 #define CERT_MODE 0644
 #define KEY_MODE 0600
+#define SHARED_MODE 0640
+#define TLS_DIR_MODE 0750
+#define PARENT_MODE 0750
+
+void tlsstep_access(runner *r, tls_access *a)
+{
+    gid_t gid;
+    *a = (tls_access){
+        .gid = 0, .dir_mode = TLS_DIR_MODE, .cert_mode = CERT_MODE, .key_mode = KEY_MODE};
+    if (r->ops->lookup_group(r, RSYSLOG_READER_GROUP, &gid) == 0) {
+        a->gid = gid;
+        a->cert_mode = SHARED_MODE;
+        a->key_mode = SHARED_MODE;
+    }
+}
+
+mode_t tlsstep_parent_mode(runner *r)
+{
+    gid_t gid;
+    return r->ops->lookup_group(r, RSYSLOG_READER_GROUP, &gid) == 0 ? RSYSLOG_SHARED_PARENT_MODE
+                                                                    : PARENT_MODE;
+}
 
 /* Reads a PEM file on the target: 1 with *out, 0 when missing, -1 when
  * unreadable or not text (reported under step). */
@@ -43,15 +67,17 @@ static int read_pair(plan *p, runner *r, const char *step, const char *cert_path
 /* The key first: a run cut short between the two writes leaves a key
  * without its certificate, which the next run completes. */
 static int write_pair(plan *p, runner *r, const char *step, const ca_pair *pair,
-                      const char *cert_path, const char *key_path, uid_t uid, gid_t gid)
+                      const char *cert_path, const char *key_path, const tls_access *cert_access,
+                      const tls_access *key_access)
 {
     char key_step[128], cert_step[128];
     snprintf(key_step, sizeof key_step, "%s key", step);
     snprintf(cert_step, sizeof cert_step, "%s certificate", step);
-    if (plan_file(p, r, key_step, key_path, pair->key, strlen(pair->key), KEY_MODE, uid, gid) < 0)
+    if (plan_file(p, r, key_step, key_path, pair->key, strlen(pair->key), key_access->key_mode, 0,
+                  key_access->gid) < 0)
         return -1;
-    return plan_file(p, r, cert_step, cert_path, pair->cert, strlen(pair->cert), CERT_MODE, uid,
-                     gid);
+    return plan_file(p, r, cert_step, cert_path, pair->cert, strlen(pair->cert),
+                     cert_access->cert_mode, 0, cert_access->gid);
 }
 
 int tlsstep_check_ca(plan *p, const char *step, const ca_pair *ca)
@@ -91,14 +117,18 @@ static int complete_ca(plan *p, const char *step, const char *cert_path, const c
     return 0;
 }
 
-int tlsstep_ca(plan *p, runner *r, const char *cert_path, const char *key_path, ca_pair *ca)
+int tlsstep_ca(plan *p, runner *r, const char *cert_path, const char *key_path, const tls_access *a,
+               ca_pair *ca)
 {
     const char *step = "rsyslog CA";
+    /* The CA's key signs every agent's certificate: root's alone, even
+     * where rsyslog may read the rest of the directory. */
+    const tls_access root_only = {.key_mode = KEY_MODE};
     int have_cert, have_key;
     if (read_pair(p, r, step, cert_path, key_path, ca, &have_cert, &have_key) < 0)
         return -1;
     if (complete_ca(p, step, cert_path, key_path, have_cert, have_key, ca) < 0 ||
-        write_pair(p, r, step, ca, cert_path, key_path, 0, 0) < 0) {
+        write_pair(p, r, step, ca, cert_path, key_path, a, &root_only) < 0) {
         ca_pair_clear(ca);
         return -1;
     }
@@ -123,8 +153,8 @@ int tlsstep_load_ca(plan *p, runner *r, const char *step, const char *cert_path,
 }
 
 int tlsstep_leaf(plan *p, runner *r, const char *step, const ca_pair *ca,
-                 const ca_leaf_request *req, const char *cert_path, const char *key_path, uid_t uid,
-                 gid_t gid)
+                 const ca_leaf_request *req, const char *cert_path, const char *key_path,
+                 const tls_access *a)
 {
     char err[ERR_LEN];
     ca_pair leaf;
@@ -140,7 +170,7 @@ int tlsstep_leaf(plan *p, runner *r, const char *step, const ca_pair *ca,
         if (ca_issue(ca, req, &leaf, err, sizeof err) < 0)
             return plan_fail(p, step, "%s", err);
     }
-    int rc = write_pair(p, r, step, &leaf, cert_path, key_path, uid, gid);
+    int rc = write_pair(p, r, step, &leaf, cert_path, key_path, a, a);
     ca_pair_clear(&leaf);
     return rc;
 }

@@ -6,6 +6,7 @@ symlinks, modes, owner claude 1337:1337), be listed by the agent over the
 pinned RPC, and only then remove the source; every refusal and the dry run
 must leave both sides exactly as they were."""
 import json
+import re
 import os
 import shutil
 import signal
@@ -67,7 +68,7 @@ class Cluster:
     def agent_home(self, u):
         return os.path.join(self.agent, "home", "claude", u)
 
-    def migrate(self, *args, agent=None, session=None, path_prefix=None):
+    def migrate(self, *args, agent=None, session=None, path_prefix=None, extra_env=None):
         argv = [HOST_BIN, "migrate-session", "--root", self.shell, "--agent-root", self.agent,
                 "--agent", agent or self.agent_id]
         if session is not None:
@@ -75,6 +76,7 @@ class Cluster:
         env = dict(os.environ, TMPDIR=self.tmp)
         if path_prefix:
             env["PATH"] = path_prefix + os.pathsep + env["PATH"]
+        env.update(extra_env or {})
         return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=180,
                               env=env)
 
@@ -181,6 +183,8 @@ def test_migrate_moves_an_orphan_to_the_agent(cluster):
                  "copy:", "verify:", "untar:", "listed:", "remove source:"):
         assert f"  {step}" in r.stdout, r.stdout
     assert f"session {u} moved to agent {c.agent_id}" in r.stdout
+    # The archive is streamed with the progress bar of every long copy.
+    assert re.search(r"copy: [0-9.]+ / [0-9.]+ MiB +100%", r.stderr), r.stderr
 
     # The source is gone, the agent holds the same tree.
     assert not os.path.lexists(c.orphan_path(u))
@@ -337,6 +341,22 @@ def test_a_failing_step_is_named_and_leaves_the_source(cluster, tool):
     assert full_snapshot(c.shell, c.agent) == snap
     assert os.listdir(c.tmp) == ["agent.stderr"]
     assert c.ls()[u]["state"] == "O"  # on the shell only: an orphan
+
+
+def test_damage_in_flight_is_caught_on_the_agent(cluster):
+    """The archive is hashed here and checked there: a bit flipped after
+    hashing (the upload's test hook) fails the verify step, and nothing
+    moves."""
+    c = cluster
+    u = make_orphan(c)
+    snap = full_snapshot(c.shell, c.agent)
+    r = c.migrate(session=u, extra_env={"CONVOCATE_TEST_CORRUPT_TRANSFER": "1"})
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "migrate-session: verify: the copy on the agent has another SHA-256" in r.stderr
+    assert "not moved, the source is intact" in r.stdout
+    assert full_snapshot(c.shell, c.agent) == snap
+    assert os.listdir(c.tmp) == ["agent.stderr"]
+    assert c.ls()[u]["state"] == "O"
 
 
 # ---- the agent's files on another host, over SSH (--host) -------------------
