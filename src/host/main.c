@@ -11,6 +11,8 @@
 
 #include "common/log.h"
 #include "common/paths.h"
+#include "host/deploy.h"
+#include "host/image_transfer.h"
 #include "host/init_agent.h"
 #include "host/init_shell.h"
 #include "host/install_host.h"
@@ -111,10 +113,8 @@ enum {
     OPT_CA_KEY,
     OPT_AGENT,
     OPT_SESSION,
+    OPT_IMAGE,
 };
-
-/* Where the remote agent binary is deployed (update.c). */
-#define REMOTE_AGENT_BIN AGENT_BIN_PATH
 
 static const struct option long_opts[] = {
     {"root", required_argument, NULL, OPT_ROOT},
@@ -124,6 +124,7 @@ static const struct option long_opts[] = {
     {"repin", no_argument, NULL, OPT_REPIN},
     {"ca-cert", required_argument, NULL, OPT_CA_CERT},
     {"ca-key", required_argument, NULL, OPT_CA_KEY},
+    {"image", required_argument, NULL, OPT_IMAGE},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"agent", required_argument, NULL, OPT_AGENT},
     {"session", required_argument, NULL, OPT_SESSION},
@@ -197,6 +198,8 @@ static int agent_option(const char *cmd, int c, host_options *o)
         o->agent.ca_cert = optarg;
     else if (c == OPT_CA_KEY)
         o->agent.ca_key = optarg;
+    else if (c == OPT_IMAGE)
+        o->agent.image = optarg;
     else
         o->agent.repin = true;
     return 0;
@@ -250,6 +253,7 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
         case OPT_REPIN:
         case OPT_CA_CERT:
         case OPT_CA_KEY:
+        case OPT_IMAGE:
             rc = agent_option(cmd, c, o);
             break;
         case OPT_HOST:
@@ -319,13 +323,17 @@ static int run_init_agent(plan *p, host_options *o, runner *shell)
     char err[1024], agent_bin[PATH_MAX];
     runner *agent = NULL;
     if (o->remote.host != NULL) {
+        /* The image is checked here before any connection or copy, as
+         * update does. */
+        if (image_check_local(p, o->agent.image) < 0)
+            return -1;
         agent = runner_remote_new(&o->remote, err, sizeof err);
-        snprintf(agent_bin, sizeof agent_bin, "%s", REMOTE_AGENT_BIN);
+        snprintf(agent_bin, sizeof agent_bin, "%s", AGENT_BIN_PATH);
         if (agent == NULL)
             return plan_fail(p, "--host", "%s", err);
     } else if ((agent = runner_local_new(o->agent_root, err, sizeof err)) == NULL) {
         return plan_fail(p, "--agent-root", "%s", err);
-    } else if (update_sibling_agent(agent_bin, sizeof agent_bin) < 0) {
+    } else if (deploy_sibling("convocate-agent", agent_bin, sizeof agent_bin) < 0) {
         runner_free(agent);
         return plan_fail(p, "agent install",
                          "convocate-agent is not installed next to this program");
@@ -333,7 +341,7 @@ static int run_init_agent(plan *p, host_options *o, runner *shell)
     o->agent.agent_bin = agent_bin;
     print_header("init-agent", o, shell, agent);
     /* A remote agent gets this build's binary first (SPEC 11), as update does. */
-    int rc = agent->remote ? update_agent_binary_step(p, agent) : 0;
+    int rc = agent->remote ? deploy_binary_step(p, agent, "convocate-agent") : 0;
     if (rc == 0)
         rc = init_agent_steps(p, shell, agent, &o->agent);
     runner_free(agent);
@@ -417,6 +425,29 @@ static int run_migrate(host_options *o)
     return rc == 0 ? 0 : 1;
 }
 
+/* init-agent's --host and --agent-root exclude each other; --image is for
+ * --host only, since a local agent shares this machine's engine and its
+ * image. 0, or -1 after a usage error. */
+static int check_init_agent(host_options *o)
+{
+    const char *cmd = "init-agent";
+    if ((o->agent_root == NULL) == (o->remote.host == NULL))
+        return usage_error(cmd, "give exactly one of --agent-root DIR and --host H"), -1;
+    if (o->agent_root != NULL && o->agent.image != NULL)
+        return usage_error(cmd, "--image needs --host: an --agent-root agent shares this "
+                                "machine's docker engine and its images"),
+               -1;
+    if (o->remote.host == NULL)
+        return 0;
+    if (o->agent.image == NULL)
+        o->agent.image = "convocate:" CONVOCATE_VERSION;
+    if (!image_tag_is_valid(o->agent.image))
+        return usage_error(cmd, "--image needs a tag of [A-Za-z0-9._/:@-], at most 255 "
+                                "characters"),
+               -1;
+    return 0;
+}
+
 static bool is_help(const char *s)
 {
     return strcmp(s, "help") == 0 || strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0;
@@ -478,7 +509,7 @@ int main(int argc, char **argv)
         return usage_error(cmd, "give at most one of --agent-root DIR and --host H");
     if (migrating)
         return run_migrate(&o);
-    if (strcmp(cmd, "init-agent") == 0 && (o.agent_root == NULL) == (o.remote.host == NULL))
-        return usage_error(cmd, "give exactly one of --agent-root DIR and --host H");
+    if (strcmp(cmd, "init-agent") == 0)
+        return check_init_agent(&o) < 0 ? EXIT_USAGE : run_init(cmd, &o);
     return run_init(cmd, &o);
 }
