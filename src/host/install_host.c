@@ -36,6 +36,14 @@ static const char *const base_packages[] = {
     "rsyslog",
     "rsyslog-openssl",
     "tzdata",
+    /* The runtime libraries convocate, convocate-agent and convocate-host
+     * link that a server base lacks: they are deployed as bare binaries
+     * (init-shell, init-agent, update), not as packages that would pull
+     * these in. libcurl comes with curl, OpenSSL with openssh-server,
+     * ncurses with the base; the names are the same on Debian 12 and
+     * Ubuntu 22.04 and 24.04. */
+    "libssh-4",
+    "libjansson4",
 };
 #define N_BASE (sizeof base_packages / sizeof base_packages[0])
 
