@@ -364,7 +364,11 @@ static int run_init(const char *cmd, host_options *o)
     int rc;
     if (is_shell) {
         print_header(cmd, o, shell, NULL);
-        rc = init_shell_steps(&p, shell);
+        /* A remote shell host gets this build's programs and their install
+         * first (SPEC 11); a --root directory of this machine does not. */
+        rc = shell->remote ? init_shell_program_steps(&p, shell) : 0;
+        if (rc == 0)
+            rc = init_shell_steps(&p, shell);
     } else {
         rc = run_init_agent(&p, o, shell);
     }
