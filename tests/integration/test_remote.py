@@ -411,6 +411,8 @@ def test_install_dry_run_prints_the_plan_and_changes_nothing(target):
     out = r.stdout
     assert "apt-get update: would run" in out
     assert "docker.io" in out and "jq" in out and "rsyslog-openssl" in out
+    # the libraries our deployed binaries link, which this base lacks
+    assert "libssh-4" in out and "libjansson4" in out
     assert "group claude (1337): would create" in out
     assert "user claude (1337): would create" in out
     assert "ufw allow 22/tcp: would create" in out
@@ -436,7 +438,8 @@ def test_install_converges_and_second_run_changes_nothing(target):
     assert "packages:" in first.stdout
     assert "/etc/timezone: updated" in first.stdout
     assert "/etc/localtime -> /usr/share/zoneinfo/Etc/UTC: updated" in first.stdout
-    for pkg in ("docker.io", "dnsmasq", "jq", "curl", "git", "ufw", "rsyslog-openssl"):
+    for pkg in ("docker.io", "dnsmasq", "jq", "curl", "git", "ufw", "rsyslog-openssl",
+                "libssh-4", "libjansson4"):
         status = target.sh(f"dpkg-query -W -f='${{Status}}' {pkg}")
         assert status.endswith("ok installed"), (pkg, status)
     assert target.sh("id -u claude; id -g claude").split() == ["1337", "1337"]
