@@ -265,6 +265,11 @@ def test_init_agent_host_deploys_pairs_transfers_and_stamps(agent_target, tmp_pa
     ok(subprocess.run([HOST_BIN, "init-shell", "--root", shell], capture_output=True, text=True,
                       timeout=120))
     assert not t.exists("/usr/local/bin/convocate-agent")
+    dry = ok(t.host("init-agent", "--root", shell, "--image", test_image, "--dry-run"))
+    assert "/usr/local/bin/convocate-agent: would create" in dry.stdout, dry.stdout
+    assert f"image {test_image}: would" in dry.stdout
+    assert "current-image: would be stamped" in dry.stdout
+    assert not t.exists("/usr/local/bin/convocate-agent") and not t.exists("/etc/convocate-agent")
     r = ok(t.host("init-agent", "--root", shell, "--image", test_image))
     out = r.stdout
     assert "/usr/local/bin/convocate-agent: created" in out
