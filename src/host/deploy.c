@@ -128,8 +128,10 @@ int deploy_install_step(plan *p, runner *r, const char *step, const char *bin,
         if (out != NULL)
             echo_install(out);
         free(out);
-        return plan_fail(p, step, "%s install on %s failed (exit %d)%s%s", real, r->where, status,
-                         status < 0 ? ": " : "", status < 0 ? err : "");
+        if (status < 0)
+            return plan_fail(p, step, "%s install on %s could not run: %s", real, r->where, err);
+        return plan_fail(p, step, "%s install on %s failed (exit %d); its output is above", real,
+                         r->where, status);
     }
     *outcome = echo_install(out != NULL ? out : "");
     free(out);
