@@ -10,8 +10,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "host/deploy.h"
 #include "host/image_transfer.h"
