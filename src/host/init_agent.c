@@ -27,6 +27,7 @@
 #include "host/service.h"
 #include "host/rsyslog_conf.h"
 #include "host/tlssteps.h"
+#include "host/update.h"
 #include "shell/install.h"
 #include "shell/registry.h"
 #include "ssh/keygen.h"
@@ -423,6 +424,10 @@ int init_agent_steps(plan *p, runner *shell, runner *agent, const init_agent_opt
         printf("  (the remaining steps need the agent id that the install will mint)\n");
     if (rc == 1)
         rc = preflight(&pr) < 0 || pairing_steps(&pr) < 0 || log_channel_steps(&pr) < 0 ? -1 : 0;
+    /* The image last, as update does: current-image is stamped only once
+     * the agent's engine holds it. */
+    if (rc == 0 && opt->image != NULL)
+        rc = update_image_steps(p, agent, opt->image);
     /* The agent reads its keys, pins and shell-host at start. */
     bool changed = p->changes > 0;
     if (rc == 0)

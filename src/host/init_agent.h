@@ -20,6 +20,10 @@ typedef struct {
      * the agent's log certificate; NULL: the shell's rsyslog-ca. */
     const char *ca_cert;
     const char *ca_key;
+    /* --host: the session image transferred to the agent's engine and
+     * stamped as its current-image; NULL (--agent-root): neither, since
+     * that agent shares this machine's engine. */
+    const char *image;
 } init_agent_options;
 
 /* Runs every step; 0, or -1 after one line on stderr naming the step. A

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "host/ca.h"
+#include "host/deploy.h"
+#include "host/install_host.h"
 #include "host/keysteps.h"
 #include "host/service.h"
 #include "host/rsyslog_conf.h"
@@ -117,6 +119,35 @@ static int log_channel_steps(plan *p, runner *shell)
     return rc;
 }
 
+int init_shell_program_steps(plan *p, runner *shell)
+{
+    /* convocate runs the TUI and status-serve there; convocate-host
+     * provisions agents from there and deploys the convocate-agent that
+     * lies next to it. */
+    static const char *const programs[] = {"convocate", "convocate-host", "convocate-agent"};
+    for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++)
+        if (deploy_binary_step(p, shell, programs[i]) < 0)
+            return -1;
+    step_outcome outcome;
+    return deploy_install_step(p, shell, "convocate install", SHELL_BIN_PATH, &outcome);
+}
+
+/* 223 (status) and 514 (logs) open where ufw is installed; a host without
+ * it gets one line, since its firewall (if any) is the operator's. Never
+ * under a --root directory: ufw acts on this whole machine. */
+static void firewall_steps(plan *p, runner *shell)
+{
+    if (!shell->remote && !runner_is_real_root(shell))
+        return;
+    if (!shell->ops->has_program(shell, "ufw")) {
+        printf("  ufw: not installed on %s; 223/tcp and 514/tcp not opened by us\n", shell->where);
+        fflush(stdout);
+        return;
+    }
+    host_ufw_allow(p, shell, "223", false);
+    host_ufw_allow(p, shell, "514", false);
+}
+
 int init_shell_steps(plan *p, runner *shell)
 {
     gid_t claude = shell_claude_gid(shell);
@@ -148,6 +179,7 @@ int init_shell_steps(plan *p, runner *shell)
     bool unit_changed = p->changes > before_unit;
     /* The listener reads its keys at start: restart it after any change. */
     bool changed = p->changes > 0;
+    firewall_steps(p, shell); /* rules need no restart */
     if (service_step(p, shell, "convocate-status", unit_changed, changed,
                      "convocate status-serve") < 0)
         return -1;

@@ -16,6 +16,11 @@
 #define SHELL_RSYSLOG_SERVER_CERT SHELL_RSYSLOG_CA_DIR "/server.crt"
 #define SHELL_RSYSLOG_SERVER_KEY SHELL_RSYSLOG_CA_DIR "/server.key"
 
+/* A remote shell host only, before init_shell_steps: deploys convocate,
+ * convocate-host and convocate-agent to /usr/local/bin and runs
+ * `convocate install` there. 0, or -1 after one line naming the step. */
+int init_shell_program_steps(plan *p, runner *shell);
+
 /* Runs every step; 0, or -1 after one line on stderr naming the step. */
 int init_shell_steps(plan *p, runner *shell);
 

@@ -36,6 +36,14 @@ static const char *const base_packages[] = {
     "rsyslog",
     "rsyslog-openssl",
     "tzdata",
+    /* The runtime libraries convocate, convocate-agent and convocate-host
+     * link that a server base lacks: they are deployed as bare binaries
+     * (init-shell, init-agent, update), not as packages that would pull
+     * these in. libcurl comes with curl, OpenSSL with openssh-server,
+     * ncurses with the base; the names are the same on Debian 12 and
+     * Ubuntu 22.04 and 24.04. */
+    "libssh-4",
+    "libjansson4",
 };
 #define N_BASE (sizeof base_packages / sizeof base_packages[0])
 
@@ -296,7 +304,7 @@ static bool ufw_has_rule(plan *p, runner *r, const char *port)
     return yes;
 }
 
-static void ufw_allow(plan *p, runner *r, const char *port, bool will_have_ufw)
+void host_ufw_allow(plan *p, runner *r, const char *port, bool will_have_ufw)
 {
     char step[64], rule[32], *out = NULL, err[512], line[LINE_MAX_MSG];
     snprintf(step, sizeof step, "ufw allow %s/tcp", port);
@@ -329,12 +337,12 @@ static void firewall(plan *p, runner *r, host_role role, bool will_have_ufw)
         printf("  ufw: skipped (not installed)\n");
         return;
     }
-    ufw_allow(p, r, "22", will_have_ufw);
+    host_ufw_allow(p, r, "22", will_have_ufw);
     if (role & HOST_ROLE_AGENT)
-        ufw_allow(p, r, "222", will_have_ufw);
+        host_ufw_allow(p, r, "222", will_have_ufw);
     if (role & HOST_ROLE_SHELL) {
-        ufw_allow(p, r, "223", will_have_ufw);
-        ufw_allow(p, r, "514", will_have_ufw);
+        host_ufw_allow(p, r, "223", will_have_ufw);
+        host_ufw_allow(p, r, "514", will_have_ufw);
     }
 }
 

@@ -21,6 +21,13 @@ typedef struct {
 /* "shell", "agent" or "both"; -1 for anything else. */
 int host_role_parse(const char *s, host_role *out);
 
+/* "ufw allow PORT/tcp" on the target unless ufw's rules file already
+ * holds that rule (unchanged); when ufw cannot load rules (a container)
+ * one line says so and the run goes on. will_have_ufw: ufw is about to be
+ * installed by this run, so its rules file cannot be asked yet. Also used
+ * by init-shell for 223 and 514. */
+void host_ufw_allow(plan *p, runner *r, const char *port, bool will_have_ufw);
+
 /* Runs every step; 0, or -1 after one line on stderr naming the step. */
 int install_host_steps(plan *p, runner *r, const install_host_options *o);
 

@@ -11,6 +11,8 @@
 
 #include "common/log.h"
 #include "common/paths.h"
+#include "host/deploy.h"
+#include "host/image_transfer.h"
 #include "host/init_agent.h"
 #include "host/init_shell.h"
 #include "host/install_host.h"
@@ -34,16 +36,21 @@ static void usage(FILE *out)
             "      packages, user claude 1337, timezone Etc/UTC, ufw openings; a remote\n"
             "      host is rebooted when the upgrade requires it (this host never is)\n"
             "  init-shell [--root DIR] [--host H [--user U]] [--dry-run]\n"
-            "      set up the shell side: status host key, authorized keys, domain,\n"
-            "      dnsmasq hosts file and drop-in, log CA and rsyslog TLS listener,\n"
-            "      logrotate, convocate-status.service\n"
-            "  init-agent [--root DIR] (--agent-root DIR | --host H [--user U])\n"
+            "      set up the shell side: with --host, first deploys convocate,\n"
+            "      convocate-host and convocate-agent to /usr/local/bin and runs\n"
+            "      'convocate install' there; then status host key, authorized keys,\n"
+            "      domain, dnsmasq hosts file and drop-in, log CA and rsyslog TLS\n"
+            "      listener, logrotate, convocate-status.service, ufw 223 and 514 (when\n"
+            "      ufw is installed; not under --root DIR)\n"
+            "  init-agent [--root DIR] (--agent-root DIR | --host H [--user U] [--image TAG])\n"
             "             [--agent-addr ADDR[:PORT]] [--shell-host ADDR[:PORT]]\n"
             "             [--ca-cert PATH --ca-key PATH] [--repin] [--dry-run]\n"
             "      pair an agent with this shell: deploys /usr/local/bin/convocate-agent\n"
             "      (remote), runs 'convocate-agent install' on it when needed, mints the\n"
             "      two key pairs, pins both host keys, issues its log certificate and drops\n"
-            "      the rsyslog forwarder\n"
+            "      the rsyslog forwarder; remote: then transfers the image TAG (default\n"
+            "      convocate:" CONVOCATE_VERSION
+            ", which must exist here) and stamps current-image\n"
             "  migrate-session [--root DIR] --agent ID --session UUID\n"
             "             [--agent-root DIR | --host H [--user U]] [--dry-run]\n"
             "      move an orphan session home from this host's /home/claude/<uuid>/ to\n"
@@ -64,6 +71,7 @@ static void usage(FILE *out)
             "  --ca-cert PATH    with --ca-key: issue the agent's log certificate from this\n"
             "  --ca-key PATH     CA (files of this machine) instead of the shell's\n"
             "  --repin           accept a changed host key on either side\n"
+            "  --image TAG       init-agent --host: the session image to transfer\n"
             "  --dry-run         print the plan, change nothing\n"
             "  -v, --verbose     log debug detail, stream remote command output\n"
             "\n"
@@ -111,10 +119,8 @@ enum {
     OPT_CA_KEY,
     OPT_AGENT,
     OPT_SESSION,
+    OPT_IMAGE,
 };
-
-/* Where the remote agent binary is deployed (update.c). */
-#define REMOTE_AGENT_BIN AGENT_BIN_PATH
 
 static const struct option long_opts[] = {
     {"root", required_argument, NULL, OPT_ROOT},
@@ -124,6 +130,7 @@ static const struct option long_opts[] = {
     {"repin", no_argument, NULL, OPT_REPIN},
     {"ca-cert", required_argument, NULL, OPT_CA_CERT},
     {"ca-key", required_argument, NULL, OPT_CA_KEY},
+    {"image", required_argument, NULL, OPT_IMAGE},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"agent", required_argument, NULL, OPT_AGENT},
     {"session", required_argument, NULL, OPT_SESSION},
@@ -197,6 +204,8 @@ static int agent_option(const char *cmd, int c, host_options *o)
         o->agent.ca_cert = optarg;
     else if (c == OPT_CA_KEY)
         o->agent.ca_key = optarg;
+    else if (c == OPT_IMAGE)
+        o->agent.image = optarg;
     else
         o->agent.repin = true;
     return 0;
@@ -250,6 +259,7 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
         case OPT_REPIN:
         case OPT_CA_CERT:
         case OPT_CA_KEY:
+        case OPT_IMAGE:
             rc = agent_option(cmd, c, o);
             break;
         case OPT_HOST:
@@ -319,13 +329,17 @@ static int run_init_agent(plan *p, host_options *o, runner *shell)
     char err[1024], agent_bin[PATH_MAX];
     runner *agent = NULL;
     if (o->remote.host != NULL) {
+        /* The image is checked here before any connection or copy, as
+         * update does. */
+        if (image_check_local(p, o->agent.image) < 0)
+            return -1;
         agent = runner_remote_new(&o->remote, err, sizeof err);
-        snprintf(agent_bin, sizeof agent_bin, "%s", REMOTE_AGENT_BIN);
+        snprintf(agent_bin, sizeof agent_bin, "%s", AGENT_BIN_PATH);
         if (agent == NULL)
             return plan_fail(p, "--host", "%s", err);
     } else if ((agent = runner_local_new(o->agent_root, err, sizeof err)) == NULL) {
         return plan_fail(p, "--agent-root", "%s", err);
-    } else if (update_sibling_agent(agent_bin, sizeof agent_bin) < 0) {
+    } else if (deploy_sibling("convocate-agent", agent_bin, sizeof agent_bin) < 0) {
         runner_free(agent);
         return plan_fail(p, "agent install",
                          "convocate-agent is not installed next to this program");
@@ -333,7 +347,7 @@ static int run_init_agent(plan *p, host_options *o, runner *shell)
     o->agent.agent_bin = agent_bin;
     print_header("init-agent", o, shell, agent);
     /* A remote agent gets this build's binary first (SPEC 11), as update does. */
-    int rc = agent->remote ? update_agent_binary_step(p, agent) : 0;
+    int rc = agent->remote ? deploy_binary_step(p, agent, "convocate-agent") : 0;
     if (rc == 0)
         rc = init_agent_steps(p, shell, agent, &o->agent);
     runner_free(agent);
@@ -356,7 +370,11 @@ static int run_init(const char *cmd, host_options *o)
     int rc;
     if (is_shell) {
         print_header(cmd, o, shell, NULL);
-        rc = init_shell_steps(&p, shell);
+        /* A remote shell host gets this build's programs and their install
+         * first (SPEC 11); a --root directory of this machine does not. */
+        rc = shell->remote ? init_shell_program_steps(&p, shell) : 0;
+        if (rc == 0)
+            rc = init_shell_steps(&p, shell);
     } else {
         rc = run_init_agent(&p, o, shell);
     }
@@ -415,6 +433,29 @@ static int run_migrate(host_options *o)
     int rc = migrate_session(&p, &o->migrate, agent);
     runner_free(agent);
     return rc == 0 ? 0 : 1;
+}
+
+/* init-agent's --host and --agent-root exclude each other; --image is for
+ * --host only, since a local agent shares this machine's engine and its
+ * image. 0, or -1 after a usage error. */
+static int check_init_agent(host_options *o)
+{
+    const char *cmd = "init-agent";
+    if ((o->agent_root == NULL) == (o->remote.host == NULL))
+        return usage_error(cmd, "give exactly one of --agent-root DIR and --host H"), -1;
+    if (o->agent_root != NULL && o->agent.image != NULL)
+        return usage_error(cmd, "--image needs --host: an --agent-root agent shares this "
+                                "machine's docker engine and its images"),
+               -1;
+    if (o->remote.host == NULL)
+        return 0;
+    if (o->agent.image == NULL)
+        o->agent.image = "convocate:" CONVOCATE_VERSION;
+    if (!image_tag_is_valid(o->agent.image))
+        return usage_error(cmd, "--image needs a tag of [A-Za-z0-9._/:@-], at most 255 "
+                                "characters"),
+               -1;
+    return 0;
 }
 
 static bool is_help(const char *s)
@@ -478,7 +519,7 @@ int main(int argc, char **argv)
         return usage_error(cmd, "give at most one of --agent-root DIR and --host H");
     if (migrating)
         return run_migrate(&o);
-    if (strcmp(cmd, "init-agent") == 0 && (o.agent_root == NULL) == (o.remote.host == NULL))
-        return usage_error(cmd, "give exactly one of --agent-root DIR and --host H");
+    if (strcmp(cmd, "init-agent") == 0)
+        return check_init_agent(&o) < 0 ? EXIT_USAGE : run_init(cmd, &o);
     return run_init(cmd, &o);
 }

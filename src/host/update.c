@@ -10,137 +10,15 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "host/digest.h"
+#include "host/deploy.h"
 #include "host/image_transfer.h"
 #include "host/init_agent.h"
 #include "host/service.h"
 #include "version.h"
 
 #define EXIT_USAGE 2
-#define INSTALL_OUTPUT_MAX 65536
 #define CURRENT_IMAGE AGENT_CONF_DIR "/current-image"
-
-int update_sibling_agent(char *out, size_t size)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash == NULL)
-        return -1;
-    *slash = '\0';
-    if (snprintf(out, size, "%s/convocate-agent", exe) >= (int)size)
-        return -1;
-    return access(out, X_OK) == 0 ? 0 : -1;
-}
-
-/* ---- the agent binary ---------------------------------------------------- */
-
-static int binary_outcome(plan *p, runner *r, const char *want, step_outcome *outcome)
-{
-    char err[1024], have[SHA256_HEX_LEN + 1];
-    runner_stat st;
-    if (r->ops->stat_path(r, AGENT_BIN_PATH, &st, err, sizeof err) < 0)
-        return plan_fail(p, AGENT_BIN_PATH, "%s", err);
-    if (!st.exists) {
-        *outcome = STEP_CREATED;
-        return 0;
-    }
-    if (!st.is_reg)
-        return plan_fail(p, AGENT_BIN_PATH, "exists on %s and is not a regular file; move it away",
-                         r->where);
-    if (st.mode != 0755 || (r->can_chown && (st.uid != 0 || st.gid != 0))) {
-        *outcome = STEP_UPDATED;
-        return 0;
-    }
-    if (digest_target_file(r, AGENT_BIN_PATH, have, err, sizeof err) < 0)
-        return plan_fail(p, AGENT_BIN_PATH, "%s", err);
-    *outcome = strcmp(have, want) == 0 ? STEP_UNCHANGED : STEP_UPDATED;
-    return 0;
-}
-
-int update_agent_binary_step(plan *p, runner *r)
-{
-    char src[PATH_MAX], err[1024], want[SHA256_HEX_LEN + 1], got[SHA256_HEX_LEN + 1];
-    if (update_sibling_agent(src, sizeof src) < 0)
-        return plan_fail(p, AGENT_BIN_PATH,
-                         "convocate-agent is not installed next to this program");
-    if (digest_local_file(src, want, err, sizeof err) < 0)
-        return plan_fail(p, AGENT_BIN_PATH, "%s", err);
-    step_outcome outcome;
-    if (binary_outcome(p, r, want, &outcome) < 0)
-        return -1;
-    if (outcome != STEP_UNCHANGED && !p->dry_run) {
-        if (r->ops->upload(r, src, AGENT_BIN_PATH, 0755, 0, 0, NULL, err, sizeof err) < 0)
-            return plan_fail(p, AGENT_BIN_PATH, "%s", err);
-        /* The size was checked before the rename; the digest proves the
-         * bytes, which is what "unchanged" on the next run relies on. */
-        if (digest_target_file(r, AGENT_BIN_PATH, got, err, sizeof err) < 0)
-            return plan_fail(p, AGENT_BIN_PATH, "%s", err);
-        if (strcmp(got, want) != 0)
-            return plan_fail(p, AGENT_BIN_PATH, "SHA-256 on %s is %s, expected %s", r->where, got,
-                             want);
-    }
-    plan_report(p, AGENT_BIN_PATH, outcome);
-    return 0;
-}
-
-/* ---- convocate-agent install on the target ------------------------------ */
-
-/* Its lines, indented under our step; its verdict is its last line. */
-static step_outcome echo_install(const char *out)
-{
-    const char *last = "";
-    for (const char *line = out; *line != '\0';) {
-        size_t n = strcspn(line, "\n");
-        if (n > 0) {
-            printf("    %.*s\n", (int)n, line);
-            last = line;
-        }
-        line += n + (line[n] == '\n');
-    }
-    fflush(stdout);
-    return strncmp(last, "nothing changed", 15) == 0 ? STEP_UNCHANGED : STEP_UPDATED;
-}
-
-/* Runs the deployed binary's install there; *outcome says whether it
- * changed (or on a dry run would change) anything, units included. */
-static int install_step(plan *p, runner *r, step_outcome *outcome)
-{
-    const char *step = "agent install";
-    char bin[PATH_BUF], err[1024];
-    runner_stat st;
-    *outcome = STEP_UNCHANGED;
-    if (runner_real_path(r, AGENT_BIN_PATH, bin, sizeof bin) < 0)
-        return plan_fail(p, step, "the root path is too long");
-    if (r->ops->stat_path(r, AGENT_BIN_PATH, &st, err, sizeof err) < 0)
-        return plan_fail(p, step, "%s", err);
-    if (p->dry_run && !st.exists) {
-        printf("  %s: would run %s install once the binary is there\n", step, bin);
-        return 0;
-    }
-    char *argv[] = {
-        bin, "install", "--root", r->root[0] ? r->root : "/", p->dry_run ? "--dry-run" : NULL,
-        NULL};
-    char *out = NULL;
-    int status = r->ops->run(r, argv, &out, INSTALL_OUTPUT_MAX, err, sizeof err);
-    if (status != 0) {
-        if (out != NULL)
-            echo_install(out);
-        free(out);
-        return plan_fail(p, step, "%s install on %s failed (exit %d)%s%s", bin, r->where, status,
-                         status < 0 ? ": " : "", status < 0 ? err : "");
-    }
-    *outcome = echo_install(out != NULL ? out : "");
-    free(out);
-    plan_report(p, step, *outcome);
-    return 0;
-}
 
 /* ---- restart ------------------------------------------------------------ */
 
@@ -163,21 +41,27 @@ typedef struct {
     remote_options remote;
 } update_options;
 
-static int update_steps(plan *p, runner *r, const char *tag)
+int update_image_steps(plan *p, runner *r, const char *tag)
 {
     char stamp[IMAGE_TAG_MAX + 2];
-    step_outcome installed;
-    int before;
-    if (update_agent_binary_step(p, r) < 0 || install_step(p, r, &installed) < 0)
-        return -1;
-    before = p->changes;
+    int before = p->changes;
     if (image_transfer_step(p, r, tag) < 0)
         return -1;
     int n = snprintf(stamp, sizeof stamp, "%s\n", tag);
     /* On a dry run whose image would move, the stamp waits for it too. */
-    if (p->dry_run && p->changes != before)
+    if (p->dry_run && p->changes != before) {
         printf("  %s: would be stamped %s after the load\n", CURRENT_IMAGE, tag);
-    else if (plan_file(p, r, CURRENT_IMAGE, CURRENT_IMAGE, stamp, (size_t)n, 0644, 0, 0) < 0)
+        return 0;
+    }
+    return plan_file(p, r, CURRENT_IMAGE, CURRENT_IMAGE, stamp, (size_t)n, 0644, 0, 0);
+}
+
+static int update_steps(plan *p, runner *r, const char *tag)
+{
+    step_outcome installed;
+    if (deploy_binary_step(p, r, "convocate-agent") < 0 ||
+        deploy_install_step(p, r, "agent install", AGENT_BIN_PATH, &installed) < 0 ||
+        update_image_steps(p, r, tag) < 0)
         return -1;
     return restart_step(p, r, installed != STEP_UNCHANGED);
 }
@@ -310,7 +194,7 @@ int update_main(int argc, char **argv, bool verbose)
     plan p = {.program = "convocate-host update", .dry_run = o.dry_run};
     char path[PATH_MAX], err[1024];
     /* Both refusals come before any connection or copy. */
-    if (update_sibling_agent(path, sizeof path) < 0) {
+    if (deploy_sibling("convocate-agent", path, sizeof path) < 0) {
         plan_fail(&p, AGENT_BIN_PATH, "convocate-agent is not installed next to this program");
         return 1;
     }

@@ -1,25 +1,18 @@
 /* `convocate-host update` (SPEC 11): push this build's convocate-agent and
  * session image to an agent, re-run its install, stamp current-image and
- * restart it. Also the binary deployment init-agent --host starts with. */
+ * restart it. The image part is shared with init-agent --host. */
 #ifndef CONVOCATE_HOST_UPDATE_H
 #define CONVOCATE_HOST_UPDATE_H
 
 #include <stdbool.h>
-#include <stddef.h>
 
 #include "host/plan.h"
 #include "host/runner.h"
 
-#define AGENT_BIN_PATH "/usr/local/bin/convocate-agent"
-
-/* convocate-agent next to the running program (build tree or install);
- * -1 when there is none. */
-int update_sibling_agent(char *out, size_t size);
-
-/* /usr/local/bin/convocate-agent on the target holds exactly this build's
- * convocate-agent, mode 0755, root-owned: compared by SHA-256 computed on
- * the target, written atomically, "unchanged" when equal. */
-int update_agent_binary_step(plan *p, runner *r);
+/* Transfers tag to the agent's engine (image_transfer_step) and then, only
+ * once it is verified and loaded, stamps /etc/convocate-agent/current-image
+ * with it, so an agent never names a tag its engine lacks. */
+int update_image_steps(plan *p, runner *r, const char *tag);
 
 /* The whole command: argv[0] is "update"; returns the exit code. */
 int update_main(int argc, char **argv, bool verbose);

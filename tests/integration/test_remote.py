@@ -2,8 +2,12 @@
 running sshd on 127.0.0.1:<free port> (--network host, so test traffic never
 leaves loopback), with a user that has passwordless sudo and one that has not.
 
-What is shown: init-shell --host lays the shell files down on the target and a
-second run changes nothing; --dry-run touches nothing; host keys are checked
+What is shown: init-shell --host deploys convocate, convocate-host and
+convocate-agent byte for byte, runs `convocate install` there (on a target
+given the libraries they link and this machine's docker socket and CLI, so the
+install really runs and finds an engine), lays the shell files down and opens
+ufw 223 and 514; a second run changes nothing; --dry-run touches nothing; a
+failing `convocate install` stops the run naming that step; host keys are checked
 against known_hosts (unknown refused unless --accept-new-host-key, changed
 refused always); a user without passwordless sudo gets one line naming sudo;
 install --dry-run changes nothing, and a real install converges."""
@@ -139,6 +143,55 @@ def target(target_image):
     t.cleanup()
 
 
+# What our binaries link that the target's base lacks; on a real host
+# `convocate-host install` brings them.
+LIBS_DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+      libssh-4 libjansson4 libcurl4 \\
+ && rm -rf /var/lib/apt/lists/*
+"""
+
+# A shell host also has ufw (inactive in a container: rules are written to
+# user.rules, nothing is loaded into a kernel).
+UFW_DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ufw \\
+ && rm -rf /var/lib/apt/lists/*
+"""
+
+
+@pytest.fixture(scope="session")
+def libs_target_image(target_image):
+    return cached_image("convocate-update-target", LIBS_DOCKERFILE, target_image)
+
+
+@pytest.fixture(scope="session")
+def shell_target_image(libs_target_image):
+    return cached_image("convocate-shell-target", UFW_DOCKERFILE, libs_target_image)
+
+
+def engine_target(image):
+    """A Target with this machine's engine socket and docker CLI (a binary
+    that needs only libc), so its engine is ours: `convocate install` and
+    `docker load` really run there."""
+    docker_cli = shutil.which("docker") or "/usr/bin/docker"
+    return Target(image, extra_run_args=(
+        "-v", "/var/run/docker.sock:/var/run/docker.sock",
+        "-v", f"{os.path.realpath(docker_cli)}:/usr/bin/docker:ro"))
+
+
+@pytest.fixture
+def shell_target(shell_target_image):
+    t = engine_target(shell_target_image)
+    yield t
+    t.cleanup()
+
+
 def ok(r):
     assert r.returncode == 0, f"rc={r.returncode}\n{r.stdout}{r.stderr}"
     return r
@@ -161,23 +214,63 @@ def state(t):
 
 # ---- (a) init-shell over SSH ------------------------------------------------
 
-def test_init_shell_remote_lays_down_files_and_second_run_changes_nothing(target):
+PROGRAMS = ("convocate", "convocate-host", "convocate-agent")
+
+
+def local_sum(name):
+    with open(os.path.join(BUILD, "src", name), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def programs_state(t):
+    return t.sh("ls -l /usr/local/bin; sha256sum /usr/local/bin/* 2>/dev/null; "
+                "getent passwd claude; cat /etc/ufw/user.rules", check=False)
+
+
+UFW_RULE = "### tuple ### allow tcp {} 0.0.0.0/0 any 0.0.0.0/0 in"
+
+
+def test_init_shell_remote_lays_down_files_and_second_run_changes_nothing(shell_target):
+    target = shell_target
     target.pin()
-    before = state(target)
+    before, programs_before = state(target), programs_state(target)
     dry = ok(target.host("init-shell", "--dry-run"))
+    for name in PROGRAMS:
+        assert f"/usr/local/bin/{name}: would create" in dry.stdout, dry.stdout
+    assert "convocate install: would run /usr/local/bin/convocate install once the binary " \
+        "is there" in dry.stdout
     assert "would create" in dry.stdout and "dry run: nothing was touched" in dry.stdout
-    assert state(target) == before
+    assert state(target) == before and programs_state(target) == programs_before
     assert not target.exists("/etc/convocate")
+    assert not target.exists("/usr/local/bin/convocate")
 
     first = ok(target.host("init-shell"))
-    assert "host 127.0.0.1" in first.stdout
+    out = first.stdout
+    assert "host 127.0.0.1" in out
+    # the three programs, byte for byte, 0755 root:root
+    for name in PROGRAMS:
+        path = f"/usr/local/bin/{name}"
+        assert f"{path}: created" in out, out
+        assert target.sh(f"sha256sum {path}").split()[0] == local_sum(name)
+        assert target.sh(f"stat -c '%a %u %g' {path}").split() == ["755", "0", "0"]
+    # `convocate install` ran there, its lines indented under the step: it
+    # reached this machine's engine through the socket and made user claude
+    assert "    convocate install (root /)" in out, out
+    assert "    docker: reachable at unix:///var/run/docker.sock" in out
+    assert "convocate install: updated" in out
+    assert target.sh("getent passwd claude").split(":")[6].strip() == "/usr/local/bin/convocate"
+    # ufw is installed there: 223 and 514 open (rules written; a container
+    # has no firewall of its own to load them into)
+    assert "ufw allow 223/tcp: created" in out and "ufw allow 514/tcp: created" in out
+    rules = target.sh("cat /etc/ufw/user.rules")
+    assert UFW_RULE.format(223) in rules and UFW_RULE.format(514) in rules
     # No systemd in the container: the files are written, the daemon is the
     # operator's to start, and the command still succeeds.
     assert "convocate-status: systemd is not running on the target; restart " \
-        "'convocate status-serve' there by hand" in first.stdout
-    assert "status_host_ed25519_key: created" in first.stdout
+        "'convocate status-serve' there by hand" in out
+    assert "status_host_ed25519_key: created" in out
     for path in SHELL_FILES:
-        assert target.exists(path), f"{path} missing:\n{first.stdout}"
+        assert target.exists(path), f"{path} missing:\n{out}"
     # modes and owners as SPEC 4 gives them, set through sudo on the target
     assert target.sh("stat -c '%a %u %g' /etc/convocate").split() == ["750", "0", "1337"]
     assert target.sh("stat -c '%a %u' /etc/convocate/status_host_ed25519_key").split() == \
@@ -191,14 +284,45 @@ def test_init_shell_remote_lays_down_files_and_second_run_changes_nothing(target
     # no temporary file is left next to what was written
     assert target.sh("find / -xdev -name '*.tmp.??????' 2>/dev/null") == ""
 
-    after_first = state(target)
+    after_first, programs_after = state(target), programs_state(target)
     second = ok(target.host("init-shell"))
-    assert second.stdout.rstrip().endswith("nothing changed")
+    assert second.stdout.rstrip().endswith("nothing changed"), second.stdout
+    assert "convocate install: unchanged" in second.stdout
+    assert "/usr/local/bin/convocate-host: unchanged" in second.stdout
+    assert "ufw allow 514/tcp: unchanged" in second.stdout
     assert "by hand" not in second.stdout  # nothing changed, nothing to restart
     assert "created" not in second.stdout and "updated" not in second.stdout
-    assert state(target) == after_first
+    assert state(target) == after_first and programs_state(target) == programs_after
+    # a dry run now runs the deployed install's own dry run
     again = ok(target.host("init-shell", "--dry-run"))
+    assert "    convocate install --dry-run (root /)" in again.stdout, again.stdout
     assert again.stdout.rstrip().endswith("nothing changed")
+    assert state(target) == after_first and programs_state(target) == programs_after
+
+    # a program changed on the target is found by its digest and replaced
+    target.sh("printf x >> /usr/local/bin/convocate-host")
+    third = ok(target.host("init-shell"))
+    assert "/usr/local/bin/convocate-host: updated" in third.stdout
+    assert target.sh("sha256sum /usr/local/bin/convocate-host").split()[0] == \
+        local_sum("convocate-host")
+
+
+def test_init_shell_remote_failing_install_names_the_step(target):
+    """The plain target lacks the libraries convocate links: the programs
+    are deployed, `convocate install` cannot run, and the run stops there
+    with exit 1, naming the step, before any shell file is written. Without
+    ufw there, the dry run says so in one line."""
+    target.pin()
+    dry = ok(target.host("init-shell", "--dry-run"))
+    assert "ufw: not installed on host 127.0.0.1" in dry.stdout, dry.stdout
+    r = target.host("init-shell")
+    assert r.returncode == 1, r.stdout + r.stderr
+    for name in PROGRAMS:
+        assert f"/usr/local/bin/{name}: created" in r.stdout
+    assert "convocate-host init-shell: convocate install: /usr/local/bin/convocate install " \
+        "on host 127.0.0.1" in r.stderr, r.stderr
+    assert "libssh" in r.stdout  # the loader's own complaint, echoed under the step
+    assert not target.exists("/etc/convocate")
 
 
 def test_verbose_logs_the_quoted_commands(target):
@@ -209,7 +333,8 @@ def test_verbose_logs_the_quoted_commands(target):
 
 # ---- (b) host keys -----------------------------------------------------------
 
-def test_unknown_host_key_is_refused_then_accepted_with_the_flag(target):
+def test_unknown_host_key_is_refused_then_accepted_with_the_flag(shell_target):
+    target = shell_target
     r = target.host("init-shell")
     assert r.returncode == 1
     assert "unknown" in r.stderr and target.fingerprint() in r.stderr
@@ -286,6 +411,8 @@ def test_install_dry_run_prints_the_plan_and_changes_nothing(target):
     out = r.stdout
     assert "apt-get update: would run" in out
     assert "docker.io" in out and "jq" in out and "rsyslog-openssl" in out
+    # the libraries our deployed binaries link, which this base lacks
+    assert "libssh-4" in out and "libjansson4" in out
     assert "group claude (1337): would create" in out
     assert "user claude (1337): would create" in out
     assert "ufw allow 22/tcp: would create" in out
@@ -311,7 +438,8 @@ def test_install_converges_and_second_run_changes_nothing(target):
     assert "packages:" in first.stdout
     assert "/etc/timezone: updated" in first.stdout
     assert "/etc/localtime -> /usr/share/zoneinfo/Etc/UTC: updated" in first.stdout
-    for pkg in ("docker.io", "dnsmasq", "jq", "curl", "git", "ufw", "rsyslog-openssl"):
+    for pkg in ("docker.io", "dnsmasq", "jq", "curl", "git", "ufw", "rsyslog-openssl",
+                "libssh-4", "libjansson4"):
         status = target.sh(f"dpkg-query -W -f='${{Status}}' {pkg}")
         assert status.endswith("ok installed"), (pkg, status)
     assert target.sh("id -u claude; id -g claude").split() == ["1337", "1337"]
@@ -329,7 +457,7 @@ def test_install_converges_and_second_run_changes_nothing(target):
 
 # ---- init-agent --host: the agent side over SSH ---------------------------
 
-def test_init_agent_host_deploys_the_agent_binary_first(target, tmp_path):
+def test_init_agent_host_deploys_the_agent_binary_first(target, tmp_path, test_image):
     """init-agent --host puts this build's convocate-agent on the target
     before running its install there (SPEC 11). This target lacks libraries
     the binary links, so that install fails: the run stops at the agent
@@ -338,7 +466,7 @@ def test_init_agent_host_deploys_the_agent_binary_first(target, tmp_path):
     target.pin()
     shell = tmp_path / "shell"
     shell.mkdir()
-    r = target.host("init-agent", "--root", str(shell))
+    r = target.host("init-agent", "--root", str(shell), "--image", test_image)
     assert r.returncode == 1
     assert "/usr/local/bin/convocate-agent: created" in r.stdout, r.stdout
     with open(os.path.join(BUILD, "src", "convocate-agent"), "rb") as f:

@@ -13,7 +13,10 @@ Remote mode: the same against the sshd target container of test_remote.py,
 given the libraries convocate-agent links and this machine's docker CLI and
 socket, so `convocate-agent install` and `docker load` really run there
 (the load goes to this machine's engine through that socket); and
-init-agent --host deploys the binary before pairing."""
+init-agent --host deploys the binary before pairing, then transfers the image
+named by --image and stamps current-image, converging on a second run; --image
+with --agent-root is a usage error, and a missing local tag is refused before
+any connection."""
 import hashlib
 import os
 import pty
@@ -26,7 +29,7 @@ import pytest
 
 from agent_helpers import inspect, unique_name
 from conftest import AGENT_BIN, BUILD, docker
-from test_remote import Target, cached_image, ok, target_image  # noqa: F401 (target_image is a fixture)
+from test_remote import engine_target, libs_target_image, ok, target, target_image  # noqa: F401 (fixtures)
 
 HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 DEPLOYED = os.path.join("usr", "local", "bin", "convocate-agent")
@@ -196,30 +199,11 @@ def test_usage_errors(agent_dir):
 
 # ---- (d) over SSH --------------------------------------------------------------
 
-# What convocate-agent links that the target's base lacks.
-AGENT_LIBS_DOCKERFILE = """\
-ARG BASE
-FROM ${BASE}
-RUN apt-get update \\
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
-      libssh-4 libjansson4 libcurl4 \\
- && rm -rf /var/lib/apt/lists/*
-"""
-
-
-@pytest.fixture(scope="session")
-def agent_target_image(target_image):  # noqa: F811 (the imported fixture)
-    return cached_image("convocate-update-target", AGENT_LIBS_DOCKERFILE, target_image)
-
-
 @pytest.fixture
-def agent_target(agent_target_image):
-    """The sshd target with this machine's engine socket and docker CLI (a
-    static-enough binary that needs only libc), so its engine is ours."""
-    docker_cli = shutil.which("docker") or "/usr/bin/docker"
-    t = Target(agent_target_image, extra_run_args=(
-        "-v", "/var/run/docker.sock:/var/run/docker.sock",
-        "-v", f"{os.path.realpath(docker_cli)}:/usr/bin/docker:ro"))
+def agent_target(libs_target_image):  # noqa: F811 (the imported fixture)
+    """The sshd target given the libraries convocate-agent links and this
+    machine's engine socket and docker CLI (test_remote.engine_target)."""
+    t = engine_target(libs_target_image)
     yield t
     t.cleanup()
 
@@ -269,9 +253,11 @@ def _host_with_env(t, extra, *args):
     return subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
 
 
-def test_init_agent_host_deploys_the_binary_and_pairs(agent_target, tmp_path):
+def test_init_agent_host_deploys_pairs_transfers_and_stamps(agent_target, tmp_path, test_image):
     """init-agent --host on a target without convocate-agent: the binary is
-    deployed first, its install runs there, and the pairing completes."""
+    deployed first, its install runs there, the pairing completes, then the
+    image is transferred (the load goes to this machine's engine through the
+    shared socket) and current-image is stamped."""
     t = agent_target
     t.pin()
     shell = str(tmp_path / "shell")
@@ -279,13 +265,56 @@ def test_init_agent_host_deploys_the_binary_and_pairs(agent_target, tmp_path):
     ok(subprocess.run([HOST_BIN, "init-shell", "--root", shell], capture_output=True, text=True,
                       timeout=120))
     assert not t.exists("/usr/local/bin/convocate-agent")
-    r = ok(t.host("init-agent", "--root", shell))
-    assert "/usr/local/bin/convocate-agent: created" in r.stdout
+    dry = ok(t.host("init-agent", "--root", shell, "--image", test_image, "--dry-run"))
+    assert "/usr/local/bin/convocate-agent: would create" in dry.stdout, dry.stdout
+    assert f"image {test_image}: would" in dry.stdout
+    assert "current-image: would be stamped" in dry.stdout
+    assert not t.exists("/usr/local/bin/convocate-agent") and not t.exists("/etc/convocate-agent")
+    r = ok(t.host("init-agent", "--root", shell, "--image", test_image))
+    out = r.stdout
+    assert "/usr/local/bin/convocate-agent: created" in out
     assert t.sh("sha256sum /usr/local/bin/convocate-agent").split()[0] == sha256(AGENT_BIN)
     agent_id = t.sh("cat /etc/convocate-agent/agent-id").strip()
     assert os.path.isdir(os.path.join(shell, "etc", "convocate", "agent-keys", agent_id))
-    again = ok(t.host("init-agent", "--root", shell))
+    # the image after the pairing and log channel, before the restarts
+    assert "matches on the target" in out and f"Loaded image: {test_image}" in out
+    assert "/etc/convocate-agent/current-image: created" in out
+    assert out.index("rsyslog client drop-in") < out.index(f"Loaded image: {test_image}") \
+        < out.index("/etc/convocate-agent/current-image: created") < out.index("by hand")
+    assert t.sh("cat /etc/convocate-agent/current-image") == test_image + "\n"
+    assert t.sh("ls /tmp | grep '^convocate-image-' || true").strip() == ""
+    again = ok(t.host("init-agent", "--root", shell, "--image", test_image))
     assert again.stdout.rstrip().endswith("nothing changed"), again.stdout
+    assert f"image {test_image}: unchanged" in again.stdout
+    assert "Loaded image" not in again.stdout
+    assert "created" not in again.stdout and "updated" not in again.stdout
+
+
+def test_init_agent_image_needs_host(agent_dir, tmp_path, test_image):
+    r = subprocess.run([HOST_BIN, "init-agent", "--root", str(tmp_path), "--agent-root",
+                        agent_dir, "--image", test_image], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "--image needs --host" in r.stderr, r.stderr
+    r = subprocess.run([HOST_BIN, "init-agent", "--root", str(tmp_path), "--host", "127.0.0.1",
+                        "--image", "-rf"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--image needs a tag" in r.stderr, r.stderr
+
+
+def test_init_agent_missing_local_tag_is_refused_before_connecting(target, tmp_path):
+    """known_hosts is left empty: had it dialled, the unknown host key would
+    be the complaint. Nothing reaches the target."""
+    shell = str(tmp_path / "shell")
+    os.mkdir(shell)
+    ok(subprocess.run([HOST_BIN, "init-shell", "--root", shell], capture_output=True, text=True,
+                      timeout=120))
+    tag = f"convocate-test:missing-{uuid.uuid4().hex[:8]}"
+    r = target.host("init-agent", "--root", shell, "--image", tag)
+    assert r.returncode == 1
+    assert tag in r.stderr and "not in this machine's docker engine" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not os.path.exists(target.known_hosts)
+    assert not target.exists("/usr/local/bin/convocate-agent")
+    assert not target.exists("/etc/convocate-agent")
 
 
 # ---- running sessions keep their tag -------------------------------------------
