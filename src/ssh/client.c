@@ -160,6 +160,10 @@ static int dial(ssh_peer *p, char *err, size_t errlen)
     /* Never read ~/.ssh/config: the peer and the keys are exactly ours. */
     int no = 0;
     ssh_options_set(p->session, SSH_OPTIONS_PROCESS_CONFIG, &no);
+    /* Requests are small and each waits for its answer: Nagle would hold
+     * one behind the peer's delayed ACK of the one before. */
+    int yes = 1;
+    ssh_options_set(p->session, SSH_OPTIONS_NODELAY, &yes);
     if (ssh_connect(p->session) != SSH_OK) {
         snprintf(err, errlen, "cannot reach %s:%d: %s", p->cfg.host, p->cfg.port,
                  ssh_get_error(p->session));

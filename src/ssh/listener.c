@@ -669,6 +669,18 @@ static bool session_gone(const lconn *c)
            !ssh_is_connected(c->session);
 }
 
+/* A client that leaves Nagle on (OpenSSH's `ssh -s`, paramiko) holds its
+ * next request until our ACK of its last packet (say a channel close, to
+ * which nothing is answered) arrives, and the kernel delays that ACK by up
+ * to 40 ms on a connection it sees as interactive. Asking for a quick ACK
+ * after each round sends any pending one at once; the kernel clears the
+ * flag by itself, hence every round. */
+static void ack_now(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
 static void connection_loop(lconn *c)
 {
     while (!atomic_load(&c->stop)) {
@@ -685,6 +697,7 @@ static void connection_loop(lconn *c)
                 timeout = (int)left;
         }
         int rc = ssh_event_dopoll(c->event, timeout);
+        ack_now(c->fd);
         if (session_gone(c) || (rc == SSH_ERROR && errno != EINTR))
             return;
         if (auth_exhausted(c) && !c->authenticated) {
