@@ -8,7 +8,7 @@ packages=(
   libssh-dev libjansson-dev libncurses-dev libcmocka-dev libcurl4-openssl-dev libssl-dev
   docker.io openssh-client openssh-server tmux debootstrap
   python3 python3-pytest python3-pexpect python3-paramiko
-  iproute2 procps util-linux rsyslog rsyslog-openssl dnsmasq dnsutils
+  iproute2 procps util-linux rsyslog rsyslog-openssl dnsmasq dnsutils apparmor
 )
 
 missing=()

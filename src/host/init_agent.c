@@ -25,6 +25,7 @@
 #include "host/init_shell.h"
 #include "host/keysteps.h"
 #include "host/service.h"
+#include "host/rsyslog_apparmor.h"
 #include "host/rsyslog_conf.h"
 #include "host/tlssteps.h"
 #include "host/update.h"
@@ -412,6 +413,8 @@ static int log_channel_steps(pairing *pr)
         rc = spool_dir_step(pr);
     if (rc == 0)
         rc = client_dropin_step(pr, pr->server_name);
+    if (rc == 0)
+        rc = rsyslog_apparmor_step(pr->p, pr->agent);
     return rc;
 }
 

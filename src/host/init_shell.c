@@ -15,6 +15,7 @@
 #include "host/install_host.h"
 #include "host/keysteps.h"
 #include "host/service.h"
+#include "host/rsyslog_apparmor.h"
 #include "host/rsyslog_conf.h"
 #include "host/tlssteps.h"
 #include "shell/install.h"
@@ -113,6 +114,8 @@ static int log_channel_steps(plan *p, runner *shell)
     ca_pair_clear(&ca);
     if (rc == 0)
         rc = server_dropin_step(p, shell);
+    if (rc == 0)
+        rc = rsyslog_apparmor_step(p, shell);
     if (rc == 0)
         rc = plan_file(p, shell, "logrotate", LOGROTATE_AGENT_LOGS, logrotate_agent_logs_conf(),
                        strlen(logrotate_agent_logs_conf()), 0644, 0, 0);

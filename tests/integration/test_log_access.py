@@ -168,3 +168,80 @@ def test_old_modes_are_corrected_on_the_next_run(roots, syslog_group):
     assert_root_only(shell, agent)
     for r in provision(None, shell, agent):
         assert r.stdout.splitlines()[-1] == "nothing changed", r.stdout
+
+
+# ---- Ubuntu's AppArmor profile for rsyslogd ---------------------------------
+
+PROFILE = "etc/apparmor.d/usr.sbin.rsyslogd"
+LOCAL = "etc/apparmor.d/local/usr.sbin.rsyslogd"
+
+# A profile shaped like Ubuntu's: it pulls in the site-local file.
+PROFILE_TEXT = """abi <abi/3.0>,
+include <tunables/global>
+profile rsyslogd /usr/sbin/rsyslogd {
+  include <abstractions/base>
+  include if exists <local/usr.sbin.rsyslogd>
+}
+"""
+
+
+def parse_profile(root):
+    """The real apparmor_parser, without loading anything into the kernel,
+    resolving <local/...> under root first; returns the preprocessed text."""
+    r = subprocess.run(["apparmor_parser", "-Q", "-K", "-p", "-I", p(root, "etc/apparmor.d"),
+                        "-I", "/etc/apparmor.d", p(root, PROFILE)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"apparmor_parser refused the profile:\n{r.stderr}"
+    return r.stdout
+
+
+def block_of(text):
+    start = text.index("# BEGIN convocate")
+    return text[start:text.index("# END convocate", start)]
+
+
+def test_apparmor_local_block_is_added_kept_and_parses(roots):
+    shell, agent, plain = roots
+    for root in (shell, agent):
+        os.makedirs(p(root, "etc/apparmor.d/local"))
+        with open(p(root, PROFILE), "w") as f:
+            f.write(PROFILE_TEXT)
+    with open(p(shell, LOCAL), "w") as f:
+        f.write("  /srv/site-logs/ r,\n")  # the operator's own rule
+
+    r_shell, r_agent = provision(None, shell, agent)
+    assert "  rsyslog AppArmor: updated" in r_shell.stdout, r_shell.stdout
+    assert "  rsyslog AppArmor: created" in r_agent.stdout, r_agent.stdout
+    with open(p(shell, LOCAL)) as f:
+        text = f.read()
+    assert text.startswith("  /srv/site-logs/ r,\n# BEGIN convocate"), text
+    block = block_of(text)
+    for path in ("/etc/convocate/rsyslog-ca/server.key", "/etc/convocate/rsyslog-ca/ca.crt",
+                 "/etc/convocate-agent/rsyslog-tls/client.key", "/var/log/convocate-agent/"):
+        assert f"  {path} r" in block, block
+    assert "ca.key" not in block  # the CA key stays out of rsyslog's reach
+    # The real parser takes the profile with our block included in it.
+    for root in (shell, agent):
+        assert "/etc/convocate/rsyslog-ca/server.key" in parse_profile(root)
+    for r in provision(None, shell, agent):
+        assert r.stdout.splitlines()[-1] == "nothing changed", r.stdout
+
+    # A host without the profile (Debian) gets no AppArmor file at all.
+    provision(None, plain, plain)
+    assert not os.path.exists(p(plain, "etc/apparmor.d"))
+
+
+def test_apparmor_block_cut_by_hand_is_refused_and_left_alone(roots):
+    shell, agent, _ = roots
+    os.makedirs(p(shell, "etc/apparmor.d/local"))
+    with open(p(shell, PROFILE), "w") as f:
+        f.write(PROFILE_TEXT)
+    broken = "# BEGIN convocate\n  /etc/convocate/rsyslog-ca/ca.crt r,\n"
+    with open(p(shell, LOCAL), "w") as f:
+        f.write(broken)
+    r = subprocess.run([HOST_BIN, "init-shell", "--root", shell], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "rsyslog AppArmor" in r.stderr and "# END convocate" in r.stderr, r.stderr
+    with open(p(shell, LOCAL)) as f:
+        assert f.read() == broken
