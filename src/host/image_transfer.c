@@ -254,18 +254,8 @@ static int load_archive(plan *p, runner *r, const char *real)
     char *argv[] = {"sh", "-c", (char *)load_script, "sh", (char *)real, NULL};
     int status = r->ops->run(r, argv, &out, LOAD_OUTPUT_MAX, err, sizeof err);
     if (status != 0) {
-        char line[600] = "";
-        if (status < 0)
-            snprintf(line, sizeof line, "%s", err);
-        else if (out != NULL) {
-            size_t end = strlen(out);
-            while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r'))
-                end--;
-            size_t start = end;
-            while (start > 0 && out[start - 1] != '\n')
-                start--;
-            snprintf(line, sizeof line, "%.*s", (int)(end - start), out + start);
-        }
+        char line[600];
+        runner_output_last_line(status < 0 ? err : out, line, sizeof line);
         free(out);
         return plan_fail(p, "image load",
                          "gunzip | docker load on %s failed (exit %d): %s; is docker installed "

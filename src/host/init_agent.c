@@ -90,23 +90,6 @@ static int read_peer_public(pairing *pr, runner *r, const char *step, const char
 
 /* ---- agent id and the agent's own install ------------------------------- */
 
-/* The last non-empty line of a program's output, for an error message. */
-static const char *last_line(const char *out, int *len)
-{
-    if (out == NULL || *out == '\0') {
-        *len = 9;
-        return "no output";
-    }
-    size_t end = strlen(out);
-    while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r'))
-        end--;
-    size_t start = end;
-    while (start > 0 && out[start - 1] != '\n')
-        start--;
-    *len = (int)(end - start);
-    return out + start;
-}
-
 static int run_agent_install(pairing *pr, const char *step)
 {
     char *argv[] = {(char *)pr->opt->agent_bin, "install", "--root",
@@ -120,12 +103,9 @@ static int run_agent_install(pairing *pr, const char *step)
     int status = pr->agent->ops->run(pr->agent, argv, &out, INSTALL_OUTPUT_MAX, err, sizeof err);
     if (status != 0) {
         /* The install's own last line says which of its steps failed. */
-        int len = 0;
-        const char *why = status < 0 ? err : last_line(out, &len);
-        if (status < 0)
-            len = (int)strlen(err);
-        int rc =
-            plan_fail(pr->p, step, "%s install failed (exit %d): %.*s", argv[0], status, len, why);
+        char why[512];
+        runner_output_last_line(status < 0 ? err : out, why, sizeof why);
+        int rc = plan_fail(pr->p, step, "%s install failed (exit %d): %s", argv[0], status, why);
         free(out);
         return rc;
     }

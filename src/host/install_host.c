@@ -63,17 +63,6 @@ int host_role_parse(const char *s, host_role *out)
 
 /* ---- running programs on the target ------------------------------------ */
 
-static void last_line(const char *out, char line[LINE_MAX_MSG])
-{
-    size_t end = out ? strlen(out) : 0;
-    while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r'))
-        end--;
-    size_t start = end;
-    while (start > 0 && out[start - 1] != '\n')
-        start--;
-    snprintf(line, LINE_MAX_MSG, "%.*s", (int)(end - start), out ? out + start : "");
-}
-
 /* Runs argv; 0 with *out (caller frees), or -1 reported under step. */
 static int run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out)
 {
@@ -86,7 +75,7 @@ static int run_checked(plan *p, runner *r, const char *step, char *const argv[],
             free(text);
         return 0;
     }
-    last_line(text, line);
+    runner_output_last_line(text, line, sizeof line);
     free(text);
     if (status < 0)
         return plan_fail(p, step, "%s", err);
@@ -319,7 +308,7 @@ void host_ufw_allow(plan *p, runner *r, const char *port, bool will_have_ufw)
     }
     char *argv[] = {"ufw", "allow", rule, NULL};
     int status = r->ops->run(r, argv, &out, OUT_MAX, err, sizeof err);
-    last_line(out, line);
+    runner_output_last_line(out, line, sizeof line);
     free(out);
     if (status == 0) {
         plan_report(p, step, STEP_CREATED);

@@ -83,22 +83,6 @@ char *rsyslog_apparmor_merge(const char *existing, size_t len, size_t *out_len)
     return out;
 }
 
-/* The last non-empty line of a program's output, for a one-line error. */
-static void last_line(const char *out, char *line, size_t size)
-{
-    snprintf(line, size, "no output");
-    if (out == NULL)
-        return;
-    size_t end = strlen(out);
-    while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r'))
-        end--;
-    size_t start = end;
-    while (start > 0 && out[start - 1] != '\n')
-        start--;
-    if (end > start)
-        snprintf(line, size, "%.*s", (int)(end - start), out + start);
-}
-
 static bool exists(runner *r, const char *path, bool *is_dir)
 {
     runner_stat st;
@@ -129,7 +113,7 @@ static int reload(plan *p, runner *r)
     char *argv[] = {"apparmor_parser", "-r", RSYSLOG_APPARMOR_PROFILE, NULL};
     char *out = NULL, err[512], line[512];
     int status = r->ops->run(r, argv, &out, PARSER_OUTPUT_MAX, err, sizeof err);
-    last_line(status < 0 ? err : out, line, sizeof line);
+    runner_output_last_line(status < 0 ? err : out, line, sizeof line);
     free(out);
     if (status != 0)
         return plan_fail(p, STEP,

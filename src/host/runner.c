@@ -282,3 +282,17 @@ void runner_free(runner *r)
     if (r != NULL)
         r->ops->destroy(r);
 }
+
+void runner_output_last_line(const char *out, char *line, size_t size)
+{
+    size_t end = out != NULL ? strlen(out) : 0;
+    while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r'))
+        end--;
+    size_t start = end;
+    while (start > 0 && out[start - 1] != '\n')
+        start--;
+    if (end > start)
+        snprintf(line, size, "%.*s", (int)(end - start), out + start);
+    else
+        snprintf(line, size, "no output");
+}

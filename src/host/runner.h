@@ -118,5 +118,8 @@ void upload_source_close(upload_source *s);
 int runner_real_path(runner *r, const char *path, char *out, size_t size);
 /* True when the runner works on the real root of its host. */
 bool runner_is_real_root(const runner *r);
+/* The last non-empty line of a program's output (NULL or empty: "no
+ * output"), cut to fit: what a one-line error quotes. */
+void runner_output_last_line(const char *out, char *line, size_t size);
 
 #endif
