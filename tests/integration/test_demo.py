@@ -10,10 +10,9 @@ import subprocess
 import tempfile
 import time
 
-import pexpect
 import pytest
 
-from conftest import BUILD, REPO, SHELL_BIN, convocate, docker, free_port
+from conftest import BUILD, REPO, SHELL_BIN, attach_type_detach, convocate, docker, free_port
 
 
 @pytest.fixture
@@ -68,18 +67,8 @@ def test_demo_sets_up_a_shell_and_an_agent_that_work(demo):
 
     r = convocate(shell, "new", "demo-one")
     assert r.returncode == 0, r.stderr
-    child = pexpect.spawn(SHELL_BIN, ["--root", shell, "attach", "demo-one"],
-                          dimensions=(30, 100), timeout=60, encoding="utf-8")
-    try:
-        time.sleep(3)
-        child.send("echo demo-$((6*7))\r")
-        child.expect("demo-42")
-        child.sendcontrol("b")
-        child.send("d")
-        child.expect(pexpect.EOF)
-    finally:
-        child.close()
-    assert child.exitstatus == 0
+    assert attach_type_detach(SHELL_BIN, ["--root", shell, "attach", "demo-one"],
+                              "echo demo-$((6*7))", "demo-42") == 0
 
     # The demo paired the status channel too: the agent dialled status-serve.
     with open(os.path.join(root, "log/status-serve.log")) as f:

@@ -25,14 +25,12 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
-import pexpect
 import pytest
 
-from conftest import BUILD, docker, make_client_key
-from test_remote import cached_image, target_image  # noqa: F401 (a fixture)
+from conftest import BUILD, attach_type_detach, docker
+from test_remote import cached_image, operator_keys, target_image  # noqa: F401 (a fixture)
 
 HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 LABEL = "convocate.test=fleet"
@@ -144,13 +142,7 @@ class Host:
 class Fleet:
     def __init__(self, image):
         self.tag = f"cvf{os.getpid() % 10000}"
-        self.dir = tempfile.mkdtemp(prefix="convocate-fleet-")
-        os.chmod(self.dir, 0o755)
-        keys = os.path.join(self.dir, "keys")
-        os.mkdir(keys)
-        self.key = make_client_key(self.dir, "client")
-        shutil.copy(self.key + ".pub", os.path.join(keys, "client.pub"))
-        os.chmod(os.path.join(keys, "client.pub"), 0o644)
+        self.dir, self.key, keys = operator_keys("convocate-fleet-")
         self.known_hosts = os.path.join(self.dir, "known_hosts")
         self.bridge = f"{self.tag}br"
         self.hosts = []
@@ -308,19 +300,10 @@ def test_shell_and_agent_provisioned_over_ssh_run_an_attachable_session(fleet, t
 
     # 6. Attach through the shell's CLI under a terminal: the header starts
     # the container on the agent's engine.
-    child = pexpect.spawn(shutil.which("docker") or "docker",
-                          ["exec", "-it", shell.cid, "convocate", "attach", "fleet-one"],
-                          dimensions=(30, 100), timeout=60, encoding="utf-8")
-    try:
-        time.sleep(3)
-        child.send("echo fleet-$((6*7)) > ~/attached; echo fleet-$((6*7))\r")
-        child.expect("fleet-42")
-        child.sendcontrol("b")
-        child.send("d")
-        child.expect(pexpect.EOF)
-    finally:
-        child.close()
-    assert child.exitstatus == 0
+    assert attach_type_detach(shutil.which("docker") or "docker",
+                              ["exec", "-it", shell.cid, "convocate", "attach", "fleet-one"],
+                              "echo fleet-$((6*7)) > ~/attached; echo fleet-$((6*7))",
+                              "fleet-42") == 0
 
     r = shell.run("convocate", "ls", "--json")
     assert r.returncode == 0, r.stderr

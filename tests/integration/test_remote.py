@@ -73,17 +73,25 @@ def target_image(test_image):
     return cached_image("convocate-remote-target", DOCKERFILE, test_image)
 
 
+def operator_keys(prefix):
+    """A scratch directory (the operator's HOME in these tests) with the
+    operator's key pair, and its keys/ folder holding only client.pub, for
+    targets to mount read-only: (dir, private key path, keys/)."""
+    home = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(home, 0o755)
+    keys = os.path.join(home, "keys")
+    os.mkdir(keys)
+    key = make_client_key(home, "client")
+    shutil.copy(key + ".pub", os.path.join(keys, "client.pub"))
+    os.chmod(os.path.join(keys, "client.pub"), 0o644)
+    return home, key, keys
+
+
 class Target:
     """One sshd container and the operator-side files that reach it."""
 
     def __init__(self, image, extra_run_args=()):
-        self.dir = tempfile.mkdtemp(prefix="convocate-remote-")
-        os.chmod(self.dir, 0o755)
-        keys = os.path.join(self.dir, "keys")
-        os.mkdir(keys)
-        self.key = make_client_key(self.dir, "client")
-        shutil.copy(self.key + ".pub", os.path.join(keys, "client.pub"))
-        os.chmod(os.path.join(keys, "client.pub"), 0o644)
+        self.dir, self.key, keys = operator_keys("convocate-remote-")
         self.port = free_port()
         self.known_hosts = os.path.join(self.dir, "known_hosts")
         r = docker("run", "-d", "--rm", "--network", "host", "--label", LABEL,

@@ -3,12 +3,10 @@ registry, parallel listing, target resolution, cluster-wide DNS uniqueness,
 pinned host keys and attach through a real terminal."""
 import json
 import os
-import time
 
-import pexpect
 import pytest
 
-from conftest import SHELL_BIN, convocate, make_client_key, register_agent
+from conftest import SHELL_BIN, attach_type_detach, convocate, make_client_key, register_agent
 
 
 @pytest.fixture
@@ -153,17 +151,7 @@ def test_wrong_pinned_host_key_is_refused_with_both_fingerprints(start_agent, sh
 def test_attach_through_a_terminal(cluster):
     root, a, b = cluster
     assert convocate(root, "new", "term", "--agent", a.agent_id).returncode == 0
-    child = pexpect.spawn(SHELL_BIN, ["--root", root, "attach", "term"], dimensions=(30, 100),
-                          timeout=60, encoding="utf-8")
-    try:
-        time.sleep(3)
-        child.send("echo conv-$((6*7))\r")
-        child.expect("conv-42")
-        child.sendcontrol("b")
-        child.send("d")
-        child.expect(pexpect.EOF)
-    finally:
-        child.close()
-    assert child.exitstatus == 0
+    assert attach_type_detach(SHELL_BIN, ["--root", root, "attach", "term"],
+                              "echo conv-$((6*7))", "conv-42") == 0
     s = [s for s in ls_json(root) if s["name"] == "term"][0]
     assert s["state"] == "R"  # detaching leaves the container running
