@@ -360,9 +360,13 @@ int op_clone(agent *a, json_t *params, json_t **result, char *err, size_t errlen
         parse_changes(params, true, &c, err, errlen) < 0)
         return -1;
     agent_settings s = agent_settings_now(a);
-    if (admit(a, &s, err, errlen) < 0 || hold_session(a, src, &h, err, errlen) < 0)
+    /* The source first: a missing one is "not found" however busy the host
+     * is, and an operator's typo is not reported as a capacity problem. */
+    if (hold_session(a, src, &h, err, errlen) < 0)
         return -1;
     int rc = require_valid(&h, err, errlen);
+    if (rc == 0)
+        rc = admit(a, &s, err, errlen);
     if (rc == 0 && uuid_v4_generate(uuid) < 0) {
         snprintf(err, errlen, "clone: no randomness: %s", strerror(errno));
         rc = -1;
