@@ -55,16 +55,24 @@ int service_step(plan *p, runner *r, const char *unit, bool reload, bool restart
         plan_report(p, unit, STEP_UNCHANGED);
         return 0;
     }
+    /* A running unit is restarted only when asked: enabling one that is
+     * already up (it was disabled by hand) must not bounce it. */
+    const char *start = !active ? "start" : reload || restart ? "restart" : NULL;
+    const char *done = !enabled && !active ? "enabled and started"
+                       : !enabled && start ? "enabled and restarted"
+                       : !enabled          ? "enabled"
+                       : !active           ? "started"
+                                           : "restarted";
     if (p->dry_run) {
-        printf("  %s: would %s\n", unit, active ? "restart" : "enable and start");
+        printf("  %s: would be %s\n", unit, done);
         p->changes++;
         return 0;
     }
     if ((reload && must(p, r, unit, "daemon-reload", NULL) < 0) ||
         (!enabled && must(p, r, unit, "enable", unit) < 0) ||
-        must(p, r, unit, active ? "restart" : "start", unit) < 0)
+        (start && must(p, r, unit, start, unit) < 0))
         return -1;
-    printf("  %s: %s\n", unit, active ? "restarted" : "enabled and started");
+    printf("  %s: %s\n", unit, done);
     p->changes++;
     return 0;
 }

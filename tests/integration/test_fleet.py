@@ -99,9 +99,13 @@ class Host:
     def __init__(self, image, name, ip, tag, keys):
         self.name, self.ip, self.tag = name, ip, tag
         self.veth = f"{tag}{name[0]}"
-        r = docker("run", "-d", "--label", LABEL, "--hostname", name, *ENGINE_RUN_ARGS,
+        self.cid = self.start(image, keys)
+
+    def start(self, image, keys):
+        """The container, started; its id. sshd and dockerd come up in it."""
+        r = docker("run", "-d", "--label", LABEL, "--hostname", self.name, *ENGINE_RUN_ARGS,
                    "-v", f"{keys}:/keys:ro", "--entrypoint", "/bin/sh", image, "-c", START)
-        self.cid = r.stdout.strip()
+        return r.stdout.strip()
 
     def wire(self, bridge):
         """Its veth on the bridge, the address inside; then sshd and dockerd up."""
