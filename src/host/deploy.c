@@ -89,20 +89,24 @@ int deploy_binary_step(plan *p, runner *r, const char *name)
     return 0;
 }
 
-/* Its lines, indented under our step; its verdict is its last line. */
+/* Its lines, indented under our step; its verdict is its closing line,
+ * "nothing changed" alone on a line when nothing did. Not simply the last
+ * line: the runner puts stderr after stdout, and a remote sudo may warn
+ * there. */
 static step_outcome echo_install(const char *out)
 {
-    const char *last = "";
+    static const char unchanged[] = "nothing changed";
+    bool said_unchanged = false;
     for (const char *line = out; *line != '\0';) {
         size_t n = strcspn(line, "\n");
-        if (n > 0) {
+        if (n > 0)
             printf("    %.*s\n", (int)n, line);
-            last = line;
-        }
+        if (n == sizeof unchanged - 1 && strncmp(line, unchanged, n) == 0)
+            said_unchanged = true;
         line += n + (line[n] == '\n');
     }
     fflush(stdout);
-    return strncmp(last, "nothing changed", 15) == 0 ? STEP_UNCHANGED : STEP_UPDATED;
+    return said_unchanged ? STEP_UNCHANGED : STEP_UPDATED;
 }
 
 int deploy_install_step(plan *p, runner *r, const char *step, const char *bin,

@@ -346,12 +346,21 @@ static int remote_run(runner *r, char *const argv[], char **out, size_t out_max,
                       size_t errlen)
 {
     remote_runner *rr = as_remote(r);
-    exec_buf buf;
+    exec_buf buf, errbuf;
     exec_buf_init(&buf, out_max);
-    /* stdout and stderr together, as the local runner collects them. */
+    exec_buf_init(&errbuf, out_max);
+    /* stdout, then stderr: both, as the local runner collects them, but
+     * not interleaved, so the program's own first line stays first even
+     * when sudo warns (say, "unable to resolve host") on stderr, and an
+     * error's last line is still the last thing said. */
     exec_request rq = {
-        .out = &buf, .err_out = &buf, .stream = rr->verbose, .timeout = rr->run_timeout};
+        .out = &buf, .err_out = &errbuf, .stream = rr->verbose, .timeout = rr->run_timeout};
     int status = root_exec(rr, argv, &rq, err, errlen);
+    if (exec_buf_append(&buf, &errbuf) < 0 && status >= 0) {
+        snprintf(err, errlen, "out of memory");
+        status = -1;
+    }
+    exec_buf_free(&errbuf);
     if (out != NULL)
         *out = buf.data;
     else

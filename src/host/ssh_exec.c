@@ -38,6 +38,16 @@ static int exec_buf_add(exec_buf *b, const char *data, size_t n)
     return 0;
 }
 
+int exec_buf_append(exec_buf *dst, const exec_buf *src)
+{
+    if (src->data == NULL)
+        return 0;
+    if (exec_buf_add(dst, src->data, src->len) < 0)
+        return -1;
+    dst->truncated = dst->truncated || src->truncated;
+    return 0;
+}
+
 void exec_buf_last_line(const exec_buf *b, char *out, size_t size)
 {
     out[0] = '\0';

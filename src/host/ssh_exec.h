@@ -33,6 +33,8 @@ typedef struct {
 
 void exec_buf_init(exec_buf *b, size_t max);
 void exec_buf_free(exec_buf *b);
+/* Appends src's bytes to dst within dst's bound; -1 when out of memory. */
+int exec_buf_append(exec_buf *dst, const exec_buf *src);
 /* The last non-empty line of b (for one-line error messages), at most
  * size-1 bytes; "" when there is none. */
 void exec_buf_last_line(const exec_buf *b, char *out, size_t size);
