@@ -107,7 +107,7 @@ static int ask(runner *r, char *const argv[])
 
 /* ---- apt ---------------------------------------------------------------- */
 
-static int apt_update(plan *p, runner *r)
+int host_apt_update(plan *p, runner *r)
 {
     /* Refreshing the package lists changes nothing the plan compares, so
      * it is not counted as a change; a dry run leaves the lists alone. */
@@ -136,7 +136,7 @@ static int count_prefixed_lines(const char *text, const char *prefix)
     return n;
 }
 
-static int dist_upgrade(plan *p, runner *r)
+int host_dist_upgrade(plan *p, runner *r)
 {
     const char *step = "dist-upgrade";
     char *sim = NULL, name[64];
@@ -194,39 +194,46 @@ static const char *docker_package(runner *r)
     return apt_candidate(r, "docker-ce") ? "docker-ce" : "docker.io";
 }
 
-static int packages(plan *p, runner *r, bool *will_have_ufw)
+int host_apt_install(plan *p, runner *r, const char *step, const char *const pkgs[], size_t n_pkgs)
 {
-    const char *missing[N_BASE + 1];
-    size_t n = 0;
-    const char *docker = docker_package(r);
-    if (!dpkg_installed(r, docker))
-        missing[n++] = docker;
-    for (size_t i = 0; i < N_BASE; i++)
-        if (!dpkg_installed(r, base_packages[i]))
-            missing[n++] = base_packages[i];
-    *will_have_ufw = false;
-    if (n == 0) {
-        plan_report(p, "packages", STEP_UNCHANGED);
-        return 0;
-    }
-    char name[512] = "packages:";
+    enum { MAX_PKGS = 32 };
     char *const apt[] = {APT_GET, "install"};
-    char *argv[sizeof apt / sizeof apt[0] + N_BASE + 2];
-    size_t at = 0;
+    char *argv[sizeof apt / sizeof apt[0] + MAX_PKGS + 1];
+    char name[512];
+    size_t at = 0, n = 0;
+    if (n_pkgs > MAX_PKGS)
+        return plan_fail(p, step, "%zu packages asked for, at most %d", n_pkgs, MAX_PKGS);
+    snprintf(name, sizeof name, "%s:", step);
     for (size_t i = 0; i < sizeof apt / sizeof apt[0]; i++)
         argv[at++] = apt[i];
-    for (size_t i = 0; i < n; i++) {
-        argv[at++] = (char *)missing[i];
+    for (size_t i = 0; i < n_pkgs; i++) {
+        if (dpkg_installed(r, pkgs[i]))
+            continue;
+        argv[at++] = (char *)pkgs[i];
+        n++;
         strncat(name, " ", sizeof name - strlen(name) - 1);
-        strncat(name, missing[i], sizeof name - strlen(name) - 1);
-        if (strcmp(missing[i], "ufw") == 0)
-            *will_have_ufw = true;
+        strncat(name, pkgs[i], sizeof name - strlen(name) - 1);
     }
     argv[at] = NULL;
-    if (!p->dry_run && run_checked(p, r, "packages", argv, NULL) < 0)
+    if (n == 0) {
+        plan_report(p, step, STEP_UNCHANGED);
+        return 0;
+    }
+    if (!p->dry_run && run_checked(p, r, step, argv, NULL) < 0)
         return -1;
     plan_report(p, name, STEP_CREATED);
     return 0;
+}
+
+static int packages(plan *p, runner *r, bool *will_have_ufw)
+{
+    const char *want[N_BASE + 1];
+    want[0] = docker_package(r);
+    for (size_t i = 0; i < N_BASE; i++)
+        want[i + 1] = base_packages[i];
+    /* ufw's rules file can only be asked once ufw is there. */
+    *will_have_ufw = !dpkg_installed(r, "ufw");
+    return host_apt_install(p, r, "packages", want, N_BASE + 1);
 }
 
 /* ---- user, timezone ----------------------------------------------------- */
@@ -389,7 +396,7 @@ static int reboot_and_wait(plan *p, runner *r, const install_host_options *o)
                      r->where, wait, err);
 }
 
-static int reboot_if_required(plan *p, runner *r, const install_host_options *o)
+int host_reboot_if_required(plan *p, runner *r, const install_host_options *o)
 {
     runner_stat st;
     char err[512];
@@ -424,12 +431,12 @@ int install_host_steps(plan *p, runner *r, const install_host_options *o)
         return 0;
     }
     bool will_have_ufw = false;
-    if (apt_update(p, r) < 0 || dist_upgrade(p, r) < 0 || packages(p, r, &will_have_ufw) < 0 ||
-        claude_user(p, r) < 0)
+    if (host_apt_update(p, r) < 0 || host_dist_upgrade(p, r) < 0 ||
+        packages(p, r, &will_have_ufw) < 0 || claude_user(p, r) < 0)
         return -1;
     if ((service_systemd_runs(r) ? timezone_with_timedatectl(p, r) : timezone_by_files(p, r)) < 0)
         return -1;
     /* On a dry run ufw may not be there yet; the real run installs it. */
     firewall(p, r, o->role, will_have_ufw && p->dry_run);
-    return reboot_if_required(p, r, o);
+    return host_reboot_if_required(p, r, o);
 }
