@@ -13,7 +13,6 @@
 #include "host/service.h"
 
 #define OUT_MAX (256 * 1024)
-#define LINE_MAX_MSG 300
 #define TZ_NAME "Etc/UTC"
 #define TZ_FILE "/usr/share/zoneinfo/" TZ_NAME
 #define REBOOT_FLAG "/var/run/reboot-required"
@@ -63,7 +62,7 @@ int host_role_parse(const char *s, host_role *out)
 
 /* ---- running programs on the target ------------------------------------ */
 
-static void last_line(const char *out, char line[LINE_MAX_MSG])
+void host_last_line(const char *out, char line[HOST_LINE_MAX])
 {
     size_t end = out ? strlen(out) : 0;
     while (end > 0 && (out[end - 1] == '\n' || out[end - 1] == '\r'))
@@ -71,13 +70,13 @@ static void last_line(const char *out, char line[LINE_MAX_MSG])
     size_t start = end;
     while (start > 0 && out[start - 1] != '\n')
         start--;
-    snprintf(line, LINE_MAX_MSG, "%.*s", (int)(end - start), out ? out + start : "");
+    snprintf(line, HOST_LINE_MAX, "%.*s", (int)(end - start), out ? out + start : "");
 }
 
 /* Runs argv; 0 with *out (caller frees), or -1 reported under step. */
-static int run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out)
+int host_run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out)
 {
-    char *text = NULL, err[512], line[LINE_MAX_MSG];
+    char *text = NULL, err[512], line[HOST_LINE_MAX];
     int status = r->ops->run(r, argv, &text, OUT_MAX, err, sizeof err);
     if (status == 0) {
         if (out != NULL)
@@ -86,7 +85,7 @@ static int run_checked(plan *p, runner *r, const char *step, char *const argv[],
             free(text);
         return 0;
     }
-    last_line(text, line);
+    host_last_line(text, line);
     free(text);
     if (status < 0)
         return plan_fail(p, step, "%s", err);
@@ -116,7 +115,7 @@ int host_apt_update(plan *p, runner *r)
         return 0;
     }
     char *argv[] = {APT_GET, "update", NULL};
-    if (run_checked(p, r, "apt-get update", argv, NULL) < 0)
+    if (host_run_checked(p, r, "apt-get update", argv, NULL) < 0)
         return -1;
     printf("  apt-get update: done\n");
     fflush(stdout);
@@ -141,7 +140,7 @@ int host_dist_upgrade(plan *p, runner *r)
     const char *step = "dist-upgrade";
     char *sim = NULL, name[64];
     char *simulate[] = {"apt-get", "-s", "-q", "dist-upgrade", NULL};
-    if (run_checked(p, r, step, simulate, &sim) < 0)
+    if (host_run_checked(p, r, step, simulate, &sim) < 0)
         return -1;
     int n = count_prefixed_lines(sim, "Inst ");
     free(sim);
@@ -151,7 +150,7 @@ int host_dist_upgrade(plan *p, runner *r)
     }
     snprintf(name, sizeof name, "dist-upgrade (%d package%s)", n, n == 1 ? "" : "s");
     char *argv[] = {APT_GET, "dist-upgrade", NULL};
-    if (!p->dry_run && run_checked(p, r, step, argv, NULL) < 0)
+    if (!p->dry_run && host_run_checked(p, r, step, argv, NULL) < 0)
         return -1;
     plan_report(p, name, STEP_UPDATED);
     return 0;
@@ -219,7 +218,7 @@ int host_apt_install(plan *p, runner *r, const char *step, const char *const pkg
         plan_report(p, step, STEP_UNCHANGED);
         return 0;
     }
-    if (!p->dry_run && run_checked(p, r, step, argv, NULL) < 0)
+    if (!p->dry_run && host_run_checked(p, r, step, argv, NULL) < 0)
         return -1;
     plan_report(p, name, STEP_CREATED);
     return 0;
@@ -243,7 +242,7 @@ static int claude_user(plan *p, runner *r)
     gid_t gid;
     bool have_group = r->ops->lookup_group(r, "claude", &gid) == 0;
     char *groupadd[] = {"groupadd", "--gid", CLAUDE_ID, "claude", NULL};
-    if (!have_group && !p->dry_run && run_checked(p, r, "group claude", groupadd, NULL) < 0)
+    if (!have_group && !p->dry_run && host_run_checked(p, r, "group claude", groupadd, NULL) < 0)
         return -1;
     plan_report(p, "group claude (1337)", have_group ? STEP_UNCHANGED : STEP_CREATED);
     char *getent[] = {"getent", "passwd", "claude", NULL};
@@ -251,7 +250,7 @@ static int claude_user(plan *p, runner *r)
     char *useradd[] = {"useradd", "--uid",      CLAUDE_ID,      "--gid",
                        "claude",  "--home-dir", "/home/claude", "--create-home",
                        "--shell", "/bin/bash",  "claude",       NULL};
-    if (!have_user && !p->dry_run && run_checked(p, r, "user claude", useradd, NULL) < 0)
+    if (!have_user && !p->dry_run && host_run_checked(p, r, "user claude", useradd, NULL) < 0)
         return -1;
     plan_report(p, "user claude (1337)", have_user ? STEP_UNCHANGED : STEP_CREATED);
     return 0;
@@ -262,12 +261,12 @@ static int timezone_with_timedatectl(plan *p, runner *r)
     const char *step = "timezone " TZ_NAME;
     char *out = NULL;
     char *show[] = {"timedatectl", "show", "--property=Timezone", "--value", NULL};
-    if (run_checked(p, r, step, show, &out) < 0)
+    if (host_run_checked(p, r, step, show, &out) < 0)
         return -1;
     bool same = out != NULL && strncmp(out, TZ_NAME "\n", sizeof TZ_NAME) == 0;
     free(out);
     char *set[] = {"timedatectl", "set-timezone", TZ_NAME, NULL};
-    if (!same && !p->dry_run && run_checked(p, r, step, set, NULL) < 0)
+    if (!same && !p->dry_run && host_run_checked(p, r, step, set, NULL) < 0)
         return -1;
     plan_report(p, step, same ? STEP_UNCHANGED : STEP_UPDATED);
     return 0;
@@ -288,7 +287,7 @@ static int timezone_by_files(plan *p, runner *r)
     bool same = status == 0 && out != NULL && strcmp(out, TZ_FILE "\n") == 0;
     free(out);
     char *ln[] = {"ln", "-sfn", TZ_FILE, "/etc/localtime", NULL};
-    if (!same && !p->dry_run && run_checked(p, r, step, ln, NULL) < 0)
+    if (!same && !p->dry_run && host_run_checked(p, r, step, ln, NULL) < 0)
         return -1;
     plan_report(p, step, same ? STEP_UNCHANGED : STEP_UPDATED);
     return 0;
@@ -313,7 +312,7 @@ static bool ufw_has_rule(plan *p, runner *r, const char *port)
 
 void host_ufw_allow(plan *p, runner *r, const char *port, bool will_have_ufw)
 {
-    char step[64], rule[32], *out = NULL, err[512], line[LINE_MAX_MSG];
+    char step[64], rule[32], *out = NULL, err[512], line[HOST_LINE_MAX];
     snprintf(step, sizeof step, "ufw allow %s/tcp", port);
     snprintf(rule, sizeof rule, "%s/tcp", port);
     if (!will_have_ufw && ufw_has_rule(p, r, port)) {
@@ -326,7 +325,7 @@ void host_ufw_allow(plan *p, runner *r, const char *port, bool will_have_ufw)
     }
     char *argv[] = {"ufw", "allow", rule, NULL};
     int status = r->ops->run(r, argv, &out, OUT_MAX, err, sizeof err);
-    last_line(out, line);
+    host_last_line(out, line);
     free(out);
     if (status == 0) {
         plan_report(p, step, STEP_CREATED);
@@ -378,7 +377,7 @@ static int reboot_and_wait(plan *p, runner *r, const install_host_options *o)
         return plan_fail(p, step, "cannot read %s on %s", BOOT_ID, r->where);
     /* In the background, so the command returns before sshd goes down. */
     char *argv[] = {"sh", "-c", "(sleep 2; reboot) </dev/null >/dev/null 2>&1 &", NULL};
-    if (run_checked(p, r, step, argv, NULL) < 0)
+    if (host_run_checked(p, r, step, argv, NULL) < 0)
         return -1;
     printf("  reboot: rebooting %s; waiting up to %d s\n", r->where, wait);
     fflush(stdout);
