@@ -1,0 +1,259 @@
+"""convocate-host create-vm (SPEC 11) against a real OpenSSH server in a
+Debian container on 127.0.0.1 (the Target of test_remote.py), and against
+nothing at all for what is decided on this machine before any connection.
+
+What is shown: usage errors exit 2 with one line naming the option; the ISO
+is copied into the cache and verified (a second run reuses it, a wrong digest
+refuses naming both digests and leaves the good cached file alone); on the
+hypervisor: user U with the operator's key, the sshd hardening drop-in
+(checked by sshd -t, reloaded, and sshd still lets us in), a random 8-letter
+name in /etc/hostname and /etc/hosts, the "<ip> <fqdn> <name>" line in the
+shell's dnsmasq-hosts, the machine.slice cap, the cidata seed ISO (read back
+with isoinfo), and then the refusal at /dev/kvm, which the container lacks,
+before any KVM package is installed; a second run changes none of it; a
+failing sshd -t puts the previous drop-in back; admission refuses with
+numbers. Not exercised here (no /dev/kvm): the KVM packages, the ISO upload,
+virt-install and the pledge file it leaves (its argv is unit-tested)."""
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import docker, free_port
+from test_remote import HOST_BIN, Target, cached_image, target_image  # noqa: F401
+
+LABEL = "convocate.test=create-vm"
+HARDENING = "/etc/ssh/sshd_config.d/50-convocate-hardening.conf"
+SLICE = "/etc/systemd/system/machine.slice.d/50-convocate.conf"
+
+# The target's packages upgraded when the image is built, so the run's
+# dist-upgrade has nothing (or little) to do.
+UPGRADED_DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get -y dist-upgrade \\
+ && rm -rf /var/lib/apt/lists/*
+"""
+
+
+@pytest.fixture(scope="session")
+def vm_target_image(target_image):  # noqa: F811
+    return cached_image("convocate-vm-target", UPGRADED_DOCKERFILE, target_image)
+
+
+@pytest.fixture
+def hv(vm_target_image):
+    # Docker bind-mounts /etc/hosts and /etc/hostname, and a file that is a
+    # mount point cannot be renamed over; a real host has plain files.
+    t = Target(vm_target_image, extra_run_args=(
+        "--label", LABEL, "--cap-add", "SYS_ADMIN",
+        "--security-opt", "apparmor=unconfined"))
+    t.sh("umount /etc/hosts /etc/hostname")
+    t.pin()
+    yield t
+    t.cleanup()
+
+
+@pytest.fixture
+def iso(tmp_path):
+    """A stand-in for the live-server ISO: the cache only sees bytes."""
+    path = tmp_path / "ubuntu-live-server.iso"
+    path.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def vm_args(iso_path, sha, cache, shell_root, username="vmadmin"):
+    return ["--username", username, "--domain", "lab.example.test", "--cpu", "1",
+            "--ram", "512", "--osdisk", "5", "--datadisk", "1", "--iso", iso_path,
+            "--iso-sha256", sha, "--iso-cache", cache, "--root", shell_root, "--no-reboot"]
+
+
+def create_vm(t, *args, timeout=900):
+    argv = [HOST_BIN, "create-vm", "--hypervisor", f"127.0.0.1:{t.port}", "--user", "op",
+            "--identity", t.key, "--known-hosts", t.known_hosts, *args]
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    env["HOME"] = t.dir
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def offline(*args, home):
+    """create-vm toward a closed port: for what happens before connecting."""
+    argv = [HOST_BIN, "create-vm", "--hypervisor", f"127.0.0.1:{free_port()}", *args]
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    env["HOME"] = home
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+
+
+GOOD = {"--username": "vmadmin", "--domain": "lab.example.test", "--cpu": "2", "--ram": "2048",
+        "--osdisk": "20", "--datadisk": "10", "--iso": "/nonexistent.iso",
+        "--iso-sha256": "a" * 64}
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--cpu", "0"), ("--cpu", "two"), ("--ram", "511"), ("--osdisk", "4"),
+    ("--datadisk", "0"), ("--username", "root"), ("--username", "Admin"),
+    ("--username", "a;reboot"), ("--domain", "localhost"), ("--domain", "bad_name.test"),
+    ("--domain", "a..b"), ("--iso-sha256", "abc"), ("--iso-sha256", "g" * 64),
+])
+def test_bad_values_exit_2_naming_the_option(tmp_path, option, value):
+    args = dict(GOOD, **{option: value})
+    r = offline(*[x for kv in args.items() for x in kv], home=str(tmp_path))
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and option in lines[0], r.stderr
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("missing", ["--username", "--domain", "--cpu", "--ram", "--osdisk",
+                                     "--datadisk", "--iso", "--iso-sha256"])
+def test_missing_options_exit_2_naming_them(tmp_path, missing):
+    args = {k: v for k, v in GOOD.items() if k != missing}
+    r = offline(*[x for kv in args.items() for x in kv], home=str(tmp_path))
+    assert r.returncode == 2
+    assert f"{missing} " in r.stderr and "is required" in r.stderr
+
+
+def test_iso_cache_fetches_once_and_refuses_a_wrong_digest(tmp_path, iso):
+    path, sha = iso
+    cache = str(tmp_path / "cache")
+    key = tmp_path / "id.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBn0 op@test\n")
+    base = [x for kv in GOOD.items() for x in kv if kv[0] not in ("--iso", "--iso-sha256")]
+    base += ["--iso-cache", cache, "--pubkey", str(key)]
+
+    r = offline(*base, "--iso", path, "--iso-sha256", sha.upper(), home=str(tmp_path))
+    # The cache step comes before the connection, which then fails.
+    assert r.returncode == 1 and "ISO cache: created" in r.stdout, r.stdout + r.stderr
+    assert "--hypervisor" in r.stderr
+    cached = os.path.join(cache, sha + ".iso")
+    with open(cached, "rb") as f, open(path, "rb") as g:
+        assert f.read() == g.read()
+
+    r = offline(*base, "--iso", "file://" + path, "--iso-sha256", sha, home=str(tmp_path))
+    assert "ISO cache: unchanged" in r.stdout, r.stdout + r.stderr
+
+    other = tmp_path / "other.iso"
+    other.write_bytes(b"not the ISO")
+    other_sha = hashlib.sha256(b"not the ISO").hexdigest()
+    wrong = "b" * 64
+    r = offline(*base, "--iso", str(other), "--iso-sha256", wrong, home=str(tmp_path))
+    assert r.returncode == 1
+    assert other_sha in r.stderr and wrong in r.stderr and "ISO cache" in r.stderr, r.stderr
+    assert sorted(os.listdir(cache)) == [sha + ".iso"]  # no partial file, good file kept
+    assert hashlib.sha256(open(cached, "rb").read()).hexdigest() == sha
+
+    r = offline(*base, "--iso", str(tmp_path / "missing.iso"), "--iso-sha256", wrong,
+                home=str(tmp_path))
+    assert r.returncode == 1 and "missing.iso" in r.stderr
+    assert sorted(os.listdir(cache)) == [sha + ".iso"]
+
+
+def isoinfo(iso_path, *args):
+    r = subprocess.run(["isoinfo", "-i", iso_path, *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_hypervisor_is_prepared_up_to_the_kvm_refusal(hv, iso, tmp_path):
+    path, sha = iso
+    shell_root = tmp_path / "shell"
+    hosts_file = shell_root / "var/lib/convocate/dnsmasq-hosts"
+    hosts_file.parent.mkdir(parents=True)
+    hosts_file.write_text("10.0.0.9 keep.lab.example.test keep\n")
+    args = vm_args(path, sha, str(tmp_path / "cache"), str(shell_root))
+
+    r = create_vm(hv, *args)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    last = r.stderr.strip().splitlines()[-1]
+    assert "/dev/kvm" in last and "cannot run VMs" in last, out
+
+    # the operator's key for U
+    pub = open(hv.key + ".pub").read().split()[:2]
+    keys = hv.sh("cat /home/vmadmin/.ssh/authorized_keys")
+    assert " ".join(pub) in keys
+    assert hv.sh("stat -c '%a %U' /home/vmadmin/.ssh/authorized_keys").split() == ["600", "vmadmin"]
+    # sshd hardening, valid and in force: a second connection still works
+    hardening = hv.sh(f"cat {HARDENING}")
+    for line in ("PermitRootLogin no", "PasswordAuthentication no", "X11Forwarding no",
+                 "MaxAuthTries 4"):
+        assert line + "\n" in hardening
+    assert "permitrootlogin no" in hv.sh("sshd -T | grep -i permitrootlogin")
+    # the host's name
+    name = hv.sh("cat /etc/hostname").strip()
+    assert re.fullmatch(r"[a-z]{8}", name)
+    assert hv.sh("cat /etc/convocate-hypervisor/hostname").strip() == name
+    assert f"127.0.1.1 {name}.lab.example.test {name}\n" in hv.sh("cat /etc/hosts")
+    # the shell's DNS: our line added, the other kept
+    assert hosts_file.read_text() == (
+        f"10.0.0.9 keep.lab.example.test keep\n127.0.0.1 {name}.lab.example.test {name}\n")
+    # the VM cap from this host's CPUs and RAM
+    cpus = int(hv.sh("nproc"))
+    mem_mb = int(re.search(r"MemTotal:\s+(\d+) kB", hv.sh("cat /proc/meminfo")).group(1)) // 1024
+    slice_text = hv.sh(f"cat {SLICE}")
+    assert f"CPUQuota={cpus * 90}%\n" in slice_text
+    assert f"MemoryMax={mem_mb * 90 // 100}M\n" in slice_text
+    assert "admission: 1 CPUs, 512 MB RAM, 6 GB disk fit" in r.stdout
+    # the seed, read back from the hypervisor
+    seeds = hv.sh("ls /var/lib/libvirt/images/").split()
+    assert len(seeds) == 1 and seeds[0].endswith("-seed.iso"), seeds
+    vm_name = seeds[0][:-len("-seed.iso")]
+    assert re.fullmatch(r"[a-z]{8}", vm_name)
+    local_seed = str(tmp_path / "seed.iso")
+    docker("cp", f"{hv.cid}:/var/lib/libvirt/images/{seeds[0]}", local_seed)
+    assert "Volume id: cidata" in isoinfo(local_seed, "-d")
+    user_data = isoinfo(local_seed, "-R", "-x", "/user-data")
+    assert user_data.startswith("#cloud-config\nautoinstall:\n  version: 1\n")
+    assert "      - name: vmadmin\n" in user_data and " ".join(pub) in user_data
+    assert f"    hostname: {vm_name}\n" in user_data
+    assert f"    fqdn: {vm_name}.lab.example.test\n" in user_data
+    assert isoinfo(local_seed, "-R", "-x", "/meta-data") == (
+        f"instance-id: convocate-{vm_name}\nlocal-hostname: {vm_name}\n")
+    # nothing of KVM was installed, no VM pledged
+    assert hv.sh("dpkg-query -W -f='${Status}' libvirt-daemon-system 2>&1",
+                 check=False).find("ok installed") < 0
+    assert not hv.exists("/etc/convocate-hypervisor/vms")
+
+    # A second run: the hypervisor's setup stands, it fails at the same place.
+    r2 = create_vm(hv, *args)
+    assert r2.returncode == 1 and "/dev/kvm" in r2.stderr
+    for step in ("user vmadmin: unchanged", f"{HARDENING}: unchanged",
+                 "/etc/hostname: unchanged", "/etc/hosts: unchanged",
+                 "/var/lib/convocate/dnsmasq-hosts: unchanged", f"{SLICE}: unchanged",
+                 "ISO cache: unchanged"):
+        assert step in r2.stdout, r2.stdout
+    assert hv.sh("cat /etc/hostname").strip() == name
+
+
+def test_failing_sshd_t_restores_the_previous_dropin(hv, iso, tmp_path):
+    path, sha = iso
+    old = "# an earlier file\nX11Forwarding no\n"
+    hv.sh(f"printf '{old}' > {HARDENING}")
+    hv.sh("echo 'NoSuchSshdOption yes' > /etc/ssh/sshd_config.d/40-broken.conf")
+    r = create_vm(hv, *vm_args(path, sha, str(tmp_path / "cache"), str(tmp_path)))
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert "sshd hardening" in last and "sshd -t refused" in last, r.stderr
+    assert "previous file is restored" in last
+    assert hv.sh(f"cat {HARDENING}") == old
+    # the run stopped there
+    assert not hv.exists("/etc/convocate-hypervisor/hostname")
+
+
+def test_admission_refuses_with_numbers(hv, iso, tmp_path):
+    path, sha = iso
+    mem_mb = int(re.search(r"MemTotal:\s+(\d+) kB", hv.sh("cat /proc/meminfo")).group(1)) // 1024
+    hv.sh("mkdir -p /etc/convocate-hypervisor/vms && printf 'cpu=0\\nram_mb=%d\\ndisk_gb=1\\n' "
+          f"{mem_mb * 90 // 100 - 100} > /etc/convocate-hypervisor/vms/oldvmxyz.pledge")
+    r = create_vm(hv, *vm_args(path, sha, str(tmp_path / "cache"), str(tmp_path)))
+    assert r.returncode == 1
+    want = (f": admission denied: ram {mem_mb * 90 // 100 - 100} MB pledged + 512 "
+            f"requested > 90% of {mem_mb} MB ({mem_mb * 90 // 100} MB)")
+    assert want in r.stderr, r.stderr
+    assert not hv.exists(SLICE)
+    assert not hv.exists("/var/lib/libvirt/images")
