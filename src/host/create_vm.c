@@ -388,21 +388,43 @@ static int upload_verified(plan *p, runner *r, const char *step, const char *loc
     return 0;
 }
 
+/* The seed is remade and sent only when its texts change; the digest of
+ * the texts is kept beside it (the ISO's own bytes change with every
+ * genisoimage run). */
 static int seed_step(plan *p, runner *r, const create_vm_options *o, const vm_paths *v,
                      const char *pubkey)
 {
     char local[] = "/tmp/convocate-seed-iso-XXXXXX", err[1024], hex[SHA256_HEX_LEN + 1];
+    char want[SHA256_HEX_LEN + 2], stamp[PATH_BUF + 16], *have = NULL;
+    size_t len = 0;
+    runner_stat st;
     vm_seed_spec s = {
         .hostname = v->name, .domain = o->domain, .username = o->username, .pubkey = pubkey};
+    snprintf(stamp, sizeof stamp, "%s.sha256-inputs", v->seed);
+    if (vm_seed_digest(&s, want) < 0)
+        return plan_fail(p, v->seed, "out of memory");
+    strcat(want, "\n");
+    int found = plan_read(p, r, stamp, stamp, &have, &len);
+    bool same = found > 0 && strcmp(have, want) == 0 &&
+                r->ops->stat_path(r, v->seed, &st, err, sizeof err) == 0 && st.exists;
+    free(have);
+    if (found < 0)
+        return -1;
+    if (same || p->dry_run) {
+        plan_report(p, v->seed, same ? STEP_UNCHANGED : found ? STEP_UPDATED : STEP_CREATED);
+        return 0;
+    }
     int fd = mkstemp(local);
     if (fd < 0)
-        return plan_fail(p, "seed", "mkstemp: %s", strerror(errno));
+        return plan_fail(p, v->seed, "mkstemp: %s", strerror(errno));
     close(fd);
     int rc = vm_seed_make(&s, local, err, sizeof err) < 0 ||
                      digest_local_file(local, hex, err, sizeof err) < 0
-                 ? plan_fail(p, "seed", "%s", err)
-                 : upload_verified(p, r, "seed " HYPERVISOR_IMAGES_DIR, local, v->seed, hex);
+                 ? plan_fail(p, v->seed, "%s", err)
+                 : upload_verified(p, r, v->seed, local, v->seed, hex);
     unlink(local);
+    if (rc == 0)
+        rc = plan_file(p, r, stamp, stamp, want, SHA256_HEX_LEN + 1, 0644, 0, 0);
     return rc;
 }
 
@@ -430,12 +452,19 @@ static int virt_install_step(plan *p, runner *r, const create_vm_options *o, con
     snprintf(path, sizeof path, HYPERVISOR_PLEDGE_DIR "/%s.pledge", v->name);
     if (plan_dir(p, r, HYPERVISOR_PLEDGE_DIR, HYPERVISOR_PLEDGE_DIR, 0755, 0, 0) < 0)
         return -1;
-    return plan_file(p, r, path, path, pledge, (size_t)n, 0644, 0, 0);
+    if (plan_file(p, r, path, path, pledge, (size_t)n, 0644, 0, 0) < 0)
+        return -1;
+    /* The name is taken: the next create-vm mints another. */
+    char *forget[] = {"rm", "-f", "--", HYPERVISOR_NEXT_VM, NULL};
+    return p->dry_run ? 0 : host_run_checked(p, r, HYPERVISOR_NEXT_VM, forget, NULL);
 }
 
-static int vm_paths_init(vm_paths *v, const char *sha256)
+/* The VM's name is minted once and kept in HYPERVISOR_NEXT_VM until
+ * virt-install has made that VM, so a run stopped before it (no /dev/kvm,
+ * a refused admission) and run again reuses the same name and seed. */
+static int vm_paths_init(plan *p, runner *r, vm_paths *v, const char *sha256)
 {
-    if (hypervisor_random_name(v->name, HYPERVISOR_NAME_LEN) < 0)
+    if (hypervisor_minted_name(p, r, HYPERVISOR_NEXT_VM, v->name) < 0)
         return -1;
     snprintf(v->iso, sizeof v->iso, HYPERVISOR_IMAGES_DIR "/convocate-ubuntu-%.16s.iso", sha256);
     snprintf(v->seed, sizeof v->seed, HYPERVISOR_IMAGES_DIR "/%s-seed.iso", v->name);
@@ -452,13 +481,11 @@ static int hypervisor_steps(plan *p, runner *r, const create_vm_options *o, cons
     char host_name[HYPERVISOR_NAME_LEN + 1];
     vm_resources total;
     vm_paths v;
-    if (vm_paths_init(&v, o->sha256) < 0)
-        return plan_fail(p, "VM name", "getrandom: %s", strerror(errno));
     if (hypervisor_user_key(p, r, o->username, pubkey) < 0 || hypervisor_sshd_hardening(p, r) < 0 ||
         hypervisor_hostname(p, r, o->domain, host_name) < 0 || dns_line(p, o, host_name, ip) < 0 ||
         host_apt_update(p, r) < 0 || host_dist_upgrade(p, r) < 0 ||
         host_reboot_if_required(p, r, &o->install) < 0 || admission(p, r, o, &total) < 0 ||
-        hypervisor_machine_slice(p, r, &total) < 0 ||
+        hypervisor_machine_slice(p, r, &total) < 0 || vm_paths_init(p, r, &v, o->sha256) < 0 ||
         plan_dir(p, r, HYPERVISOR_IMAGES_DIR, HYPERVISOR_IMAGES_DIR, 0711, 0, 0) < 0 ||
         seed_step(p, r, o, &v, pubkey) < 0 || hypervisor_kvm_check(p, r) < 0 ||
         hypervisor_packages(p, r) < 0 ||

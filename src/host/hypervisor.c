@@ -154,7 +154,7 @@ static int reload_sshd(plan *p, runner *r)
     }
     char *end;
     long pid = strtol(text, &end, 10);
-    bool ok = pid > 1 && (*end == '\n' || *end == '\0');
+    bool ok = pid >= 1 && (*end == '\n' || *end == '\0');
     free(text);
     snprintf(comm, sizeof comm, "/proc/%ld/comm", pid);
     /* A stale pidfile must not signal another process. */
@@ -256,12 +256,11 @@ static bool name_is_minted(const char *s, size_t len)
            strspn(s, "abcdefghijklmnopqrstuvwxyz") == HYPERVISOR_NAME_LEN;
 }
 
-/* The name minted by an earlier run, else a new one recorded for the next. */
-static int minted_name(plan *p, runner *r, char name[HYPERVISOR_NAME_LEN + 1])
+int hypervisor_minted_name(plan *p, runner *r, const char *path, char name[HYPERVISOR_NAME_LEN + 1])
 {
     char *text = NULL, line[HYPERVISOR_NAME_LEN + 2];
     size_t len = 0;
-    int have = plan_read(p, r, HOSTNAME_FILE, HOSTNAME_FILE, &text, &len);
+    int have = plan_read(p, r, path, path, &text, &len);
     if (have < 0)
         return -1;
     bool reuse = have && name_is_minted(text, len);
@@ -269,11 +268,11 @@ static int minted_name(plan *p, runner *r, char name[HYPERVISOR_NAME_LEN + 1])
         snprintf(name, HYPERVISOR_NAME_LEN + 1, "%.*s", HYPERVISOR_NAME_LEN, text);
     free(text);
     if (!reuse && hypervisor_random_name(name, HYPERVISOR_NAME_LEN) < 0)
-        return plan_fail(p, HOSTNAME_FILE, "getrandom: %s", strerror(errno));
+        return plan_fail(p, path, "getrandom: %s", strerror(errno));
     snprintf(line, sizeof line, "%s\n", name);
     if (plan_dir(p, r, HYPERVISOR_CONF_DIR, HYPERVISOR_CONF_DIR, 0755, 0, 0) < 0)
         return -1;
-    return plan_file(p, r, HOSTNAME_FILE, HOSTNAME_FILE, line, HYPERVISOR_NAME_LEN + 1, 0644, 0, 0);
+    return plan_file(p, r, path, path, line, HYPERVISOR_NAME_LEN + 1, 0644, 0, 0);
 }
 
 /* /etc/hosts without its 127.0.1.1 lines (Debian's line for the host's own
@@ -342,7 +341,7 @@ int hypervisor_hostname(plan *p, runner *r, const char *domain, char name[HYPERV
 {
     char line[HYPERVISOR_NAME_LEN + 2], *hosts = NULL;
     size_t len = 0;
-    if (minted_name(p, r, name) < 0)
+    if (hypervisor_minted_name(p, r, HOSTNAME_FILE, name) < 0)
         return -1;
     snprintf(line, sizeof line, "%s\n", name);
     if (plan_file(p, r, "/etc/hostname", "/etc/hostname", line, HYPERVISOR_NAME_LEN + 1, 0644, 0,

@@ -13,6 +13,7 @@
 
 #define HYPERVISOR_CONF_DIR "/etc/convocate-hypervisor"
 #define HYPERVISOR_PLEDGE_DIR HYPERVISOR_CONF_DIR "/vms"
+#define HYPERVISOR_NEXT_VM HYPERVISOR_CONF_DIR "/next-vm-name"
 #define HYPERVISOR_IMAGES_DIR "/var/lib/libvirt/images"
 #define SSHD_HARDENING_FILE "/etc/ssh/sshd_config.d/50-convocate-hardening.conf"
 #define MACHINE_SLICE_FILE "/etc/systemd/system/machine.slice.d/50-convocate.conf"
@@ -32,6 +33,11 @@ int hypervisor_sshd_hardening(plan *p, runner *r);
  * the running kernel's when it can be) with the line "127.0.1.1 <name>.<domain>
  * <name>" in /etc/hosts. name gets it. */
 int hypervisor_hostname(plan *p, runner *r, const char *domain, char name[HYPERVISOR_NAME_LEN + 1]);
+
+/* The name of 8 lowercase letters that path (under HYPERVISOR_CONF_DIR)
+ * holds from an earlier run, else a new one written there for the next. */
+int hypervisor_minted_name(plan *p, runner *r, const char *path,
+                           char name[HYPERVISOR_NAME_LEN + 1]);
 
 /* The host's CPUs, RAM and the size of the filesystem of the images
  * directory, read on the target; and what the VMs there already pledged. */

@@ -10,6 +10,7 @@
 #include "common/paths.h"
 #include "common/spawn.h"
 #include "common/tree.h"
+#include "host/digest.h"
 
 #define SEED_OUT_MAX 4096
 
@@ -91,6 +92,21 @@ char *vm_seed_meta_data(const vm_seed_spec *s)
                  s->hostname) < 0)
         return NULL;
     return out;
+}
+
+int vm_seed_digest(const vm_seed_spec *s, char hex[65])
+{
+    char *ud = vm_seed_user_data(s), *md = vm_seed_meta_data(s);
+    digest_sha256 *d = digest_begin();
+    int rc = ud != NULL && md != NULL && d != NULL ? 0 : -1;
+    /* The NUL between them keeps "ab"+"c" apart from "a"+"bc". */
+    if (rc == 0)
+        rc = digest_update(d, ud, strlen(ud) + 1) < 0 || digest_update(d, md, strlen(md)) < 0;
+    if (d != NULL && digest_end(d, hex) < 0)
+        rc = -1;
+    free(ud);
+    free(md);
+    return rc == 0 ? 0 : -1;
 }
 
 static int write_text(const char *dir, const char *name, char *text, char *err, size_t errlen)

@@ -25,6 +25,11 @@ bool vm_pubkey_is_valid(const char *line);
 char *vm_seed_user_data(const vm_seed_spec *s);
 char *vm_seed_meta_data(const vm_seed_spec *s);
 
+/* SHA-256 of the user-data and meta-data texts: what tells whether a seed
+ * on the hypervisor is still the one wanted, since genisoimage stamps each
+ * ISO with the time it was made. 0, or -1 when out of memory. */
+int vm_seed_digest(const vm_seed_spec *s, char hex[65]);
+
 /* Writes the seed ISO to out_path (a path of this machine) with genisoimage,
  * or cloud-localds when genisoimage is missing; 0, or -1 with err. */
 int vm_seed_make(const vm_seed_spec *s, const char *out_path, char *err, size_t errlen);

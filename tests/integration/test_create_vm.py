@@ -184,6 +184,8 @@ def test_hypervisor_is_prepared_up_to_the_kvm_refusal(hv, iso, tmp_path):
                  "MaxAuthTries 4"):
         assert line + "\n" in hardening
     assert "permitrootlogin no" in hv.sh("sshd -T | grep -i permitrootlogin")
+    # no systemd in the container: sshd (PID 1, -e logs to stderr) got its SIGHUP
+    assert "Received SIGHUP" in docker("logs", hv.cid).stderr
     # the host's name
     name = hv.sh("cat /etc/hostname").strip()
     assert re.fullmatch(r"[a-z]{8}", name)
@@ -201,9 +203,12 @@ def test_hypervisor_is_prepared_up_to_the_kvm_refusal(hv, iso, tmp_path):
     assert "admission: 1 CPUs, 512 MB RAM, 6 GB disk fit" in r.stdout
     # the seed, read back from the hypervisor
     seeds = hv.sh("ls /var/lib/libvirt/images/").split()
-    assert len(seeds) == 1 and seeds[0].endswith("-seed.iso"), seeds
+    assert len(seeds) == 2 and seeds[0].endswith("-seed.iso"), seeds
+    assert seeds[1] == seeds[0] + ".sha256-inputs"
     vm_name = seeds[0][:-len("-seed.iso")]
     assert re.fullmatch(r"[a-z]{8}", vm_name)
+    # kept until virt-install has made that VM, so a rerun reuses name and seed
+    assert hv.sh("cat /etc/convocate-hypervisor/next-vm-name") == vm_name + "\n"
     local_seed = str(tmp_path / "seed.iso")
     docker("cp", f"{hv.cid}:/var/lib/libvirt/images/{seeds[0]}", local_seed)
     assert "Volume id: cidata" in isoinfo(local_seed, "-d")
@@ -225,9 +230,10 @@ def test_hypervisor_is_prepared_up_to_the_kvm_refusal(hv, iso, tmp_path):
     for step in ("user vmadmin: unchanged", f"{HARDENING}: unchanged",
                  "/etc/hostname: unchanged", "/etc/hosts: unchanged",
                  "/var/lib/convocate/dnsmasq-hosts: unchanged", f"{SLICE}: unchanged",
-                 "ISO cache: unchanged"):
+                 "ISO cache: unchanged", f"/var/lib/libvirt/images/{vm_name}-seed.iso: unchanged"):
         assert step in r2.stdout, r2.stdout
     assert hv.sh("cat /etc/hostname").strip() == name
+    assert hv.sh("ls /var/lib/libvirt/images/").split() == seeds
 
 
 def test_failing_sshd_t_restores_the_previous_dropin(hv, iso, tmp_path):
