@@ -184,7 +184,8 @@ int iso_cache_step(plan *p, const char *source, const char *sha256, const char *
     char err[PATH_BUF + 256], tmp[PATH_BUF], hex[SHA256_HEX_LEN + 1];
     if ((size_t)snprintf(out, outlen, "%s/%s.iso", dir, sha256) >= outlen)
         return plan_fail(p, STEP, "the cache directory %s is too long", dir);
-    if (mkdir_p(dir, 0755) < 0)
+    /* A dry run leaves this machine alone too. */
+    if (!p->dry_run && mkdir_p(dir, 0755) < 0)
         return plan_fail(p, STEP, "cannot make %s: %s", dir, strerror(errno));
     int have = cached(out, sha256, err, sizeof err);
     if (have < 0)

@@ -23,7 +23,7 @@ import tempfile
 
 import pytest
 
-from conftest import docker, free_port
+from conftest import docker, free_port, wait_for_port
 from test_remote import HOST_BIN, Target, cached_image, target_image  # noqa: F401
 
 LABEL = "convocate.test=create-vm"
@@ -147,6 +147,25 @@ def test_iso_cache_fetches_once_and_refuses_a_wrong_digest(tmp_path, iso):
     assert sorted(os.listdir(cache)) == [sha + ".iso"]  # no partial file, good file kept
     assert hashlib.sha256(open(cached, "rb").read()).hexdigest() == sha
 
+    # over http from 127.0.0.1, into a fresh cache
+    server = subprocess.Popen(["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1",
+                               "--directory", os.path.dirname(path), str(port := free_port())],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for_port(port, server)
+        url = f"http://127.0.0.1:{port}/{os.path.basename(path)}"
+        cache2 = str(tmp_path / "cache2")
+        r = offline(*base[:-4], "--iso-cache", cache2, "--pubkey", str(key), "--iso", url,
+                    "--iso-sha256", sha, home=str(tmp_path))
+        assert "ISO cache: created" in r.stdout, r.stdout + r.stderr
+        assert os.listdir(cache2) == [sha + ".iso"]
+        r = offline(*base[:-4], "--iso-cache", cache2, "--pubkey", str(key), "--iso", url + "x",
+                    "--iso-sha256", wrong, home=str(tmp_path))
+        assert r.returncode == 1 and "404" in r.stderr, r.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
     r = offline(*base, "--iso", str(tmp_path / "missing.iso"), "--iso-sha256", wrong,
                 home=str(tmp_path))
     assert r.returncode == 1 and "missing.iso" in r.stderr
@@ -224,7 +243,9 @@ def test_hypervisor_is_prepared_up_to_the_kvm_refusal(hv, iso, tmp_path):
                  check=False).find("ok installed") < 0
     assert not hv.exists("/etc/convocate-hypervisor/vms")
 
-    # A second run: the hypervisor's setup stands, it fails at the same place.
+    # A second run: the hypervisor's setup stands, it fails at the same place;
+    # a key added by someone else meanwhile is kept, ours is not doubled.
+    hv.sh("echo 'ssh-ed25519 AAAAOTHERKEY other@elsewhere' >> /home/vmadmin/.ssh/authorized_keys")
     r2 = create_vm(hv, *args)
     assert r2.returncode == 1 and "/dev/kvm" in r2.stderr
     for step in ("user vmadmin: unchanged", f"{HARDENING}: unchanged",
@@ -234,6 +255,28 @@ def test_hypervisor_is_prepared_up_to_the_kvm_refusal(hv, iso, tmp_path):
         assert step in r2.stdout, r2.stdout
     assert hv.sh("cat /etc/hostname").strip() == name
     assert hv.sh("ls /var/lib/libvirt/images/").split() == seeds
+    keys = hv.sh("cat /home/vmadmin/.ssh/authorized_keys")
+    assert keys.count(" ".join(pub)) == 1 and "other@elsewhere" in keys
+
+
+def test_dry_run_touches_nothing(hv, iso, tmp_path):
+    path, sha = iso
+    shell_root = tmp_path / "shell"
+    shell_root.mkdir()
+    cache = tmp_path / "cache"
+    before = hv.sh("ls -la --time-style=full-iso /etc /etc/ssh/sshd_config.d /home; cat /etc/hosts")
+    r = create_vm(hv, "--dry-run", *vm_args(path, sha, str(cache), str(shell_root)))
+    assert "would create" in r.stdout, r.stdout + r.stderr
+    for step in ("ISO cache: would create", "user vmadmin: would create",
+                 f"{HARDENING}: would create", "/etc/hosts: would update",
+                 "/var/lib/convocate/dnsmasq-hosts: would create", f"{SLICE}: would create"):
+        assert step in r.stdout, r.stdout
+    # the /dev/kvm check is a question, so a dry run asks it too
+    assert r.returncode == 1 and "/dev/kvm" in r.stderr
+    after = hv.sh("ls -la --time-style=full-iso /etc /etc/ssh/sshd_config.d /home; cat /etc/hosts")
+    assert before == after
+    assert not hv.exists("/etc/convocate-hypervisor") and not hv.exists("/var/lib/libvirt")
+    assert not cache.exists() and list(shell_root.iterdir()) == []
 
 
 def test_failing_sshd_t_restores_the_previous_dropin(hv, iso, tmp_path):

@@ -15,6 +15,7 @@
 #include "host/virt_install.h"
 #include "host/vm_admission.h"
 #include "host/vm_request.h"
+#include "host/vm_seed.h"
 
 static void test_counts(void **state)
 {
@@ -186,6 +187,52 @@ static void test_virt_install_refuses_long_words(void **state)
     assert_non_null(strstr(err, "longer than"));
 }
 
+static void test_pubkeys(void **state)
+{
+    assert_true(vm_pubkey_is_valid("ssh-ed25519 AAAAC3Nza op@host"));
+    assert_true(vm_pubkey_is_valid("ecdsa-sha2-nistp256 AAAA"));
+    assert_true(vm_pubkey_is_valid("sk-ssh-ed25519@openssh.com AAAA"));
+    assert_false(vm_pubkey_is_valid(""));
+    assert_false(vm_pubkey_is_valid("AAAAC3Nza"));
+    assert_false(vm_pubkey_is_valid("ssh-ed25519 AAAA\nssh-rsa BBBB"));
+    assert_false(vm_pubkey_is_valid("ssh-ed25519 AAAA\tx"));
+    char big[VM_PUBKEY_MAX + 2];
+    memset(big, 'A', sizeof big - 1);
+    memcpy(big, "ssh-", 4);
+    big[sizeof big - 1] = '\0';
+    assert_false(vm_pubkey_is_valid(big));
+}
+
+static void test_seed_texts(void **state)
+{
+    vm_seed_spec s = {.hostname = "abcdefgh",
+                      .domain = "lab.example.test",
+                      .username = "ops",
+                      .pubkey = "ssh-ed25519 AAAA op \"quoted\" \\ #not-a-comment"};
+    char *ud = vm_seed_user_data(&s), *md = vm_seed_meta_data(&s);
+    assert_non_null(ud);
+    assert_non_null(md);
+    assert_string_equal(md, "instance-id: convocate-abcdefgh\nlocal-hostname: abcdefgh\n");
+    assert_true(strncmp(ud, "#cloud-config\nautoinstall:\n  version: 1\n", 40) == 0);
+    assert_non_null(strstr(ud, "        serial: convocate-os\n"));
+    assert_non_null(strstr(ud, "    hostname: abcdefgh\n    fqdn: abcdefgh.lab.example.test\n"));
+    assert_non_null(strstr(ud, "      - name: ops\n"));
+    assert_non_null(strstr(ud, "        sudo: \"ALL=(ALL) NOPASSWD:ALL\"\n"));
+    /* The key is one YAML double-quoted scalar: its quotes and backslash
+     * escaped, its '#' inside the quotes. */
+    assert_non_null(
+        strstr(ud, "          - \"ssh-ed25519 AAAA op \\\"quoted\\\" \\\\ #not-a-comment\"\n"));
+    char a[65], b[65];
+    assert_int_equal(vm_seed_digest(&s, a), 0);
+    assert_int_equal(vm_seed_digest(&s, b), 0);
+    assert_string_equal(a, b);
+    s.username = "ops2";
+    assert_int_equal(vm_seed_digest(&s, b), 0);
+    assert_string_not_equal(a, b);
+    free(ud);
+    free(md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +247,8 @@ int main(void)
         cmocka_unit_test(test_virt_install_argv),
         cmocka_unit_test(test_virt_install_refuses_comma_paths),
         cmocka_unit_test(test_virt_install_refuses_long_words),
+        cmocka_unit_test(test_pubkeys),
+        cmocka_unit_test(test_seed_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
