@@ -71,7 +71,9 @@ static void usage(FILE *out)
                  "  a machine.slice cap of 90%%, a NoCloud seed, the /dev/kvm check, qemu,\n"
                  "  libvirt and virtinst, virt-install. On this machine (under --root): the line\n"
                  "  '<ip of H> <name>.D <name>' in /var/lib/convocate/dnsmasq-hosts.\n"
-                 "  Limits: cpu >= 1, ram >= 512, osdisk >= 5, datadisk >= 1.\n");
+                 "  Limits: cpu >= 1, ram >= 512, osdisk >= 5, datadisk >= 1. --os-variant is\n"
+                 "  virt-install's osinfo id (default ubuntu22.04). The VM installs itself; then\n"
+                 "  run 'convocate-host install --host <vm> --user U' and init-agent.\n");
 }
 
 enum {

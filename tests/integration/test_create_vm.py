@@ -306,3 +306,14 @@ def test_admission_refuses_with_numbers(hv, iso, tmp_path):
     assert want in r.stderr, r.stderr
     assert not hv.exists(SLICE)
     assert not hv.exists("/var/lib/libvirt/images")
+
+
+def test_help_describes_create_vm():
+    r = subprocess.run([HOST_BIN, "help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "create-vm  --hypervisor H[:PORT] --username U" in r.stdout
+    r = subprocess.run([HOST_BIN, "create-vm", "--help"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0
+    for word in ("--iso PATH_OR_URL --iso-sha256 HEX", "/dev/kvm", "sshd -t", "90%",
+                 "cpu >= 1, ram >= 512, osdisk >= 5, datadisk >= 1"):
+        assert word in r.stdout, r.stdout
