@@ -442,7 +442,9 @@ int hypervisor_pledged(plan *p, runner *r, vm_resources *pledged)
     if (host_run_checked(p, r, "pledges", find, &out) < 0)
         return -1;
     int n = 0, rc = 0;
-    for (char *line = strtok(out, "\n"); line != NULL && rc == 0; line = strtok(NULL, "\n"))
+    char *save = NULL;
+    for (char *line = out != NULL ? strtok_r(out, "\n", &save) : NULL; line != NULL && rc == 0;
+         line = strtok_r(NULL, "\n", &save))
         rc = ++n > PLEDGES_MAX ? plan_fail(p, "pledges", "more than %d files in %s", PLEDGES_MAX,
                                            HYPERVISOR_PLEDGE_DIR)
                                : add_pledge(p, r, line, pledged);
