@@ -491,7 +491,7 @@ static int hypervisor_steps(plan *p, runner *r, const create_vm_options *o, cons
         plan_dir(p, r, HYPERVISOR_IMAGES_DIR, HYPERVISOR_IMAGES_DIR, 0711, 0, 0) < 0 ||
         seed_step(p, r, o, &v, pubkey) < 0 || hypervisor_kvm_check(p, r) < 0 ||
         hypervisor_packages(p, r) < 0 ||
-        upload_verified(p, r, "ISO " HYPERVISOR_IMAGES_DIR, iso_local, v.iso, o->sha256) < 0 ||
+        upload_verified(p, r, v.iso, iso_local, v.iso, o->sha256) < 0 ||
         virt_install_step(p, r, o, &v) < 0)
         return -1;
     printf("VM %s (%s.%s) is installing on %s; when it answers over SSH, run\n"

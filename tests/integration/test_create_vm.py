@@ -41,6 +41,19 @@ RUN apt-get update \\
 """
 
 
+# A hypervisor that already has the KVM packages, so the test of the steps
+# after /dev/kvm downloads nothing at run time (the packages step is then
+# "unchanged", which is what a second run on a real host says).
+KVM_DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+      qemu-system-x86 qemu-utils libvirt-daemon-system virtinst \\
+ && rm -rf /var/lib/apt/lists/*
+"""
+
+
 @pytest.fixture(scope="session")
 def vm_target_image(target_image):  # noqa: F811
     return cached_image("convocate-vm-target", UPGRADED_DOCKERFILE, target_image)
@@ -54,6 +67,26 @@ def hv(vm_target_image):
         "--label", LABEL, "--cap-add", "SYS_ADMIN",
         "--security-opt", "apparmor=unconfined"))
     t.sh("umount /etc/hosts /etc/hostname")
+    t.pin()
+    yield t
+    t.cleanup()
+
+
+@pytest.fixture(scope="session")
+def kvm_target_image(vm_target_image):
+    return cached_image("convocate-kvm-target", KVM_DOCKERFILE, vm_target_image)
+
+
+@pytest.fixture
+def kvm_hv(kvm_target_image):
+    """A hypervisor with the KVM packages and a /dev/kvm node. The node is
+    only made, never opened (the container may not use it and this machine
+    has no KVM); libvirtd is not started, so virt-install is run and fails
+    at its connection: the argv is not judged by libvirt here."""
+    t = Target(kvm_target_image, extra_run_args=(
+        "--label", LABEL, "--cap-add", "SYS_ADMIN",
+        "--security-opt", "apparmor=unconfined"))
+    t.sh("umount /etc/hosts /etc/hostname && mknod /dev/kvm c 10 232")
     t.pin()
     yield t
     t.cleanup()
@@ -299,8 +332,11 @@ def test_admission_refuses_with_numbers(hv, iso, tmp_path):
     mem_mb = int(re.search(r"MemTotal:\s+(\d+) kB", hv.sh("cat /proc/meminfo")).group(1)) // 1024
     hv.sh("mkdir -p /etc/convocate-hypervisor/vms && printf 'cpu=0\\nram_mb=%d\\ndisk_gb=1\\n' "
           f"{mem_mb * 90 // 100 - 100} > /etc/convocate-hypervisor/vms/oldvmxyz.pledge")
+    # install's reboot step, reused: --no-reboot only says a reboot is due
+    hv.sh("touch /var/run/reboot-required")
     r = create_vm(hv, *vm_args(path, sha, str(tmp_path / "cache"), str(tmp_path)))
     assert r.returncode == 1
+    assert "reboot: required (/var/run/reboot-required), skipped (--no-reboot)" in r.stdout
     want = (f": admission denied: ram {mem_mb * 90 // 100 - 100} MB pledged + 512 "
             f"requested > 90% of {mem_mb} MB ({mem_mb * 90 // 100} MB)")
     assert want in r.stderr, r.stderr
@@ -317,3 +353,27 @@ def test_help_describes_create_vm():
     for word in ("--iso PATH_OR_URL --iso-sha256 HEX", "/dev/kvm", "sshd -t", "90%",
                  "cpu >= 1, ram >= 512, osdisk >= 5, datadisk >= 1"):
         assert word in r.stdout, r.stdout
+
+
+def test_after_kvm_the_iso_is_sent_and_virt_install_runs(kvm_hv, iso, tmp_path):
+    path, sha = iso
+    args = vm_args(path, sha, str(tmp_path / "cache"), str(tmp_path))
+    kvm_hv.sh("mkdir -p /etc/convocate-hypervisor/vms")  # there, but no VM yet
+    r = create_vm(kvm_hv, *args)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "pledges: 0 VMs: 0 CPUs, 0 MB RAM, 0 GB disk" in r.stdout
+    assert "/dev/kvm: present" in r.stdout and "kvm packages: unchanged" in r.stdout
+    target_iso = f"/var/lib/libvirt/images/convocate-ubuntu-{sha[:16]}.iso"
+    assert f"{target_iso}: created" in r.stdout, r.stdout
+    assert kvm_hv.sh(f"sha256sum {target_iso}").split()[0] == sha
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("convocate-host create-vm: virt-install: virt-install failed (exit 1)")
+    assert "libvirt" in last or "socket" in last, last
+    # no VM, so no pledge, and the name waits for the next run
+    assert kvm_hv.sh("ls -A /etc/convocate-hypervisor/vms") == ""
+    vm_name = kvm_hv.sh("cat /etc/convocate-hypervisor/next-vm-name").strip()
+
+    r2 = create_vm(kvm_hv, *args)
+    assert r2.returncode == 1
+    assert f"{target_iso}: unchanged" in r2.stdout
+    assert f"/var/lib/libvirt/images/{vm_name}-seed.iso: unchanged" in r2.stdout
