@@ -6,20 +6,26 @@ What is shown: usage errors exit 2 with one line naming the option; the ISO
 is copied into the cache and verified (a second run reuses it, a wrong digest
 refuses naming both digests and leaves the good cached file alone); on the
 hypervisor: user U with the operator's key, the sshd hardening drop-in
-(checked by sshd -t, reloaded, and sshd still lets us in), a random 8-letter
-name in /etc/hostname and /etc/hosts, the "<ip> <fqdn> <name>" line in the
+(checked by sshd -t, sshd reloaded by SIGHUP as there is no systemd, and the
+second run still logs in), a random 8-letter name in /etc/hostname and
+/etc/hosts, the "<ip> <fqdn> <name>" line in the
 shell's dnsmasq-hosts, the machine.slice cap, the cidata seed ISO (read back
 with isoinfo), and then the refusal at /dev/kvm, which the container lacks,
 before any KVM package is installed; a second run changes none of it; a
 failing sshd -t puts the previous drop-in back; admission refuses with
-numbers. Not exercised here (no /dev/kvm): the KVM packages, the ISO upload,
-virt-install and the pledge file it leaves (its argv is unit-tested)."""
+numbers; --dry-run touches neither side. On an image that already has the KVM
+packages and a /dev/kvm node (made, never opened): the ISO is sent and its
+SHA-256 checked there, virt-install is run and fails at connecting to
+libvirtd, which is not started here, and no pledge is written.
+
+Not exercised here: installing the KVM packages (they are in the image), a
+libvirtd judging virt-install's sub-options, the VM's boot and autoinstall,
+the pledge written after a successful virt-install, a real reboot (the
+argv itself is unit-tested)."""
 import hashlib
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
