@@ -24,6 +24,7 @@
 #include "host/iso_cache.h"
 #include "host/plan.h"
 #include "host/runner.h"
+#include "host/ssh_target.h"
 #include "host/virt_install.h"
 #include "host/vm_admission.h"
 #include "host/vm_request.h"
@@ -321,6 +322,25 @@ static int hypervisor_address(plan *p, const char *hypervisor, char *ip, size_t 
     return rc == 0 ? 0 : plan_fail(p, "--hypervisor", "%s: %s", host, gai_strerror(rc));
 }
 
+/* The hardening drop-in forbids root logins: a run that logs in as root
+ * would lock itself out at its next connection (a reboot, a second run),
+ * so it is refused before anything is touched. */
+static int check_login_user(plan *p, const create_vm_options *o)
+{
+    ssh_target t;
+    char err[512];
+    if (ssh_target_init(&t, o->hypervisor, o->remote.port, o->remote.user, o->remote.known_hosts,
+                        o->remote.identity, o->remote.accept_new_host_key, 0, err, sizeof err) < 0)
+        return plan_fail(p, "--hypervisor", "%s", err);
+    if (strcmp(t.user, "root") != 0)
+        return 0;
+    return plan_fail(p, "--user",
+                     "the sshd hardening create-vm installs forbids root logins, so logging in "
+                     "as root would lock this run out of %s: log in as a user with passwordless "
+                     "sudo (--user NAME)",
+                     o->hypervisor);
+}
+
 /* ---- the shell's DNS ----------------------------------------------------- */
 
 static int dns_line(plan *p, const create_vm_options *o, const char *name, const char *ip)
@@ -518,7 +538,7 @@ int create_vm_main(int argc, char **argv, bool verbose)
            o.dry_run ? " --dry-run" : "", o.hypervisor, o.req.cpu, o.req.ram_mb, o.osdisk_gb,
            o.datadisk_gb);
     fflush(stdout);
-    if (read_pubkey(&p, &o, pubkey, sizeof pubkey) < 0 ||
+    if (check_login_user(&p, &o) < 0 || read_pubkey(&p, &o, pubkey, sizeof pubkey) < 0 ||
         hypervisor_address(&p, o.hypervisor, ip, sizeof ip) < 0 ||
         iso_cache_step(&p, o.iso, o.sha256, o.iso_cache ? o.iso_cache : cache, iso_local,
                        sizeof iso_local) < 0)

@@ -122,7 +122,8 @@ def create_vm(t, *args, timeout=900):
 
 def offline(*args, home):
     """create-vm toward a closed port: for what happens before connecting."""
-    argv = [HOST_BIN, "create-vm", "--hypervisor", f"127.0.0.1:{free_port()}", *args]
+    argv = [HOST_BIN, "create-vm", "--hypervisor", f"127.0.0.1:{free_port()}", "--user", "op",
+            *args]
     env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
     env["HOME"] = home
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
@@ -209,6 +210,22 @@ def test_iso_cache_fetches_once_and_refuses_a_wrong_digest(tmp_path, iso):
                 home=str(tmp_path))
     assert r.returncode == 1 and "missing.iso" in r.stderr
     assert sorted(os.listdir(cache)) == [sha + ".iso"]
+
+
+@pytest.mark.parametrize("user_args,env_user", [(["--user", "root"], "op"), ([], "root")])
+def test_root_login_is_refused_before_anything(tmp_path, iso, user_args, env_user):
+    """The hardening forbids root logins: a run as root would lock itself out."""
+    path, sha = iso
+    key = tmp_path / "id.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBn0 op@test\n")
+    argv = [HOST_BIN, "create-vm", "--hypervisor", f"127.0.0.1:{free_port()}", *user_args,
+            "--pubkey", str(key), *vm_args(path, sha, str(tmp_path / "cache"), str(tmp_path))]
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    env.update(HOME=str(tmp_path), USER=env_user)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 1
+    assert "--user: the sshd hardening create-vm installs forbids root logins" in r.stderr
+    assert not (tmp_path / "cache").exists()  # refused before the ISO step
 
 
 def isoinfo(iso_path, *args):
