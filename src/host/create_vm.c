@@ -23,6 +23,7 @@
 #include "host/install_host.h"
 #include "host/iso_cache.h"
 #include "host/plan.h"
+#include "host/progress.h"
 #include "host/runner.h"
 #include "host/ssh_target.h"
 #include "host/virt_install.h"
@@ -388,7 +389,8 @@ static int admission(plan *p, runner *r, const create_vm_options *o, vm_resource
     return 0;
 }
 
-/* Uploads a local file unless the target already holds the same bytes. */
+/* Uploads a local file, with a progress bar (the ISO is large), unless
+ * the target already holds the same bytes. */
 static int upload_verified(plan *p, runner *r, const char *step, const char *local,
                            const char *target, const char *sha256)
 {
@@ -398,7 +400,7 @@ static int upload_verified(plan *p, runner *r, const char *step, const char *loc
         return 0;
     }
     if (!p->dry_run) {
-        if (r->ops->upload(r, local, target, 0644, 0, 0, NULL, err, sizeof err) < 0)
+        if (progress_upload(r, "upload", local, target, 0644, 0, 0, err, sizeof err) < 0)
             return plan_fail(p, step, "%s", err);
         if (digest_target_file(r, target, have, err, sizeof err) < 0)
             return plan_fail(p, step, "%s", err);

@@ -389,6 +389,7 @@ def test_after_kvm_the_iso_is_sent_and_virt_install_runs(kvm_hv, iso, tmp_path):
     target_iso = f"/var/lib/libvirt/images/convocate-ubuntu-{sha[:16]}.iso"
     assert f"{target_iso}: created" in r.stdout, r.stdout
     assert kvm_hv.sh(f"sha256sum {target_iso}").split()[0] == sha
+    assert re.search(r"upload: 3\.0 / 3\.0 MiB +100%", r.stderr), r.stderr  # the bar's last line
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("convocate-host create-vm: virt-install: virt-install failed (exit 1)")
     assert "libvirt" in last or "socket" in last, last
