@@ -344,6 +344,18 @@ static int check_login_user(plan *p, const create_vm_options *o)
 
 /* ---- the shell's DNS ----------------------------------------------------- */
 
+/* --root is opened again for the dnsmasq line; checked here so a wrong one
+ * stops the run before the hypervisor is touched. */
+static int check_shell_root(plan *p, const create_vm_options *o)
+{
+    char err[512];
+    runner *shell = runner_local_new(o->root, err, sizeof err);
+    if (shell == NULL)
+        return plan_fail(p, "--root", "%s", err);
+    runner_free(shell);
+    return 0;
+}
+
 static int dns_line(plan *p, const create_vm_options *o, const char *name, const char *ip)
 {
     char err[512], pidfile[PATH_BUF], *text = NULL;
@@ -540,7 +552,8 @@ int create_vm_main(int argc, char **argv, bool verbose)
            o.dry_run ? " --dry-run" : "", o.hypervisor, o.req.cpu, o.req.ram_mb, o.osdisk_gb,
            o.datadisk_gb);
     fflush(stdout);
-    if (check_login_user(&p, &o) < 0 || read_pubkey(&p, &o, pubkey, sizeof pubkey) < 0 ||
+    if (check_login_user(&p, &o) < 0 || check_shell_root(&p, &o) < 0 ||
+        read_pubkey(&p, &o, pubkey, sizeof pubkey) < 0 ||
         hypervisor_address(&p, o.hypervisor, ip, sizeof ip) < 0 ||
         iso_cache_step(&p, o.iso, o.sha256, o.iso_cache ? o.iso_cache : cache, iso_local,
                        sizeof iso_local) < 0)

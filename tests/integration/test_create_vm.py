@@ -206,6 +206,11 @@ def test_iso_cache_fetches_once_and_refuses_a_wrong_digest(tmp_path, iso):
         server.terminate()
         server.wait(timeout=10)
 
+    # a --root that is no directory stops the run before the ISO step
+    r = offline(*base, "--iso", path, "--iso-sha256", sha, "--root", str(tmp_path / "nodir"),
+                home=str(tmp_path))
+    assert r.returncode == 1 and "--root" in r.stderr and "ISO cache" not in r.stdout
+
     r = offline(*base, "--iso", str(tmp_path / "missing.iso"), "--iso-sha256", wrong,
                 home=str(tmp_path))
     assert r.returncode == 1 and "missing.iso" in r.stderr
