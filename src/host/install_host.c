@@ -13,7 +13,6 @@
 #include "host/service.h"
 
 #define OUT_MAX (256 * 1024)
-#define LINE_MAX_MSG 300
 #define TZ_NAME "Etc/UTC"
 #define TZ_FILE "/usr/share/zoneinfo/" TZ_NAME
 #define REBOOT_FLAG "/var/run/reboot-required"
@@ -64,9 +63,9 @@ int host_role_parse(const char *s, host_role *out)
 /* ---- running programs on the target ------------------------------------ */
 
 /* Runs argv; 0 with *out (caller frees), or -1 reported under step. */
-static int run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out)
+int host_run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out)
 {
-    char *text = NULL, err[512], line[LINE_MAX_MSG];
+    char *text = NULL, err[512], line[HOST_LINE_MAX];
     int status = r->ops->run(r, argv, &text, OUT_MAX, err, sizeof err);
     if (status == 0) {
         if (out != NULL)
@@ -96,7 +95,7 @@ static int ask(runner *r, char *const argv[])
 
 /* ---- apt ---------------------------------------------------------------- */
 
-static int apt_update(plan *p, runner *r)
+int host_apt_update(plan *p, runner *r)
 {
     /* Refreshing the package lists changes nothing the plan compares, so
      * it is not counted as a change; a dry run leaves the lists alone. */
@@ -105,7 +104,7 @@ static int apt_update(plan *p, runner *r)
         return 0;
     }
     char *argv[] = {APT_GET, "update", NULL};
-    if (run_checked(p, r, "apt-get update", argv, NULL) < 0)
+    if (host_run_checked(p, r, "apt-get update", argv, NULL) < 0)
         return -1;
     printf("  apt-get update: done\n");
     fflush(stdout);
@@ -125,12 +124,12 @@ static int count_prefixed_lines(const char *text, const char *prefix)
     return n;
 }
 
-static int dist_upgrade(plan *p, runner *r)
+int host_dist_upgrade(plan *p, runner *r)
 {
     const char *step = "dist-upgrade";
     char *sim = NULL, name[64];
     char *simulate[] = {"apt-get", "-s", "-q", "dist-upgrade", NULL};
-    if (run_checked(p, r, step, simulate, &sim) < 0)
+    if (host_run_checked(p, r, step, simulate, &sim) < 0)
         return -1;
     int n = count_prefixed_lines(sim, "Inst ");
     free(sim);
@@ -140,7 +139,7 @@ static int dist_upgrade(plan *p, runner *r)
     }
     snprintf(name, sizeof name, "dist-upgrade (%d package%s)", n, n == 1 ? "" : "s");
     char *argv[] = {APT_GET, "dist-upgrade", NULL};
-    if (!p->dry_run && run_checked(p, r, step, argv, NULL) < 0)
+    if (!p->dry_run && host_run_checked(p, r, step, argv, NULL) < 0)
         return -1;
     plan_report(p, name, STEP_UPDATED);
     return 0;
@@ -183,39 +182,46 @@ static const char *docker_package(runner *r)
     return apt_candidate(r, "docker-ce") ? "docker-ce" : "docker.io";
 }
 
-static int packages(plan *p, runner *r, bool *will_have_ufw)
+int host_apt_install(plan *p, runner *r, const char *step, const char *const pkgs[], size_t n_pkgs)
 {
-    const char *missing[N_BASE + 1];
-    size_t n = 0;
-    const char *docker = docker_package(r);
-    if (!dpkg_installed(r, docker))
-        missing[n++] = docker;
-    for (size_t i = 0; i < N_BASE; i++)
-        if (!dpkg_installed(r, base_packages[i]))
-            missing[n++] = base_packages[i];
-    *will_have_ufw = false;
-    if (n == 0) {
-        plan_report(p, "packages", STEP_UNCHANGED);
-        return 0;
-    }
-    char name[512] = "packages:";
+    enum { MAX_PKGS = 32 };
     char *const apt[] = {APT_GET, "install"};
-    char *argv[sizeof apt / sizeof apt[0] + N_BASE + 2];
-    size_t at = 0;
+    char *argv[sizeof apt / sizeof apt[0] + MAX_PKGS + 1];
+    char name[512];
+    size_t at = 0, n = 0;
+    if (n_pkgs > MAX_PKGS)
+        return plan_fail(p, step, "%zu packages asked for, at most %d", n_pkgs, MAX_PKGS);
+    snprintf(name, sizeof name, "%s:", step);
     for (size_t i = 0; i < sizeof apt / sizeof apt[0]; i++)
         argv[at++] = apt[i];
-    for (size_t i = 0; i < n; i++) {
-        argv[at++] = (char *)missing[i];
+    for (size_t i = 0; i < n_pkgs; i++) {
+        if (dpkg_installed(r, pkgs[i]))
+            continue;
+        argv[at++] = (char *)pkgs[i];
+        n++;
         strncat(name, " ", sizeof name - strlen(name) - 1);
-        strncat(name, missing[i], sizeof name - strlen(name) - 1);
-        if (strcmp(missing[i], "ufw") == 0)
-            *will_have_ufw = true;
+        strncat(name, pkgs[i], sizeof name - strlen(name) - 1);
     }
     argv[at] = NULL;
-    if (!p->dry_run && run_checked(p, r, "packages", argv, NULL) < 0)
+    if (n == 0) {
+        plan_report(p, step, STEP_UNCHANGED);
+        return 0;
+    }
+    if (!p->dry_run && host_run_checked(p, r, step, argv, NULL) < 0)
         return -1;
     plan_report(p, name, STEP_CREATED);
     return 0;
+}
+
+static int packages(plan *p, runner *r, bool *will_have_ufw)
+{
+    const char *want[N_BASE + 1];
+    want[0] = docker_package(r);
+    for (size_t i = 0; i < N_BASE; i++)
+        want[i + 1] = base_packages[i];
+    /* ufw's rules file can only be asked once ufw is there. */
+    *will_have_ufw = !dpkg_installed(r, "ufw");
+    return host_apt_install(p, r, "packages", want, N_BASE + 1);
 }
 
 /* ---- user, timezone ----------------------------------------------------- */
@@ -225,7 +231,7 @@ static int claude_user(plan *p, runner *r)
     gid_t gid;
     bool have_group = r->ops->lookup_group(r, "claude", &gid) == 0;
     char *groupadd[] = {"groupadd", "--gid", CLAUDE_ID, "claude", NULL};
-    if (!have_group && !p->dry_run && run_checked(p, r, "group claude", groupadd, NULL) < 0)
+    if (!have_group && !p->dry_run && host_run_checked(p, r, "group claude", groupadd, NULL) < 0)
         return -1;
     plan_report(p, "group claude (1337)", have_group ? STEP_UNCHANGED : STEP_CREATED);
     char *getent[] = {"getent", "passwd", "claude", NULL};
@@ -233,7 +239,7 @@ static int claude_user(plan *p, runner *r)
     char *useradd[] = {"useradd", "--uid",      CLAUDE_ID,      "--gid",
                        "claude",  "--home-dir", "/home/claude", "--create-home",
                        "--shell", "/bin/bash",  "claude",       NULL};
-    if (!have_user && !p->dry_run && run_checked(p, r, "user claude", useradd, NULL) < 0)
+    if (!have_user && !p->dry_run && host_run_checked(p, r, "user claude", useradd, NULL) < 0)
         return -1;
     plan_report(p, "user claude (1337)", have_user ? STEP_UNCHANGED : STEP_CREATED);
     return 0;
@@ -244,12 +250,12 @@ static int timezone_with_timedatectl(plan *p, runner *r)
     const char *step = "timezone " TZ_NAME;
     char *out = NULL;
     char *show[] = {"timedatectl", "show", "--property=Timezone", "--value", NULL};
-    if (run_checked(p, r, step, show, &out) < 0)
+    if (host_run_checked(p, r, step, show, &out) < 0)
         return -1;
     bool same = out != NULL && strncmp(out, TZ_NAME "\n", sizeof TZ_NAME) == 0;
     free(out);
     char *set[] = {"timedatectl", "set-timezone", TZ_NAME, NULL};
-    if (!same && !p->dry_run && run_checked(p, r, step, set, NULL) < 0)
+    if (!same && !p->dry_run && host_run_checked(p, r, step, set, NULL) < 0)
         return -1;
     plan_report(p, step, same ? STEP_UNCHANGED : STEP_UPDATED);
     return 0;
@@ -270,7 +276,7 @@ static int timezone_by_files(plan *p, runner *r)
     bool same = status == 0 && out != NULL && strcmp(out, TZ_FILE "\n") == 0;
     free(out);
     char *ln[] = {"ln", "-sfn", TZ_FILE, "/etc/localtime", NULL};
-    if (!same && !p->dry_run && run_checked(p, r, step, ln, NULL) < 0)
+    if (!same && !p->dry_run && host_run_checked(p, r, step, ln, NULL) < 0)
         return -1;
     plan_report(p, step, same ? STEP_UNCHANGED : STEP_UPDATED);
     return 0;
@@ -295,7 +301,7 @@ static bool ufw_has_rule(plan *p, runner *r, const char *port)
 
 void host_ufw_allow(plan *p, runner *r, const char *port, bool will_have_ufw)
 {
-    char step[64], rule[32], *out = NULL, err[512], line[LINE_MAX_MSG];
+    char step[64], rule[32], *out = NULL, err[512], line[HOST_LINE_MAX];
     snprintf(step, sizeof step, "ufw allow %s/tcp", port);
     snprintf(rule, sizeof rule, "%s/tcp", port);
     if (!will_have_ufw && ufw_has_rule(p, r, port)) {
@@ -360,7 +366,7 @@ static int reboot_and_wait(plan *p, runner *r, const install_host_options *o)
         return plan_fail(p, step, "cannot read %s on %s", BOOT_ID, r->where);
     /* In the background, so the command returns before sshd goes down. */
     char *argv[] = {"sh", "-c", "(sleep 2; reboot) </dev/null >/dev/null 2>&1 &", NULL};
-    if (run_checked(p, r, step, argv, NULL) < 0)
+    if (host_run_checked(p, r, step, argv, NULL) < 0)
         return -1;
     printf("  reboot: rebooting %s; waiting up to %d s\n", r->where, wait);
     fflush(stdout);
@@ -378,7 +384,7 @@ static int reboot_and_wait(plan *p, runner *r, const install_host_options *o)
                      r->where, wait, err);
 }
 
-static int reboot_if_required(plan *p, runner *r, const install_host_options *o)
+int host_reboot_if_required(plan *p, runner *r, const install_host_options *o)
 {
     runner_stat st;
     char err[512];
@@ -413,12 +419,12 @@ int install_host_steps(plan *p, runner *r, const install_host_options *o)
         return 0;
     }
     bool will_have_ufw = false;
-    if (apt_update(p, r) < 0 || dist_upgrade(p, r) < 0 || packages(p, r, &will_have_ufw) < 0 ||
-        claude_user(p, r) < 0)
+    if (host_apt_update(p, r) < 0 || host_dist_upgrade(p, r) < 0 ||
+        packages(p, r, &will_have_ufw) < 0 || claude_user(p, r) < 0)
         return -1;
     if ((service_systemd_runs(r) ? timezone_with_timedatectl(p, r) : timezone_by_files(p, r)) < 0)
         return -1;
     /* On a dry run ufw may not be there yet; the real run installs it. */
     firewall(p, r, o->role, will_have_ufw && p->dry_run);
-    return reboot_if_required(p, r, o);
+    return host_reboot_if_required(p, r, o);
 }

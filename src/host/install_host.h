@@ -5,6 +5,7 @@
 #define CONVOCATE_HOST_INSTALL_HOST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "host/plan.h"
 #include "host/runner.h"
@@ -27,6 +28,22 @@ int host_role_parse(const char *s, host_role *out);
  * installed by this run, so its rules file cannot be asked yet. Also used
  * by init-shell for 223 and 514. */
 void host_ufw_allow(plan *p, runner *r, const char *port, bool will_have_ufw);
+
+#define HOST_LINE_MAX 300
+
+/* Runs argv on the target; 0 with *out (caller frees; out may be NULL),
+ * or -1 after one line naming step, the program and its last output line. */
+int host_run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out);
+
+/* The steps install and create-vm share. apt-get update (not counted as
+ * a change); dist-upgrade when apt would install anything; apt-get install
+ * of those of pkgs (at most 32) that dpkg does not list as installed, the
+ * step named "step: <the missing ones>"; a reboot when the target asks for
+ * one (remote only, never with no_reboot), waiting for a new boot id. */
+int host_apt_update(plan *p, runner *r);
+int host_dist_upgrade(plan *p, runner *r);
+int host_apt_install(plan *p, runner *r, const char *step, const char *const pkgs[], size_t n_pkgs);
+int host_reboot_if_required(plan *p, runner *r, const install_host_options *o);
 
 /* Runs every step; 0, or -1 after one line on stderr naming the step. */
 int install_host_steps(plan *p, runner *r, const install_host_options *o);

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/paths.h"
+#include "host/create_vm.h"
 #include "host/deploy.h"
 #include "host/image_transfer.h"
 #include "host/init_agent.h"
@@ -60,6 +61,13 @@ static void usage(FILE *out)
             "             [--dry-run]\n"
             "      push this build's convocate-agent and the session image to an agent,\n"
             "      re-run its install, stamp current-image, restart it\n"
+            "  create-vm  --hypervisor H[:PORT] --username U --domain D --cpu N --ram MB\n"
+            "             --osdisk GB --datadisk GB --iso PATH_OR_URL --iso-sha256 HEX\n"
+            "             [--iso-cache DIR] [--pubkey PATH] [--os-variant ID] [--root DIR]\n"
+            "             [--no-reboot] [--dry-run]\n"
+            "      make a KVM hypervisor of H (needs /dev/kvm there) and boot an Ubuntu VM\n"
+            "      on it from the live-server ISO you name, installed unattended with user\n"
+            "      U and your public key; see 'convocate-host create-vm --help'\n"
             "  version    print the version\n"
             "  help       print this text\n"
             "\n"
@@ -487,13 +495,9 @@ int main(int argc, char **argv)
         return update_main(argc - 1, argv + 1, verbose);
     bool known = strcmp(cmd, "init-shell") == 0 || strcmp(cmd, "init-agent") == 0 ||
                  strcmp(cmd, "install") == 0 || strcmp(cmd, "migrate-session") == 0;
+    if (strcmp(cmd, "create-vm") == 0)
+        return create_vm_main(argc - 1, argv + 1, verbose);
     if (!known) {
-        static const char *const later[] = {"create-vm"};
-        for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
-            if (strcmp(cmd, later[i]) == 0) {
-                fprintf(stderr, "convocate-host: %s is not available yet in this version\n", cmd);
-                return 1;
-            }
         fprintf(stderr, "convocate-host: unknown command \"%s\" (try 'convocate-host help')\n",
                 cmd);
         return EXIT_USAGE;

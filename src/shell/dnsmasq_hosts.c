@@ -109,10 +109,10 @@ char *dns_hosts_edit(const char *text, const char *domain, const char *remove_na
 
 /* SIGHUP to the dnsmasq named by the pidfile, only when that pid really is a
  * dnsmasq: a stale pidfile must not signal an unrelated process. */
-static void reload_dnsmasq(dns_hosts *h)
+void dns_hosts_reload(const char *pidfile)
 {
     char line[32], comm_path[64], comm[64];
-    if (h->pidfile[0] == '\0' || read_line_file(h->pidfile, line, sizeof line) < 0)
+    if (pidfile[0] == '\0' || read_line_file(pidfile, line, sizeof line) < 0)
         return;
     char *end;
     long pid = strtol(line, &end, 10);
@@ -153,7 +153,7 @@ static int rewrite(dns_hosts *h, const char *old_name, const char *new_name, con
             snprintf(err, errlen, "write %s: %s", h->path, strerror(errno));
             rc = -1;
         } else {
-            reload_dnsmasq(h);
+            dns_hosts_reload(h->pidfile);
         }
     }
     free(next);

@@ -27,6 +27,11 @@ int dns_hosts_set(dns_hosts *h, const char *session_id, const char *name, const 
 /* The session is gone: its line goes. */
 int dns_hosts_forget(dns_hosts *h, const char *session_id, char *err, size_t errlen);
 
+/* SIGHUP to the dnsmasq whose pid the file holds, only when that pid
+ * really is a dnsmasq (a stale pidfile must not signal another process);
+ * nothing when the file is missing. Also for create-vm's line. */
+void dns_hosts_reload(const char *pidfile);
+
 /* Pure: text without the lines naming name (as "<name>.<domain>" or
  * "<name>"), plus "<ip> <name>.<domain> <name>" when ip is not NULL.
  * malloc'd. For unit tests and the rewrite. */
