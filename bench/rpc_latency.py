@@ -15,7 +15,7 @@ import argparse
 import json
 import os
 import shutil
-import statistics
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "integration"))
 import paramiko  # noqa: E402
 
-from conftest import Agent, free_port, make_client_key, wait_for_port  # noqa: E402
+from conftest import Agent, free_port, wait_for_port  # noqa: E402
 
 PING = json.dumps({"op": "ping", "params": None}).encode() + b"\n"
 LIST = json.dumps({"op": "list", "params": None}).encode() + b"\n"
@@ -89,13 +89,17 @@ Subsystem convocate-agent-rpc {responder}
         self.proc.wait()
 
 
-def paramiko_client(port, key, user, known_hosts):
+def paramiko_client(port, key, user, known_hosts, nodelay=False):
+    """paramiko leaves Nagle on by default; nodelay turns it off, which
+    shows each server without the client's own wait for delayed ACKs."""
     client = paramiko.SSHClient()
     client.load_host_keys(known_hosts)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect("127.0.0.1", port=port, username=user,
                    pkey=paramiko.Ed25519Key.from_private_key_file(key),
                    allow_agent=False, look_for_keys=False)
+    if nodelay:
+        client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return client
 
 
@@ -189,11 +193,18 @@ def main():
     ref = ReferenceSshd(work, agent.client_key + ".pub")
     rows = []
     try:
-        ours = paramiko_client(agent.port, agent.client_key, "claude", agent.known_hosts)
-        theirs = paramiko_client(ref.port, agent.client_key, ref.user, ref.known_hosts)
-        a = summary(time_calls(lambda: call(ours.get_transport(), PING), args.pings))
-        b = summary(time_calls(lambda: call(theirs.get_transport(), PING), args.pings))
-        rows.append(("ping, paramiko, channel per call", a, b))
+        for nodelay in (False, True):
+            ours = paramiko_client(agent.port, agent.client_key, "claude", agent.known_hosts,
+                                   nodelay)
+            theirs = paramiko_client(ref.port, agent.client_key, ref.user, ref.known_hosts,
+                                     nodelay)
+            a = summary(time_calls(lambda: call(ours.get_transport(), PING), args.pings))
+            b = summary(time_calls(lambda: call(theirs.get_transport(), PING), args.pings))
+            rows.append((f"ping, paramiko{', TCP_NODELAY' if nodelay else ''}, channel per call",
+                         a, b))
+            if not nodelay:
+                ours.close()
+                theirs.close()
         n_mux = max(50, args.pings // 5)
         a = summary(openssh_mux_calls(agent.port, agent.client_key, "claude", agent.known_hosts,
                                       work, n_mux, "ours"))
@@ -224,7 +235,7 @@ def main():
              "|---|---|---|---|---|---|---|"]
     for name, a, b in rows:
         lines.append(f"| {name} (n={a['n']}) | {a['p50']:.2f} | {a['p99']:.2f} | {b['p50']:.2f} | "
-                     f"{b['p99']:.2f} | {a['p50'] / b['p50']:.2f} | {a['p99'] / b['p99']:.2f} |")
+                     f"{b['p99']:.2f} | {a['p50'] / b['p50']:.3g} | {a['p99'] / b['p99']:.3g} |")
     lines += ["", "## `list` latency by sessions on disk (ms, paramiko, channel per call)", "",
               "| sessions | p50 | p99 |", "|---|---|---|"]
     for count, s in list_rows:
