@@ -94,11 +94,6 @@ enum {
     V_ROOT,
     V_NO_REBOOT,
     V_DRY_RUN,
-    V_PORT,
-    V_USER,
-    V_IDENTITY,
-    V_KNOWN_HOSTS,
-    V_ACCEPT_NEW,
 };
 
 static const struct option vm_opts[] = {
@@ -117,11 +112,7 @@ static const struct option vm_opts[] = {
     {"root", required_argument, NULL, V_ROOT},
     {"no-reboot", no_argument, NULL, V_NO_REBOOT},
     {"dry-run", no_argument, NULL, V_DRY_RUN},
-    {"port", required_argument, NULL, V_PORT},
-    {"user", required_argument, NULL, V_USER},
-    {"identity", required_argument, NULL, V_IDENTITY},
-    {"known-hosts", required_argument, NULL, V_KNOWN_HOSTS},
-    {"accept-new-host-key", no_argument, NULL, V_ACCEPT_NEW},
+    REMOTE_LONG_OPTIONS,
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -159,7 +150,6 @@ static int size_option(int c, create_vm_options *o)
 
 static int other_option(int c, create_vm_options *o)
 {
-    long port;
     switch (c) {
     case V_HYPERVISOR:
         o->hypervisor = optarg;
@@ -206,25 +196,13 @@ static int other_option(int c, create_vm_options *o)
     case V_DRY_RUN:
         o->dry_run = true;
         return 0;
-    case V_PORT:
-        if (vm_parse_count(optarg, 1, 65535, &port) < 0)
-            return usage_error("%s", "--port needs a number from 1 to 65535");
-        o->remote.port = (int)port;
-        return 0;
-    case V_USER:
-        o->remote.user = optarg;
-        return 0;
-    case V_IDENTITY:
-        o->remote.identity = optarg;
-        return 0;
-    case V_KNOWN_HOSTS:
-        o->remote.known_hosts = optarg;
-        return 0;
-    case V_ACCEPT_NEW:
-        o->remote.accept_new_host_key = true;
-        return 0;
-    default:
-        return size_option(c, o);
+    default: {
+        char err[128];
+        int rc = remote_option_apply(c, optarg, &o->remote, err, sizeof err);
+        if (rc < 0)
+            return usage_error("%s", err);
+        return rc > 0 ? 0 : size_option(c, o);
+    }
     }
 }
 

@@ -116,11 +116,6 @@ enum {
     OPT_REPIN,
     OPT_DRY_RUN,
     OPT_HOST,
-    OPT_PORT,
-    OPT_USER,
-    OPT_IDENTITY,
-    OPT_KNOWN_HOSTS,
-    OPT_ACCEPT_NEW,
     OPT_ROLE,
     OPT_NO_REBOOT,
     OPT_CA_CERT,
@@ -143,11 +138,7 @@ static const struct option long_opts[] = {
     {"agent", required_argument, NULL, OPT_AGENT},
     {"session", required_argument, NULL, OPT_SESSION},
     {"host", required_argument, NULL, OPT_HOST},
-    {"port", required_argument, NULL, OPT_PORT},
-    {"user", required_argument, NULL, OPT_USER},
-    {"identity", required_argument, NULL, OPT_IDENTITY},
-    {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
-    {"accept-new-host-key", no_argument, NULL, OPT_ACCEPT_NEW},
+    REMOTE_LONG_OPTIONS,
     {"role", required_argument, NULL, OPT_ROLE},
     {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
     {"verbose", no_argument, NULL, 'v'},
@@ -159,38 +150,6 @@ static int usage_error(const char *cmd, const char *text)
 {
     fprintf(stderr, "convocate-host %s: %s (see 'convocate-host help')\n", cmd, text);
     return EXIT_USAGE;
-}
-
-/* --host and the options that shape the SSH connection; 0, or -1 after
- * a usage error. */
-static int remote_option(const char *cmd, int c, host_options *o)
-{
-    switch (c) {
-    case OPT_HOST:
-        o->remote.host = optarg;
-        break;
-    case OPT_PORT: {
-        char *end;
-        long v = strtol(optarg, &end, 10);
-        if (*optarg == '\0' || *end != '\0' || v < 1 || v > 65535)
-            return usage_error(cmd, "--port needs a number from 1 to 65535"), -1;
-        o->remote.port = (int)v;
-        break;
-    }
-    case OPT_USER:
-        o->remote.user = optarg;
-        break;
-    case OPT_IDENTITY:
-        o->remote.identity = optarg;
-        break;
-    case OPT_KNOWN_HOSTS:
-        o->remote.known_hosts = optarg;
-        break;
-    default: /* OPT_ACCEPT_NEW */
-        o->remote.accept_new_host_key = true;
-        break;
-    }
-    return 0;
 }
 
 static int agent_option(const char *cmd, int c, host_options *o)
@@ -271,12 +230,7 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
             rc = agent_option(cmd, c, o);
             break;
         case OPT_HOST:
-        case OPT_PORT:
-        case OPT_USER:
-        case OPT_IDENTITY:
-        case OPT_KNOWN_HOSTS:
-        case OPT_ACCEPT_NEW:
-            rc = remote_option(cmd, c, o);
+            o->remote.host = optarg;
             break;
         case OPT_ROLE:
         case OPT_NO_REBOOT:
@@ -286,9 +240,13 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
         case OPT_SESSION:
             rc = migrate_option(cmd, c, o);
             break;
-        default:
-            usage_error(cmd, "unknown option or missing value");
-            return -1;
+        default: {
+            char err[128];
+            rc = remote_option_apply(c, optarg, &o->remote, err, sizeof err);
+            if (rc <= 0)
+                return usage_error(cmd, rc < 0 ? err : "unknown option or missing value"), -1;
+            rc = 0;
+        }
         }
         if (rc < 0)
             return -1;
@@ -513,8 +471,7 @@ int main(int argc, char **argv)
     }
     bool migrating = strcmp(cmd, "migrate-session") == 0;
     if (o.remote.host == NULL && !(migrating && o.agent_root == NULL) &&
-        (o.remote.user || o.remote.port || o.remote.identity || o.remote.known_hosts ||
-         o.remote.accept_new_host_key))
+        remote_options_given(&o.remote))
         return usage_error(cmd, "--user, --port, --identity, --known-hosts and "
                                 "--accept-new-host-key need --host");
     if (strcmp(cmd, "install") == 0)

@@ -296,3 +296,39 @@ void runner_output_last_line(const char *out, char *line, size_t size)
     else
         snprintf(line, size, "no output");
 }
+
+int remote_option_apply(int c, const char *arg, remote_options *o, char *err, size_t errlen)
+{
+    switch (c) {
+    case REMOTE_OPT_PORT: {
+        char *end;
+        long v = strtol(arg, &end, 10);
+        if (*arg == '\0' || *end != '\0' || v < 1 || v > 65535) {
+            snprintf(err, errlen, "--port needs a number from 1 to 65535");
+            return -1;
+        }
+        o->port = (int)v;
+        return 1;
+    }
+    case REMOTE_OPT_USER:
+        o->user = arg;
+        return 1;
+    case REMOTE_OPT_IDENTITY:
+        o->identity = arg;
+        return 1;
+    case REMOTE_OPT_KNOWN_HOSTS:
+        o->known_hosts = arg;
+        return 1;
+    case REMOTE_OPT_ACCEPT_NEW:
+        o->accept_new_host_key = true;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+bool remote_options_given(const remote_options *o)
+{
+    return o->user != NULL || o->port != 0 || o->identity != NULL || o->known_hosts != NULL ||
+           o->accept_new_host_key;
+}

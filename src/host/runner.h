@@ -95,6 +95,31 @@ typedef struct {
  * Every operation then runs as root on the target. NULL with one line in
  * err saying what failed and what to do. */
 runner *runner_remote_new(const remote_options *o, char *err, size_t errlen);
+
+/* The options every command that reaches a host over SSH shares. Each
+ * command puts REMOTE_LONG_OPTIONS in its getopt_long table and hands what
+ * getopt returns to remote_option_apply, so they are spelt and checked in
+ * one place. The values stay clear of the commands' own. */
+enum {
+    REMOTE_OPT_PORT = 0x1000,
+    REMOTE_OPT_USER,
+    REMOTE_OPT_IDENTITY,
+    REMOTE_OPT_KNOWN_HOSTS,
+    REMOTE_OPT_ACCEPT_NEW,
+};
+// clang-format off
+#define REMOTE_LONG_OPTIONS                                                \
+    {"port", required_argument, NULL, REMOTE_OPT_PORT},                    \
+    {"user", required_argument, NULL, REMOTE_OPT_USER},                    \
+    {"identity", required_argument, NULL, REMOTE_OPT_IDENTITY},            \
+    {"known-hosts", required_argument, NULL, REMOTE_OPT_KNOWN_HOSTS},      \
+    {"accept-new-host-key", no_argument, NULL, REMOTE_OPT_ACCEPT_NEW}
+// clang-format on
+/* 1 when c is one of them (applied to o), 0 when it is not, -1 when its
+ * value is bad (err says why, for a usage error). */
+int remote_option_apply(int c, const char *arg, remote_options *o, char *err, size_t errlen);
+/* Whether any of them was given: they mean nothing without a host. */
+bool remote_options_given(const remote_options *o);
 /* Drops the connection and dials again with the same options (after a
  * reboot); 0, or -1 with err. */
 int runner_remote_redial(runner *r, char *err, size_t errlen);

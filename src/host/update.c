@@ -84,11 +84,6 @@ enum {
     U_IMAGE,
     U_DRY_RUN,
     U_HOST,
-    U_PORT,
-    U_USER,
-    U_IDENTITY,
-    U_KNOWN_HOSTS,
-    U_ACCEPT_NEW
 };
 
 static const struct option update_opts[] = {
@@ -97,11 +92,7 @@ static const struct option update_opts[] = {
     {"image", required_argument, NULL, U_IMAGE},
     {"dry-run", no_argument, NULL, U_DRY_RUN},
     {"host", required_argument, NULL, U_HOST},
-    {"port", required_argument, NULL, U_PORT},
-    {"user", required_argument, NULL, U_USER},
-    {"identity", required_argument, NULL, U_IDENTITY},
-    {"known-hosts", required_argument, NULL, U_KNOWN_HOSTS},
-    {"accept-new-host-key", no_argument, NULL, U_ACCEPT_NEW},
+    REMOTE_LONG_OPTIONS,
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -111,16 +102,6 @@ static int usage_error(const char *text)
 {
     fprintf(stderr, "convocate-host update: %s (see 'convocate-host update --help')\n", text);
     return EXIT_USAGE;
-}
-
-static int parse_port(const char *s, int *port)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < 1 || v > 65535)
-        return -1;
-    *port = (int)v;
-    return 0;
 }
 
 /* 0 to go on, 1 for help, -1 after a usage error. */
@@ -146,34 +127,21 @@ static int parse(int argc, char **argv, update_options *o)
         case U_HOST:
             o->remote.host = optarg;
             break;
-        case U_PORT:
-            if (parse_port(optarg, &o->remote.port) < 0)
-                return usage_error("--port needs a number from 1 to 65535"), -1;
-            break;
-        case U_USER:
-            o->remote.user = optarg;
-            break;
-        case U_IDENTITY:
-            o->remote.identity = optarg;
-            break;
-        case U_KNOWN_HOSTS:
-            o->remote.known_hosts = optarg;
-            break;
-        case U_ACCEPT_NEW:
-            o->remote.accept_new_host_key = true;
-            break;
         case 'h':
             return 1;
-        default:
-            return usage_error("unknown option or missing value"), -1;
+        default: {
+            char err[128];
+            int rc = remote_option_apply(c, optarg, &o->remote, err, sizeof err);
+            if (rc <= 0)
+                return usage_error(rc < 0 ? err : "unknown option or missing value"), -1;
+        }
         }
     }
     if (optind < argc)
         return usage_error("unexpected argument"), -1;
     if ((o->agent_root == NULL) == (o->remote.host == NULL))
         return usage_error("give exactly one of --agent-root DIR and --host H"), -1;
-    if (o->remote.host == NULL && (o->remote.user || o->remote.port || o->remote.identity ||
-                                   o->remote.known_hosts || o->remote.accept_new_host_key))
+    if (o->remote.host == NULL && remote_options_given(&o->remote))
         return usage_error("--user, --port, --identity, --known-hosts and "
                            "--accept-new-host-key need --host"),
                -1;
