@@ -40,6 +40,21 @@ def wait_for_port(port, proc, timeout=15.0):
     return False
 
 
+def stop_process(proc, timeout=15):
+    """SIGTERM, then SIGKILL after timeout s; returns the exit code (None
+    without a process)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def docker(*args, check=True):
     return subprocess.run([DOCKER, *args], capture_output=True, text=True, check=check)
 
@@ -107,14 +122,7 @@ class Agent:
 
     def stop(self, timeout=15):
         """SIGTERM and wait; returns the exit code."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode if self.proc else None
+        return stop_process(self.proc, timeout)
 
     def kill9(self):
         if self.proc and self.proc.poll() is None:

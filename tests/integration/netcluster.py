@@ -6,13 +6,12 @@ ever goes to these addresses, which this module creates and removes."""
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 
-from conftest import AGENT_BIN, BUILD, SHELL_BIN, convocate, docker, free_port
+from conftest import AGENT_BIN, BUILD, SHELL_BIN, convocate, docker, free_port, stop_process
 
 HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 SHELL_IP = "10.77.0.1"
@@ -23,16 +22,6 @@ def sh(*argv, check=True):
     if check and r.returncode != 0:
         raise AssertionError(f"{argv}: rc={r.returncode}\n{r.stdout}{r.stderr}")
     return r
-
-
-def stop_process(proc, timeout=15):
-    if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def clean_env():

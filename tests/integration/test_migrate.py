@@ -9,7 +9,6 @@ import json
 import re
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
@@ -17,7 +16,7 @@ import uuid as uuidlib
 
 import pytest
 
-from conftest import AGENT_BIN, SHELL_BIN, docker, free_port, wait_for_port
+from conftest import AGENT_BIN, SHELL_BIN, docker, free_port, stop_process, wait_for_port
 from test_pairing import HOST_BIN, agent_id, init_agent, init_shell
 from test_pairing import snapshot as full_snapshot
 from test_remote import Target, target_image  # noqa: F401 (target_image is a fixture)
@@ -54,13 +53,7 @@ class Cluster:
             return f.read()
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def orphan_path(self, u):
         return os.path.join(self.shell, "home", "claude", u)

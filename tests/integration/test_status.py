@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, SHELL_BIN, free_port, make_client_key, wait_for_port
+from conftest import BUILD, SHELL_BIN, free_port, make_client_key, stop_process, wait_for_port
 
 HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 UUID = "0b5a0a3e-4b5c-4d6e-8f70-8192a3b4c5d6"
@@ -95,14 +95,7 @@ class Shell:
         return ev
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc)
 
 
 class Subscriber:
