@@ -19,12 +19,12 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/docker.h"
+#include "engine/docker.h"
 #include "common/fileio.h"
 #include "common/paths.h"
 #include "common/spawn.h"
 #include "common/uuid.h"
-#include "host/rsyslog_conf.h"
+#include "host/pki/rsyslog_conf.h"
 
 #define AGENT_ID_LEN 8
 #define CONF_DIR "/etc/convocate-agent"

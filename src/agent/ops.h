@@ -13,7 +13,7 @@
 
 #include "agent/agent.h"
 #include "agent/capacity.h"
-#include "agent/docker.h"
+#include "engine/docker.h"
 #include "agent/emitter.h"
 #include "agent/settings.h"
 #include "agent/store.h"

@@ -21,16 +21,16 @@
 #include <string.h>
 
 #include "common/fileio.h"
-#include "host/ca.h"
+#include "host/pki/ca.h"
 #include "host/init_shell.h"
-#include "host/keysteps.h"
-#include "host/service.h"
-#include "host/rsyslog_apparmor.h"
-#include "host/rsyslog_conf.h"
-#include "host/tlssteps.h"
+#include "provision/keysteps.h"
+#include "provision/service.h"
+#include "host/pki/rsyslog_apparmor.h"
+#include "host/pki/rsyslog_conf.h"
+#include "host/pki/tlssteps.h"
 #include "host/update.h"
 #include "shell/install.h"
-#include "shell/registry.h"
+#include "ssh/registry.h"
 #include "ssh/keygen.h"
 
 #define DEFAULT_ADDR "127.0.0.1"

@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 
-#include "host/plan.h"
-#include "host/runner.h"
+#include "provision/plan.h"
+#include "provision/runner.h"
 
 #define AGENT_CONF_DIR "/etc/convocate-agent"
 #define AGENT_RSYSLOG_TLS_DIR AGENT_CONF_DIR "/rsyslog-tls"

@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/ca.h"
-#include "host/deploy.h"
+#include "host/pki/ca.h"
+#include "provision/deploy.h"
 #include "host/install_host.h"
-#include "host/keysteps.h"
-#include "host/service.h"
-#include "host/rsyslog_apparmor.h"
-#include "host/rsyslog_conf.h"
-#include "host/tlssteps.h"
+#include "provision/keysteps.h"
+#include "provision/service.h"
+#include "host/pki/rsyslog_apparmor.h"
+#include "host/pki/rsyslog_conf.h"
+#include "host/pki/tlssteps.h"
 #include "shell/install.h"
 
 #define SHELL_NAME_FALLBACK "convocate-shell"

@@ -2,8 +2,8 @@
 #ifndef CONVOCATE_HOST_INIT_SHELL_H
 #define CONVOCATE_HOST_INIT_SHELL_H
 
-#include "host/plan.h"
-#include "host/runner.h"
+#include "provision/plan.h"
+#include "provision/runner.h"
 #include "shell/install.h"
 
 #define STATUS_HOST_KEY SHELL_CONF_DIR "/status_host_ed25519_key"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/service.h"
+#include "provision/service.h"
 
 #define OUT_MAX (256 * 1024)
 #define TZ_NAME "Etc/UTC"

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "host/plan.h"
-#include "host/runner.h"
+#include "provision/plan.h"
+#include "provision/runner.h"
 
 typedef enum { HOST_ROLE_SHELL = 1, HOST_ROLE_AGENT = 2, HOST_ROLE_BOTH = 3 } host_role;
 

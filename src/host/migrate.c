@@ -18,15 +18,15 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/docker.h"
+#include "engine/docker.h"
 #include "common/fileio.h"
 #include "common/hostport.h"
 #include "common/paths.h"
 #include "common/spawn.h"
 #include "common/tree.h"
 #include "common/uuid.h"
-#include "host/progress.h"
-#include "shell/registry.h"
+#include "provision/progress.h"
+#include "ssh/registry.h"
 
 #define ERR_LEN 1024
 #define SHA256_HEX_LEN 64

@@ -12,8 +12,8 @@
 
 #include <stdbool.h>
 
-#include "host/plan.h"
-#include "host/runner.h"
+#include "provision/plan.h"
+#include "provision/runner.h"
 
 typedef struct {
     const char *agent_id;    /* --agent */

@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "host/deploy.h"
-#include "host/image_transfer.h"
+#include "provision/deploy.h"
+#include "provision/image_transfer.h"
 #include "host/init_agent.h"
-#include "host/service.h"
+#include "provision/service.h"
 #include "version.h"
 
 #define EXIT_USAGE 2

@@ -6,8 +6,8 @@
 
 #include <stdbool.h>
 
-#include "host/plan.h"
-#include "host/runner.h"
+#include "provision/plan.h"
+#include "provision/runner.h"
 
 /* Transfers tag to the agent's engine (image_transfer_step) and then, only
  * once it is verified and loaded, stamps /etc/convocate-agent/current-image

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "shell/registry.h"
+#include "ssh/registry.h"
 
 /* Relays stdin/stdout to the session until detach, container end or
  * connection loss; SIGWINCH is passed on as window-change. The terminal mode

@@ -10,7 +10,7 @@
 
 #include "shell/attach_client.h"
 #include "shell/orphans.h"
-#include "shell/registry.h"
+#include "ssh/registry.h"
 #include "shell/sessions.h"
 
 #define EXIT_USAGE 2

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/docker.h"
+#include "engine/docker.h"
 #include "common/paths.h"
 #include "version.h"
 

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "host/plan.h"
-#include "host/runner.h"
+#include "provision/plan.h"
+#include "provision/runner.h"
 
 #define SHELL_CONF_DIR "/etc/convocate"
 #define SHELL_DNSMASQ_HOSTS "/var/lib/convocate/dnsmasq-hosts"

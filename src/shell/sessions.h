@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "shell/registry.h"
+#include "ssh/registry.h"
 
 typedef struct {
     json_t *sessions;     /* array of session objects, each with "agent" set */

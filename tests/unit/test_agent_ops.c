@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/docker.h"
+#include "engine/docker.h"
 #include "common/fileio.h"
 #include "common/paths.h"
 #include "common/timeutil.h"

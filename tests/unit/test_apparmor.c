@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "host/rsyslog_apparmor.h"
+#include "host/pki/rsyslog_apparmor.h"
 
 static char *merge(const char *in, size_t *len)
 {

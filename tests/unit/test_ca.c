@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/ca.h"
-#include "host/rsyslog_conf.h"
+#include "host/pki/ca.h"
+#include "host/pki/rsyslog_conf.h"
 
 #define AGENT_ID "ab12cd34"
 

@@ -11,11 +11,11 @@
 
 #include <cmocka.h>
 
-#include "host/shell_quote.h"
-#include "host/virt_install.h"
-#include "host/vm_admission.h"
-#include "host/vm_request.h"
-#include "host/vm_seed.h"
+#include "provision/shell_quote.h"
+#include "host/vm/virt_install.h"
+#include "host/vm/admission.h"
+#include "host/vm/request.h"
+#include "host/vm/seed.h"
 
 static void test_counts(void **state)
 {

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "common/spawn.h"
-#include "host/shell_quote.h"
+#include "provision/shell_quote.h"
 
 static void expect_quoted(char *const argv[], const char *want)
 {

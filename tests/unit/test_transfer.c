@@ -16,9 +16,9 @@
 
 #include "common/fileio.h"
 #include "common/tree.h"
-#include "host/digest.h"
-#include "host/image_transfer.h"
-#include "host/runner.h"
+#include "provision/digest.h"
+#include "provision/image_transfer.h"
+#include "provision/runner.h"
 
 static void test_image_tags(void **state)
 {

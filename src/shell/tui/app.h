@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "shell/registry.h"
+#include "ssh/registry.h"
 #include "shell/tui/form.h"
 #include "shell/tui/jobs.h"
 #include "shell/tui/model.h"

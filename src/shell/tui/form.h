@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <wchar.h>
 
-#include "shell/registry.h"
+#include "ssh/registry.h"
 #include "shell/tui/model.h"
 
 #define FORM_FIELDS_MAX 4

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "shell/registry.h"
+#include "ssh/registry.h"
 
 typedef enum {
     JOB_ACTION,  /* kill, restart, background, override, delete: {id} -> null */

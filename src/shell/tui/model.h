@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "shell/registry.h"
+#include "ssh/registry.h"
 
 #define TUI_REFRESH_S 15
 #define TUI_SLOW_S 20 /* an answer pending this long marks the agent "not answering" */
