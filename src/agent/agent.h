@@ -5,17 +5,15 @@
  * thread at once. Slow calls (kill, restart, delete, attach preparation) block
  * only their caller; callers that must stay responsive (the SSH connection
  * loops) run them on a worker thread. */
-#ifndef CONVOCATE_AGENT_H
-#define CONVOCATE_AGENT_H
+#ifndef CONVOCATE_AGENT_AGENT_H
+#define CONVOCATE_AGENT_AGENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "common/layout.h"
 #include "common/paths.h"
-
-#define CLAUDE_UID_DEFAULT 1337
-#define CLAUDE_GID_DEFAULT 1337
 
 typedef struct {
     char listen_addr[256];      /* default 0.0.0.0 */

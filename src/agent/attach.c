@@ -18,7 +18,7 @@
 
 #include "agent/attach.h"
 #include "common/paths.h"
-#include "common/uuid.h"
+#include "common/ids.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define STOP_GRACE_MS 2000

@@ -23,10 +23,8 @@
 #include "common/fileio.h"
 #include "common/paths.h"
 #include "common/spawn.h"
-#include "common/uuid.h"
-#include "host/pki/rsyslog_conf.h"
-
-#define AGENT_ID_LEN 8
+#include "common/ids.h"
+#include "provision/logrotate.h"
 #define CONF_DIR "/etc/convocate-agent"
 #define SMALL_FILE_MAX (1024 * 1024)
 
@@ -297,12 +295,6 @@ static int ensure_claude_user(install_ctx *ctx)
 
 /* ---- identity: agent-id, host key, authorized_keys ----------------------- */
 
-static bool agent_id_valid(const char *id)
-{
-    return strlen(id) == AGENT_ID_LEN &&
-           strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789") == AGENT_ID_LEN;
-}
-
 static int ensure_agent_id(install_ctx *ctx)
 {
     const char *step = "agent-id";
@@ -310,7 +302,7 @@ static int ensure_agent_id(install_ctx *ctx)
     if (host_path(path, step, CONF_DIR "/agent-id") < 0)
         return -1;
     if (file_exists(path)) {
-        if (read_line_file(path, id, sizeof id) < 0 || !agent_id_valid(id))
+        if (read_line_file(path, id, sizeof id) < 0 || !agent_id_is_valid(id))
             return fail(step,
                         "%s exists but does not hold an 8-character [a-z0-9] id; "
                         "fix or remove it by hand (it names this agent to the shell)",

@@ -12,7 +12,7 @@
 
 #include "common/fileio.h"
 #include "common/log.h"
-#include "common/uuid.h"
+#include "common/ids.h"
 
 #define LOCK_FILE_MAX 64
 

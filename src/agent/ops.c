@@ -357,15 +357,6 @@ void agent_attach_leave(agent *a, const char *uuid)
 
 /* ---- life cycle of the agent object ---- */
 
-static bool agent_id_is_valid(const char *id)
-{
-    size_t n = strlen(id);
-    for (size_t i = 0; i < n; i++)
-        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9')))
-            return false;
-    return n == AGENT_ID_LEN;
-}
-
 static int load_identity(agent *a, char *err, size_t errlen)
 {
     char path[PATH_BUF];

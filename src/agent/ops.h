@@ -18,7 +18,6 @@
 #include "agent/settings.h"
 #include "agent/store.h"
 
-#define AGENT_ID_LEN 8
 #define STOP_GRACE_S 10
 #define SESSION_SLICE "convocate-sessions.slice"
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "common/uuid.h"
+#include "common/ids.h"
 
 #define SESSION_NAME_MAX 64
 #define DNS_LABEL_MAX 63

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/paths.h"
-#include "common/uuid.h"
+#include "common/ids.h"
 
 static int write_all(int fd, const void *data, size_t len)
 {

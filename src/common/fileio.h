@@ -1,6 +1,6 @@
 /* Small, careful file helpers: atomic state writes and bounded reads. */
-#ifndef CONVOCATE_FILEIO_H
-#define CONVOCATE_FILEIO_H
+#ifndef CONVOCATE_COMMON_FILEIO_H
+#define CONVOCATE_COMMON_FILEIO_H
 
 #include <stddef.h>
 #include <sys/types.h>

@@ -1,6 +1,6 @@
 /* "host[:port]" as the files of SPEC 4 hold it (agent-host, shell-host). */
-#ifndef CONVOCATE_HOSTPORT_H
-#define CONVOCATE_HOSTPORT_H
+#ifndef CONVOCATE_COMMON_HOSTPORT_H
+#define CONVOCATE_COMMON_HOSTPORT_H
 
 #include <stddef.h>
 

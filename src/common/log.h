@@ -1,6 +1,6 @@
 /* Logging: stderr for interactive or hand-started runs, syslog under systemd. */
-#ifndef CONVOCATE_LOG_H
-#define CONVOCATE_LOG_H
+#ifndef CONVOCATE_COMMON_LOG_H
+#define CONVOCATE_COMMON_LOG_H
 
 #include <stdbool.h>
 #include <syslog.h>

@@ -1,6 +1,6 @@
 /* Every host path of SPEC 4 is taken under --root (env CONVOCATE_ROOT). */
-#ifndef CONVOCATE_PATHS_H
-#define CONVOCATE_PATHS_H
+#ifndef CONVOCATE_COMMON_PATHS_H
+#define CONVOCATE_COMMON_PATHS_H
 
 #include <stddef.h>
 

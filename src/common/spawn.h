@@ -1,6 +1,6 @@
 /* Running helper programs: argv only, never a shell string. */
-#ifndef CONVOCATE_SPAWN_H
-#define CONVOCATE_SPAWN_H
+#ifndef CONVOCATE_COMMON_SPAWN_H
+#define CONVOCATE_COMMON_SPAWN_H
 
 #include <stddef.h>
 

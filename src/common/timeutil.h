@@ -1,6 +1,6 @@
 /* RFC 3339 UTC timestamps and monotonic clocks. */
-#ifndef CONVOCATE_TIMEUTIL_H
-#define CONVOCATE_TIMEUTIL_H
+#ifndef CONVOCATE_COMMON_TIMEUTIL_H
+#define CONVOCATE_COMMON_TIMEUTIL_H
 
 #include <stdbool.h>
 #include <stdint.h>

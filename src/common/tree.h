@@ -2,8 +2,8 @@
  * tree with an explicit work list, never recursion, so depth chosen by a
  * session's user cannot exhaust the stack, and neither ever follows a symlink:
  * every step opens the next component relative to its parent with O_NOFOLLOW. */
-#ifndef CONVOCATE_TREE_H
-#define CONVOCATE_TREE_H
+#ifndef CONVOCATE_COMMON_TREE_H
+#define CONVOCATE_COMMON_TREE_H
 
 #include <sys/types.h>
 

@@ -5,14 +5,14 @@
  * Every call is safe from any thread (each uses its own curl handle) and
  * fills err with one line for the operator on failure; an unreachable engine
  * is an error return, never a crash or a hang past the call's timeout. */
-#ifndef CONVOCATE_AGENT_DOCKER_H
-#define CONVOCATE_AGENT_DOCKER_H
+#ifndef CONVOCATE_ENGINE_DOCKER_H
+#define CONVOCATE_ENGINE_DOCKER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "common/uuid.h"
+#include "common/ids.h"
 
 typedef struct docker_client docker_client;
 

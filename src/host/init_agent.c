@@ -29,7 +29,8 @@
 #include "host/pki/rsyslog_conf.h"
 #include "host/pki/tlssteps.h"
 #include "host/update.h"
-#include "shell/install.h"
+#include "common/layout.h"
+#include "provision/shell_host.h"
 #include "ssh/registry.h"
 #include "ssh/keygen.h"
 

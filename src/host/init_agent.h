@@ -8,9 +8,6 @@
 #include "provision/plan.h"
 #include "provision/runner.h"
 
-#define AGENT_CONF_DIR "/etc/convocate-agent"
-#define AGENT_RSYSLOG_TLS_DIR AGENT_CONF_DIR "/rsyslog-tls"
-
 typedef struct {
     const char *agent_addr; /* what the shell dials; NULL: keep, else 127.0.0.1 */
     const char *shell_host; /* what the agent dials; NULL: keep, else 127.0.0.1 */

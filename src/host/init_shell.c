@@ -18,7 +18,6 @@
 #include "host/pki/rsyslog_apparmor.h"
 #include "host/pki/rsyslog_conf.h"
 #include "host/pki/tlssteps.h"
-#include "shell/install.h"
 
 #define SHELL_NAME_FALLBACK "convocate-shell"
 #define UNAME_OUTPUT_MAX 512

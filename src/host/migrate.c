@@ -17,14 +17,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
+#include "common/layout.h"
 #include "engine/docker.h"
 #include "common/fileio.h"
 #include "common/hostport.h"
 #include "common/paths.h"
 #include "common/spawn.h"
 #include "common/tree.h"
-#include "common/uuid.h"
+#include "common/ids.h"
 #include "provision/progress.h"
 #include "ssh/registry.h"
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/layout.h"
 #include "provision/deploy.h"
 #include "provision/image_transfer.h"
 #include "host/init_agent.h"
@@ -18,7 +19,6 @@
 #include "version.h"
 
 #define EXIT_USAGE 2
-#define CURRENT_IMAGE AGENT_CONF_DIR "/current-image"
 
 /* ---- restart ------------------------------------------------------------ */
 
@@ -50,10 +50,10 @@ int update_image_steps(plan *p, runner *r, const char *tag)
     int n = snprintf(stamp, sizeof stamp, "%s\n", tag);
     /* On a dry run whose image would move, the stamp waits for it too. */
     if (p->dry_run && p->changes != before) {
-        printf("  %s: would be stamped %s after the load\n", CURRENT_IMAGE, tag);
+        printf("  %s: would be stamped %s after the load\n", AGENT_CURRENT_IMAGE, tag);
         return 0;
     }
-    return plan_file(p, r, CURRENT_IMAGE, CURRENT_IMAGE, stamp, (size_t)n, 0644, 0, 0);
+    return plan_file(p, r, AGENT_CURRENT_IMAGE, AGENT_CURRENT_IMAGE, stamp, (size_t)n, 0644, 0, 0);
 }
 
 static int update_steps(plan *p, runner *r, const char *tag)

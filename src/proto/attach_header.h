@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "common/uuid.h"
+#include "common/ids.h"
 
 #define ATTACH_HEADER_MAX 4096
 

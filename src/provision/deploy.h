@@ -3,8 +3,8 @@
  * binary's own `install` run there. Shared by init-shell --host (convocate,
  * convocate-host, convocate-agent), init-agent --host and update
  * (convocate-agent). */
-#ifndef CONVOCATE_HOST_DEPLOY_H
-#define CONVOCATE_HOST_DEPLOY_H
+#ifndef CONVOCATE_PROVISION_DEPLOY_H
+#define CONVOCATE_PROVISION_DEPLOY_H
 
 #include <stddef.h>
 

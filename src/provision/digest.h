@@ -1,7 +1,7 @@
 /* SHA-256 of files on this machine and on a target: what tells "the same
  * bytes" without reading a large file back over the wire. */
-#ifndef CONVOCATE_HOST_DIGEST_H
-#define CONVOCATE_HOST_DIGEST_H
+#ifndef CONVOCATE_PROVISION_DIGEST_H
+#define CONVOCATE_PROVISION_DIGEST_H
 
 #include <stddef.h>
 

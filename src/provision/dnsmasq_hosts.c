@@ -10,7 +10,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/paths.h"
-#include "common/uuid.h"
+#include "common/ids.h"
 
 #define NAME_MAX_LEN 63
 #define MAX_RECORDS 4096

@@ -3,8 +3,8 @@
  * "<agent-ip> <name>.<domain> <name>"; lines written by others (e.g. a VM
  * added by create-vm) are kept. Every rewrite is atomic and followed by a
  * SIGHUP to dnsmasq when its pidfile names a running dnsmasq. */
-#ifndef CONVOCATE_SHELL_DNSMASQ_HOSTS_H
-#define CONVOCATE_SHELL_DNSMASQ_HOSTS_H
+#ifndef CONVOCATE_PROVISION_DNSMASQ_HOSTS_H
+#define CONVOCATE_PROVISION_DNSMASQ_HOSTS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -12,14 +12,13 @@
 
 #include "common/spawn.h"
 #include "provision/digest.h"
-#include "host/init_agent.h"
+#include "common/layout.h"
 #include "provision/progress.h"
 
 #define ID_OUTPUT_MAX 4096
 #define LOAD_OUTPUT_MAX 65536
 #define IMAGE_MAX_BYTES (64ULL << 30) /* no session image comes near this */
 #define REMOTE_TMP_FMT "/tmp/convocate-image-%s.tar.gz"
-#define CURRENT_IMAGE AGENT_CONF_DIR "/current-image"
 
 extern char **environ;
 
@@ -280,7 +279,7 @@ static bool stamped_with(runner *r, const char *tag)
 {
     char *text = NULL, err[256];
     size_t len;
-    if (r->ops->read_file(r, CURRENT_IMAGE, 4096, &text, &len, err, sizeof err) < 0)
+    if (r->ops->read_file(r, AGENT_CURRENT_IMAGE, 4096, &text, &len, err, sizeof err) < 0)
         return false;
     text[strcspn(text, "\r\n")] = '\0';
     bool same = strcmp(text, tag) == 0;

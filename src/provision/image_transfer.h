@@ -2,8 +2,8 @@
  * docker save | gzip here with its SHA-256, upload to
  * /tmp/convocate-image-<sha256>.tar.gz on the target, verify the digest
  * there, gunzip | docker load, check the loaded image ID, remove the file. */
-#ifndef CONVOCATE_HOST_IMAGE_TRANSFER_H
-#define CONVOCATE_HOST_IMAGE_TRANSFER_H
+#ifndef CONVOCATE_PROVISION_IMAGE_TRANSFER_H
+#define CONVOCATE_PROVISION_IMAGE_TRANSFER_H
 
 #include <stdbool.h>
 

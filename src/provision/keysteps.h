@@ -1,8 +1,8 @@
 /* Provisioning steps for SSH keys on a runner's target: key pairs that are
  * minted once and then kept, public halves, authorized_keys entries and
  * host-key pins that change only when the operator asks (--repin). */
-#ifndef CONVOCATE_HOST_KEYSTEPS_H
-#define CONVOCATE_HOST_KEYSTEPS_H
+#ifndef CONVOCATE_PROVISION_KEYSTEPS_H
+#define CONVOCATE_PROVISION_KEYSTEPS_H
 
 #include <libssh/libssh.h>
 #include <stdbool.h>

@@ -2,8 +2,8 @@
  * with what it should hold and prints "  <step>: created|updated|unchanged"
  * ("would create|would update" on a dry run, which touches nothing); the
  * run ends with "nothing changed" when no step changed anything. */
-#ifndef CONVOCATE_HOST_PLAN_H
-#define CONVOCATE_HOST_PLAN_H
+#ifndef CONVOCATE_PROVISION_PLAN_H
+#define CONVOCATE_PROVISION_PLAN_H
 
 #include <stdbool.h>
 #include <stddef.h>

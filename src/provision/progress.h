@@ -1,8 +1,8 @@
 /* A progress bar for long transfers (SPEC 11) on stderr: redrawn in place
  * on a terminal; otherwise a plain line every tenth of the way, so a log
  * file or a CI run gets a handful of lines instead of carriage returns. */
-#ifndef CONVOCATE_HOST_PROGRESS_H
-#define CONVOCATE_HOST_PROGRESS_H
+#ifndef CONVOCATE_PROVISION_PROGRESS_H
+#define CONVOCATE_PROVISION_PROGRESS_H
 
 #include <stdbool.h>
 #include <stddef.h>

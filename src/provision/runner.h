@@ -4,8 +4,8 @@
  * local runner maps them under a root directory of this machine (--root,
  * --agent-root); the remote runner (runner_remote.c) performs the same
  * operations over SSH as root on another host, so every step is written once. */
-#ifndef CONVOCATE_HOST_RUNNER_H
-#define CONVOCATE_HOST_RUNNER_H
+#ifndef CONVOCATE_PROVISION_RUNNER_H
+#define CONVOCATE_PROVISION_RUNNER_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,8 +4,8 @@
  * start the daemon by hand, and the command still succeeds. Targets under a
  * --root directory of this machine get the same line: their units belong to
  * no running systemd. */
-#ifndef CONVOCATE_HOST_SERVICE_H
-#define CONVOCATE_HOST_SERVICE_H
+#ifndef CONVOCATE_PROVISION_SERVICE_H
+#define CONVOCATE_PROVISION_SERVICE_H
 
 #include <stdbool.h>
 

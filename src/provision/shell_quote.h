@@ -1,8 +1,8 @@
 /* Building the one command string an SSH exec request carries. The remote
  * side hands it to the target user's login shell, so every word is quoted
  * for a POSIX shell: nothing an operator typed is ever read as syntax. */
-#ifndef CONVOCATE_HOST_SHELL_QUOTE_H
-#define CONVOCATE_HOST_SHELL_QUOTE_H
+#ifndef CONVOCATE_PROVISION_SHELL_QUOTE_H
+#define CONVOCATE_PROVISION_SHELL_QUOTE_H
 
 #include <stddef.h>
 

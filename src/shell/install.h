@@ -6,22 +6,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "provision/plan.h"
-#include "provision/runner.h"
-
-#define SHELL_CONF_DIR "/etc/convocate"
-#define SHELL_DNSMASQ_HOSTS "/var/lib/convocate/dnsmasq-hosts"
-#define SHELL_DNSMASQ_DROPIN "/etc/dnsmasq.d/10-convocate.conf"
-#define SHELL_LOGIN_SHELL "/usr/local/bin/convocate"
-
-/* The gid that owns the shell's group-readable files: group claude on the
- * target, or 1337 when it does not exist (a test or packaging root). */
-gid_t shell_claude_gid(runner *r);
-
-/* /var/lib/convocate/dnsmasq-hosts (created empty once; status-serve owns
- * its content) and, when dnsmasq is installed on the target, its drop-in
- * pointing at that file. */
-int shell_dns_steps(plan *p, runner *r);
+#include "provision/shell_host.h"
 
 typedef struct {
     const char *root; /* NULL: the real root */

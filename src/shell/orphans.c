@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/paths.h"
-#include "common/uuid.h"
+#include "common/ids.h"
 
 #define ERR_LEN 256
 

@@ -24,7 +24,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
-#include "common/uuid.h"
+#include "common/ids.h"
 #include "provision/dnsmasq_hosts.h"
 #include "ssh/registry.h"
 #include "shell/status_agents.h"

@@ -1,7 +1,7 @@
 /* One command on one SSH exec channel: input on stdin, stdout and stderr
  * collected within bounds, a deadline for the whole exchange. */
-#ifndef CONVOCATE_HOST_SSH_EXEC_H
-#define CONVOCATE_HOST_SSH_EXEC_H
+#ifndef CONVOCATE_SSH_EXEC_H
+#define CONVOCATE_SSH_EXEC_H
 
 #include <libssh/libssh.h>
 #include <stdbool.h>

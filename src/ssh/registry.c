@@ -15,15 +15,6 @@
 #define AGENT_PORT_DEFAULT 222
 #define RESPONSE_MAX (16 * 1024 * 1024)
 
-bool agent_id_is_valid(const char *s)
-{
-    size_t i = 0;
-    for (; s[i] && i <= AGENT_ID_LEN; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
-            return false;
-    return i == AGENT_ID_LEN;
-}
-
 static int load_agent(agent_entry *e, const char *id)
 {
     char path[PATH_BUF], line[300];

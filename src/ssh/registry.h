@@ -1,17 +1,16 @@
 /* The shell's view of its agents: one directory per registered agent under
  * /etc/convocate/agent-keys/<agent-id>/ (SPEC 4), each with one persistent
  * pinned SSH connection. */
-#ifndef CONVOCATE_SHELL_REGISTRY_H
-#define CONVOCATE_SHELL_REGISTRY_H
+#ifndef CONVOCATE_SSH_REGISTRY_H
+#define CONVOCATE_SSH_REGISTRY_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "common/hostport.h" /* parse_host_port, for the agent-host files */
+#include "common/ids.h"
 #include "ssh/client.h"
-
-#define AGENT_ID_LEN 8
 
 typedef struct {
     char id[AGENT_ID_LEN + 1];
@@ -24,9 +23,6 @@ typedef struct {
     agent_entry *items;
     size_t n;
 } agent_registry;
-
-/* True for exactly 8 characters of [a-z0-9]. */
-bool agent_id_is_valid(const char *s);
 
 /* Reads every agent directory; a broken one is skipped with a warning on
  * stderr naming the file to fix. Agents are sorted by id. */

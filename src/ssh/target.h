@@ -1,8 +1,8 @@
 /* Dialling a remote target as the operator does with OpenSSH: their own
  * keys (ssh-agent, ~/.ssh/id_*), their own known_hosts, strict host-key
  * checking. */
-#ifndef CONVOCATE_HOST_SSH_TARGET_H
-#define CONVOCATE_HOST_SSH_TARGET_H
+#ifndef CONVOCATE_SSH_TARGET_H
+#define CONVOCATE_SSH_TARGET_H
 
 #include <libssh/libssh.h>
 #include <stdbool.h>

@@ -19,7 +19,7 @@
 #include "common/paths.h"
 #include "common/timeutil.h"
 #include "common/tree.h"
-#include "common/uuid.h"
+#include "common/ids.h"
 
 static void test_uuid_generate_is_valid_and_unique(void **state)
 {

@@ -4,8 +4,8 @@
  * caller writes it through a runner. The check functions decide whether
  * files already on a target can be kept, which is what makes the
  * provisioning steps idempotent. */
-#ifndef CONVOCATE_HOST_CA_H
-#define CONVOCATE_HOST_CA_H
+#ifndef CONVOCATE_HOST_PKI_CA_H
+#define CONVOCATE_HOST_PKI_CA_H
 
 #include <stdbool.h>
 #include <stddef.h>

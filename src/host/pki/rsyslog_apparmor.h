@@ -5,8 +5,8 @@
  * (lines outside the block are the operator's and are kept) and reloads
  * the profile when the block changed. Hosts without the profile (Debian)
  * are left alone. */
-#ifndef CONVOCATE_HOST_RSYSLOG_APPARMOR_H
-#define CONVOCATE_HOST_RSYSLOG_APPARMOR_H
+#ifndef CONVOCATE_HOST_PKI_RSYSLOG_APPARMOR_H
+#define CONVOCATE_HOST_PKI_RSYSLOG_APPARMOR_H
 
 #include <stddef.h>
 

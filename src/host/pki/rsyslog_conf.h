@@ -3,25 +3,17 @@
  * forwarder of its session containers' logs. Every path is a parameter (as
  * the target itself sees it), so tests render the same files under a
  * temporary root and start real rsyslogd daemons on them. */
-#ifndef CONVOCATE_HOST_RSYSLOG_CONF_H
-#define CONVOCATE_HOST_RSYSLOG_CONF_H
+#ifndef CONVOCATE_HOST_PKI_RSYSLOG_CONF_H
+#define CONVOCATE_HOST_PKI_RSYSLOG_CONF_H
 
 #include <stddef.h>
+
+#include "common/layout.h"
 
 #define RSYSLOG_PORT_DEFAULT 514
 #define RSYSLOG_SERVER_DROPIN "/etc/rsyslog.d/10-convocate-server.conf"
 #define RSYSLOG_CLIENT_DROPIN "/etc/rsyslog.d/10-convocate-client.conf"
-#define RSYSLOG_AGENT_LOG_DIR "/var/log/convocate-agent"
 #define RSYSLOG_SPOOL_DIR "/var/spool/rsyslog" /* Debian's rsyslog work directory */
-#define LOGROTATE_AGENT_LOGS "/etc/logrotate.d/convocate-agent-logs"
-/* Ubuntu's rsyslogd drops privileges to this user and group after start
- * ($PrivDropToUser syslog in /etc/rsyslog.conf); Debian's keeps running as
- * root. Where the group exists, the TLS files rsyslog reads are readable
- * by it (tlssteps.c) and the configuration directory holding them lets
- * others search, not list, it (RSYSLOG_SHARED_PARENT_MODE), or the
- * dropped daemon cannot open them and the log channel fails silently. */
-#define RSYSLOG_READER_GROUP "syslog"
-#define RSYSLOG_SHARED_PARENT_MODE 0751
 /* Docker's syslog driver tags each line with the container name. */
 #define RSYSLOG_SESSION_TAG_PREFIX "convocate-session-"
 
@@ -48,9 +40,5 @@ typedef struct {
  * something that may be written into an rsyslog configuration. */
 char *rsyslog_server_conf(const rsyslog_server_params *p, char *err, size_t errlen);
 char *rsyslog_client_conf(const rsyslog_client_params *p, char *err, size_t errlen);
-
-/* /etc/logrotate.d/convocate-agent-logs, the same text on shell and agent
- * (a single-box host gets it from both installs). */
-const char *logrotate_agent_logs_conf(void);
 
 #endif

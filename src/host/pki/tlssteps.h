@@ -4,8 +4,8 @@
  * re-issued from the CA otherwise (it holds nothing that cannot be made
  * again). Keys are written before their certificates, so a run cut short
  * leaves a state the next run repairs. */
-#ifndef CONVOCATE_HOST_TLSSTEPS_H
-#define CONVOCATE_HOST_TLSSTEPS_H
+#ifndef CONVOCATE_HOST_PKI_TLSSTEPS_H
+#define CONVOCATE_HOST_PKI_TLSSTEPS_H
 
 #include "host/pki/ca.h"
 #include "provision/plan.h"

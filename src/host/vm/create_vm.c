@@ -31,7 +31,7 @@
 #include "host/vm/request.h"
 #include "host/vm/seed.h"
 #include "provision/dnsmasq_hosts.h"
-#include "shell/install.h"
+#include "common/layout.h"
 
 #define EXIT_USAGE 2
 #define CMD "convocate-host create-vm"

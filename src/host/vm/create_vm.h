@@ -1,7 +1,7 @@
 /* `convocate-host create-vm` (SPEC 11): make a KVM hypervisor of a host
  * and boot a fresh Ubuntu VM on it, ready for install and init-agent. */
-#ifndef CONVOCATE_HOST_CREATE_VM_H
-#define CONVOCATE_HOST_CREATE_VM_H
+#ifndef CONVOCATE_HOST_VM_CREATE_VM_H
+#define CONVOCATE_HOST_VM_CREATE_VM_H
 
 #include <stdbool.h>
 

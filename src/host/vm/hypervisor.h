@@ -2,8 +2,8 @@
  * the operator's login, sshd hardening, the host's name, the cap on what
  * VMs may take, and the KVM check and packages. Each is idempotent and
  * prints created/updated/unchanged like every plan step. */
-#ifndef CONVOCATE_HOST_HYPERVISOR_H
-#define CONVOCATE_HOST_HYPERVISOR_H
+#ifndef CONVOCATE_HOST_VM_HYPERVISOR_H
+#define CONVOCATE_HOST_VM_HYPERVISOR_H
 
 #include <stddef.h>
 

@@ -2,8 +2,8 @@
  * a cache directory of this machine under its SHA-256: fetched once from a
  * path or URL the operator names (no address is built in), verified against
  * the digest the operator gives, reused while it still matches. */
-#ifndef CONVOCATE_HOST_ISO_CACHE_H
-#define CONVOCATE_HOST_ISO_CACHE_H
+#ifndef CONVOCATE_HOST_VM_ISO_CACHE_H
+#define CONVOCATE_HOST_VM_ISO_CACHE_H
 
 #include <stdbool.h>
 #include <stddef.h>

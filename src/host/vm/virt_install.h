@@ -2,8 +2,8 @@
  * ISO with our NoCloud seed (SPEC 11). Built as an argv, never a shell
  * string; the remote runner quotes each word (shell_quote.c). Pure, for
  * unit tests: on these machines there is no /dev/kvm to run it against. */
-#ifndef CONVOCATE_HOST_VIRT_INSTALL_H
-#define CONVOCATE_HOST_VIRT_INSTALL_H
+#ifndef CONVOCATE_HOST_VM_VIRT_INSTALL_H
+#define CONVOCATE_HOST_VM_VIRT_INSTALL_H
 
 #include <stddef.h>
 

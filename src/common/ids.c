@@ -1,4 +1,4 @@
-#include "common/uuid.h"
+#include "common/ids.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -68,4 +68,10 @@ int random_alnum(char *out, size_t n)
     }
     out[n] = '\0';
     return 0;
+}
+
+bool agent_id_is_valid(const char *s)
+{
+    return strlen(s) == AGENT_ID_LEN &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789") == AGENT_ID_LEN;
 }
