@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "common/timeutil.h"
 #include "ssh/listener_internal.h"
 
 #define ED25519_ONLY "ssh-ed25519"
@@ -64,7 +63,7 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t siz
     snprintf(out, size, "%s:%d", host, port);
 }
 
-static lconn *connection_new(listener *l, int fd, const struct sockaddr_storage *peer)
+static lconn *connection_new(listener *l, int fd, const char *peer)
 {
     lconn *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -72,8 +71,8 @@ static lconn *connection_new(listener *l, int fd, const struct sockaddr_storage 
     c->l = l;
     c->fd = fd;
     c->wake[0] = c->wake[1] = -1;
-    c->started_ms = monotonic_ms();
-    format_peer(peer, c->peer, sizeof c->peer);
+    admission_start(c);
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
     if (pipe2(c->wake, O_CLOEXEC) < 0 || fcntl(c->wake[0], F_SETFL, O_NONBLOCK) < 0)
         goto fail;
     c->session = ssh_new();
@@ -108,14 +107,9 @@ static void accept_one(listener *l)
         }
         return;
     }
-    pthread_mutex_lock(&l->mu);
-    bool full = l->nconns >= LISTENER_MAX_CONNECTIONS;
-    pthread_mutex_unlock(&l->mu);
-    if (full) {
-        char who[INET6_ADDRSTRLEN + 8];
-        format_peer(&peer, who, sizeof who);
-        log_warn("connection from %s refused: %d connections already open", who,
-                 LISTENER_MAX_CONNECTIONS);
+    char who[INET6_ADDRSTRLEN + 8];
+    format_peer(&peer, who, sizeof who);
+    if (!admission_accept(l, who)) {
         close(fd);
         return;
     }
@@ -124,7 +118,7 @@ static void accept_one(listener *l)
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
         log_debug("TCP_NODELAY: %s", strerror(errno));
-    lconn *c = connection_new(l, fd, &peer);
+    lconn *c = connection_new(l, fd, who);
     if (c == NULL) {
         close(fd);
         return;

@@ -1,6 +1,6 @@
 /* The authentication policy of SPEC 5: public-key auth only, against the
  * authorized_keys loaded for this connection; every other method is refused
- * and counted against the budget of LISTENER_MAX_AUTH_TRIES. */
+ * and counted against the pre-auth budget (listener_admission.c). */
 #include <stdio.h>
 
 #include "common/log.h"
@@ -26,20 +26,6 @@ static const char *method_name(int method)
     }
 }
 
-/* ---------- authentication policy ---------- */
-
-static void auth_failed(lconn *c, const char *method, const char *detail)
-{
-    c->auth_failures++;
-    log_info("conn %u from %s: %s auth refused%s%s (%d of %d)", c->id, c->peer, method,
-             detail ? ": " : "", detail ? detail : "", c->auth_failures, LISTENER_MAX_AUTH_TRIES);
-}
-
-bool auth_exhausted(const lconn *c)
-{
-    return c->auth_failures >= LISTENER_MAX_AUTH_TRIES;
-}
-
 int on_auth_none(ssh_session s, const char *user, void *userdata)
 {
     lconn *c = userdata;
@@ -48,7 +34,7 @@ int on_auth_none(ssh_session s, const char *user, void *userdata)
     /* Clients open with "none" to learn the methods; like sshd, that first
      * probe is not held against them. */
     if (++c->auth_requests > 1)
-        auth_failed(c, "none", NULL);
+        admission_auth_failed(c, "none", NULL);
     return SSH_AUTH_DENIED;
 }
 
@@ -59,7 +45,7 @@ int on_auth_password(ssh_session s, const char *user, const char *password, void
     (void)user;
     (void)password;
     c->auth_requests++;
-    auth_failed(c, "password", NULL);
+    admission_auth_failed(c, "password", NULL);
     return SSH_AUTH_DENIED;
 }
 
@@ -72,17 +58,17 @@ int on_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
     (void)user;
 
     c->auth_requests++;
-    if (auth_exhausted(c))
+    if (admission_auth_spent(c))
         return SSH_AUTH_DENIED;
     key_fingerprint(key, fp);
     if (!authorized_keys_match(&c->keys, key)) {
-        auth_failed(c, "publickey", fp);
+        admission_auth_failed(c, "publickey", fp);
         return SSH_AUTH_DENIED;
     }
     if (signature_state == SSH_PUBLICKEY_STATE_NONE)
         return SSH_AUTH_SUCCESS; /* a probe: tell the client this key would do */
     if (signature_state != SSH_PUBLICKEY_STATE_VALID) {
-        auth_failed(c, "publickey", "bad signature");
+        admission_auth_failed(c, "publickey", "bad signature");
         return SSH_AUTH_DENIED;
     }
     c->authenticated = true;
@@ -101,7 +87,7 @@ int on_other_message(ssh_session s, ssh_message msg, void *userdata)
     switch (ssh_message_type(msg)) {
     case SSH_REQUEST_AUTH:
         c->auth_requests++;
-        auth_failed(c, method_name(ssh_message_subtype(msg)), NULL);
+        admission_auth_failed(c, method_name(ssh_message_subtype(msg)), NULL);
         break;
     case SSH_REQUEST_CHANNEL_OPEN:
         log_info("conn %u: channel open of type %d refused", c->id, ssh_message_subtype(msg));

@@ -78,27 +78,15 @@ static void ack_now(int fd)
 static void connection_loop(lconn *c)
 {
     while (!atomic_load(&c->stop)) {
-        int timeout = ROUND_IDLE_MS;
-        if (!c->authenticated) {
-            int64_t left = c->started_ms + LISTENER_AUTH_TIMEOUT_MS - monotonic_ms();
-            if (left <= 0) {
-                log_info("conn %u from %s: no authentication within %d s", c->id, c->peer,
-                         LISTENER_AUTH_TIMEOUT_MS / 1000);
-                ssh_session_set_disconnect_message(c->session, "Authentication timeout");
-                return;
-            }
-            if (left < timeout)
-                timeout = (int)left;
-        }
+        int timeout = admission_poll_timeout(c, ROUND_IDLE_MS);
+        if (timeout < 0)
+            return;
         int rc = ssh_event_dopoll(c->event, timeout);
         ack_now(c->fd);
         if (session_gone(c) || (rc == SSH_ERROR && errno != EINTR))
             return;
-        if (auth_exhausted(c) && !c->authenticated) {
-            log_info("conn %u from %s: too many authentication failures", c->id, c->peer);
-            ssh_session_set_disconnect_message(c->session, "Too many authentication failures");
+        if (!admission_may_continue(c))
             return;
-        }
         connection_round(c);
     }
 }
@@ -125,13 +113,12 @@ static void connection_drain(lconn *c)
 static int connection_setup(lconn *c)
 {
     char err[256];
-    long timeout_s = LISTENER_AUTH_TIMEOUT_MS / 1000;
 
     if (authorized_keys_load(c->l->cfg.auth_keys_path, &c->keys, err, sizeof err) < 0) {
         log_error("conn %u: %s", c->id, err);
         return -1;
     }
-    ssh_options_set(c->session, SSH_OPTIONS_TIMEOUT, &timeout_s);
+    admission_limit_key_exchange(c);
     memset(&c->server_cb, 0, sizeof c->server_cb);
     c->server_cb.userdata = c;
     c->server_cb.auth_none_function = on_auth_none;

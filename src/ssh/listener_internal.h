@@ -2,7 +2,8 @@
  * listener, connection and channel objects, and the calls between the files.
  *
  *   listener.c           set-up, accept loop, stop
- *   listener_auth.c      authentication policy (keys, methods, budget)
+ *   listener_admission.c connection admission: the cap and the pre-auth budget
+ *   listener_auth.c      authentication policy (keys, methods)
  *   listener_requests.c  channel opens and channel requests (subsystem, pty, ...)
  *   listener_channel.c   channel plumbing: input, the output queue, watched fds
  *   listener_jobs.c      slow work on worker threads, handed back to the loop
@@ -104,13 +105,31 @@ struct listener {
 void close_fd(int *fd);
 void listener_forget(listener *l, lconn *c);
 
+/* listener_admission.c */
+/* At accept, before any thread or libssh state is made: false (logged)
+ * when the listener is full; the caller then closes the socket. */
+bool admission_accept(listener *l, const char *peer);
+/* The connection's pre-auth clock starts (at accept). */
+void admission_start(lconn *c);
+/* Bounds libssh's blocking key exchange; before ssh_handle_key_exchange. */
+void admission_limit_key_exchange(lconn *c);
+/* The poll timeout of the next loop round (at most idle_ms), or -1 once the
+ * time to authenticate ran out (logged, disconnect message set). */
+int admission_poll_timeout(lconn *c, int idle_ms);
+/* A refused authentication attempt: counted and logged. */
+void admission_auth_failed(lconn *c, const char *method, const char *detail);
+/* True once the refused attempts used up the budget. */
+bool admission_auth_spent(const lconn *c);
+/* After each round: false (logged, disconnect message set) when an
+ * unauthenticated connection spent its budget and must end. */
+bool admission_may_continue(lconn *c);
+
 /* listener_auth.c: server callbacks of the authentication policy. */
 int on_auth_none(ssh_session s, const char *user, void *userdata);
 int on_auth_password(ssh_session s, const char *user, const char *password, void *userdata);
 int on_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
                    char signature_state, void *userdata);
 int on_other_message(ssh_session s, ssh_message msg, void *userdata);
-bool auth_exhausted(const lconn *c);
 
 /* listener_requests.c */
 ssh_channel on_channel_open(ssh_session s, void *userdata);
