@@ -35,7 +35,7 @@ int agent_attached_count(agent *a, const char *uuid)
     return n;
 }
 
-void read_image_tag(agent *a, char *out, size_t size)
+void agent_image_tag(agent *a, char *out, size_t size)
 {
     char path[PATH_BUF];
     if (snprintf(path, sizeof path, "%s/current-image", a->etc_dir) >= (int)sizeof path ||
@@ -220,7 +220,7 @@ void agent_free(agent *a)
 void agent_announce_start(agent *a)
 {
     char image[256];
-    read_image_tag(a, image, sizeof image);
+    agent_image_tag(a, image, sizeof image);
     emitter_publish(a->events, "agent.started", NULL,
                     json_pack("{s:s, s:s}", "version", CONVOCATE_VERSION, "image_tag", image));
     emitter_set_heartbeat(a->events, agent_settings_now(a).heartbeat_s);

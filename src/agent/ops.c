@@ -3,16 +3,12 @@
  * agent object in agent.c. */
 #include "agent/ops.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "agent/lock.h"
-#include "common/fileio.h"
-#include "common/hostport.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proto/rpc.h"
@@ -124,7 +120,7 @@ static int op_ping(agent *a, json_t *params, json_t **result, char *err, size_t 
     char image[256], now[RFC3339_LEN];
     capacity_snapshot snap = {0};
     char why[256];
-    read_image_tag(a, image, sizeof image);
+    agent_image_tag(a, image, sizeof image);
     rfc3339_format(time(NULL), now);
     if (capacity_measure(&a->meter, &snap, why, sizeof why) < 0)
         log_warn("%s", why);
