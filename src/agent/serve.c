@@ -30,17 +30,6 @@
 static listener *g_listener;
 static volatile sig_atomic_t g_signal;
 
-/* Writes one response line (as built by rpc_response_*) and closes. */
-static void reply_and_close(lchan *ch, char *line)
-{
-    if (line != NULL) {
-        if (lchan_write(ch, line, strlen(line)) < 0)
-            log_error("%s: out of memory queueing a response", lchan_name(ch));
-        free(line);
-    }
-    lchan_close(ch);
-}
-
 /* ---------- convocate-agent-rpc ---------- */
 
 enum rpc_phase { RPC_READING, RPC_WORKING, RPC_DONE };
@@ -86,7 +75,7 @@ static void rpc_done(lchan *ch, void *arg, void *state)
         free(response);
         return;
     }
-    reply_and_close(ch, response);
+    lchan_reply_and_close(ch, response);
 }
 
 static void rpc_start(lchan *ch, rpc_chan *st)
@@ -94,7 +83,8 @@ static void rpc_start(lchan *ch, rpc_chan *st)
     st->phase = RPC_WORKING;
     if (lchan_run_job(ch, rpc_work, rpc_done, st) < 0) {
         st->phase = RPC_DONE;
-        reply_and_close(ch, rpc_response_error("agent busy: cannot start a worker, try again"));
+        lchan_reply_and_close(ch,
+                              rpc_response_error("agent busy: cannot start a worker, try again"));
     }
 }
 
@@ -120,7 +110,7 @@ static void rpc_input(lchan *ch, const void *buf, size_t len, void *state)
     rpc_chan *st = state;
     if (rpc_reserve(st, st->used + len) < 0) {
         st->phase = RPC_DONE;
-        reply_and_close(ch, rpc_response_error("agent out of memory"));
+        lchan_reply_and_close(ch, rpc_response_error("agent out of memory"));
         return;
     }
     memcpy(st->line + st->used, buf, len);
@@ -134,7 +124,7 @@ static void rpc_input(lchan *ch, const void *buf, size_t len, void *state)
         st->phase = RPC_DONE;
         char msg[96];
         snprintf(msg, sizeof msg, "request line too long (limit %d bytes)", RPC_MAX_LINE);
-        reply_and_close(ch, rpc_response_error(msg));
+        lchan_reply_and_close(ch, rpc_response_error(msg));
     }
 }
 
@@ -152,6 +142,9 @@ static void rpc_release(void *state)
     free(st->response);
     free(st);
 }
+
+static const lchan_handler rpc_handler = {
+    .open = rpc_open, .room = rpc_room, .input = rpc_input, .eof = rpc_eof, .release = rpc_release};
 
 /* ---------- convocate-agent-attach ---------- */
 
@@ -190,7 +183,7 @@ static void attach_fail(lchan *ch, attach_chan *st, const char *why)
 {
     log_info("%s: attach refused: %s", lchan_name(ch), why);
     st->phase = ATTACH_DONE;
-    reply_and_close(ch, rpc_response_error(why));
+    lchan_reply_and_close(ch, rpc_response_error(why));
 }
 
 static void attach_stop_work(void *arg)
@@ -418,25 +411,16 @@ static void attach_release(void *state)
     free(st);
 }
 
-/* ---------- the service ---------- */
+const lchan_handler attach_relay_handler = {.open = attach_open,
+                                            .room = attach_room,
+                                            .input = attach_input,
+                                            .eof = attach_eof,
+                                            .window_change = attach_window_change,
+                                            .pump = attach_pump,
+                                            .closed = attach_closed,
+                                            .release = attach_release};
 
-static const listener_subsystem agent_subsystems[] = {
-    {SUBSYSTEM_RPC,
-     {.open = rpc_open,
-      .room = rpc_room,
-      .input = rpc_input,
-      .eof = rpc_eof,
-      .release = rpc_release}},
-    {SUBSYSTEM_ATTACH,
-     {.open = attach_open,
-      .room = attach_room,
-      .input = attach_input,
-      .eof = attach_eof,
-      .window_change = attach_window_change,
-      .pump = attach_pump,
-      .closed = attach_closed,
-      .release = attach_release}},
-};
+/* ---------- the service ---------- */
 
 static void on_signal(int sig)
 {
@@ -466,6 +450,11 @@ static void announce_stopping(void *app)
 static int open_listener(const agent_config *cfg, agent *a, listener **out)
 {
     char err[512];
+    /* Filled here, not initialised: a handler defined in another file is no
+     * constant expression. Static: the listener keeps a pointer to it. */
+    static listener_subsystem agent_subsystems[2];
+    agent_subsystems[0] = (listener_subsystem){SUBSYSTEM_RPC, rpc_handler};
+    agent_subsystems[1] = (listener_subsystem){SUBSYSTEM_ATTACH, attach_relay_handler};
     listener_config lc = {.bind_addr = cfg->listen_addr,
                           .port = cfg->listen_port,
                           .host_key_path = cfg->host_key,

@@ -50,6 +50,16 @@ void lchan_close(lchan *ch)
     ch->want_close = true;
 }
 
+void lchan_reply_and_close(lchan *ch, char *line)
+{
+    if (line != NULL) {
+        if (lchan_write(ch, line, strlen(line)) < 0)
+            log_error("%s: out of memory queueing a response", ch->name);
+        free(line);
+    }
+    lchan_close(ch);
+}
+
 bool lchan_is_closing(const lchan *ch)
 {
     return ch->want_close || ch->peer_closed || ch->closed_notified;
