@@ -1,7 +1,14 @@
-/* The process side of an attach relay (SPEC 9): the docker CLI under a PTY,
- * running tmux attach inside the session's container. The CLI is the right
- * tool here: it forwards the terminal size (SIGWINCH) to the exec and ends
- * when tmux detaches. Nothing here ever stops the container. */
+/* The attach relay (SPEC 9), both halves.
+ *
+ * The process side: the docker CLI under a PTY, running tmux attach inside
+ * the session's container. The CLI is the right tool here: it forwards the
+ * terminal size (SIGWINCH) to the exec and ends when tmux detaches. Nothing
+ * here ever stops the container.
+ *
+ * The channel side: the convocate-agent-attach subsystem. One header line
+ * in, the preparation (start the container, spawn the CLI) on a worker
+ * thread, then bytes both ways between the channel and the PTY, never more
+ * than the SSH window or the PTY takes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,6 +36,8 @@
 #define REAP_STEP_MS 20
 #define RELAY_BUF 16384
 #define RELAY_READS_PER_ROUND 8
+
+/* ---------- the process side ---------- */
 
 /* Finds the docker CLI before forking: after fork only async-signal-safe
  * calls are allowed, and a PATH search is not one. */
@@ -169,7 +178,7 @@ void attach_proc_stop(attach_proc *p)
     p->pid = -1;
 }
 
-/* ---------- convocate-agent-attach ---------- */
+/* ---------- the channel side: convocate-agent-attach ---------- */
 
 enum attach_phase { ATTACH_HEADER, ATTACH_PREPARING, ATTACH_RELAY, ATTACH_DONE };
 

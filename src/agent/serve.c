@@ -7,18 +7,15 @@
  * agent calls that may be slow (any RPC, attach preparation, stopping the
  * attach process) run as listener jobs on worker threads. */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "agent/attach.h"
 #include "agent/serve.h"
 #include "common/log.h"
-#include "proto/attach_header.h"
 #include "proto/rpc.h"
 #include "ssh/listener.h"
 
