@@ -28,6 +28,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "engine/docker.h"
 #include "proto/attach_header.h"
 #include "proto/rpc.h"
 
@@ -80,7 +81,7 @@ int attach_proc_start(attach_proc *p, const char *docker_host, const char *uuid,
                       char *err, size_t errlen)
 {
     char docker[PATH_BUF];
-    char container[64];
+    char container[ENGINE_CONTAINER_NAME_LEN];
     char env_docker_host[PATH_BUF + 16];
     char env_home[PATH_BUF + 8];
     int master = -1;
@@ -99,7 +100,7 @@ int attach_proc_start(attach_proc *p, const char *docker_host, const char *uuid,
         snprintf(err, errlen, "the docker CLI is not installed on this agent");
         return -1;
     }
-    snprintf(container, sizeof container, "convocate-session-%s", uuid);
+    engine_container_name(uuid, container);
     snprintf(env_docker_host, sizeof env_docker_host, "DOCKER_HOST=%s", docker_host);
     const char *home = getenv("HOME");
     snprintf(env_home, sizeof env_home, "HOME=%s", home && *home == '/' ? home : "/root");

@@ -53,8 +53,8 @@ int docker_session_running(docker_client *d, const char *uuid, bool *running, ch
         snprintf(err, errlen, "invalid id \"%s\"", uuid);
         return -1;
     }
-    char name[64];
-    container_name(name, sizeof name, uuid);
+    char name[ENGINE_CONTAINER_NAME_LEN];
+    engine_container_name(uuid, name);
     bool exists;
     return inspect_state(d, name, &exists, running, err, errlen);
 }
@@ -102,8 +102,8 @@ int docker_stop_session(docker_client *d, const char *uuid, int grace_s, char *e
     }
     if (grace_s < 0)
         grace_s = 0;
-    char name[64], path[256];
-    container_name(name, sizeof name, uuid);
+    char name[ENGINE_CONTAINER_NAME_LEN], path[256];
+    engine_container_name(uuid, name);
     snprintf(path, sizeof path, "/containers/%s/stop?t=%d", name, grace_s);
     docker_reply r;
     /* The engine answers only after the grace period and the SIGKILL. */

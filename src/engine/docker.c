@@ -207,11 +207,6 @@ int docker_ping(docker_client *d, char *err, size_t errlen)
 
 /* ---- run contract ------------------------------------------------------ */
 
-void container_name(char *out, size_t size, const char *uuid)
-{
-    snprintf(out, size, NAME_PREFIX "%s", uuid);
-}
-
 /* The syslog driver makes dockerd dial the host's syslog socket at container
  * start and fail the start when nobody listens; probing it ourselves turns
  * that into a fallback to the default driver instead of a failed session. */
@@ -429,8 +424,8 @@ int docker_start_session(docker_client *d, const docker_run_spec *spec, char *er
                  spec->protocol ? spec->protocol : "");
         return -1;
     }
-    char name[64];
-    container_name(name, sizeof name, spec->uuid);
+    char name[ENGINE_CONTAINER_NAME_LEN];
+    engine_container_name(spec->uuid, name);
     char *body = session_create_body(spec, name);
     if (body == NULL) {
         snprintf(err, errlen, "out of memory building the container spec");

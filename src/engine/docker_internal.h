@@ -15,7 +15,6 @@
 
 #define QUICK_TIMEOUT_S 15L  /* ping, inspect, list, exec bookkeeping */
 #define CREATE_TIMEOUT_S 30L /* create and start may wait on image layers */
-#define NAME_PREFIX "convocate-session-"
 
 /* One HTTP exchange with the engine. */
 typedef struct {
@@ -30,7 +29,6 @@ int docker_call(docker_client *d, const char *method, const char *path, const ch
                 long timeout_s, docker_reply *reply, char *err, size_t errlen);
 void reply_clear(docker_reply *r);
 void describe_engine_error(const docker_reply *r, const char *what, char *err, size_t errlen);
-void container_name(char *out, size_t size, const char *uuid);
 int remove_container(docker_client *d, const char *name, char *err, size_t errlen);
 
 /* containers.c */

@@ -119,8 +119,8 @@ int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t 
         snprintf(err, errlen, "invalid id \"%s\"", uuid);
         return -1;
     }
-    char name[64];
-    container_name(name, sizeof name, uuid);
+    char name[ENGINE_CONTAINER_NAME_LEN];
+    engine_container_name(uuid, name);
     long exit_code;
     if (run_exec(d, name, DETACH_ALL_CMD, &exit_code, err, errlen) < 0)
         return -1;

@@ -174,18 +174,19 @@ static int check_source(move *m)
 static int check_local_container(move *m)
 {
     char err[ERR_LEN];
+    char name[ENGINE_CONTAINER_NAME_LEN];
+    engine_container_name(m->o->uuid, name);
     docker_client *d = docker_new(m->o->docker_host, err, sizeof err);
     bool running = false;
     int rc = d ? docker_session_running(d, m->o->uuid, &running, err, sizeof err) : -1;
     docker_free(d);
     if (rc < 0)
-        return plan_fail(m->p, "local container",
-                         "cannot ask the engine at %s whether convocate-session-%s runs: %s",
-                         m->o->docker_host, m->o->uuid, err);
+        return plan_fail(m->p, "local container", "cannot ask the engine at %s whether %s runs: %s",
+                         m->o->docker_host, name, err);
     if (running)
-        return plan_fail(m->p, "local container",
-                         "convocate-session-%s is running on this host; stop it first", m->o->uuid);
-    say("local container", "convocate-session-%s is not running", m->o->uuid);
+        return plan_fail(m->p, "local container", "%s is running on this host; stop it first",
+                         name);
+    say("local container", "%s is not running", name);
     return 0;
 }
 
