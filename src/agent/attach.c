@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -28,6 +27,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "common/timeutil.h"
 #include "engine/docker.h"
 #include "proto/attach_header.h"
 #include "proto/rpc.h"
@@ -153,8 +153,7 @@ static bool reap_within(pid_t pid, int ms)
             return false;
         if (waited >= ms)
             return false;
-        struct timespec step = {.tv_sec = 0, .tv_nsec = REAP_STEP_MS * 1000L * 1000L};
-        nanosleep(&step, NULL);
+        sleep_ms(REAP_STEP_MS);
     }
 }
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -117,8 +116,7 @@ static void pause_ms(status_sender *s, long ms)
 {
     while (ms > 0 && !atomic_load(&s->stopping)) {
         long slice = ms > 200 ? 200 : ms;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = slice * 1000000L};
-        nanosleep(&ts, NULL);
+        sleep_ms(slice);
         ms -= slice;
     }
 }

@@ -1,14 +1,13 @@
 /* Session containers once they exist: whether one runs, stopping one (and
  * waiting until AutoRemove took it), and the list of an agent's sessions. */
 #include <curl/curl.h>
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "engine/docker_internal.h"
 
 #define GONE_WAIT_S 30 /* after a stop: time for AutoRemove to finish */
@@ -59,28 +58,14 @@ int docker_session_running(docker_client *d, const char *uuid, bool *running, ch
     return inspect_state(d, name, &exists, running, err, errlen);
 }
 
-void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* After a stop, AutoRemove deletes the container asynchronously; wait for it
  * so a restart right after a kill does not collide with the old name. A
  * stopped container that lingers (not ours to auto-remove) is removed. */
 static int wait_until_gone(docker_client *d, const char *name, char *err, size_t errlen)
 {
-    double deadline = monotonic_s() + GONE_WAIT_S;
+    int64_t deadline = monotonic_ms() + GONE_WAIT_S * 1000;
     int stopped_polls = 0;
-    while (monotonic_s() < deadline) {
+    while (monotonic_ms() < deadline) {
         bool exists, running;
         if (inspect_state(d, name, &exists, &running, err, errlen) < 0)
             return -1;

@@ -34,8 +34,6 @@ int remove_container(docker_client *d, const char *name, char *err, size_t errle
 /* containers.c */
 int inspect_state(docker_client *d, const char *name, bool *exists, bool *running, char *err,
                   size_t errlen);
-void sleep_ms(long ms);
-double monotonic_s(void);
 
 /* exec.c */
 int wait_session_ready(docker_client *d, const char *name, char *err, size_t errlen);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "engine/docker_internal.h"
 
 #define EXEC_WAIT_S 10  /* tmux detach-client is instant; allow slack */
@@ -67,8 +68,8 @@ static int exec_wait(docker_client *d, const char *id, long *exit_code, char *er
 {
     char path[256];
     snprintf(path, sizeof path, "/exec/%s/json", id);
-    double deadline = monotonic_s() + EXEC_WAIT_S;
-    while (monotonic_s() < deadline) {
+    int64_t deadline = monotonic_ms() + EXEC_WAIT_S * 1000;
+    while (monotonic_ms() < deadline) {
         docker_reply r;
         if (docker_call(d, "GET", path, NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
             return -1;
@@ -137,8 +138,8 @@ int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t 
  * means its entrypoint failed. */
 int wait_session_ready(docker_client *d, const char *name, char *err, size_t errlen)
 {
-    double deadline = monotonic_s() + READY_WAIT_S;
-    while (monotonic_s() < deadline) {
+    int64_t deadline = monotonic_ms() + READY_WAIT_S * 1000;
+    while (monotonic_ms() < deadline) {
         long exit_code;
         char ignored[256];
         if (run_exec(d, name, "[\"tmux\",\"has-session\",\"-t\",\"claude\"]", &exit_code, ignored,

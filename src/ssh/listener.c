@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "ssh/listener_internal.h"
 
 #define ED25519_ONLY "ssh-ed25519"
@@ -102,8 +102,7 @@ static void accept_one(listener *l)
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
             log_error("accept: %s", strerror(errno));
-            struct timespec pause = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
-            nanosleep(&pause, NULL); /* do not spin while out of descriptors */
+            sleep_ms(100); /* do not spin while out of descriptors */
         }
         return;
     }
