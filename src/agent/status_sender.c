@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "ssh/channel_io.h"
 
 #define WAIT_SLICE_MS 1000 /* how often an idle stream checks its channel */
 #define CONFIRM_MS 1000    /* a written line counts as delivered after this */
@@ -37,19 +38,6 @@ static bool channel_alive(ssh_session session, ssh_channel ch)
         return false;
     int rc = ssh_channel_poll_timeout(ch, 0, 0);
     return rc != SSH_ERROR && rc != SSH_EOF && ssh_is_connected(session);
-}
-
-static int write_all(ssh_channel ch, const char *line)
-{
-    size_t len = strlen(line);
-    while (len > 0) {
-        int n = ssh_channel_write(ch, line, (uint32_t)len);
-        if (n <= 0)
-            return -1;
-        line += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 /* Lines written on the current connection but not yet known to have
@@ -105,7 +93,7 @@ static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
             }
             continue;
         }
-        if (write_all(ch, line) < 0)
+        if (channel_write_all(ch, line, strlen(line)) < 0)
             return SSH_PEER_BROKEN;
         f.written_ms[f.sent++] = monotonic_ms();
     }

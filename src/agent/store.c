@@ -59,16 +59,6 @@ static int staging_path(const store *s, const char *prefix, const char *uuid, ch
     return snprintf(out, size, "%s/%s%s", s->root, prefix, uuid) < (int)size ? 0 : -1;
 }
 
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* ---- reading ---- */
 
 static void load_entry(const store *s, const char *uuid, store_entry *e)

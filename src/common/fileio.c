@@ -12,7 +12,7 @@
 #include "common/paths.h"
 #include "common/ids.h"
 
-static int write_all(int fd, const void *data, size_t len)
+int write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -28,6 +28,16 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+int fsync_dir(const char *path)
+{
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    int rc = fsync(dfd);
+    close(dfd);
+    return rc;
+}
+
 static int fsync_parent(const char *path)
 {
     char copy[PATH_BUF];
@@ -35,12 +45,7 @@ static int fsync_parent(const char *path)
         errno = ENAMETOOLONG;
         return -1;
     }
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return -1;
-    int rc = fsync(dfd);
-    close(dfd);
-    return rc;
+    return fsync_dir(dirname(copy));
 }
 
 /* The bytes of a plain buffer, handed out once. */

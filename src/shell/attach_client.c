@@ -12,6 +12,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
+
 static int winch_pipe[2] = {-1, -1};
 
 static void on_winch(int sig)
@@ -40,20 +42,6 @@ struct attach_ctx {
     char *err;
     size_t errlen;
 };
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 /* Before the relay starts the agent may answer with one error line; tmux's
  * output never starts with '{', so the first byte tells the two apart. */

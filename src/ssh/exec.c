@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/timeutil.h"
+#include "ssh/channel_io.h"
 
 #define READ_SLICE_MS 200
 #define CHUNK 16384
@@ -63,19 +64,6 @@ void exec_buf_last_line(const exec_buf *b, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)(end - start), b->data + start);
 }
 
-static int write_all(ssh_channel ch, const char *p, size_t left)
-{
-    while (left > 0) {
-        uint32_t n = left > CHUNK ? CHUNK : (uint32_t)left;
-        int w = ssh_channel_write(ch, p, n);
-        if (w <= 0)
-            return -1;
-        p += w;
-        left -= (size_t)w;
-    }
-    return 0;
-}
-
 /* A large upload is pulled from its source one chunk at a time, so memory
  * stays bounded whatever the file's size. */
 static int send_feed(ssh_channel ch, const exec_request *rq, char *err, size_t errlen)
@@ -87,7 +75,7 @@ static int send_feed(ssh_channel ch, const exec_request *rq, char *err, size_t e
             return -1;
         if (n == 0)
             return 0;
-        if (write_all(ch, buf, (size_t)n) < 0) {
+        if (channel_write_all(ch, buf, (size_t)n) < 0) {
             snprintf(err, errlen, "cannot send input: %s",
                      ssh_get_error(ssh_channel_get_session(ch)));
             return -1;
@@ -100,7 +88,7 @@ static int send_input(ssh_channel ch, const exec_request *rq, char *err, size_t 
     if (rq->feed != NULL) {
         if (send_feed(ch, rq, err, errlen) < 0)
             return -1;
-    } else if (write_all(ch, rq->input, rq->input_len) < 0) {
+    } else if (channel_write_all(ch, rq->input, rq->input_len) < 0) {
         snprintf(err, errlen, "cannot send input: %s", ssh_get_error(ssh_channel_get_session(ch)));
         return -1;
     }
