@@ -16,10 +16,10 @@
 #include "agent/claims.h"
 #include "agent/lock.h"
 #include "common/fileio.h"
+#include "common/layout.h"
 #include "common/log.h"
 #include "common/tree.h"
 
-#define STAGING_NEW ".new-"
 #define STAGING_DEL ".del-"
 #define SESSION_FILE "session.json"
 
@@ -353,7 +353,8 @@ int store_create(store *s, const char *uuid, const session_changes *c, session_m
     if (c->dns_name)
         snprintf(m.dns_name, sizeof m.dns_name, "%s", c->dns_name);
     m.extra = json_object();
-    if (m.extra == NULL || staging_path(s, STAGING_NEW, uuid, staging, sizeof staging) < 0) {
+    if (m.extra == NULL ||
+        staging_path(s, AGENT_STAGING_PREFIX, uuid, staging, sizeof staging) < 0) {
         snprintf(err, errlen, "create: out of memory or path too long");
         session_meta_clear(&m);
         return -1;
@@ -467,7 +468,7 @@ int store_clone(store *s, const char *src_uuid, const char *new_uuid, const char
     m.dns_name[0] = '\0'; /* DNS names are unique: the copy gets none */
     m.created_at = m.last_accessed = time(NULL);
     if (store_home_path(s, src_uuid, src_home, sizeof src_home) < 0 ||
-        staging_path(s, STAGING_NEW, new_uuid, staging, sizeof staging) < 0) {
+        staging_path(s, AGENT_STAGING_PREFIX, new_uuid, staging, sizeof staging) < 0) {
         snprintf(err, errlen, "clone: path too long");
         goto done;
     }
@@ -534,8 +535,9 @@ static void recover(store *s)
         return;
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {
-        bool staged = strncmp(de->d_name, STAGING_NEW, strlen(STAGING_NEW)) == 0 ||
-                      strncmp(de->d_name, STAGING_DEL, strlen(STAGING_DEL)) == 0;
+        bool staged =
+            strncmp(de->d_name, AGENT_STAGING_PREFIX, strlen(AGENT_STAGING_PREFIX)) == 0 ||
+            strncmp(de->d_name, STAGING_DEL, strlen(STAGING_DEL)) == 0;
         bool lock_tmp = strstr(de->d_name, ".lock.tmp-") != NULL;
         bool orphan_lock = is_orphan_lock(dirfd(dir), de->d_name);
         char path[PATH_BUF];

@@ -28,6 +28,10 @@
 #define AGENT_CONF_DIR "/etc/convocate-agent"
 #define AGENT_CURRENT_IMAGE AGENT_CONF_DIR "/current-image"
 #define AGENT_RSYSLOG_TLS_DIR AGENT_CONF_DIR "/rsyslog-tls"
+/* A session home is built as <home>/.new-<uuid> and renamed into place, by
+ * the agent's store and by migrate-session alike; whatever a crash leaves
+ * under the prefix is removed when the agent next starts (store.c). */
+#define AGENT_STAGING_PREFIX ".new-"
 
 /* Both: container logs, one file per agent on the shell. */
 #define RSYSLOG_AGENT_LOG_DIR "/var/log/convocate-agent"

@@ -31,9 +31,6 @@
 #define ERR_LEN 1024
 #define SHA256_HEX_LEN 64
 #define TOOL_OUTPUT_MAX (64 * 1024)
-/* The agent store's staging prefix: whatever a crash leaves under it is
- * removed when the agent next starts (store.c recover()). */
-#define AGENT_STAGING ".new-"
 
 typedef struct {
     plan *p;
@@ -136,8 +133,8 @@ static int set_paths(move *m)
     if (root_path(m->source_dir, sizeof m->source_dir, "/home/claude") < 0 ||
         root_path(m->source, sizeof m->source, "/home/claude/%s", u) < 0)
         return plan_fail(m->p, "source", "--root is too long");
-    snprintf(m->remote_tar, sizeof m->remote_tar, "/home/claude/%s%s.tar", AGENT_STAGING, u);
-    snprintf(m->staging, sizeof m->staging, "/home/claude/%s%s", AGENT_STAGING, u);
+    snprintf(m->remote_tar, sizeof m->remote_tar, "/home/claude/%s%s.tar", AGENT_STAGING_PREFIX, u);
+    snprintf(m->staging, sizeof m->staging, "/home/claude/%s%s", AGENT_STAGING_PREFIX, u);
     snprintf(m->home, sizeof m->home, "/home/claude/%s", u);
     return 0;
 }
