@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/hostport.h"
 #include "common/log.h"
@@ -45,20 +46,6 @@ void agent_image_tag(agent *a, char *out, size_t size)
 
 /* ---- attach counting ---- */
 
-/* Makes room for one more counted session; caller holds attach_mu. */
-static int attach_reserve(agent *a)
-{
-    if (a->n_attached < a->cap_attached)
-        return 0;
-    size_t cap = a->cap_attached ? a->cap_attached * 2 : 16;
-    attach_count *grown = realloc(a->attached, cap * sizeof *grown);
-    if (grown == NULL)
-        return -1;
-    a->attached = grown;
-    a->cap_attached = cap;
-    return 0;
-}
-
 void agent_attach_enter(agent *a, const char *uuid)
 {
     if (!uuid_v4_is_valid(uuid))
@@ -69,7 +56,8 @@ void agent_attach_enter(agent *a, const char *uuid)
         i++;
     if (i < a->n_attached) {
         a->attached[i].count++;
-    } else if (attach_reserve(a) == 0) {
+    } else if (grow_array(&a->attached, &a->cap_attached, a->n_attached + 1, sizeof *a->attached,
+                          16) == 0) {
         memcpy(a->attached[i].uuid, uuid, UUID_STR_LEN);
         a->attached[i].count = 1;
         a->n_attached++;

@@ -15,6 +15,7 @@
 
 #include "agent/claims.h"
 #include "agent/lock.h"
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/layout.h"
 #include "common/log.h"
@@ -110,14 +111,9 @@ static int scan_uuids(const store *s, char (**out)[UUID_STR_LEN], size_t *n)
     while ((de = readdir(dir)) != NULL) {
         if (!is_session_dir(dirfd(dir), de->d_name))
             continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char(*grown)[UUID_STR_LEN] = realloc(*out, cap * sizeof **out);
-            if (grown == NULL) {
-                rc = -1;
-                break;
-            }
-            *out = grown;
+        if (grow_array(out, &cap, *n + 1, sizeof **out, 32) < 0) {
+            rc = -1;
+            break;
         }
         memcpy((*out)[(*n)++], de->d_name, UUID_STR_LEN);
     }
@@ -232,14 +228,8 @@ static int write_meta(const store *s, const char *dir, const session_meta *m, ch
 
 static int reserve(store *s, const session_claim *c)
 {
-    if (s->n_reserved == s->cap_reserved) {
-        size_t cap = s->cap_reserved ? s->cap_reserved * 2 : 16;
-        session_claim *grown = realloc(s->reserved, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        s->reserved = grown;
-        s->cap_reserved = cap;
-    }
+    if (grow_array(&s->reserved, &s->cap_reserved, s->n_reserved + 1, sizeof *s->reserved, 16) < 0)
+        return -1;
     s->reserved[s->n_reserved++] = *c;
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/log.h"
 #include "ssh/listener_internal.h"
 
@@ -16,16 +17,8 @@ int lchan_write(lchan *ch, const void *buf, size_t len)
         return 0;
     if (ch->out_off > 0 && ch->out_off == ch->out_len)
         ch->out_off = ch->out_len = 0;
-    if (ch->out_len + len > ch->out_cap) {
-        size_t cap = ch->out_cap ? ch->out_cap : 4096;
-        while (cap < ch->out_len + len)
-            cap *= 2;
-        char *grown = realloc(ch->out, cap);
-        if (grown == NULL)
-            return -1;
-        ch->out = grown;
-        ch->out_cap = cap;
-    }
+    if (grow_array(&ch->out, &ch->out_cap, ch->out_len + len, 1, 4096) < 0)
+        return -1;
     memcpy(ch->out + ch->out_len, buf, len);
     ch->out_len += len;
     return 0;
