@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "ssh/keys.h"
 
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 30000
@@ -59,22 +60,6 @@ void ssh_peer_free(ssh_peer *p)
     free(p);
 }
 
-int ssh_key_fingerprint(const void *handle, char *out, size_t size)
-{
-    ssh_key key = (ssh_key)handle;
-    unsigned char *hash = NULL;
-    size_t hlen = 0;
-    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) < 0)
-        return -1;
-    char *fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
-    ssh_clean_pubkey_hash(&hash);
-    if (fp == NULL)
-        return -1;
-    snprintf(out, size, "%s", fp);
-    ssh_string_free_char(fp);
-    return 0;
-}
-
 /* Compares the key the server offered with the pinned one; on mismatch the
  * error names both fingerprints so the operator can tell which is right. */
 static int verify_pinned_host_key(ssh_peer *p, char *err, size_t errlen)
@@ -90,9 +75,9 @@ static int verify_pinned_host_key(ssh_peer *p, char *err, size_t errlen)
         goto out;
     }
     if (ssh_key_cmp(offered, pinned, SSH_KEY_CMP_PUBLIC) != 0) {
-        char want[128] = "?", got[128] = "?";
-        ssh_key_fingerprint(pinned, want, sizeof want);
-        ssh_key_fingerprint(offered, got, sizeof got);
+        char want[FINGERPRINT_LEN], got[FINGERPRINT_LEN];
+        key_fingerprint_sha256(pinned, want);
+        key_fingerprint_sha256(offered, got);
         snprintf(err, errlen,
                  "host key mismatch for %s:%d: expected %s (pinned in %s), offered %s; "
                  "refusing to talk to it",

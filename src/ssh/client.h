@@ -46,7 +46,4 @@ int ssh_peer_with_channel(ssh_peer *p, const char *subsystem, ssh_channel_user f
 /* The delay before the next dial is allowed, in ms (0 when connected). */
 long ssh_peer_backoff_ms(ssh_peer *p);
 
-/* Formats a key's SHA256 fingerprint the way OpenSSH prints it. */
-int ssh_key_fingerprint(const void *ssh_key_handle, char *out, size_t size);
-
 #endif

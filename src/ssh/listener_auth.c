@@ -60,7 +60,7 @@ int on_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
     c->auth_requests++;
     if (admission_auth_spent(c))
         return SSH_AUTH_DENIED;
-    key_fingerprint(key, fp);
+    key_fingerprint_sha256(key, fp);
     if (!authorized_keys_match(&c->keys, key)) {
         admission_auth_failed(c, "publickey", fp);
         return SSH_AUTH_DENIED;

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "ssh/registry.h"
-#include "ssh/keygen.h"
+#include "ssh/keys.h"
 
 #define DEFAULT_SSH_PORT 22
 
@@ -85,12 +85,12 @@ void ssh_target_name(const ssh_target *t, char *out, size_t size)
         snprintf(out, size, "[%s]:%d", t->host, t->port);
 }
 
-static void server_fingerprint(ssh_session s, char out[KEYGEN_FINGERPRINT_LEN])
+static void server_fingerprint(ssh_session s, char out[FINGERPRINT_LEN])
 {
     ssh_key key = NULL;
-    snprintf(out, KEYGEN_FINGERPRINT_LEN, "(unknown)");
-    if (ssh_get_server_publickey(s, &key) == SSH_OK && keygen_fingerprint(key, out) < 0)
-        snprintf(out, KEYGEN_FINGERPRINT_LEN, "(unknown)");
+    snprintf(out, FINGERPRINT_LEN, "(unknown)");
+    if (ssh_get_server_publickey(s, &key) == SSH_OK && key_fingerprint_sha256(key, out) < 0)
+        snprintf(out, FINGERPRINT_LEN, "(unknown)");
     ssh_key_free(key);
 }
 
@@ -98,7 +98,7 @@ static void server_fingerprint(ssh_session s, char out[KEYGEN_FINGERPRINT_LEN])
  * a changed key is never accepted, whatever the flags say. */
 static int verify_host_key(const ssh_target *t, ssh_session s, char *err, size_t errlen)
 {
-    char fp[KEYGEN_FINGERPRINT_LEN], name[SSH_TARGET_HOST_MAX + 16];
+    char fp[FINGERPRINT_LEN], name[SSH_TARGET_HOST_MAX + 16];
     server_fingerprint(s, fp);
     ssh_target_name(t, name, sizeof name);
     switch (ssh_session_is_known_server(s)) {
