@@ -133,7 +133,7 @@ static void adopt_running(agent *a)
  * that init-agent wrote, as "host[:port]". False, with one log line, when
  * there is no shell or no client key yet: the agent then serves RPCs and
  * keeps its events local. */
-static bool shell_peer_config(const agent_config *cfg, ssh_peer_config *out)
+static bool shell_peer_config(const agent_config *cfg, pinned_peer_config *out)
 {
     char line[300], path[PATH_BUF];
     memset(out, 0, sizeof *out);
@@ -176,7 +176,7 @@ agent *agent_new(const agent_config *cfg, char *err, size_t errlen)
         settings_load(a->settings_path, &a->settings, err, errlen) < 0 ||
         open_store(a, err, errlen) < 0)
         goto fail;
-    ssh_peer_config shell;
+    pinned_peer_config shell;
     bool to_shell = shell_peer_config(cfg, &shell);
     a->events = emitter_new(a->agent_id, cfg->events_log, to_shell ? &shell : NULL, err, errlen);
     if (a->events == NULL)

@@ -276,7 +276,7 @@ static int open_events_log(emitter *e, const char *path, char *err, size_t errle
     return 0;
 }
 
-emitter *emitter_new(const char *agent_id, const char *events_log, const ssh_peer_config *shell,
+emitter *emitter_new(const char *agent_id, const char *events_log, const pinned_peer_config *shell,
                      char *err, size_t errlen)
 {
     emitter *e = calloc(1, sizeof *e);

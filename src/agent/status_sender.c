@@ -17,7 +17,7 @@
 
 struct status_sender {
     event_queue *queue;
-    ssh_peer *peer;
+    pinned_peer *peer;
     char where[300]; /* "host:port" for messages */
     pthread_t thread;
     atomic_bool stopping;
@@ -64,7 +64,7 @@ static void confirm_delivered(status_sender *s, in_flight *f)
 }
 
 /* Runs on an open convocate-status channel until the queue is closed and
- * drained (0) or the connection breaks (SSH_PEER_BROKEN). */
+ * drained (0) or the connection breaks (PINNED_PEER_BROKEN). */
 static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
 {
     status_sender *s = ctx;
@@ -77,7 +77,7 @@ static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
         if (past_drain_deadline(s))
             return 0;
         if (!channel_alive(session, ch))
-            return SSH_PEER_BROKEN; /* unconfirmed lines go again next time */
+            return PINNED_PEER_BROKEN; /* unconfirmed lines go again next time */
         confirm_delivered(s, &f);
         int wait = f.sent > 0 ? CONFIRM_MS / 4 : WAIT_SLICE_MS;
         const char *line = event_queue_peek_wait(s->queue, f.sent, wait);
@@ -94,7 +94,7 @@ static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
             continue;
         }
         if (channel_write_all(ch, line, strlen(line)) < 0)
-            return SSH_PEER_BROKEN;
+            return PINNED_PEER_BROKEN;
         f.written_ms[f.sent++] = monotonic_ms();
     }
 }
@@ -114,13 +114,13 @@ static void *sender_main(void *arg)
     status_sender *s = arg;
     char err[512];
     while (!atomic_load(&s->stopping)) {
-        long wait = ssh_peer_backoff_ms(s->peer);
+        long wait = pinned_peer_backoff_ms(s->peer);
         if (wait > 0) {
             pause_ms(s, wait);
             continue;
         }
-        int rc =
-            ssh_peer_with_channel(s->peer, "convocate-status", stream_events, s, err, sizeof err);
+        int rc = pinned_peer_with_channel(s->peer, "convocate-status", stream_events, s, err,
+                                          sizeof err);
         if (rc == 0)
             break; /* stopping, queue drained */
         if (s->connected) {
@@ -133,7 +133,7 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
-status_sender *status_sender_start(event_queue *q, const ssh_peer_config *peer, char *err,
+status_sender *status_sender_start(event_queue *q, const pinned_peer_config *peer, char *err,
                                    size_t errlen)
 {
     status_sender *s = calloc(1, sizeof *s);
@@ -144,7 +144,7 @@ status_sender *status_sender_start(event_queue *q, const ssh_peer_config *peer, 
     s->queue = q;
     snprintf(s->where, sizeof s->where, "%s:%d", peer->host, peer->port);
     atomic_init(&s->stopping, false);
-    s->peer = ssh_peer_new(peer);
+    s->peer = pinned_peer_new(peer);
     /* The thread starts with every signal blocked: a SIGTERM handled on it
      * would interrupt libssh's poll, which takes EINTR for a broken
      * connection, and agent.shutdown would be lost. */
@@ -155,7 +155,7 @@ status_sender *status_sender_start(event_queue *q, const ssh_peer_config *peer, 
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "status sender: cannot start its thread");
-        ssh_peer_free(s->peer);
+        pinned_peer_free(s->peer);
         free(s);
         return NULL;
     }
@@ -169,6 +169,6 @@ void status_sender_stop(status_sender *s)
     s->stop_deadline_ms = monotonic_ms() + STATUS_SENDER_DRAIN_MS;
     atomic_store(&s->stopping, true);
     pthread_join(s->thread, NULL);
-    ssh_peer_free(s->peer);
+    pinned_peer_free(s->peer);
     free(s);
 }

@@ -131,7 +131,8 @@ int attach_run(agent_entry *agent, const char *uuid, char *err, size_t errlen)
         tcsetattr(STDIN_FILENO, TCSANOW, &t);
     }
     struct attach_ctx ctx = {uuid, err, errlen};
-    int rc = ssh_peer_with_channel(agent->peer, "convocate-agent-attach", relay, &ctx, err, errlen);
+    int rc =
+        pinned_peer_with_channel(agent->peer, "convocate-agent-attach", relay, &ctx, err, errlen);
     if (raw)
         tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     sigaction(SIGWINCH, &old_sa, NULL);

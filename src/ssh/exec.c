@@ -139,7 +139,8 @@ oom:
     return -1;
 }
 
-int ssh_exec(ssh_session s, const char *command, const exec_request *rq, char *err, size_t errlen)
+int remote_exec(ssh_session s, const char *command, const exec_request *rq, char *err,
+                size_t errlen)
 {
     int64_t deadline_ms = monotonic_ms() + (int64_t)(rq->timeout > 0 ? rq->timeout : 60) * 1000;
     ssh_channel ch = ssh_channel_new(s);

@@ -306,10 +306,10 @@ static int hypervisor_address(plan *p, const char *hypervisor, char *ip, size_t 
  * so it is refused before anything is touched. */
 static int check_login_user(plan *p, const create_vm_options *o)
 {
-    ssh_target t;
+    dial_target t;
     char err[512];
-    if (ssh_target_init(&t, o->hypervisor, o->remote.port, o->remote.user, o->remote.known_hosts,
-                        o->remote.identity, o->remote.accept_new_host_key, 0, err, sizeof err) < 0)
+    if (dial_target_init(&t, o->hypervisor, o->remote.port, o->remote.user, o->remote.known_hosts,
+                         o->remote.identity, o->remote.accept_new_host_key, 0, err, sizeof err) < 0)
         return plan_fail(p, "--hypervisor", "%s", err);
     if (strcmp(t.user, "root") != 0)
         return 0;
