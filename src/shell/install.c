@@ -16,6 +16,7 @@
 #include "engine/docker.h"
 #include "common/layout.h"
 #include "common/paths.h"
+#include "provision/image_transfer.h"
 #include "version.h"
 
 #define EXIT_USAGE 2
@@ -109,11 +110,8 @@ static int ensure_image(plan *p, runner *r, const shell_install_options *opt)
     const char *step = "image convocate:" CONVOCATE_VERSION;
     char tag[64];
     snprintf(tag, sizeof tag, "convocate:%s", CONVOCATE_VERSION);
-    char *inspect[] = {"docker", "image", "inspect", "--format", "{{.Id}}", tag, NULL};
-    char *out = NULL, err[512];
-    int present = r->ops->run(r, inspect, &out, TOOL_OUTPUT_MAX, err, sizeof err) == 0;
-    free(out);
-    if (present) {
+    char id[128];
+    if (image_id(r, tag, id, sizeof id) == 0) {
         plan_report(p, step, STEP_UNCHANGED);
         return 0;
     }
