@@ -62,30 +62,6 @@ int host_role_parse(const char *s, host_role *out)
 
 /* ---- running programs on the target ------------------------------------ */
 
-/* Runs argv; 0 with *out (caller frees), or -1 reported under step. */
-int host_run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out)
-{
-    char *text = NULL, err[512], line[HOST_LINE_MAX];
-    int status = r->ops->run(r, argv, &text, OUT_MAX, err, sizeof err);
-    if (status == 0) {
-        if (out != NULL)
-            *out = text;
-        else
-            free(text);
-        return 0;
-    }
-    runner_output_last_line(text, line, sizeof line);
-    free(text);
-    if (status < 0)
-        return plan_fail(p, step, "%s", err);
-    /* Name the program, not the env(1) that sets its environment. */
-    size_t i = 0;
-    while (argv[i + 1] != NULL && (strcmp(argv[i], "env") == 0 || strchr(argv[i], '=') != NULL))
-        i++;
-    return plan_fail(p, step, "%s failed (exit %d)%s%s", argv[i], status, line[0] ? ": " : "",
-                     line);
-}
-
 /* Exit status only, output dropped: for questions like "is X installed". */
 static int ask(runner *r, char *const argv[])
 {
