@@ -146,7 +146,7 @@ int plan_file_once(plan *p, runner *r, const char *step, const char *path, const
 }
 
 /* Runs argv; 0 with *out (caller frees), or -1 reported under step. */
-int host_run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out)
+int plan_run(plan *p, runner *r, const char *step, char *const argv[], char **out)
 {
     char *text = NULL, err[512], line[RUN_LINE_MAX];
     int status = r->ops->run(r, argv, &text, RUN_OUTPUT_MAX, err, sizeof err);

@@ -45,6 +45,6 @@ int plan_read(plan *p, runner *r, const char *step, const char *path, char **out
 
 /* Runs argv on the target; 0 with *out (caller frees; out may be NULL),
  * or -1 after one line naming step, the program and its last output line. */
-int host_run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out);
+int plan_run(plan *p, runner *r, const char *step, char *const argv[], char **out);
 
 #endif

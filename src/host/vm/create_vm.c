@@ -459,7 +459,7 @@ static int virt_install_step(plan *p, runner *r, const create_vm_options *o, con
     char err[512], pledge[128], path[PATH_BUF];
     if (virt_install_build(&s, &cmd, err, sizeof err) < 0)
         return plan_fail(p, "virt-install", "%s", err);
-    if (!p->dry_run && host_run_checked(p, r, "virt-install", cmd.argv, NULL) < 0)
+    if (!p->dry_run && plan_run(p, r, "virt-install", cmd.argv, NULL) < 0)
         return -1;
     plan_report(p, "virt-install", STEP_CREATED);
     int n = vm_pledge_format(&o->req, pledge, sizeof pledge);
@@ -470,7 +470,7 @@ static int virt_install_step(plan *p, runner *r, const create_vm_options *o, con
         return -1;
     /* The name is taken: the next create-vm mints another. */
     char *forget[] = {"rm", "-f", "--", HYPERVISOR_NEXT_VM, NULL};
-    return p->dry_run ? 0 : host_run_checked(p, r, HYPERVISOR_NEXT_VM, forget, NULL);
+    return p->dry_run ? 0 : plan_run(p, r, HYPERVISOR_NEXT_VM, forget, NULL);
 }
 
 /* The VM's name is minted once and kept in HYPERVISOR_NEXT_VM until
