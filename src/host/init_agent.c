@@ -28,6 +28,7 @@
 #include "host/pki/rsyslog_apparmor.h"
 #include "host/pki/rsyslog_conf.h"
 #include "host/pki/tlssteps.h"
+#include "provision/conf_dir.h"
 #include "host/update.h"
 #include "common/layout.h"
 #include "provision/shell_host.h"

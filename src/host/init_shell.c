@@ -18,6 +18,7 @@
 #include "host/pki/rsyslog_apparmor.h"
 #include "host/pki/rsyslog_conf.h"
 #include "host/pki/tlssteps.h"
+#include "provision/conf_dir.h"
 
 #define SHELL_NAME_FALLBACK "convocate-shell"
 #define UNAME_OUTPUT_MAX 512
