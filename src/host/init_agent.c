@@ -380,7 +380,7 @@ static int log_channel_steps(pairing *pr)
     tls_access access;
     tlsstep_access(pr->agent, &access);
     int rc = plan_dir(pr->p, pr->agent, AGENT_CONF_DIR "/", AGENT_CONF_DIR,
-                      tlsstep_parent_mode(pr->agent), 0, 0);
+                      conf_dir_mode(pr->agent), 0, 0);
     if (rc == 0)
         rc = plan_dir(pr->p, pr->agent, "rsyslog-tls/", AGENT_RSYSLOG_TLS_DIR, access.dir_mode, 0,
                       access.gid);

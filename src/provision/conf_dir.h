@@ -12,6 +12,6 @@
 /* The mode of the configuration directory that holds rsyslog's directory
  * (/etc/convocate, /etc/convocate-agent): 0751 where the syslog group
  * exists, so the dropped daemon can pass through it, else 0750. */
-mode_t tlsstep_parent_mode(runner *r);
+mode_t conf_dir_mode(runner *r);
 
 #endif
