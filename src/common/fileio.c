@@ -174,18 +174,24 @@ fail:;
     return -1;
 }
 
+char *text_first_line(char *text)
+{
+    char *nl = strchr(text, '\n');
+    if (nl)
+        *nl = '\0';
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\r' || text[len - 1] == '\t'))
+        text[--len] = '\0';
+    return text;
+}
+
 int read_line_file(const char *path, char *out, size_t size)
 {
     char *buf;
     size_t len;
     if (read_file_bounded(path, 4096, &buf, &len) < 0)
         return -1;
-    char *nl = strchr(buf, '\n');
-    if (nl)
-        *nl = '\0';
-    len = strlen(buf);
-    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\r' || buf[len - 1] == '\t'))
-        buf[--len] = '\0';
+    len = strlen(text_first_line(buf));
     if (len >= size) {
         free(buf);
         errno = ENAMETOOLONG;
