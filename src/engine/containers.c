@@ -44,16 +44,24 @@ int inspect_state(docker_client *d, const char *name, bool *exists, bool *runnin
     return rc;
 }
 
-int docker_session_running(docker_client *d, const char *uuid, bool *running, char *err,
-                           size_t errlen)
+int session_container(const char *uuid, char name[ENGINE_CONTAINER_NAME_LEN], char *err,
+                      size_t errlen)
 {
-    *running = false;
     if (!uuid_v4_is_valid(uuid)) {
         snprintf(err, errlen, "invalid id \"%s\"", uuid);
         return -1;
     }
-    char name[ENGINE_CONTAINER_NAME_LEN];
     engine_container_name(uuid, name);
+    return 0;
+}
+
+int docker_session_running(docker_client *d, const char *uuid, bool *running, char *err,
+                           size_t errlen)
+{
+    char name[ENGINE_CONTAINER_NAME_LEN];
+    *running = false;
+    if (session_container(uuid, name, err, errlen) < 0)
+        return -1;
     bool exists;
     return inspect_state(d, name, &exists, running, err, errlen);
 }
@@ -81,30 +89,20 @@ static int wait_until_gone(docker_client *d, const char *name, char *err, size_t
 
 int docker_stop_session(docker_client *d, const char *uuid, int grace_s, char *err, size_t errlen)
 {
-    if (!uuid_v4_is_valid(uuid)) {
-        snprintf(err, errlen, "invalid id \"%s\"", uuid);
+    static const long ok[] = {204, 304, 404, 0};
+    char name[ENGINE_CONTAINER_NAME_LEN], path[256];
+    if (session_container(uuid, name, err, errlen) < 0)
         return -1;
-    }
     if (grace_s < 0)
         grace_s = 0;
-    char name[ENGINE_CONTAINER_NAME_LEN], path[256];
-    engine_container_name(uuid, name);
     snprintf(path, sizeof path, "/containers/%s/stop?t=%d", name, grace_s);
-    docker_reply r;
     /* The engine answers only after the grace period and the SIGKILL. */
-    if (docker_call(d, "POST", path, NULL, grace_s + QUICK_TIMEOUT_S, &r, err, errlen) < 0)
+    int status = docker_expect(d, "POST", path, NULL, grace_s + QUICK_TIMEOUT_S, ok,
+                               "stop container", err, errlen);
+    if (status < 0)
         return -1;
-    long status = r.status;
-    if (status == 404) {
-        reply_clear(&r);
-        return 0;
-    }
-    if (status != 204 && status != 304) {
-        describe_engine_error(&r, "stop container", err, errlen);
-        reply_clear(&r);
-        return -1;
-    }
-    reply_clear(&r);
+    if (status == 404)
+        return 0; /* no such container: nothing to stop */
     if (wait_until_gone(d, name, err, errlen) < 0)
         return -1;
     log_info("stopped %s", name);

@@ -191,18 +191,29 @@ void describe_engine_error(const docker_reply *r, const char *what, char *err, s
     json_decref(root);
 }
 
-int docker_ping(docker_client *d, char *err, size_t errlen)
+int docker_expect(docker_client *d, const char *method, const char *path, const char *json_body,
+                  long timeout_s, const long ok[], const char *what, char *err, size_t errlen)
 {
     docker_reply r;
-    if (docker_call(d, "GET", "/_ping", NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
+    if (docker_call(d, method, path, json_body, timeout_s, &r, err, errlen) < 0)
         return -1;
-    int rc = 0;
-    if (r.status != 200) {
-        describe_engine_error(&r, "docker ping", err, errlen);
-        rc = -1;
-    }
+    int status = -1;
+    for (size_t i = 0; ok[i] != 0 && status < 0; i++)
+        if (r.status == ok[i])
+            status = (int)r.status;
+    if (status < 0)
+        describe_engine_error(&r, what, err, errlen);
     reply_clear(&r);
-    return rc;
+    return status;
+}
+
+int docker_ping(docker_client *d, char *err, size_t errlen)
+{
+    static const long ok[] = {200, 0};
+    return docker_expect(d, "GET", "/_ping", NULL, QUICK_TIMEOUT_S, ok, "docker ping", err,
+                         errlen) < 0
+               ? -1
+               : 0;
 }
 
 /* ---- run contract ------------------------------------------------------ */
@@ -344,19 +355,14 @@ static char *session_create_body(const docker_run_spec *s, const char *name)
 
 int remove_container(docker_client *d, const char *name, char *err, size_t errlen)
 {
+    /* 409: removal already in progress (AutoRemove got there first). */
+    static const long ok[] = {204, 404, 409, 0};
     char path[256];
     snprintf(path, sizeof path, "/containers/%s?force=1", name);
-    docker_reply r;
-    if (docker_call(d, "DELETE", path, NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
-        return -1;
-    int rc = 0;
-    /* 409: removal already in progress (AutoRemove got there first). */
-    if (r.status != 204 && r.status != 404 && r.status != 409) {
-        describe_engine_error(&r, "remove container", err, errlen);
-        rc = -1;
-    }
-    reply_clear(&r);
-    return rc;
+    return docker_expect(d, "DELETE", path, NULL, QUICK_TIMEOUT_S, ok, "remove container", err,
+                         errlen) < 0
+               ? -1
+               : 0;
 }
 
 /* POST /containers/create; a leftover stopped container of the same name (a
@@ -397,18 +403,13 @@ static int create_container(docker_client *d, const docker_run_spec *s, const ch
 
 static int start_container(docker_client *d, const char *name, char *err, size_t errlen)
 {
+    static const long ok[] = {204, 304, 0};
     char path[256];
     snprintf(path, sizeof path, "/containers/%s/start", name);
-    docker_reply r;
-    if (docker_call(d, "POST", path, NULL, CREATE_TIMEOUT_S, &r, err, errlen) < 0)
-        return -1;
-    int rc = 0;
-    if (r.status != 204 && r.status != 304) {
-        describe_engine_error(&r, "start container", err, errlen);
-        rc = -1;
-    }
-    reply_clear(&r);
-    return rc;
+    return docker_expect(d, "POST", path, NULL, CREATE_TIMEOUT_S, ok, "start container", err,
+                         errlen) < 0
+               ? -1
+               : 0;
 }
 
 int docker_start_session(docker_client *d, const docker_run_spec *spec, char *err, size_t errlen)

@@ -48,19 +48,13 @@ static int exec_create(docker_client *d, const char *name, const char *cmd_json,
 
 static int exec_start_detached(docker_client *d, const char *id, char *err, size_t errlen)
 {
+    static const long ok[] = {200, 204, 0};
     char path[256];
     snprintf(path, sizeof path, "/exec/%s/start", id);
-    docker_reply r;
-    if (docker_call(d, "POST", path, "{\"Detach\":true,\"Tty\":false}", QUICK_TIMEOUT_S, &r, err,
-                    errlen) < 0)
-        return -1;
-    int rc = 0;
-    if (r.status != 200 && r.status != 204) {
-        describe_engine_error(&r, "start exec", err, errlen);
-        rc = -1;
-    }
-    reply_clear(&r);
-    return rc;
+    return docker_expect(d, "POST", path, "{\"Detach\":true,\"Tty\":false}", QUICK_TIMEOUT_S, ok,
+                         "start exec", err, errlen) < 0
+               ? -1
+               : 0;
 }
 
 /* Polls GET /exec/<id>/json until the process has ended; its exit code. */
@@ -116,12 +110,9 @@ static int run_exec(docker_client *d, const char *name, const char *cmd_json, lo
 
 int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t errlen)
 {
-    if (!uuid_v4_is_valid(uuid)) {
-        snprintf(err, errlen, "invalid id \"%s\"", uuid);
-        return -1;
-    }
     char name[ENGINE_CONTAINER_NAME_LEN];
-    engine_container_name(uuid, name);
+    if (session_container(uuid, name, err, errlen) < 0)
+        return -1;
     long exit_code;
     if (run_exec(d, name, DETACH_ALL_CMD, &exit_code, err, errlen) < 0)
         return -1;
