@@ -392,11 +392,8 @@ static int upload_verified(plan *p, runner *r, const char *step, const char *loc
     if (!p->dry_run) {
         if (progress_upload(r, "upload", local, target, 0644, 0, 0, err, sizeof err) < 0)
             return plan_fail(p, step, "%s", err);
-        if (digest_target_file(r, target, have, err, sizeof err) < 0)
-            return plan_fail(p, step, "%s", err);
-        if (strcmp(have, sha256) != 0)
-            return plan_fail(p, step, "SHA-256 on %s is %s, expected %s; run again", r->where, have,
-                             sha256);
+        if (digest_check_target(p, r, step, target, sha256) < 0)
+            return -1;
     }
     plan_report(p, step, STEP_CREATED);
     return 0;
