@@ -97,9 +97,9 @@ int docker_stop_session(docker_client *d, const char *uuid, int grace_s, char *e
         grace_s = 0;
     snprintf(path, sizeof path, "/containers/%s/stop?t=%d", name, grace_s);
     /* The engine answers only after the grace period and the SIGKILL. */
-    int status = docker_expect(d, "POST", path, NULL, grace_s + QUICK_TIMEOUT_S, ok,
-                               "stop container", err, errlen);
-    if (status < 0)
+    long status;
+    if (docker_expect(d, "POST", path, NULL, grace_s + QUICK_TIMEOUT_S, ok, &status,
+                      "stop container", err, errlen) < 0)
         return -1;
     if (status == 404)
         return 0; /* no such container: nothing to stop */

@@ -192,28 +192,29 @@ void describe_engine_error(const docker_reply *r, const char *what, char *err, s
 }
 
 int docker_expect(docker_client *d, const char *method, const char *path, const char *json_body,
-                  long timeout_s, const long ok[], const char *what, char *err, size_t errlen)
+                  long timeout_s, const long ok[], long *status, const char *what, char *err,
+                  size_t errlen)
 {
     docker_reply r;
     if (docker_call(d, method, path, json_body, timeout_s, &r, err, errlen) < 0)
         return -1;
-    int status = -1;
-    for (size_t i = 0; ok[i] != 0 && status < 0; i++)
-        if (r.status == ok[i])
-            status = (int)r.status;
-    if (status < 0)
+    size_t i = 0;
+    while (ok[i] != 0 && ok[i] != r.status)
+        i++;
+    int rc = ok[i] != 0 ? 0 : -1;
+    if (rc < 0)
         describe_engine_error(&r, what, err, errlen);
+    else if (status != NULL)
+        *status = r.status;
     reply_clear(&r);
-    return status;
+    return rc;
 }
 
 int docker_ping(docker_client *d, char *err, size_t errlen)
 {
     static const long ok[] = {200, 0};
-    return docker_expect(d, "GET", "/_ping", NULL, QUICK_TIMEOUT_S, ok, "docker ping", err,
-                         errlen) < 0
-               ? -1
-               : 0;
+    return docker_expect(d, "GET", "/_ping", NULL, QUICK_TIMEOUT_S, ok, NULL, "docker ping", err,
+                         errlen);
 }
 
 /* ---- run contract ------------------------------------------------------ */
@@ -359,10 +360,8 @@ int remove_container(docker_client *d, const char *name, char *err, size_t errle
     static const long ok[] = {204, 404, 409, 0};
     char path[256];
     snprintf(path, sizeof path, "/containers/%s?force=1", name);
-    return docker_expect(d, "DELETE", path, NULL, QUICK_TIMEOUT_S, ok, "remove container", err,
-                         errlen) < 0
-               ? -1
-               : 0;
+    return docker_expect(d, "DELETE", path, NULL, QUICK_TIMEOUT_S, ok, NULL, "remove container",
+                         err, errlen);
 }
 
 /* POST /containers/create; a leftover stopped container of the same name (a
@@ -406,10 +405,8 @@ static int start_container(docker_client *d, const char *name, char *err, size_t
     static const long ok[] = {204, 304, 0};
     char path[256];
     snprintf(path, sizeof path, "/containers/%s/start", name);
-    return docker_expect(d, "POST", path, NULL, CREATE_TIMEOUT_S, ok, "start container", err,
-                         errlen) < 0
-               ? -1
-               : 0;
+    return docker_expect(d, "POST", path, NULL, CREATE_TIMEOUT_S, ok, NULL, "start container", err,
+                         errlen);
 }
 
 int docker_start_session(docker_client *d, const docker_run_spec *spec, char *err, size_t errlen)

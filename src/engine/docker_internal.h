@@ -29,11 +29,13 @@ int docker_call(docker_client *d, const char *method, const char *path, const ch
                 long timeout_s, docker_reply *reply, char *err, size_t errlen);
 void reply_clear(docker_reply *r);
 void describe_engine_error(const docker_reply *r, const char *what, char *err, size_t errlen);
-/* A request whose answer is only its status: the status when it is one of
- * ok (a list ending in 0), else -1 with err filled (the engine's own words
- * under what, or why the engine could not be reached). */
+/* A request whose answer is only its status: 0 when it is one of ok (a
+ * list ending in 0; *status gets it unless status is NULL), else -1 with
+ * err filled (the engine's own words under what, or why the engine could
+ * not be reached). */
 int docker_expect(docker_client *d, const char *method, const char *path, const char *json_body,
-                  long timeout_s, const long ok[], const char *what, char *err, size_t errlen);
+                  long timeout_s, const long ok[], long *status, const char *what, char *err,
+                  size_t errlen);
 int remove_container(docker_client *d, const char *name, char *err, size_t errlen);
 
 /* containers.c */

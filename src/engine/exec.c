@@ -52,9 +52,7 @@ static int exec_start_detached(docker_client *d, const char *id, char *err, size
     char path[256];
     snprintf(path, sizeof path, "/exec/%s/start", id);
     return docker_expect(d, "POST", path, "{\"Detach\":true,\"Tty\":false}", QUICK_TIMEOUT_S, ok,
-                         "start exec", err, errlen) < 0
-               ? -1
-               : 0;
+                         NULL, "start exec", err, errlen);
 }
 
 /* Polls GET /exec/<id>/json until the process has ended; its exit code. */
