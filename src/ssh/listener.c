@@ -129,14 +129,7 @@ static void accept_one(listener *l)
     l->nconns++;
     pthread_mutex_unlock(&l->mu);
 
-    pthread_attr_t attr;
-    pthread_t tid;
-    int rc = pthread_attr_init(&attr);
-    if (rc == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = pthread_create(&tid, &attr, connection_thread, c);
-        pthread_attr_destroy(&attr);
-    }
+    int rc = start_detached_thread(connection_thread, c);
     if (rc != 0) {
         log_error("cannot start a thread for %s: %s", c->peer, strerror(rc));
         listener_forget(l, c);

@@ -139,6 +139,8 @@ void channel_round(lconn *c, lchan *ch);
 void channel_release(lchan *ch);
 
 /* listener_jobs.c */
+/* Starts fn(arg) on a thread nobody joins; 0 or the pthread error. */
+int start_detached_thread(void *(*fn)(void *), void *arg);
 int on_wake(socket_t fd, int revents, void *userdata);
 void run_completed_jobs(lconn *c);
 

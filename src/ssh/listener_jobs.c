@@ -23,21 +23,27 @@ static void *job_thread(void *arg)
     return NULL;
 }
 
-int lchan_run_job(lchan *ch, void (*work)(void *arg),
-                  void (*done)(lchan *ch, void *arg, void *state), void *arg)
+int start_detached_thread(void *(*fn)(void *), void *arg)
 {
     pthread_attr_t attr;
     pthread_t tid;
+    int rc = pthread_attr_init(&attr);
+    if (rc != 0)
+        return rc;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&tid, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+int lchan_run_job(lchan *ch, void (*work)(void *arg),
+                  void (*done)(lchan *ch, void *arg, void *state), void *arg)
+{
     job *j = calloc(1, sizeof *j);
     if (j == NULL)
         return -1;
     *j = (job){.conn = ch->conn, .ch = ch, .work = work, .done = done, .arg = arg};
-    int rc = pthread_attr_init(&attr);
-    if (rc == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = pthread_create(&tid, &attr, job_thread, j);
-        pthread_attr_destroy(&attr);
-    }
+    int rc = start_detached_thread(job_thread, j);
     if (rc != 0) {
         log_error("%s: cannot start a worker thread: %s", ch->name, strerror(rc));
         free(j);
