@@ -40,8 +40,9 @@
  * ($PrivDropToUser syslog in /etc/rsyslog.conf); Debian's keeps running as
  * root. Where the group exists, the TLS files rsyslog reads are readable
  * by it (host/pki/tlssteps.c) and the configuration directory holding them
- * lets others search, not list, it (RSYSLOG_SHARED_PARENT_MODE), or the
- * dropped daemon cannot open them and the log channel fails silently. */
+ * lets others search, not list, it (RSYSLOG_SHARED_PARENT_MODE, chosen by
+ * provision/conf_dir.c), or the dropped daemon cannot open them and the log
+ * channel fails silently. */
 #define RSYSLOG_READER_GROUP "syslog"
 #define RSYSLOG_SHARED_PARENT_MODE 0751
 
