@@ -1,9 +1,17 @@
-/* The process side of an attach relay (SPEC 9): a PTY running
+/* The attach relay (SPEC 9): the channel side, the convocate-agent-attach
+ * subsystem, relays between the operator's channel and the process side, a
+ * PTY running
  * `docker exec -it convocate-session-<uuid> sudo -u claude -- tmux attach-session -t claude`. */
 #ifndef CONVOCATE_AGENT_ATTACH_H
 #define CONVOCATE_AGENT_ATTACH_H
 
 #include <sys/types.h>
+
+#include "ssh/listener.h"
+
+/* The convocate-agent-attach subsystem's handler (the channel side): one
+ * header line in, then a raw relay between the channel and the PTY. */
+extern const lchan_handler attach_relay_handler;
 
 typedef struct {
     pid_t pid;     /* the docker CLI process */

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/fileio.h"
 #include "common/timeutil.h"
@@ -175,11 +174,9 @@ static int measure_host(capacity_snapshot *out, char *err, size_t errlen)
     cpu_sample a, b;
     char *mem = NULL;
     unsigned long long total_kb, avail_kb;
-    struct timespec gap = {0, CPU_SAMPLE_GAP_MS * 1000000L};
     if (sample_cpu(&a, err, errlen) < 0)
         return -1;
-    while (nanosleep(&gap, &gap) < 0 && errno == EINTR)
-        ;
+    sleep_ms(CPU_SAMPLE_GAP_MS);
     if (sample_cpu(&b, err, errlen) < 0 || read_proc("/proc/meminfo", &mem, err, errlen) < 0)
         return -1;
     int rc = capacity_parse_meminfo(mem, &total_kb, &avail_kb);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent/status_sender.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "proto/rpc.h" /* json_line */
 
@@ -207,28 +208,12 @@ void emitter_publish(emitter *e, const char *type, const char *session_id, json_
 
 /* ---- the events-log sink ---- */
 
-static int write_line(int fd, const char *line)
-{
-    size_t len = strlen(line);
-    while (len > 0) {
-        ssize_t n = write(fd, line, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        line += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static void *file_sink_main(void *arg)
 {
     emitter *e = arg;
     const char *line;
     while ((line = event_queue_front_wait(&e->file_queue, -1)) != NULL) {
-        if (write_line(e->log_fd, line) < 0)
+        if (write_all(e->log_fd, line, strlen(line)) < 0)
             log_warn("events log: write failed: %s", strerror(errno));
         event_queue_pop(&e->file_queue);
     }
@@ -291,7 +276,7 @@ static int open_events_log(emitter *e, const char *path, char *err, size_t errle
     return 0;
 }
 
-emitter *emitter_new(const char *agent_id, const char *events_log, const ssh_peer_config *shell,
+emitter *emitter_new(const char *agent_id, const char *events_log, const pinned_peer_config *shell,
                      char *err, size_t errlen)
 {
     emitter *e = calloc(1, sizeof *e);

@@ -50,7 +50,7 @@ typedef struct emitter emitter;
 
 /* events_log: "" or NULL for none; shell: the status listener to stream
  * events to (SPEC 8.3), NULL for none. */
-emitter *emitter_new(const char *agent_id, const char *events_log, const ssh_peer_config *shell,
+emitter *emitter_new(const char *agent_id, const char *events_log, const pinned_peer_config *shell,
                      char *err, size_t errlen);
 /* Stops the heartbeat, lets the sinks drain what is queued, frees. */
 void emitter_free(emitter *e);

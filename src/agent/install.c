@@ -1,32 +1,39 @@
-/* `convocate-agent install` (SPEC 11): lays down the agent host's files.
- *
- * Every step compares what is on disk with what it would write and says
- * "created", "updated" or "unchanged", so a second run is provably a no-op.
- * Identity material (agent-id, host key, authorized_keys) is only ever
- * created, never rewritten: changing it would cut the agent off its shell. */
+/* `convocate-agent install` (SPEC 11): lays down the agent host's files,
+ * as provisioning plan steps (provision/plan.h) on a local runner under
+ * --root: every step compares what is on disk with what it would write and
+ * says "created", "updated" or "unchanged", so a second run is provably a
+ * no-op. Identity material (agent-id, host key, authorized_keys) is only
+ * ever created, never rewritten: changing it would cut the agent off its
+ * shell. */
 #include "agent/install.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <grp.h>
-#include <libssh/libssh.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
-#include "engine/docker.h"
 #include "common/fileio.h"
-#include "common/paths.h"
-#include "common/spawn.h"
 #include "common/ids.h"
+#include "common/layout.h"
+#include "engine/docker.h"
+#include "provision/conf_dir.h"
 #include "provision/logrotate.h"
-#define CONF_DIR "/etc/convocate-agent"
-#define SMALL_FILE_MAX (1024 * 1024)
+#include "provision/plan.h"
+#include "provision/runner.h"
+#include "ssh/keygen.h"
+
+#define PROGRAM "convocate-agent install"
+#define CONF_DIR AGENT_CONF_DIR
+#define AGENT_ID_FILE CONF_DIR "/agent-id"
+#define HOST_KEY CONF_DIR "/ssh_host_ed25519_key"
+#define HOST_KEY_PUB HOST_KEY ".pub"
+#define KEY_COMMENT "convocate-agent"
+#define SESSION_HOMES "/home/claude"
+#define ERR_LEN 512
 
 /* Starter CLAUDE.md for every new session home. Kept byte-identical to
  * data/skel/CLAUDE.md (a test compares them); embedded so that the binary
@@ -92,337 +99,178 @@ static const char prune_script[] =
     "done\n"
     "exit 0\n";
 
-typedef enum { STEP_UNCHANGED, STEP_CREATED, STEP_UPDATED } step_outcome;
-
-typedef struct {
-    bool dry_run;
-    int changes;
-    uid_t claude_uid;
-    gid_t claude_gid;
-} install_ctx;
-
-static void report(install_ctx *ctx, const char *step, step_outcome outcome)
+/* What a message shows for a host path: where it really is, --root and all. */
+static const char *real_path(runner *r, const char *path, char out[PATH_BUF])
 {
-    static const char *const done[] = {"unchanged", "created", "updated"};
-    static const char *const planned[] = {"unchanged", "would create", "would update"};
-    if (outcome != STEP_UNCHANGED)
-        ctx->changes++;
-    printf("  %s: %s\n", step, (ctx->dry_run ? planned : done)[outcome]);
-    fflush(stdout);
-}
-
-static int fail(const char *step, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(const char *step, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fflush(stdout);
-    fprintf(stderr, "convocate-agent install: %s: ", step);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return -1;
-}
-
-static int host_path(char *out, const char *step, const char *rel)
-{
-    if (root_path(out, PATH_BUF, "%s", rel) < 0)
-        return fail(step, "path %s under --root is too long", rel);
-    return 0;
-}
-
-/* ---- generic steps ------------------------------------------------------ */
-
-static bool owner_differs(const struct stat *st, uid_t uid, gid_t gid)
-{
-    return uid != KEEP_OWNER && (st->st_uid != uid || st->st_gid != gid);
-}
-
-/* The parent directory is made on demand (e.g. /etc/cron.daily under a test
- * root); the directories of SPEC 4 with their own modes are steps of their own. */
-static int ensure_parent(const char *path, const char *step)
-{
-    char parent[PATH_BUF];
-    snprintf(parent, sizeof parent, "%s", path);
-    char *slash = strrchr(parent, '/');
-    if (slash == NULL || slash == parent)
-        return 0;
-    *slash = '\0';
-    if (mkdir_p(parent, 0755) < 0)
-        return fail(step, "mkdir %s: %s", parent, strerror(errno));
-    return 0;
-}
-
-static int ensure_dir(install_ctx *ctx, const char *step, const char *rel, mode_t mode, uid_t uid,
-                      gid_t gid)
-{
-    char path[PATH_BUF];
-    if (host_path(path, step, rel) < 0)
-        return -1;
-    struct stat st;
-    step_outcome outcome = STEP_UNCHANGED;
-    if (lstat(path, &st) < 0) {
-        if (errno != ENOENT)
-            return fail(step, "%s: %s", path, strerror(errno));
-        outcome = STEP_CREATED;
-    } else if (!S_ISDIR(st.st_mode)) {
-        return fail(step, "%s exists and is not a directory", path);
-    } else if ((st.st_mode & 07777) != mode || owner_differs(&st, uid, gid)) {
-        outcome = STEP_UPDATED;
-    }
-    if (outcome != STEP_UNCHANGED && !ctx->dry_run) {
-        if (outcome == STEP_CREATED && (ensure_parent(path, step) < 0 || mkdir(path, mode) < 0))
-            return fail(step, "mkdir %s: %s", path, strerror(errno));
-        /* chmod after mkdir: the umask must not weaken or widen the mode. */
-        if (chmod(path, mode) < 0)
-            return fail(step, "chmod %s: %s", path, strerror(errno));
-        if (uid != KEEP_OWNER && chown(path, uid, gid) < 0)
-            return fail(step, "chown %s: %s", path, strerror(errno));
-    }
-    report(ctx, step, outcome);
-    return 0;
-}
-
-/* What a file on disk is compared with: content, mode and owner. */
-static step_outcome compare_file(const char *path, const char *data, size_t len, mode_t mode,
-                                 uid_t uid, gid_t gid)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return STEP_CREATED;
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 07777) != mode || owner_differs(&st, uid, gid))
-        return STEP_UPDATED;
-    char *old = NULL;
-    size_t old_len = 0;
-    if (read_file_bounded(path, SMALL_FILE_MAX, &old, &old_len) < 0)
-        return STEP_UPDATED;
-    bool same = old_len == len && memcmp(old, data, len) == 0;
-    free(old);
-    return same ? STEP_UNCHANGED : STEP_UPDATED;
-}
-
-static int ensure_file(install_ctx *ctx, const char *step, const char *rel, const char *data,
-                       size_t len, mode_t mode, uid_t uid, gid_t gid)
-{
-    char path[PATH_BUF];
-    if (host_path(path, step, rel) < 0)
-        return -1;
-    step_outcome outcome = compare_file(path, data, len, mode, uid, gid);
-    if (outcome != STEP_UNCHANGED && !ctx->dry_run) {
-        if (ensure_parent(path, step) < 0)
-            return -1;
-        if (atomic_write_file(path, data, len, mode, uid, gid) < 0)
-            return fail(step, "write %s: %s", path, strerror(errno));
-    }
-    report(ctx, step, outcome);
-    return 0;
-}
-
-static bool file_exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
+    if (runner_real_path(r, path, out, PATH_BUF) < 0)
+        snprintf(out, PATH_BUF, "%s", path);
+    return out;
 }
 
 /* ---- docker and the claude user ----------------------------------------- */
 
-static int check_docker(const install_options *opt)
+static int check_docker(plan *p, const install_options *opt)
 {
-    char err[512];
+    char err[ERR_LEN];
     docker_client *d = docker_new(opt->docker_host, err, sizeof err);
     int rc = d ? docker_ping(d, err, sizeof err) : -1;
     docker_free(d);
     if (rc < 0)
-        return fail("docker", "%s", err);
+        return plan_fail(p, "docker", "%s", err);
     printf("  docker: reachable at %s\n", opt->docker_host);
     return 0;
 }
 
-static int run_tool(const char *step, char *const argv[])
+static int add_claude_user(plan *p, runner *r, const char *step)
 {
-    char *out = NULL;
-    int status = spawn_capture(argv, &out, 4096);
-    if (status != 0) {
-        size_t n = out ? strcspn(out, "\n") : 0;
-        fail(step, "%s failed (exit %d)%s%.*s", argv[0], status, n ? ": " : "", (int)n,
-             out ? out : "");
-    }
-    free(out);
-    return status == 0 ? 0 : -1;
-}
-
-/* Only on the real root: a test or packaging root must not add host users. */
-static int ensure_claude_user(install_ctx *ctx)
-{
-    const char *step = "user claude";
     char uid[16], gid[16];
     snprintf(uid, sizeof uid, "%u", CLAUDE_UID_DEFAULT);
     snprintf(gid, sizeof gid, "%u", CLAUDE_GID_DEFAULT);
+    char *groupadd[] = {"groupadd", "--gid", gid, "claude", NULL};
+    char *useradd[] = {"useradd", "--uid",      uid,           "--gid",
+                       "claude",  "--home-dir", SESSION_HOMES, "--no-create-home",
+                       "--shell", "/bin/bash",  "claude",      NULL};
     bool have_group = getgrnam("claude") != NULL;
+    if (!have_group && plan_run(p, r, step, groupadd, NULL) < 0)
+        return -1;
+    return plan_run(p, r, step, useradd, NULL);
+}
+
+/* Only on the real root: a test or packaging root must not add host users.
+ * Session homes then belong to claude's ids as this host has them. */
+static int claude_user_step(plan *p, runner *r, uid_t *uid, gid_t *gid)
+{
+    const char *step = "user claude";
     struct passwd *pw = getpwnam("claude");
-    if (pw != NULL) {
-        ctx->claude_uid = pw->pw_uid;
-        ctx->claude_gid = pw->pw_gid;
-        report(ctx, step, STEP_UNCHANGED);
-        return 0;
-    }
-    if (!ctx->dry_run) {
-        char *groupadd[] = {"groupadd", "--gid", gid, "claude", NULL};
-        char *useradd[] = {"useradd",
-                           "--uid",
-                           uid,
-                           "--gid",
-                           "claude",
-                           "--home-dir",
-                           "/home/claude",
-                           "--no-create-home",
-                           "--shell",
-                           "/bin/bash",
-                           "claude",
-                           NULL};
-        if ((!have_group && run_tool(step, groupadd) < 0) || run_tool(step, useradd) < 0)
+    step_outcome outcome = pw != NULL ? STEP_UNCHANGED : STEP_CREATED;
+    if (pw == NULL && !p->dry_run) {
+        if (add_claude_user(p, r, step) < 0)
             return -1;
         pw = getpwnam("claude");
         if (pw == NULL)
-            return fail(step, "useradd succeeded but user claude is not visible");
-        ctx->claude_uid = pw->pw_uid;
-        ctx->claude_gid = pw->pw_gid;
+            return plan_fail(p, step, "useradd succeeded but user claude is not visible");
     }
-    report(ctx, step, STEP_CREATED);
+    if (pw != NULL) {
+        *uid = pw->pw_uid;
+        *gid = pw->pw_gid;
+    }
+    plan_report(p, step, outcome);
     return 0;
 }
 
 /* ---- identity: agent-id, host key, authorized_keys ----------------------- */
 
-static int ensure_agent_id(install_ctx *ctx)
+static bool holds_agent_id(char *text)
+{
+    return agent_id_is_valid(text_first_line(text));
+}
+
+static int agent_id_step(plan *p, runner *r)
 {
     const char *step = "agent-id";
-    char path[PATH_BUF], id[AGENT_ID_LEN + 2];
-    if (host_path(path, step, CONF_DIR "/agent-id") < 0)
+    char *text = NULL, err[ERR_LEN], shown[PATH_BUF];
+    size_t len;
+    int have = plan_read(p, r, step, AGENT_ID_FILE, &text, &len);
+    if (have < 0)
         return -1;
-    if (file_exists(path)) {
-        if (read_line_file(path, id, sizeof id) < 0 || !agent_id_is_valid(id))
-            return fail(step,
-                        "%s exists but does not hold an 8-character [a-z0-9] id; "
-                        "fix or remove it by hand (it names this agent to the shell)",
-                        path);
-        report(ctx, step, STEP_UNCHANGED);
+    if (have) {
+        bool valid = holds_agent_id(text);
+        free(text);
+        if (!valid)
+            return plan_fail(p, step,
+                             "%s exists but does not hold an 8-character [a-z0-9] id; "
+                             "fix or remove it by hand (it names this agent to the shell)",
+                             real_path(r, AGENT_ID_FILE, shown));
+        plan_report(p, step, STEP_UNCHANGED);
         return 0;
     }
-    if (!ctx->dry_run) {
+    if (!p->dry_run) {
+        char id[AGENT_ID_LEN + 1];
         if (random_alnum(id, AGENT_ID_LEN) < 0)
-            return fail(step, "no randomness: %s", strerror(errno));
+            return plan_fail(p, step, "no randomness: %s", strerror(errno));
         id[AGENT_ID_LEN] = '\n';
-        if (atomic_write_file(path, id, AGENT_ID_LEN + 1, 0644, 0, 0) < 0)
-            return fail(step, "write %s: %s", path, strerror(errno));
+        if (r->ops->write_file(r, AGENT_ID_FILE, id, sizeof id, 0644, 0, 0, err, sizeof err) < 0)
+            return plan_fail(p, step, "%s", err);
     }
-    report(ctx, step, STEP_CREATED);
+    plan_report(p, step, STEP_CREATED);
     return 0;
 }
 
-/* "ssh-ed25519 AAAA... convocate-agent\n" for the public half of key. */
-static char *openssh_public_line(ssh_key key)
+static int write_public_key(plan *p, runner *r, const char *step, ssh_key key)
 {
-    char *b64 = NULL, *line = NULL;
-    if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK)
-        return NULL;
-    if (asprintf(&line, "%s %s convocate-agent\n", ssh_key_type_to_char(ssh_key_type(key)), b64) <
-        0)
-        line = NULL;
-    ssh_string_free_char(b64);
-    return line;
+    char err[ERR_LEN];
+    char *line = keygen_public_line(key, KEY_COMMENT);
+    if (line == NULL)
+        return plan_fail(p, step, "cannot export the public key");
+    int rc = r->ops->write_file(r, HOST_KEY_PUB, line, strlen(line), 0644, 0, 0, err, sizeof err);
+    free(line);
+    return rc < 0 ? plan_fail(p, step, "%s", err) : 0;
 }
 
-static int write_public_key(const char *step, ssh_key key, const char *pub_path)
+static int mint_host_key(plan *p, runner *r, const char *step)
 {
-    char *pub = openssh_public_line(key);
-    if (pub == NULL)
-        return fail(step, "cannot export the public key");
-    int rc = atomic_write_file(pub_path, pub, strlen(pub), 0644, 0, 0);
-    free(pub);
-    if (rc < 0)
-        return fail(step, "write %s: %s", pub_path, strerror(errno));
-    return 0;
-}
-
-static int generate_host_key(const char *step, const char *key_path, const char *pub_path)
-{
-    ssh_key key = NULL;
-    char *priv = NULL;
+    char err[ERR_LEN];
+    ssh_key key = keygen_ed25519();
+    char *text = key != NULL ? keygen_private_text(key) : NULL;
     int rc = -1;
-    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK) {
-        fail(step, "ed25519 key generation failed");
-        goto out;
-    }
-    if (ssh_pki_export_privkey_base64(key, NULL, NULL, NULL, &priv) != SSH_OK) {
-        fail(step, "cannot export the private key");
-        goto out;
-    }
-    if (atomic_write_file(key_path, priv, strlen(priv), 0600, 0, 0) < 0) {
-        fail(step, "write %s: %s", key_path, strerror(errno));
-        goto out;
-    }
-    rc = write_public_key(step, key, pub_path);
-out:
-    if (priv != NULL) {
-        explicit_bzero(priv, strlen(priv));
-        ssh_string_free_char(priv);
-    }
+    if (text == NULL)
+        plan_fail(p, step, "ed25519 key generation failed");
+    else if (r->ops->write_file(r, HOST_KEY, text, strlen(text), 0600, 0, 0, err, sizeof err) < 0)
+        plan_fail(p, step, "%s", err);
+    else
+        rc = write_public_key(p, r, step, key);
+    keygen_free_secret(text);
     ssh_key_free(key);
     return rc;
 }
 
 /* A lost .pub is rebuilt from the private key; the key itself is never
  * replaced, since the shell has it pinned. */
-static int rebuild_public_key(const char *step, const char *key_path, const char *pub_path)
+static int rebuild_public_key(plan *p, runner *r, const char *step)
 {
+    char *text = NULL, err[ERR_LEN], shown[PATH_BUF];
+    size_t len;
     ssh_key key = NULL;
-    if (ssh_pki_import_privkey_file(key_path, NULL, NULL, NULL, &key) != SSH_OK)
-        return fail(step, "%s exists but cannot be read as a private key", key_path);
-    int rc = ssh_key_type(key) == SSH_KEYTYPE_ED25519
-                 ? write_public_key(step, key, pub_path)
-                 : fail(step, "%s is not an ed25519 key", key_path);
+    int have = plan_read(p, r, step, HOST_KEY, &text, &len);
+    if (have <= 0)
+        return have < 0 ? -1 : plan_fail(p, step, "%s vanished", real_path(r, HOST_KEY, shown));
+    int rc;
+    if (strlen(text) != len || keygen_parse_private(text, &key, err, sizeof err) < 0)
+        rc = plan_fail(p, step, "%s exists but cannot be read as a private key",
+                       real_path(r, HOST_KEY, shown));
+    else
+        rc = write_public_key(p, r, step, key);
+    keygen_free_secret(text);
     ssh_key_free(key);
     return rc;
 }
 
-static int ensure_host_key(install_ctx *ctx)
+static int host_key_step(plan *p, runner *r)
 {
     const char *step = "host key";
-    char key_path[PATH_BUF], pub_path[PATH_BUF];
-    if (host_path(key_path, step, CONF_DIR "/ssh_host_ed25519_key") < 0 ||
-        host_path(pub_path, step, CONF_DIR "/ssh_host_ed25519_key.pub") < 0)
-        return -1;
-    bool have_key = file_exists(key_path), have_pub = file_exists(pub_path);
-    if (have_key && have_pub) {
-        report(ctx, step, STEP_UNCHANGED);
+    char err[ERR_LEN];
+    runner_stat key, pub;
+    if (r->ops->stat_path(r, HOST_KEY, &key, err, sizeof err) < 0 ||
+        r->ops->stat_path(r, HOST_KEY_PUB, &pub, err, sizeof err) < 0)
+        return plan_fail(p, step, "%s", err);
+    if (key.exists && pub.exists) {
+        plan_report(p, step, STEP_UNCHANGED);
         return 0;
     }
-    if (!ctx->dry_run) {
-        int rc = have_key ? rebuild_public_key(step, key_path, pub_path)
-                          : generate_host_key(step, key_path, pub_path);
+    if (!p->dry_run) {
+        int rc = key.exists ? rebuild_public_key(p, r, step) : mint_host_key(p, r, step);
         if (rc < 0)
             return -1;
     }
-    report(ctx, step, have_key ? STEP_UPDATED : STEP_CREATED);
+    plan_report(p, step, key.exists ? STEP_UPDATED : STEP_CREATED);
     return 0;
 }
 
-static int ensure_authorized_keys(install_ctx *ctx)
+static int identity_steps(plan *p, runner *r)
 {
-    const char *step = "authorized_keys";
-    char path[PATH_BUF];
-    if (host_path(path, step, CONF_DIR "/authorized_keys") < 0)
+    if (agent_id_step(p, r) < 0 || host_key_step(p, r) < 0)
         return -1;
-    if (file_exists(path)) {
-        report(ctx, step, STEP_UNCHANGED);
-        return 0;
-    }
-    if (!ctx->dry_run && atomic_write_file(path, "", 0, 0600, 0, 0) < 0)
-        return fail(step, "write %s: %s", path, strerror(errno));
-    report(ctx, step, STEP_CREATED);
-    return 0;
+    return plan_file_once(p, r, "authorized_keys", CONF_DIR "/authorized_keys", "", 0, 0600, 0, 0);
 }
 
 /* ---- systemd units ------------------------------------------------------ */
@@ -446,15 +294,15 @@ static int host_mem_total_bytes(unsigned long long *out)
     return rc;
 }
 
-static int ensure_sessions_slice(install_ctx *ctx)
+static int sessions_slice_step(plan *p, runner *r)
 {
     const char *step = "convocate-sessions.slice";
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned long long mem;
     if (ncpu < 1)
-        return fail(step, "cannot count this host's CPUs: %s", strerror(errno));
+        return plan_fail(p, step, "cannot count this host's CPUs: %s", strerror(errno));
     if (host_mem_total_bytes(&mem) < 0)
-        return fail(step, "cannot read MemTotal from /proc/meminfo");
+        return plan_fail(p, step, "cannot read MemTotal from /proc/meminfo");
     char *unit = NULL;
     int len = asprintf(&unit,
                        "# Installed by convocate-agent install, sized from this host\n"
@@ -471,87 +319,90 @@ static int ensure_sessions_slice(install_ctx *ctx)
                        "MemoryMax=%llu\n",
                        ncpu, mem, ncpu * 90, mem * 9 / 10);
     if (len < 0)
-        return fail(step, "out of memory");
-    int rc = ensure_file(ctx, step, "/etc/systemd/system/convocate-sessions.slice", unit,
-                         (size_t)len, 0644, 0, 0);
+        return plan_fail(p, step, "out of memory");
+    int rc = plan_file(p, r, step, "/etc/systemd/system/convocate-sessions.slice", unit,
+                       (size_t)len, 0644, 0, 0);
     free(unit);
     return rc;
 }
 
+static int service_steps(plan *p, runner *r)
+{
+    if (plan_file(p, r, "convocate-agent.service", "/etc/systemd/system/convocate-agent.service",
+                  agent_unit, sizeof agent_unit - 1, 0644, 0, 0) < 0 ||
+        sessions_slice_step(p, r) < 0)
+        return -1;
+    if (plan_file(p, r, "image prune cron", "/etc/cron.daily/convocate-image-prune", prune_script,
+                  sizeof prune_script - 1, 0755, 0, 0) < 0)
+        return -1;
+    return plan_file(p, r, "logrotate", LOGROTATE_AGENT_LOGS, logrotate_agent_logs_conf(),
+                     strlen(logrotate_agent_logs_conf()), 0644, 0, 0);
+}
+
 /* ---- session homes ------------------------------------------------------ */
+
+static int session_home_steps(plan *p, runner *r, uid_t uid, gid_t gid)
+{
+    if (plan_dir(p, r, SESSION_HOMES "/", SESSION_HOMES, 0755, uid, gid) < 0 ||
+        plan_dir(p, r, "skel", SESSION_HOMES "/.skel", 0755, uid, gid) < 0)
+        return -1;
+    return plan_file(p, r, "skel CLAUDE.md", SESSION_HOMES "/.skel/CLAUDE.md", skel_claude_md,
+                     sizeof skel_claude_md - 1, 0644, uid, gid);
+}
 
 /* Session dirs already here (a reinstall, or a migrated host) are kept as
  * they are; the count tells the operator they were found. */
-static int count_session_dirs(const char *step, int *count)
+static int count_session_dirs(plan *p, runner *r, int *count)
 {
+    const char *step = "sessions";
     char home[PATH_BUF];
-    if (host_path(home, step, "/home/claude") < 0)
-        return -1;
     *count = 0;
+    if (runner_real_path(r, SESSION_HOMES, home, sizeof home) < 0)
+        return plan_fail(p, step, "path %s under --root is too long", SESSION_HOMES);
     DIR *dir = opendir(home);
     if (dir == NULL)
-        return errno == ENOENT ? 0 : fail(step, "open %s: %s", home, strerror(errno));
+        return errno == ENOENT ? 0 : plan_fail(p, step, "open %s: %s", home, strerror(errno));
     struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
+    while ((e = readdir(dir)) != NULL)
         if (e->d_type == DT_DIR && uuid_v4_is_valid(e->d_name))
             (*count)++;
-    }
     closedir(dir);
     return 0;
 }
 
-/* rsyslog-tls/ lives in the configuration directory: where rsyslogd drops
- * privileges to the syslog group (Ubuntu), others may search it (not list
- * it) so that the daemon reaches its files (rsyslog_conf.h). */
-static mode_t conf_dir_mode(void)
+static int install_steps(plan *p, runner *r, const install_options *opt)
 {
-    return getgrnam(RSYSLOG_READER_GROUP) != NULL ? RSYSLOG_SHARED_PARENT_MODE : 0750;
-}
-
-static int install_steps(install_ctx *ctx)
-{
-    uid_t uid = ctx->claude_uid;
-    gid_t gid = ctx->claude_gid;
-    if (ensure_dir(ctx, CONF_DIR "/", CONF_DIR, conf_dir_mode(), 0, 0) < 0 ||
-        ensure_agent_id(ctx) < 0 || ensure_host_key(ctx) < 0 || ensure_authorized_keys(ctx) < 0)
+    uid_t uid = CLAUDE_UID_DEFAULT;
+    gid_t gid = CLAUDE_GID_DEFAULT;
+    if (!opt->skip_docker_check && check_docker(p, opt) < 0)
         return -1;
-    if (ensure_file(ctx, "convocate-agent.service", "/etc/systemd/system/convocate-agent.service",
-                    agent_unit, sizeof agent_unit - 1, 0644, 0, 0) < 0 ||
-        ensure_sessions_slice(ctx) < 0)
+    if (runner_is_real_root(r) && claude_user_step(p, r, &uid, &gid) < 0)
         return -1;
-    if (ensure_file(ctx, "image prune cron", "/etc/cron.daily/convocate-image-prune", prune_script,
-                    sizeof prune_script - 1, 0755, 0, 0) < 0 ||
-        ensure_file(ctx, "logrotate", LOGROTATE_AGENT_LOGS, logrotate_agent_logs_conf(),
-                    strlen(logrotate_agent_logs_conf()), 0644, 0, 0) < 0)
+    if (plan_dir(p, r, CONF_DIR "/", CONF_DIR, conf_dir_mode(r), 0, 0) < 0 ||
+        identity_steps(p, r) < 0 || service_steps(p, r) < 0 ||
+        session_home_steps(p, r, uid, gid) < 0)
         return -1;
-    if (ensure_dir(ctx, "/home/claude/", "/home/claude", 0755, uid, gid) < 0 ||
-        ensure_dir(ctx, "skel", "/home/claude/.skel", 0755, uid, gid) < 0 ||
-        ensure_file(ctx, "skel CLAUDE.md", "/home/claude/.skel/CLAUDE.md", skel_claude_md,
-                    sizeof skel_claude_md - 1, 0644, uid, gid) < 0)
+    int sessions = 0;
+    if (count_session_dirs(p, r, &sessions) < 0)
         return -1;
+    printf("  sessions: %d existing session dir%s adopted\n", sessions, sessions == 1 ? "" : "s");
     return 0;
 }
 
 int agent_install(const install_options *opt)
 {
-    install_ctx ctx = {.dry_run = opt->dry_run,
-                       .claude_uid = CLAUDE_UID_DEFAULT,
-                       .claude_gid = CLAUDE_GID_DEFAULT};
-    bool real_root = strcmp(paths_root(), "") == 0 || strcmp(paths_root(), "/") == 0;
-    printf("convocate-agent install%s (root %s)\n", opt->dry_run ? " --dry-run" : "",
-           real_root ? "/" : paths_root());
-    if (!opt->skip_docker_check && check_docker(opt) < 0)
+    plan p = {.program = PROGRAM, .dry_run = opt->dry_run};
+    char err[ERR_LEN];
+    runner *r = runner_local_under(paths_root(), err, sizeof err);
+    if (r == NULL) {
+        fprintf(stderr, PROGRAM ": %s\n", err);
         return 1;
-    if (real_root && ensure_claude_user(&ctx) < 0)
-        return 1;
-    int sessions = 0;
-    if (install_steps(&ctx) < 0 || count_session_dirs("sessions", &sessions) < 0)
-        return 1;
-    printf("  sessions: %d existing session dir%s adopted\n", sessions, sessions == 1 ? "" : "s");
-    if (ctx.changes == 0)
-        printf("nothing changed\n");
-    else
-        printf("%d step%s %s\n", ctx.changes, ctx.changes == 1 ? "" : "s",
-               opt->dry_run ? "would change (dry run: nothing was touched)" : "changed");
-    return 0;
+    }
+    printf(PROGRAM "%s (root %s)\n", opt->dry_run ? " --dry-run" : "",
+           runner_is_real_root(r) ? "/" : r->root);
+    int rc = install_steps(&p, r, opt);
+    if (rc == 0)
+        plan_finish(&p);
+    runner_free(r);
+    return rc == 0 ? 0 : 1;
 }

@@ -132,7 +132,110 @@ static void default_path(char *dst, size_t size, const char *rel)
         dst[0] = '\0';
 }
 
-int main(int argc, char **argv)
+/* What the options say besides the agent's configuration. */
+typedef struct {
+    const char *root;
+    const char *docker_host;
+    bool verbose;
+    bool dry_run;
+} run_options;
+
+enum { OPT_APPLIED, OPT_HELP_SHOWN, OPT_BAD };
+
+static int copied(char *dst, size_t size, const char *value, const char *name)
+{
+    return copy_opt(dst, size, value, name) < 0 ? OPT_BAD : OPT_APPLIED;
+}
+
+static int bad_value(const char *what, const char *value)
+{
+    fprintf(stderr, "convocate-agent: %s, got \"%s\"\n", what, value);
+    return OPT_BAD;
+}
+
+/* One option from getopt_long into cfg or o. */
+static int apply_option(int c, const char *arg, agent_config *cfg, run_options *o)
+{
+    switch (c) {
+    case OPT_ROOT:
+        o->root = arg;
+        return OPT_APPLIED;
+    case OPT_LISTEN:
+        return parse_listen(arg, cfg) < 0 ? bad_value("--listen wants ADDR:PORT", arg)
+                                          : OPT_APPLIED;
+    case OPT_HOST_KEY:
+        return copied(cfg->host_key, sizeof cfg->host_key, arg, "--host-key");
+    case OPT_AUTH_KEYS:
+        return copied(cfg->auth_keys, sizeof cfg->auth_keys, arg, "--auth-keys");
+    case OPT_DOCKER_HOST:
+        o->docker_host = arg;
+        return OPT_APPLIED;
+    case OPT_SHELL_HOST:
+        return copied(cfg->shell_host, sizeof cfg->shell_host, arg, "--shell-host");
+    case OPT_SHELL_PORT:
+        return parse_port(arg, &cfg->shell_port) < 0 ? bad_value("--shell-port wants 1..65535", arg)
+                                                     : OPT_APPLIED;
+    case OPT_SHELL_KEY:
+        return copied(cfg->shell_key, sizeof cfg->shell_key, arg, "--shell-key");
+    case OPT_SHELL_KNOWN_HOST:
+        return copied(cfg->shell_known_host, sizeof cfg->shell_known_host, arg,
+                      "--shell-known-host");
+    case OPT_EVENTS_LOG:
+        return copied(cfg->events_log, sizeof cfg->events_log, arg, "--events-log");
+    case OPT_DRY_RUN:
+        o->dry_run = true;
+        return OPT_APPLIED;
+    case 'v':
+        o->verbose = true;
+        return OPT_APPLIED;
+    case 'h':
+        usage(stdout);
+        return OPT_HELP_SHOWN;
+    default:
+        fprintf(stderr, "convocate-agent: see 'convocate-agent help' for the options\n");
+        return OPT_BAD;
+    }
+}
+
+static void config_init(agent_config *cfg, run_options *o)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->listen_addr, sizeof cfg->listen_addr, "0.0.0.0");
+    cfg->listen_port = 222;
+    cfg->shell_port = 223;
+    cfg->claude_uid = CLAUDE_UID_DEFAULT;
+    cfg->claude_gid = CLAUDE_GID_DEFAULT;
+    *o = (run_options){.root = getenv("CONVOCATE_ROOT"), .docker_host = getenv("DOCKER_HOST")};
+}
+
+/* Reads the options after the command; -1 when they are all applied, else
+ * the exit code (0 after --help). */
+static int parse_options(int argc, char **argv, agent_config *cfg, run_options *o)
+{
+    optind = 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "vh", long_options, NULL)) != -1) {
+        int rc = apply_option(c, optarg, cfg, o);
+        if (rc != OPT_APPLIED)
+            return rc == OPT_HELP_SHOWN ? 0 : EXIT_USAGE;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "convocate-agent: unexpected argument \"%s\"\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (paths_set_root(o->root) < 0) {
+        fprintf(stderr, "convocate-agent: --root path is too long\n");
+        return EXIT_USAGE;
+    }
+    const char *docker_host =
+        o->docker_host && *o->docker_host ? o->docker_host : "unix:///var/run/docker.sock";
+    if (copy_opt(cfg->docker_host, sizeof cfg->docker_host, docker_host, "--docker-host") < 0)
+        return EXIT_USAGE;
+    return -1;
+}
+
+/* help, version and unknown commands: the exit code; -1 for serve and install. */
+static int simple_command(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -152,100 +255,35 @@ int main(int argc, char **argv)
                 cmd);
         return EXIT_USAGE;
     }
+    return -1;
+}
 
+static int serve(agent_config *cfg)
+{
+    default_path(cfg->host_key, sizeof cfg->host_key, "/etc/convocate-agent/ssh_host_ed25519_key");
+    default_path(cfg->auth_keys, sizeof cfg->auth_keys, "/etc/convocate-agent/authorized_keys");
+    default_path(cfg->shell_key, sizeof cfg->shell_key,
+                 "/etc/convocate-agent/agent_to_shell_ed25519_key");
+    default_path(cfg->shell_known_host, sizeof cfg->shell_known_host,
+                 "/etc/convocate-agent/shell_host_key.pub");
+    return agent_serve(cfg);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = simple_command(argc, argv);
+    if (rc >= 0)
+        return rc;
     agent_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "0.0.0.0");
-    cfg.listen_port = 222;
-    cfg.shell_port = 223;
-    cfg.claude_uid = CLAUDE_UID_DEFAULT;
-    cfg.claude_gid = CLAUDE_GID_DEFAULT;
-    const char *root = getenv("CONVOCATE_ROOT");
-    const char *docker_host = getenv("DOCKER_HOST");
-    bool verbose = false, dry_run = false;
-
-    optind = 2;
-    int c;
-    while ((c = getopt_long(argc, argv, "vh", long_options, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case OPT_ROOT:
-            root = optarg;
-            break;
-        case OPT_LISTEN:
-            if (parse_listen(optarg, &cfg) < 0) {
-                fprintf(stderr, "convocate-agent: --listen wants ADDR:PORT, got \"%s\"\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_HOST_KEY:
-            bad = copy_opt(cfg.host_key, sizeof cfg.host_key, optarg, "--host-key");
-            break;
-        case OPT_AUTH_KEYS:
-            bad = copy_opt(cfg.auth_keys, sizeof cfg.auth_keys, optarg, "--auth-keys");
-            break;
-        case OPT_DOCKER_HOST:
-            docker_host = optarg;
-            break;
-        case OPT_SHELL_HOST:
-            bad = copy_opt(cfg.shell_host, sizeof cfg.shell_host, optarg, "--shell-host");
-            break;
-        case OPT_SHELL_PORT:
-            if (parse_port(optarg, &cfg.shell_port) < 0) {
-                fprintf(stderr, "convocate-agent: --shell-port wants 1..65535, got \"%s\"\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_SHELL_KEY:
-            bad = copy_opt(cfg.shell_key, sizeof cfg.shell_key, optarg, "--shell-key");
-            break;
-        case OPT_SHELL_KNOWN_HOST:
-            bad = copy_opt(cfg.shell_known_host, sizeof cfg.shell_known_host, optarg,
-                           "--shell-known-host");
-            break;
-        case OPT_EVENTS_LOG:
-            bad = copy_opt(cfg.events_log, sizeof cfg.events_log, optarg, "--events-log");
-            break;
-        case OPT_DRY_RUN:
-            dry_run = true;
-            break;
-        case 'v':
-            verbose = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            fprintf(stderr, "convocate-agent: see 'convocate-agent help' for the options\n");
-            return EXIT_USAGE;
-        }
-        if (bad)
-            return EXIT_USAGE;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "convocate-agent: unexpected argument \"%s\"\n", argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (paths_set_root(root) < 0) {
-        fprintf(stderr, "convocate-agent: --root path is too long\n");
-        return EXIT_USAGE;
-    }
-    if (copy_opt(cfg.docker_host, sizeof cfg.docker_host,
-                 docker_host && *docker_host ? docker_host : "unix:///var/run/docker.sock",
-                 "--docker-host") < 0)
-        return EXIT_USAGE;
-    log_init("convocate-agent", verbose);
-
-    if (strcmp(cmd, "install") == 0) {
-        install_options opt = {.dry_run = dry_run, .docker_host = cfg.docker_host};
+    run_options o;
+    config_init(&cfg, &o);
+    rc = parse_options(argc, argv, &cfg, &o);
+    if (rc >= 0)
+        return rc;
+    log_init("convocate-agent", o.verbose);
+    if (strcmp(argv[1], "install") == 0) {
+        install_options opt = {.dry_run = o.dry_run, .docker_host = cfg.docker_host};
         return agent_install(&opt);
     }
-    default_path(cfg.host_key, sizeof cfg.host_key, "/etc/convocate-agent/ssh_host_ed25519_key");
-    default_path(cfg.auth_keys, sizeof cfg.auth_keys, "/etc/convocate-agent/authorized_keys");
-    default_path(cfg.shell_key, sizeof cfg.shell_key,
-                 "/etc/convocate-agent/agent_to_shell_ed25519_key");
-    default_path(cfg.shell_known_host, sizeof cfg.shell_known_host,
-                 "/etc/convocate-agent/shell_host_key.pub");
-    return agent_serve(&cfg);
+    return serve(&cfg);
 }

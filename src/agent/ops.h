@@ -54,6 +54,8 @@ op_handler ops_find(const char *name);
 /* Helpers shared by the handlers. */
 agent_settings agent_settings_now(agent *a);
 int agent_attached_count(agent *a, const char *uuid);
+/* The image tag in current-image; "" when there is none. */
+void agent_image_tag(agent *a, char *out, size_t size);
 /* The session object of SPEC 7 for one store entry. */
 /* held_by_caller: the caller holds the lock and is about to drop it, so the
  * object shows the session unlocked. */

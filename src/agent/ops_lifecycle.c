@@ -386,17 +386,29 @@ int op_clone(agent *a, json_t *params, json_t **result, char *err, size_t errlen
     return rc;
 }
 
-int op_delete(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+/* What delete and kill begin with: params["id"] read, the session held,
+ * its container stopped. On failure nothing stays held. */
+static int hold_and_stop(agent *a, json_t *params, const char **id, held_session *h, char *err,
+                         size_t errlen)
 {
     static const char *const keys[] = {"id", NULL};
+    if (parse_id_params(params, keys, "id", id, err, errlen) < 0 ||
+        hold_session(a, *id, h, err, errlen) < 0)
+        return -1;
+    if (stop_container(a, h, err, errlen) < 0) {
+        release_session(h);
+        return -1;
+    }
+    return 0;
+}
+
+int op_delete(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+{
     const char *id;
     held_session h;
-    if (parse_id_params(params, keys, "id", &id, err, errlen) < 0 ||
-        hold_session(a, id, &h, err, errlen) < 0)
+    if (hold_and_stop(a, params, &id, &h, err, errlen) < 0)
         return -1;
-    int rc = stop_container(a, &h, err, errlen);
-    if (rc == 0)
-        rc = store_delete(a->store, id, err, errlen);
+    int rc = store_delete(a->store, id, err, errlen);
     if (rc == 0) {
         log_info("deleted session %s (%s)", id, h.name);
         emitter_publish(a->events, "container.deleted", id, NULL);
@@ -408,20 +420,15 @@ int op_delete(agent *a, json_t *params, json_t **result, char *err, size_t errle
 
 int op_kill(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"id", NULL};
     const char *id;
     held_session h;
-    if (parse_id_params(params, keys, "id", &id, err, errlen) < 0 ||
-        hold_session(a, id, &h, err, errlen) < 0)
+    if (hold_and_stop(a, params, &id, &h, err, errlen) < 0)
         return -1;
-    int rc = stop_container(a, &h, err, errlen);
-    if (rc == 0) {
-        log_info("stopped session %s (%s)", id, h.name);
-        emitter_publish(a->events, "container.stopped", id, NULL);
-        *result = NULL;
-    }
+    log_info("stopped session %s (%s)", id, h.name);
+    emitter_publish(a->events, "container.stopped", id, NULL);
+    *result = NULL;
     release_session(&h);
-    return rc;
+    return 0;
 }
 
 int op_background(agent *a, json_t *params, json_t **result, char *err, size_t errlen)

@@ -7,17 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "ssh/channel_io.h"
 
 #define WAIT_SLICE_MS 1000 /* how often an idle stream checks its channel */
 #define CONFIRM_MS 1000    /* a written line counts as delivered after this */
 
 struct status_sender {
     event_queue *queue;
-    ssh_peer *peer;
+    pinned_peer *peer;
     char where[300]; /* "host:port" for messages */
     pthread_t thread;
     atomic_bool stopping;
@@ -38,19 +38,6 @@ static bool channel_alive(ssh_session session, ssh_channel ch)
         return false;
     int rc = ssh_channel_poll_timeout(ch, 0, 0);
     return rc != SSH_ERROR && rc != SSH_EOF && ssh_is_connected(session);
-}
-
-static int write_all(ssh_channel ch, const char *line)
-{
-    size_t len = strlen(line);
-    while (len > 0) {
-        int n = ssh_channel_write(ch, line, (uint32_t)len);
-        if (n <= 0)
-            return -1;
-        line += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 /* Lines written on the current connection but not yet known to have
@@ -77,7 +64,7 @@ static void confirm_delivered(status_sender *s, in_flight *f)
 }
 
 /* Runs on an open convocate-status channel until the queue is closed and
- * drained (0) or the connection breaks (SSH_PEER_BROKEN). */
+ * drained (0) or the connection breaks (PINNED_PEER_BROKEN). */
 static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
 {
     status_sender *s = ctx;
@@ -90,7 +77,7 @@ static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
         if (past_drain_deadline(s))
             return 0;
         if (!channel_alive(session, ch))
-            return SSH_PEER_BROKEN; /* unconfirmed lines go again next time */
+            return PINNED_PEER_BROKEN; /* unconfirmed lines go again next time */
         confirm_delivered(s, &f);
         int wait = f.sent > 0 ? CONFIRM_MS / 4 : WAIT_SLICE_MS;
         const char *line = event_queue_peek_wait(s->queue, f.sent, wait);
@@ -106,8 +93,8 @@ static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
             }
             continue;
         }
-        if (write_all(ch, line) < 0)
-            return SSH_PEER_BROKEN;
+        if (channel_write_all(ch, line, strlen(line)) < 0)
+            return PINNED_PEER_BROKEN;
         f.written_ms[f.sent++] = monotonic_ms();
     }
 }
@@ -117,8 +104,7 @@ static void pause_ms(status_sender *s, long ms)
 {
     while (ms > 0 && !atomic_load(&s->stopping)) {
         long slice = ms > 200 ? 200 : ms;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = slice * 1000000L};
-        nanosleep(&ts, NULL);
+        sleep_ms(slice);
         ms -= slice;
     }
 }
@@ -128,13 +114,13 @@ static void *sender_main(void *arg)
     status_sender *s = arg;
     char err[512];
     while (!atomic_load(&s->stopping)) {
-        long wait = ssh_peer_backoff_ms(s->peer);
+        long wait = pinned_peer_backoff_ms(s->peer);
         if (wait > 0) {
             pause_ms(s, wait);
             continue;
         }
-        int rc =
-            ssh_peer_with_channel(s->peer, "convocate-status", stream_events, s, err, sizeof err);
+        int rc = pinned_peer_with_channel(s->peer, "convocate-status", stream_events, s, err,
+                                          sizeof err);
         if (rc == 0)
             break; /* stopping, queue drained */
         if (s->connected) {
@@ -147,7 +133,7 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
-status_sender *status_sender_start(event_queue *q, const ssh_peer_config *peer, char *err,
+status_sender *status_sender_start(event_queue *q, const pinned_peer_config *peer, char *err,
                                    size_t errlen)
 {
     status_sender *s = calloc(1, sizeof *s);
@@ -158,7 +144,7 @@ status_sender *status_sender_start(event_queue *q, const ssh_peer_config *peer, 
     s->queue = q;
     snprintf(s->where, sizeof s->where, "%s:%d", peer->host, peer->port);
     atomic_init(&s->stopping, false);
-    s->peer = ssh_peer_new(peer);
+    s->peer = pinned_peer_new(peer);
     /* The thread starts with every signal blocked: a SIGTERM handled on it
      * would interrupt libssh's poll, which takes EINTR for a broken
      * connection, and agent.shutdown would be lost. */
@@ -169,7 +155,7 @@ status_sender *status_sender_start(event_queue *q, const ssh_peer_config *peer, 
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "status sender: cannot start its thread");
-        ssh_peer_free(s->peer);
+        pinned_peer_free(s->peer);
         free(s);
         return NULL;
     }
@@ -183,6 +169,6 @@ void status_sender_stop(status_sender *s)
     s->stop_deadline_ms = monotonic_ms() + STATUS_SENDER_DRAIN_MS;
     atomic_store(&s->stopping, true);
     pthread_join(s->thread, NULL);
-    ssh_peer_free(s->peer);
+    pinned_peer_free(s->peer);
     free(s);
 }

@@ -17,7 +17,7 @@
 typedef struct status_sender status_sender;
 
 /* Starts the thread draining q to the peer. NULL with err on failure. */
-status_sender *status_sender_start(event_queue *q, const ssh_peer_config *peer, char *err,
+status_sender *status_sender_start(event_queue *q, const pinned_peer_config *peer, char *err,
                                    size_t errlen);
 
 /* Call after closing q: the sender writes what is left while it is

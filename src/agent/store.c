@@ -3,22 +3,22 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/claims.h"
 #include "agent/lock.h"
+#include "common/array.h"
 #include "common/fileio.h"
+#include "common/layout.h"
 #include "common/log.h"
 #include "common/tree.h"
 
-#define STAGING_NEW ".new-"
 #define STAGING_DEL ".del-"
 #define SESSION_FILE "session.json"
 
@@ -34,77 +34,6 @@ struct store {
     session_claim *reserved; /* creates between their check and their rename */
     size_t n_reserved, cap_reserved;
 };
-
-/* ---- collision rules ---- */
-
-bool host_port_is_free(int port, const char *protocol, void *ctx)
-{
-    (void)ctx;
-    int udp = strcmp(protocol, "udp") == 0;
-    int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    int one = 1;
-    /* SO_REUSEADDR: a TCP port in TIME_WAIT is not in use by anyone. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    addr.sin_addr.s_addr = htonl(INADDR_ANY);
-    bool free_now = bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
-    close(fd);
-    return free_now;
-}
-
-int claims_check(const session_claim *claims, size_t n, const char *self_uuid, int port,
-                 const char *protocol, const char *dns_name, char *err, size_t errlen)
-{
-    for (size_t i = 0; i < n; i++) {
-        const session_claim *c = &claims[i];
-        if (self_uuid && strcmp(c->uuid, self_uuid) == 0)
-            continue;
-        if (port > 0 && c->port == port && strcmp(c->protocol, protocol) == 0) {
-            snprintf(err, errlen, "port %d/%s already in use by session \"%s\"", port, protocol,
-                     c->name);
-            return -1;
-        }
-        if (dns_name && dns_name[0] && strcmp(c->dns_name, dns_name) == 0) {
-            snprintf(err, errlen, "dns name \"%s\" already in use", dns_name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static bool claimed(const session_claim *claims, size_t n, const char *self_uuid, int port,
-                    const char *protocol)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((!self_uuid || strcmp(claims[i].uuid, self_uuid) != 0) && claims[i].port == port &&
-            strcmp(claims[i].protocol, protocol) == 0)
-            return true;
-    return false;
-}
-
-int claims_pick_port(const session_claim *claims, size_t n, const char *self_uuid,
-                     const char *protocol, port_probe_fn probe, void *ctx)
-{
-    for (int port = PORT_AUTO_FIRST; port <= PORT_MAX; port++) {
-        if (claimed(claims, n, self_uuid, port, protocol))
-            continue;
-        if (probe == NULL || probe(port, protocol, ctx))
-            return port;
-    }
-    return -1;
-}
-
-static void claim_from_meta(session_claim *c, const session_meta *m)
-{
-    memset(c, 0, sizeof *c);
-    memcpy(c->uuid, m->uuid, sizeof c->uuid);
-    memcpy(c->name, m->name, sizeof c->name);
-    c->port = m->port;
-    memcpy(c->protocol, m->protocol, sizeof c->protocol);
-    memcpy(c->dns_name, m->dns_name, sizeof c->dns_name);
-}
 
 /* ---- paths ---- */
 
@@ -127,16 +56,6 @@ static int staging_path(const store *s, const char *prefix, const char *uuid, ch
                         size_t size)
 {
     return snprintf(out, size, "%s/%s%s", s->root, prefix, uuid) < (int)size ? 0 : -1;
-}
-
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 /* ---- reading ---- */
@@ -190,14 +109,9 @@ static int scan_uuids(const store *s, char (**out)[UUID_STR_LEN], size_t *n)
     while ((de = readdir(dir)) != NULL) {
         if (!is_session_dir(dirfd(dir), de->d_name))
             continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char(*grown)[UUID_STR_LEN] = realloc(*out, cap * sizeof **out);
-            if (grown == NULL) {
-                rc = -1;
-                break;
-            }
-            *out = grown;
+        if (grow_array(out, &cap, *n + 1, sizeof **out, 32) < 0) {
+            rc = -1;
+            break;
         }
         memcpy((*out)[(*n)++], de->d_name, UUID_STR_LEN);
     }
@@ -312,14 +226,8 @@ static int write_meta(const store *s, const char *dir, const session_meta *m, ch
 
 static int reserve(store *s, const session_claim *c)
 {
-    if (s->n_reserved == s->cap_reserved) {
-        size_t cap = s->cap_reserved ? s->cap_reserved * 2 : 16;
-        session_claim *grown = realloc(s->reserved, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        s->reserved = grown;
-        s->cap_reserved = cap;
-    }
+    if (grow_array(&s->reserved, &s->cap_reserved, s->n_reserved + 1, sizeof *s->reserved, 16) < 0)
+        return -1;
     s->reserved[s->n_reserved++] = *c;
     return 0;
 }
@@ -433,7 +341,8 @@ int store_create(store *s, const char *uuid, const session_changes *c, session_m
     if (c->dns_name)
         snprintf(m.dns_name, sizeof m.dns_name, "%s", c->dns_name);
     m.extra = json_object();
-    if (m.extra == NULL || staging_path(s, STAGING_NEW, uuid, staging, sizeof staging) < 0) {
+    if (m.extra == NULL ||
+        staging_path(s, AGENT_STAGING_PREFIX, uuid, staging, sizeof staging) < 0) {
         snprintf(err, errlen, "create: out of memory or path too long");
         session_meta_clear(&m);
         return -1;
@@ -547,7 +456,7 @@ int store_clone(store *s, const char *src_uuid, const char *new_uuid, const char
     m.dns_name[0] = '\0'; /* DNS names are unique: the copy gets none */
     m.created_at = m.last_accessed = time(NULL);
     if (store_home_path(s, src_uuid, src_home, sizeof src_home) < 0 ||
-        staging_path(s, STAGING_NEW, new_uuid, staging, sizeof staging) < 0) {
+        staging_path(s, AGENT_STAGING_PREFIX, new_uuid, staging, sizeof staging) < 0) {
         snprintf(err, errlen, "clone: path too long");
         goto done;
     }
@@ -614,8 +523,9 @@ static void recover(store *s)
         return;
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {
-        bool staged = strncmp(de->d_name, STAGING_NEW, strlen(STAGING_NEW)) == 0 ||
-                      strncmp(de->d_name, STAGING_DEL, strlen(STAGING_DEL)) == 0;
+        bool staged =
+            strncmp(de->d_name, AGENT_STAGING_PREFIX, strlen(AGENT_STAGING_PREFIX)) == 0 ||
+            strncmp(de->d_name, STAGING_DEL, strlen(STAGING_DEL)) == 0;
         bool lock_tmp = strstr(de->d_name, ".lock.tmp-") != NULL;
         bool orphan_lock = is_orphan_lock(dirfd(dir), de->d_name);
         char path[PATH_BUF];

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "agent/claims.h"
 #include "agent/session.h"
 #include "common/paths.h"
 
@@ -37,28 +38,6 @@ typedef struct {
     const char *protocol;
     const char *dns_name;
 } session_changes;
-
-/* The part of a session that others may collide with. */
-typedef struct {
-    char uuid[UUID_STR_LEN];
-    char name[SESSION_NAME_MAX + 1];
-    int port;
-    char protocol[4];
-    char dns_name[DNS_LABEL_MAX + 1];
-} session_claim;
-
-/* Whether the host lets us bind port/protocol now (true = free). */
-typedef bool (*port_probe_fn)(int port, const char *protocol, void *ctx);
-bool host_port_is_free(int port, const char *protocol, void *ctx);
-
-/* Pure collision rules, for tests. A claim whose uuid is self_uuid is
- * ignored. 0, or -1 with the operator's error text. */
-int claims_check(const session_claim *claims, size_t n, const char *self_uuid, int port,
-                 const char *protocol, const char *dns_name, char *err, size_t errlen);
-/* Lowest port >= PORT_AUTO_FIRST that no claim holds for protocol and the
- * probe finds free; -1 when there is none. */
-int claims_pick_port(const session_claim *claims, size_t n, const char *self_uuid,
-                     const char *protocol, port_probe_fn probe, void *ctx);
 
 /* home_root: <root>/home/claude. Homes and session.json files are chowned to
  * uid:gid unless uid is KEEP_OWNER. Clears staging left by a crash. */

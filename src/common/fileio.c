@@ -12,7 +12,7 @@
 #include "common/paths.h"
 #include "common/ids.h"
 
-static int write_all(int fd, const void *data, size_t len)
+int write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -28,6 +28,16 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+int fsync_dir(const char *path)
+{
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    int rc = fsync(dfd);
+    close(dfd);
+    return rc;
+}
+
 static int fsync_parent(const char *path)
 {
     char copy[PATH_BUF];
@@ -35,12 +45,7 @@ static int fsync_parent(const char *path)
         errno = ENAMETOOLONG;
         return -1;
     }
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return -1;
-    int rc = fsync(dfd);
-    close(dfd);
-    return rc;
+    return fsync_dir(dirname(copy));
 }
 
 /* The bytes of a plain buffer, handed out once. */
@@ -169,18 +174,24 @@ fail:;
     return -1;
 }
 
+char *text_first_line(char *text)
+{
+    char *nl = strchr(text, '\n');
+    if (nl)
+        *nl = '\0';
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\r' || text[len - 1] == '\t'))
+        text[--len] = '\0';
+    return text;
+}
+
 int read_line_file(const char *path, char *out, size_t size)
 {
     char *buf;
     size_t len;
     if (read_file_bounded(path, 4096, &buf, &len) < 0)
         return -1;
-    char *nl = strchr(buf, '\n');
-    if (nl)
-        *nl = '\0';
-    len = strlen(buf);
-    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\r' || buf[len - 1] == '\t'))
-        buf[--len] = '\0';
+    len = strlen(text_first_line(buf));
     if (len >= size) {
         free(buf);
         errno = ENAMETOOLONG;

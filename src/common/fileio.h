@@ -25,8 +25,19 @@ int atomic_write_stream(const char *path, mode_t mode, uid_t uid, gid_t gid, ato
  * (errno EFBIG). *out is NUL-terminated and malloc'd; *len may be NULL. */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *len);
 
+/* Cuts text (in place) to its first line, trailing whitespace stripped;
+ * returns text. */
+char *text_first_line(char *text);
+
 /* Reads the first line of a small text file, trailing whitespace stripped. */
 int read_line_file(const char *path, char *out, size_t size);
+
+/* Writes all len bytes to fd, resuming after a signal or a short write.
+ * 0, or -1 with errno set. */
+int write_all(int fd, const void *data, size_t len);
+
+/* fsync of a directory: makes a rename or a new entry in it durable. */
+int fsync_dir(const char *path);
 
 /* mkdir -p; existing directories are left as they are. */
 int mkdir_p(const char *path, mode_t mode);

@@ -28,6 +28,10 @@
 #define AGENT_CONF_DIR "/etc/convocate-agent"
 #define AGENT_CURRENT_IMAGE AGENT_CONF_DIR "/current-image"
 #define AGENT_RSYSLOG_TLS_DIR AGENT_CONF_DIR "/rsyslog-tls"
+/* A session home is built as <home>/.new-<uuid> and renamed into place, by
+ * the agent's store and by migrate-session alike; whatever a crash leaves
+ * under the prefix is removed when the agent next starts (store.c). */
+#define AGENT_STAGING_PREFIX ".new-"
 
 /* Both: container logs, one file per agent on the shell. */
 #define RSYSLOG_AGENT_LOG_DIR "/var/log/convocate-agent"
@@ -36,8 +40,9 @@
  * ($PrivDropToUser syslog in /etc/rsyslog.conf); Debian's keeps running as
  * root. Where the group exists, the TLS files rsyslog reads are readable
  * by it (host/pki/tlssteps.c) and the configuration directory holding them
- * lets others search, not list, it (RSYSLOG_SHARED_PARENT_MODE), or the
- * dropped daemon cannot open them and the log channel fails silently. */
+ * lets others search, not list, it (RSYSLOG_SHARED_PARENT_MODE, chosen by
+ * provision/conf_dir.c), or the dropped daemon cannot open them and the log
+ * channel fails silently. */
 #define RSYSLOG_READER_GROUP "syslog"
 #define RSYSLOG_SHARED_PARENT_MODE 0751
 

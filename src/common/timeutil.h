@@ -13,5 +13,7 @@ void rfc3339_format(time_t t, char out[RFC3339_LEN]);
 bool rfc3339_parse(const char *s, time_t *out);
 /* Milliseconds on the monotonic clock. */
 int64_t monotonic_ms(void);
+/* Sleeps ms milliseconds, resuming after a signal. */
+void sleep_ms(long ms);
 
 #endif

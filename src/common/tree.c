@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
+
 /* A growable list of relative paths ("" is the tree's top). */
 struct path_list {
     char **items;
@@ -17,14 +19,8 @@ struct path_list {
 
 static int list_push(struct path_list *l, const char *parent, const char *name)
 {
-    if (l->len == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char **items = realloc(l->items, cap * sizeof *items);
-        if (items == NULL)
-            return -1;
-        l->items = items;
-        l->cap = cap;
-    }
+    if (grow_array(&l->items, &l->cap, l->len + 1, sizeof *l->items, 64) < 0)
+        return -1;
     size_t plen = strlen(parent), nlen = strlen(name);
     char *s = malloc(plen + nlen + 2);
     if (s == NULL)

@@ -5,7 +5,7 @@
  * Every call has a connect timeout and an overall timeout, and every response
  * body is capped, so a wedged or hostile engine costs a bounded wait and
  * bounded memory. */
-#include "engine/docker.h"
+#include "engine/docker_internal.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -25,25 +25,11 @@
 #define API_PREFIX "http://localhost/v1.41"
 #define BODY_MAX (8u * 1024u * 1024u)
 #define CONNECT_TIMEOUT_S 5L
-#define QUICK_TIMEOUT_S 15L  /* ping, inspect, list, exec bookkeeping */
-#define CREATE_TIMEOUT_S 30L /* create and start may wait on image layers */
-#define GONE_WAIT_S 30       /* after a stop: time for AutoRemove to finish */
-#define EXEC_WAIT_S 10       /* tmux detach-client is instant; allow slack */
-#define READY_WAIT_S 15      /* entrypoint: user, then tmux session */
-#define NAME_PREFIX "convocate-session-"
 #define SYSLOG_SOCKET "/dev/log"
 
 struct docker_client {
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
-
-/* One HTTP exchange with the engine. */
-typedef struct {
-    long status;
-    char *body; /* NUL-terminated, never NULL after a successful call */
-    size_t len;
-    bool overflow;
-} docker_reply;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_init_rc;
@@ -106,7 +92,7 @@ static size_t collect_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static void reply_clear(docker_reply *r)
+void reply_clear(docker_reply *r)
 {
     free(r->body);
     memset(r, 0, sizeof *r);
@@ -133,9 +119,8 @@ static void describe_transport_error(const docker_client *d, CURL *curl, CURLcod
 /* Sends one request; path starts with '/' and is already URL-safe. Returns 0
  * when the engine answered (any HTTP status, in reply->status), -1 with err
  * filled when it could not be reached or the exchange failed. */
-static int docker_call(docker_client *d, const char *method, const char *path,
-                       const char *json_body, long timeout_s, docker_reply *reply, char *err,
-                       size_t errlen)
+int docker_call(docker_client *d, const char *method, const char *path, const char *json_body,
+                long timeout_s, docker_reply *reply, char *err, size_t errlen)
 {
     memset(reply, 0, sizeof *reply);
     char url[2048];
@@ -195,7 +180,7 @@ out:
 }
 
 /* The engine's own words for a failed request: {"message":"..."}. */
-static void describe_engine_error(const docker_reply *r, const char *what, char *err, size_t errlen)
+void describe_engine_error(const docker_reply *r, const char *what, char *err, size_t errlen)
 {
     json_t *root = json_loadb(r->body, r->len, 0, NULL);
     const char *msg = json_string_value(json_object_get(root, "message"));
@@ -206,28 +191,33 @@ static void describe_engine_error(const docker_reply *r, const char *what, char 
     json_decref(root);
 }
 
-int docker_ping(docker_client *d, char *err, size_t errlen)
+int docker_expect(docker_client *d, const char *method, const char *path, const char *json_body,
+                  long timeout_s, const long ok[], long *status, const char *what, char *err,
+                  size_t errlen)
 {
     docker_reply r;
-    if (docker_call(d, "GET", "/_ping", NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
+    if (docker_call(d, method, path, json_body, timeout_s, &r, err, errlen) < 0)
         return -1;
-    int rc = 0;
-    if (r.status != 200) {
-        describe_engine_error(&r, "docker ping", err, errlen);
-        rc = -1;
-    }
+    size_t i = 0;
+    while (ok[i] != 0 && ok[i] != r.status)
+        i++;
+    int rc = ok[i] != 0 ? 0 : -1;
+    if (rc < 0)
+        describe_engine_error(&r, what, err, errlen);
+    else if (status != NULL)
+        *status = r.status;
     reply_clear(&r);
     return rc;
 }
 
-/* ---- run contract ------------------------------------------------------ */
-
-static int wait_session_ready(docker_client *d, const char *name, char *err, size_t errlen);
-
-static void container_name(char *out, size_t size, const char *uuid)
+int docker_ping(docker_client *d, char *err, size_t errlen)
 {
-    snprintf(out, size, NAME_PREFIX "%s", uuid);
+    static const long ok[] = {200, 0};
+    return docker_expect(d, "GET", "/_ping", NULL, QUICK_TIMEOUT_S, ok, NULL, "docker ping", err,
+                         errlen);
 }
+
+/* ---- run contract ------------------------------------------------------ */
 
 /* The syslog driver makes dockerd dial the host's syslog socket at container
  * start and fail the start when nobody listens; probing it ourselves turns
@@ -364,21 +354,14 @@ static char *session_create_body(const docker_run_spec *s, const char *name)
     return body;
 }
 
-static int remove_container(docker_client *d, const char *name, char *err, size_t errlen)
+int remove_container(docker_client *d, const char *name, char *err, size_t errlen)
 {
+    /* 409: removal already in progress (AutoRemove got there first). */
+    static const long ok[] = {204, 404, 409, 0};
     char path[256];
     snprintf(path, sizeof path, "/containers/%s?force=1", name);
-    docker_reply r;
-    if (docker_call(d, "DELETE", path, NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
-        return -1;
-    int rc = 0;
-    /* 409: removal already in progress (AutoRemove got there first). */
-    if (r.status != 204 && r.status != 404 && r.status != 409) {
-        describe_engine_error(&r, "remove container", err, errlen);
-        rc = -1;
-    }
-    reply_clear(&r);
-    return rc;
+    return docker_expect(d, "DELETE", path, NULL, QUICK_TIMEOUT_S, ok, NULL, "remove container",
+                         err, errlen);
 }
 
 /* POST /containers/create; a leftover stopped container of the same name (a
@@ -419,18 +402,11 @@ static int create_container(docker_client *d, const docker_run_spec *s, const ch
 
 static int start_container(docker_client *d, const char *name, char *err, size_t errlen)
 {
+    static const long ok[] = {204, 304, 0};
     char path[256];
     snprintf(path, sizeof path, "/containers/%s/start", name);
-    docker_reply r;
-    if (docker_call(d, "POST", path, NULL, CREATE_TIMEOUT_S, &r, err, errlen) < 0)
-        return -1;
-    int rc = 0;
-    if (r.status != 204 && r.status != 304) {
-        describe_engine_error(&r, "start container", err, errlen);
-        rc = -1;
-    }
-    reply_clear(&r);
-    return rc;
+    return docker_expect(d, "POST", path, NULL, CREATE_TIMEOUT_S, ok, NULL, "start container", err,
+                         errlen);
 }
 
 int docker_start_session(docker_client *d, const docker_run_spec *spec, char *err, size_t errlen)
@@ -446,8 +422,8 @@ int docker_start_session(docker_client *d, const docker_run_spec *spec, char *er
                  spec->protocol ? spec->protocol : "");
         return -1;
     }
-    char name[64];
-    container_name(name, sizeof name, spec->uuid);
+    char name[ENGINE_CONTAINER_NAME_LEN];
+    engine_container_name(spec->uuid, name);
     char *body = session_create_body(spec, name);
     if (body == NULL) {
         snprintf(err, errlen, "out of memory building the container spec");
@@ -467,348 +443,5 @@ int docker_start_session(docker_client *d, const docker_run_spec *spec, char *er
     if (wait_session_ready(d, name, err, errlen) < 0)
         return -1;
     log_info("started %s (image %s)", name, spec->image);
-    return 0;
-}
-
-/* ---- inspection, stop -------------------------------------------------- */
-
-/* GET /containers/<name>/json: *exists and *running from State. */
-static int inspect_state(docker_client *d, const char *name, bool *exists, bool *running, char *err,
-                         size_t errlen)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/containers/%s/json", name);
-    docker_reply r;
-    if (docker_call(d, "GET", path, NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
-        return -1;
-    int rc = 0;
-    *exists = false;
-    *running = false;
-    if (r.status == 200) {
-        json_t *root = json_loadb(r.body, r.len, 0, NULL);
-        json_t *state = json_object_get(root, "State");
-        *exists = true;
-        *running = json_is_true(json_object_get(state, "Running"));
-        if (root == NULL) {
-            snprintf(err, errlen, "docker engine sent an unreadable inspect reply");
-            rc = -1;
-        }
-        json_decref(root);
-    } else if (r.status != 404) {
-        describe_engine_error(&r, "inspect container", err, errlen);
-        rc = -1;
-    }
-    reply_clear(&r);
-    return rc;
-}
-
-int docker_session_running(docker_client *d, const char *uuid, bool *running, char *err,
-                           size_t errlen)
-{
-    *running = false;
-    if (!uuid_v4_is_valid(uuid)) {
-        snprintf(err, errlen, "invalid id \"%s\"", uuid);
-        return -1;
-    }
-    char name[64];
-    container_name(name, sizeof name, uuid);
-    bool exists;
-    return inspect_state(d, name, &exists, running, err, errlen);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* After a stop, AutoRemove deletes the container asynchronously; wait for it
- * so a restart right after a kill does not collide with the old name. A
- * stopped container that lingers (not ours to auto-remove) is removed. */
-static int wait_until_gone(docker_client *d, const char *name, char *err, size_t errlen)
-{
-    double deadline = monotonic_s() + GONE_WAIT_S;
-    int stopped_polls = 0;
-    while (monotonic_s() < deadline) {
-        bool exists, running;
-        if (inspect_state(d, name, &exists, &running, err, errlen) < 0)
-            return -1;
-        if (!exists)
-            return 0;
-        if (!running && ++stopped_polls == 20 && remove_container(d, name, err, errlen) < 0)
-            return -1;
-        sleep_ms(100);
-    }
-    snprintf(err, errlen, "container %s still present %d s after stopping", name, GONE_WAIT_S);
-    return -1;
-}
-
-int docker_stop_session(docker_client *d, const char *uuid, int grace_s, char *err, size_t errlen)
-{
-    if (!uuid_v4_is_valid(uuid)) {
-        snprintf(err, errlen, "invalid id \"%s\"", uuid);
-        return -1;
-    }
-    if (grace_s < 0)
-        grace_s = 0;
-    char name[64], path[256];
-    container_name(name, sizeof name, uuid);
-    snprintf(path, sizeof path, "/containers/%s/stop?t=%d", name, grace_s);
-    docker_reply r;
-    /* The engine answers only after the grace period and the SIGKILL. */
-    if (docker_call(d, "POST", path, NULL, grace_s + QUICK_TIMEOUT_S, &r, err, errlen) < 0)
-        return -1;
-    long status = r.status;
-    if (status == 404) {
-        reply_clear(&r);
-        return 0;
-    }
-    if (status != 204 && status != 304) {
-        describe_engine_error(&r, "stop container", err, errlen);
-        reply_clear(&r);
-        return -1;
-    }
-    reply_clear(&r);
-    if (wait_until_gone(d, name, err, errlen) < 0)
-        return -1;
-    log_info("stopped %s", name);
-    return 0;
-}
-
-/* ---- list -------------------------------------------------------------- */
-
-static char *label_filter_query(const char *agent_id)
-{
-    char label[128];
-    if (snprintf(label, sizeof label, "convocate.agent=%s", agent_id) >= (int)sizeof label)
-        return NULL;
-    json_t *filter = json_pack("{s:[s]}", "label", label);
-    char *filter_json = filter ? json_dumps(filter, JSON_COMPACT) : NULL;
-    char *escaped = filter_json ? curl_easy_escape(NULL, filter_json, 0) : NULL;
-    char *query = NULL;
-    if (escaped != NULL && asprintf(&query, "/containers/json?all=1&filters=%s", escaped) < 0)
-        query = NULL;
-    curl_free(escaped);
-    free(filter_json);
-    json_decref(filter);
-    return query;
-}
-
-static int parse_session_list(const docker_reply *r, docker_session_info **out, size_t *n,
-                              char *err, size_t errlen)
-{
-    json_t *root = json_loadb(r->body, r->len, 0, NULL);
-    if (!json_is_array(root)) {
-        json_decref(root);
-        snprintf(err, errlen, "docker engine sent an unreadable container list");
-        return -1;
-    }
-    size_t count = json_array_size(root), kept = 0;
-    docker_session_info *list = calloc(count ? count : 1, sizeof *list);
-    if (list == NULL) {
-        json_decref(root);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        json_t *c = json_array_get(root, i);
-        const char *uuid =
-            json_string_value(json_object_get(json_object_get(c, "Labels"), "convocate.session"));
-        const char *state = json_string_value(json_object_get(c, "State"));
-        const char *image = json_string_value(json_object_get(c, "Image"));
-        if (uuid == NULL || !uuid_v4_is_valid(uuid))
-            continue; /* labelled by hand or by something else: not a session */
-        docker_session_info *info = &list[kept++];
-        snprintf(info->uuid, sizeof info->uuid, "%s", uuid);
-        info->running = state != NULL && strcmp(state, "running") == 0;
-        snprintf(info->image, sizeof info->image, "%s", image ? image : "");
-    }
-    json_decref(root);
-    *out = list;
-    *n = kept;
-    return 0;
-}
-
-int docker_list_sessions(docker_client *d, const char *agent_id, docker_session_info **out,
-                         size_t *n, char *err, size_t errlen)
-{
-    *out = NULL;
-    *n = 0;
-    char *query = label_filter_query(agent_id);
-    if (query == NULL) {
-        snprintf(err, errlen, "cannot build the container list query");
-        return -1;
-    }
-    docker_reply r;
-    int rc = docker_call(d, "GET", query, NULL, QUICK_TIMEOUT_S, &r, err, errlen);
-    free(query);
-    if (rc < 0)
-        return -1;
-    if (r.status != 200) {
-        describe_engine_error(&r, "list containers", err, errlen);
-        rc = -1;
-    } else {
-        rc = parse_session_list(&r, out, n, err, errlen);
-    }
-    reply_clear(&r);
-    return rc;
-}
-
-/* ---- exec: detach tmux clients ----------------------------------------- */
-
-/* Creates an exec of cmd_json (a constant JSON array: never built from
- * input) run as user claude in container name; its id in id. */
-static int exec_create(docker_client *d, const char *name, const char *cmd_json, char *id,
-                       size_t idlen, char *err, size_t errlen)
-{
-    char path[256], body[512];
-    snprintf(path, sizeof path, "/containers/%s/exec", name);
-    snprintf(body, sizeof body,
-             "{\"User\":\"claude\",\"AttachStdin\":false,\"AttachStdout\":false,"
-             "\"AttachStderr\":false,\"Tty\":false,\"Cmd\":%s}",
-             cmd_json);
-    docker_reply r;
-    if (docker_call(d, "POST", path, body, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
-        return -1;
-    int rc = -1;
-    if (r.status == 201) {
-        json_t *root = json_loadb(r.body, r.len, 0, NULL);
-        const char *exec_id = json_string_value(json_object_get(root, "Id"));
-        if (exec_id != NULL && strspn(exec_id, "0123456789abcdef") == strlen(exec_id) &&
-            snprintf(id, idlen, "%s", exec_id) < (int)idlen)
-            rc = 0;
-        else
-            snprintf(err, errlen, "docker engine sent an unreadable exec reply");
-        json_decref(root);
-    } else if (r.status == 404 || r.status == 409) {
-        snprintf(err, errlen, "container %s is not running", name);
-    } else {
-        describe_engine_error(&r, "exec in container", err, errlen);
-    }
-    reply_clear(&r);
-    return rc;
-}
-
-static int exec_start_detached(docker_client *d, const char *id, char *err, size_t errlen)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/exec/%s/start", id);
-    docker_reply r;
-    if (docker_call(d, "POST", path, "{\"Detach\":true,\"Tty\":false}", QUICK_TIMEOUT_S, &r, err,
-                    errlen) < 0)
-        return -1;
-    int rc = 0;
-    if (r.status != 200 && r.status != 204) {
-        describe_engine_error(&r, "start exec", err, errlen);
-        rc = -1;
-    }
-    reply_clear(&r);
-    return rc;
-}
-
-/* Polls GET /exec/<id>/json until the process has ended; its exit code. */
-static int exec_wait(docker_client *d, const char *id, long *exit_code, char *err, size_t errlen)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/exec/%s/json", id);
-    double deadline = monotonic_s() + EXEC_WAIT_S;
-    while (monotonic_s() < deadline) {
-        docker_reply r;
-        if (docker_call(d, "GET", path, NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
-            return -1;
-        if (r.status != 200) {
-            describe_engine_error(&r, "inspect exec", err, errlen);
-            reply_clear(&r);
-            return -1;
-        }
-        json_t *root = json_loadb(r.body, r.len, 0, NULL);
-        bool running = json_is_true(json_object_get(root, "Running"));
-        json_t *code = json_object_get(root, "ExitCode");
-        bool done = root != NULL && !running && json_is_integer(code);
-        if (done)
-            *exit_code = (long)json_integer_value(code);
-        json_decref(root);
-        reply_clear(&r);
-        if (done)
-            return 0;
-        sleep_ms(50);
-    }
-    snprintf(err, errlen, "tmux detach-client did not finish within %d s", EXEC_WAIT_S);
-    return -1;
-}
-
-/* Runs cmd_json as claude inside the container and waits for its exit code. */
-static int run_exec(docker_client *d, const char *name, const char *cmd_json, long *exit_code,
-                    char *err, size_t errlen)
-{
-    char exec_id[128];
-    *exit_code = -1;
-    if (exec_create(d, name, cmd_json, exec_id, sizeof exec_id, err, errlen) < 0 ||
-        exec_start_detached(d, exec_id, err, errlen) < 0 ||
-        exec_wait(d, exec_id, exit_code, err, errlen) < 0)
-        return -1;
-    return 0;
-}
-
-/* `tmux detach-client -s claude` alone fails with "no current client" when
- * nobody is attached; guarding it with the session's attached count makes
- * "nothing to detach" a success. Still one argv, no shell. */
-#define DETACH_ALL_CMD                                                                             \
-    "[\"tmux\",\"if-shell\",\"-F\",\"-t\",\"claude\",\"#{session_attached}\","                     \
-    "\"detach-client -s claude\"]"
-
-int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t errlen)
-{
-    if (!uuid_v4_is_valid(uuid)) {
-        snprintf(err, errlen, "invalid id \"%s\"", uuid);
-        return -1;
-    }
-    char name[64];
-    container_name(name, sizeof name, uuid);
-    long exit_code;
-    if (run_exec(d, name, DETACH_ALL_CMD, &exit_code, err, errlen) < 0)
-        return -1;
-    if (exit_code != 0) {
-        snprintf(err, errlen, "tmux detach-client failed in %s (exit %ld)", name, exit_code);
-        return -1;
-    }
-    return 0;
-}
-
-/* A started container is usable once its entrypoint has made the claude user
- * and the tmux session: an attach or a background right after a start must
- * find them. Errors while polling mean "not yet"; a container that stops
- * means its entrypoint failed. */
-static int wait_session_ready(docker_client *d, const char *name, char *err, size_t errlen)
-{
-    double deadline = monotonic_s() + READY_WAIT_S;
-    while (monotonic_s() < deadline) {
-        long exit_code;
-        char ignored[256];
-        if (run_exec(d, name, "[\"tmux\",\"has-session\",\"-t\",\"claude\"]", &exit_code, ignored,
-                     sizeof ignored) == 0 &&
-            exit_code == 0)
-            return 0;
-        bool exists, running;
-        if (inspect_state(d, name, &exists, &running, err, errlen) < 0)
-            return -1;
-        if (!running) {
-            snprintf(err, errlen,
-                     "container %s stopped right after starting: its entrypoint failed "
-                     "(is the image a convocate session image?)",
-                     name);
-            return -1;
-        }
-        sleep_ms(100);
-    }
-    log_warn("%s: tmux session not up after %d s; leaving it running", name, READY_WAIT_S);
     return 0;
 }

@@ -16,6 +16,13 @@
 
 typedef struct docker_client docker_client;
 
+/* Every session's container is named ENGINE_CONTAINER_PREFIX<uuid>; its
+ * log lines carry that name as their syslog tag. */
+#define ENGINE_CONTAINER_PREFIX "convocate-session-"
+#define ENGINE_CONTAINER_NAME_LEN (sizeof ENGINE_CONTAINER_PREFIX - 1 + UUID_STR_LEN)
+/* "convocate-session-<uuid>": the only place the name is spelt. */
+void engine_container_name(const char *uuid, char out[ENGINE_CONTAINER_NAME_LEN]);
+
 /* url: "unix:///path/to/docker.sock" (the only scheme supported). */
 docker_client *docker_new(const char *url, char *err, size_t errlen);
 void docker_free(docker_client *d);

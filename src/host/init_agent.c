@@ -28,6 +28,7 @@
 #include "host/pki/rsyslog_apparmor.h"
 #include "host/pki/rsyslog_conf.h"
 #include "host/pki/tlssteps.h"
+#include "provision/conf_dir.h"
 #include "host/update.h"
 #include "common/layout.h"
 #include "provision/shell_host.h"
@@ -379,7 +380,7 @@ static int log_channel_steps(pairing *pr)
     tls_access access;
     tlsstep_access(pr->agent, &access);
     int rc = plan_dir(pr->p, pr->agent, AGENT_CONF_DIR "/", AGENT_CONF_DIR,
-                      tlsstep_parent_mode(pr->agent), 0, 0);
+                      conf_dir_mode(pr->agent), 0, 0);
     if (rc == 0)
         rc = plan_dir(pr->p, pr->agent, "rsyslog-tls/", AGENT_RSYSLOG_TLS_DIR, access.dir_mode, 0,
                       access.gid);

@@ -18,6 +18,7 @@
 #include "host/pki/rsyslog_apparmor.h"
 #include "host/pki/rsyslog_conf.h"
 #include "host/pki/tlssteps.h"
+#include "provision/conf_dir.h"
 
 #define SHELL_NAME_FALLBACK "convocate-shell"
 #define UNAME_OUTPUT_MAX 512
@@ -154,8 +155,7 @@ int init_shell_steps(plan *p, runner *shell)
 {
     gid_t claude = shell_claude_gid(shell);
     ssh_key host_key = NULL;
-    if (plan_dir(p, shell, SHELL_CONF_DIR "/", SHELL_CONF_DIR, tlsstep_parent_mode(shell), 0,
-                 claude) < 0)
+    if (plan_dir(p, shell, SHELL_CONF_DIR "/", SHELL_CONF_DIR, conf_dir_mode(shell), 0, claude) < 0)
         return -1;
     if (keystep_pair(p, shell, "status_host_ed25519_key", STATUS_HOST_KEY, "convocate-status", 0600,
                      0, 0, &host_key) < 0)

@@ -62,30 +62,6 @@ int host_role_parse(const char *s, host_role *out)
 
 /* ---- running programs on the target ------------------------------------ */
 
-/* Runs argv; 0 with *out (caller frees), or -1 reported under step. */
-int host_run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out)
-{
-    char *text = NULL, err[512], line[HOST_LINE_MAX];
-    int status = r->ops->run(r, argv, &text, OUT_MAX, err, sizeof err);
-    if (status == 0) {
-        if (out != NULL)
-            *out = text;
-        else
-            free(text);
-        return 0;
-    }
-    runner_output_last_line(text, line, sizeof line);
-    free(text);
-    if (status < 0)
-        return plan_fail(p, step, "%s", err);
-    /* Name the program, not the env(1) that sets its environment. */
-    size_t i = 0;
-    while (argv[i + 1] != NULL && (strcmp(argv[i], "env") == 0 || strchr(argv[i], '=') != NULL))
-        i++;
-    return plan_fail(p, step, "%s failed (exit %d)%s%s", argv[i], status, line[0] ? ": " : "",
-                     line);
-}
-
 /* Exit status only, output dropped: for questions like "is X installed". */
 static int ask(runner *r, char *const argv[])
 {
@@ -104,7 +80,7 @@ int host_apt_update(plan *p, runner *r)
         return 0;
     }
     char *argv[] = {APT_GET, "update", NULL};
-    if (host_run_checked(p, r, "apt-get update", argv, NULL) < 0)
+    if (plan_run(p, r, "apt-get update", argv, NULL) < 0)
         return -1;
     printf("  apt-get update: done\n");
     fflush(stdout);
@@ -129,7 +105,7 @@ int host_dist_upgrade(plan *p, runner *r)
     const char *step = "dist-upgrade";
     char *sim = NULL, name[64];
     char *simulate[] = {"apt-get", "-s", "-q", "dist-upgrade", NULL};
-    if (host_run_checked(p, r, step, simulate, &sim) < 0)
+    if (plan_run(p, r, step, simulate, &sim) < 0)
         return -1;
     int n = count_prefixed_lines(sim, "Inst ");
     free(sim);
@@ -139,7 +115,7 @@ int host_dist_upgrade(plan *p, runner *r)
     }
     snprintf(name, sizeof name, "dist-upgrade (%d package%s)", n, n == 1 ? "" : "s");
     char *argv[] = {APT_GET, "dist-upgrade", NULL};
-    if (!p->dry_run && host_run_checked(p, r, step, argv, NULL) < 0)
+    if (!p->dry_run && plan_run(p, r, step, argv, NULL) < 0)
         return -1;
     plan_report(p, name, STEP_UPDATED);
     return 0;
@@ -207,7 +183,7 @@ int host_apt_install(plan *p, runner *r, const char *step, const char *const pkg
         plan_report(p, step, STEP_UNCHANGED);
         return 0;
     }
-    if (!p->dry_run && host_run_checked(p, r, step, argv, NULL) < 0)
+    if (!p->dry_run && plan_run(p, r, step, argv, NULL) < 0)
         return -1;
     plan_report(p, name, STEP_CREATED);
     return 0;
@@ -231,7 +207,7 @@ static int claude_user(plan *p, runner *r)
     gid_t gid;
     bool have_group = r->ops->lookup_group(r, "claude", &gid) == 0;
     char *groupadd[] = {"groupadd", "--gid", CLAUDE_ID, "claude", NULL};
-    if (!have_group && !p->dry_run && host_run_checked(p, r, "group claude", groupadd, NULL) < 0)
+    if (!have_group && !p->dry_run && plan_run(p, r, "group claude", groupadd, NULL) < 0)
         return -1;
     plan_report(p, "group claude (1337)", have_group ? STEP_UNCHANGED : STEP_CREATED);
     char *getent[] = {"getent", "passwd", "claude", NULL};
@@ -239,7 +215,7 @@ static int claude_user(plan *p, runner *r)
     char *useradd[] = {"useradd", "--uid",      CLAUDE_ID,      "--gid",
                        "claude",  "--home-dir", "/home/claude", "--create-home",
                        "--shell", "/bin/bash",  "claude",       NULL};
-    if (!have_user && !p->dry_run && host_run_checked(p, r, "user claude", useradd, NULL) < 0)
+    if (!have_user && !p->dry_run && plan_run(p, r, "user claude", useradd, NULL) < 0)
         return -1;
     plan_report(p, "user claude (1337)", have_user ? STEP_UNCHANGED : STEP_CREATED);
     return 0;
@@ -250,12 +226,12 @@ static int timezone_with_timedatectl(plan *p, runner *r)
     const char *step = "timezone " TZ_NAME;
     char *out = NULL;
     char *show[] = {"timedatectl", "show", "--property=Timezone", "--value", NULL};
-    if (host_run_checked(p, r, step, show, &out) < 0)
+    if (plan_run(p, r, step, show, &out) < 0)
         return -1;
     bool same = out != NULL && strncmp(out, TZ_NAME "\n", sizeof TZ_NAME) == 0;
     free(out);
     char *set[] = {"timedatectl", "set-timezone", TZ_NAME, NULL};
-    if (!same && !p->dry_run && host_run_checked(p, r, step, set, NULL) < 0)
+    if (!same && !p->dry_run && plan_run(p, r, step, set, NULL) < 0)
         return -1;
     plan_report(p, step, same ? STEP_UNCHANGED : STEP_UPDATED);
     return 0;
@@ -276,7 +252,7 @@ static int timezone_by_files(plan *p, runner *r)
     bool same = status == 0 && out != NULL && strcmp(out, TZ_FILE "\n") == 0;
     free(out);
     char *ln[] = {"ln", "-sfn", TZ_FILE, "/etc/localtime", NULL};
-    if (!same && !p->dry_run && host_run_checked(p, r, step, ln, NULL) < 0)
+    if (!same && !p->dry_run && plan_run(p, r, step, ln, NULL) < 0)
         return -1;
     plan_report(p, step, same ? STEP_UNCHANGED : STEP_UPDATED);
     return 0;
@@ -366,7 +342,7 @@ static int reboot_and_wait(plan *p, runner *r, const install_host_options *o)
         return plan_fail(p, step, "cannot read %s on %s", BOOT_ID, r->where);
     /* In the background, so the command returns before sshd goes down. */
     char *argv[] = {"sh", "-c", "(sleep 2; reboot) </dev/null >/dev/null 2>&1 &", NULL};
-    if (host_run_checked(p, r, step, argv, NULL) < 0)
+    if (plan_run(p, r, step, argv, NULL) < 0)
         return -1;
     printf("  reboot: rebooting %s; waiting up to %d s\n", r->where, wait);
     fflush(stdout);

@@ -31,10 +31,6 @@ void host_ufw_allow(plan *p, runner *r, const char *port, bool will_have_ufw);
 
 #define HOST_LINE_MAX 300
 
-/* Runs argv on the target; 0 with *out (caller frees; out may be NULL),
- * or -1 after one line naming step, the program and its last output line. */
-int host_run_checked(plan *p, runner *r, const char *step, char *const argv[], char **out);
-
 /* The steps install and create-vm share. apt-get update (not counted as
  * a change); dist-upgrade when apt would install anything; apt-get install
  * of those of pkgs (at most 32) that dpkg does not list as installed, the

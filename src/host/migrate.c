@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,15 +24,12 @@
 #include "common/spawn.h"
 #include "common/tree.h"
 #include "common/ids.h"
+#include "provision/digest.h"
 #include "provision/progress.h"
 #include "ssh/registry.h"
 
 #define ERR_LEN 1024
-#define SHA256_HEX_LEN 64
 #define TOOL_OUTPUT_MAX (64 * 1024)
-/* The agent store's staging prefix: whatever a crash leaves under it is
- * removed when the agent next starts (store.c recover()). */
-#define AGENT_STAGING ".new-"
 
 typedef struct {
     plan *p;
@@ -82,26 +78,6 @@ static char *agent_real(move *m, const char *path, char out[PATH_BUF])
     return out;
 }
 
-/* Runs a tool on the agent; 0 on exit status 0, else -1 reported. */
-static int agent_run(move *m, const char *step, char *const argv[], char **out)
-{
-    char err[ERR_LEN], *text = NULL;
-    int status = m->fs->ops->run(m->fs, argv, &text, TOOL_OUTPUT_MAX, err, sizeof err);
-    if (status != 0) {
-        if (status < 0)
-            plan_fail(m->p, step, "%s", err);
-        else
-            plan_fail(m->p, step, "%s exited with %d: %.400s", argv[0], status, text ? text : "");
-        free(text);
-        return -1;
-    }
-    if (out != NULL)
-        *out = text;
-    else
-        free(text);
-    return 0;
-}
-
 int migrate_check_ids(plan *p, const migrate_options *o)
 {
     if (o->uuid == NULL || !uuid_v4_is_valid(o->uuid))
@@ -136,8 +112,8 @@ static int set_paths(move *m)
     if (root_path(m->source_dir, sizeof m->source_dir, "/home/claude") < 0 ||
         root_path(m->source, sizeof m->source, "/home/claude/%s", u) < 0)
         return plan_fail(m->p, "source", "--root is too long");
-    snprintf(m->remote_tar, sizeof m->remote_tar, "/home/claude/%s%s.tar", AGENT_STAGING, u);
-    snprintf(m->staging, sizeof m->staging, "/home/claude/%s%s", AGENT_STAGING, u);
+    snprintf(m->remote_tar, sizeof m->remote_tar, "/home/claude/%s%s.tar", AGENT_STAGING_PREFIX, u);
+    snprintf(m->staging, sizeof m->staging, "/home/claude/%s%s", AGENT_STAGING_PREFIX, u);
     snprintf(m->home, sizeof m->home, "/home/claude/%s", u);
     return 0;
 }
@@ -174,18 +150,19 @@ static int check_source(move *m)
 static int check_local_container(move *m)
 {
     char err[ERR_LEN];
+    char name[ENGINE_CONTAINER_NAME_LEN];
+    engine_container_name(m->o->uuid, name);
     docker_client *d = docker_new(m->o->docker_host, err, sizeof err);
     bool running = false;
     int rc = d ? docker_session_running(d, m->o->uuid, &running, err, sizeof err) : -1;
     docker_free(d);
     if (rc < 0)
-        return plan_fail(m->p, "local container",
-                         "cannot ask the engine at %s whether convocate-session-%s runs: %s",
-                         m->o->docker_host, m->o->uuid, err);
+        return plan_fail(m->p, "local container", "cannot ask the engine at %s whether %s runs: %s",
+                         m->o->docker_host, name, err);
     if (running)
-        return plan_fail(m->p, "local container",
-                         "convocate-session-%s is running on this host; stop it first", m->o->uuid);
-    say("local container", "convocate-session-%s is not running", m->o->uuid);
+        return plan_fail(m->p, "local container", "%s is running on this host; stop it first",
+                         name);
+    say("local container", "%s is not running", name);
     return 0;
 }
 
@@ -266,7 +243,7 @@ static int sweep_leftover(move *m, const char *path)
         return 0;
     }
     char *argv[] = {"rm", "-rf", "--one-file-system", "--", agent_real(m, path, real), NULL};
-    if (agent_run(m, "agent files", argv, NULL) < 0)
+    if (plan_run(m->p, m->fs, "agent files", argv, NULL) < 0)
         return -1;
     say("agent files", "removed %s, left by an interrupted run", real);
     return 0;
@@ -378,36 +355,11 @@ static int make_archive(move *m)
     return 0;
 }
 
-static int sha256_file(const char *path, char hex[SHA256_HEX_LEN + 1])
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int rc = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : -1;
-    unsigned char buf[65536];
-    ssize_t n;
-    while (rc == 0 && (n = read(fd, buf, sizeof buf)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 || EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-            rc = -1;
-    }
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != sizeof md))
-        rc = -1;
-    for (unsigned i = 0; rc == 0 && i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    EVP_MD_CTX_free(ctx);
-    close(fd);
-    return rc;
-}
-
 static int hash_archive(move *m)
 {
-    if (sha256_file(m->local_tar, m->sha) < 0)
-        return plan_fail(m->p, "sha256", "cannot hash %s", m->local_tar);
+    char err[ERR_LEN];
+    if (digest_local_file(m->local_tar, m->sha, err, sizeof err) < 0)
+        return plan_fail(m->p, "sha256", "%s", err);
     say("sha256", "%s", m->sha);
     return 0;
 }
@@ -428,14 +380,10 @@ static int copy_archive(move *m)
 
 static int verify_copy(move *m)
 {
-    char real[PATH_BUF], *out = NULL;
-    char *argv[] = {"sha256sum", "--", agent_real(m, m->remote_tar, real), NULL};
-    if (agent_run(m, "verify", argv, &out) < 0)
-        return -1;
-    bool same =
-        out != NULL && strlen(out) >= SHA256_HEX_LEN && strncmp(out, m->sha, SHA256_HEX_LEN) == 0;
-    free(out);
-    if (!same)
+    char have[SHA256_HEX_LEN + 1], err[ERR_LEN];
+    if (digest_target_file(m->fs, m->remote_tar, have, err, sizeof err) < 0)
+        return plan_fail(m->p, "verify", "%s", err);
+    if (strcmp(have, m->sha) != 0)
         return plan_fail(m->p, "verify", "the copy on the agent has another SHA-256");
     say("verify", "SHA-256 matches on the agent");
     return 0;
@@ -463,14 +411,14 @@ static int untar(move *m)
                        m->fs->can_chown ? "--same-owner" : "--no-same-owner",
                        "--same-permissions",
                        NULL};
-    if (agent_run(m, "untar", extract, NULL) < 0)
+    if (plan_run(m->p, m->fs, "untar", extract, NULL) < 0)
         return -1;
     if (m->fs->ops->make_dir(m->fs, m->staging, 0700, uid, gid, err, sizeof err) < 0)
         return plan_fail(m->p, "untar", "%s", err);
     char *publish[] = {"mv", "--no-clobber", "--no-target-directory",
                        "--", stage_real,     agent_real(m, m->home, home_real),
                        NULL};
-    if (agent_run(m, "untar", publish, NULL) < 0)
+    if (plan_run(m->p, m->fs, "untar", publish, NULL) < 0)
         return -1;
     runner_stat st;
     if (m->fs->ops->stat_path(m->fs, m->staging, &st, err, sizeof err) < 0 || st.exists)
@@ -527,12 +475,12 @@ static void clean_up(move *m)
             plan_fail(m->p, "temp files", "cannot remove %s: %s", m->local_tar, strerror(errno));
     if (m->remote_tar_written) {
         char *argv[] = {"rm", "-f", "--", agent_real(m, m->remote_tar, real), NULL};
-        failed |= agent_run(m, "temp files", argv, NULL);
+        failed |= plan_run(m->p, m->fs, "temp files", argv, NULL);
     }
     if (m->staging_made) {
         char *argv[] = {"rm", "-rf", "--one-file-system", "--", agent_real(m, m->staging, real),
                         NULL};
-        failed |= agent_run(m, "temp files", argv, NULL);
+        failed |= plan_run(m->p, m->fs, "temp files", argv, NULL);
     }
     if (any && failed == 0)
         say("temp files", "removed");

@@ -59,7 +59,7 @@ static int binary_outcome(plan *p, runner *r, const char *path, const char *want
 int deploy_binary_step(plan *p, runner *r, const char *name)
 {
     char src[PATH_MAX], path[PATH_BUF], err[1024];
-    char want[SHA256_HEX_LEN + 1], got[SHA256_HEX_LEN + 1];
+    char want[SHA256_HEX_LEN + 1];
     /* A name is one path component: it goes into a path on the target. */
     if (strlen(name) >= DEPLOY_NAME_MAX || strchr(name, '/') != NULL || name[0] == '.')
         return plan_fail(p, "deploy", "\"%s\" is not a program name", name);
@@ -79,11 +79,8 @@ int deploy_binary_step(plan *p, runner *r, const char *name)
             return plan_fail(p, path, "%s", err);
         /* The size was checked before the rename; the digest proves the
          * bytes. */
-        if (digest_target_file(r, path, got, err, sizeof err) < 0)
-            return plan_fail(p, path, "%s", err);
-        if (strcmp(got, want) != 0)
-            return plan_fail(p, path, "SHA-256 on %s is %s, expected %s; run again", r->where, got,
-                             want);
+        if (digest_check_target(p, r, path, path, want) < 0)
+            return -1;
     }
     plan_report(p, path, outcome);
     return 0;

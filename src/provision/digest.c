@@ -109,3 +109,14 @@ int digest_target_file(runner *r, const char *path, char hex[SHA256_HEX_LEN + 1]
     free(out);
     return rc;
 }
+
+int digest_check_target(plan *p, runner *r, const char *step, const char *path, const char *want)
+{
+    char have[SHA256_HEX_LEN + 1], err[1024];
+    if (digest_target_file(r, path, have, err, sizeof err) < 0)
+        return plan_fail(p, step, "%s", err);
+    if (strcmp(have, want) != 0)
+        return plan_fail(p, step, "SHA-256 on %s is %s, expected %s; run again", r->where, have,
+                         want);
+    return 0;
+}

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "provision/plan.h"
 #include "provision/runner.h"
 
 #define SHA256_HEX_LEN 64
@@ -24,5 +25,9 @@ int digest_local_file(const char *path, char hex[SHA256_HEX_LEN + 1], char *err,
  * -1 with err (also when the file is missing). */
 int digest_target_file(runner *r, const char *path, char hex[SHA256_HEX_LEN + 1], char *err,
                        size_t errlen);
+
+/* After an upload: the target's digest of path must be want. 0, or -1
+ * after one line under step (the bytes differ: run again). */
+int digest_check_target(plan *p, runner *r, const char *step, const char *path, const char *want);
 
 #endif

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/spawn.h"
+#include "common/fileio.h"
 #include "provision/digest.h"
 #include "common/layout.h"
 #include "provision/progress.h"
@@ -41,13 +41,23 @@ static int parse_image_id(const char *out, char *id, size_t size)
     return 0;
 }
 
-static int local_image_id(const char *tag, char *id, size_t size)
+int image_id(runner *r, const char *tag, char *id, size_t size)
 {
     char *argv[] = {"docker", "image", "inspect", "--format", "{{.Id}}", (char *)tag, NULL};
-    char *out = NULL;
-    int status = spawn_capture(argv, &out, ID_OUTPUT_MAX);
+    char *out = NULL, err[512];
+    int status = r->ops->run(r, argv, &out, ID_OUTPUT_MAX, err, sizeof err);
     int rc = status == 0 ? parse_image_id(out, id, size) : -1;
     free(out);
+    return rc;
+}
+
+/* The ID this machine's engine gives tag: image_id through a local runner. */
+static int local_image_id(const char *tag, char *id, size_t size)
+{
+    char err[256];
+    runner *here = runner_local_new(NULL, err, sizeof err);
+    int rc = here != NULL ? image_id(here, tag, id, size) : -1;
+    runner_free(here);
     return rc;
 }
 
@@ -55,12 +65,8 @@ static int local_image_id(const char *tag, char *id, size_t size)
  * engine: the load step says so precisely). */
 static void target_image_id(runner *r, const char *tag, char *id, size_t size)
 {
-    char *argv[] = {"docker", "image", "inspect", "--format", "{{.Id}}", (char *)tag, NULL};
-    char *out = NULL, err[512];
-    int status = r->ops->run(r, argv, &out, ID_OUTPUT_MAX, err, sizeof err);
-    if (status != 0 || parse_image_id(out, id, size) < 0)
+    if (image_id(r, tag, id, size) < 0)
         id[0] = '\0';
-    free(out);
 }
 
 int image_check_local(plan *p, const char *tag)
@@ -104,20 +110,6 @@ static int wait_status(pid_t pid)
         if (errno != EINTR)
             return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Copies the pipe into fd while hashing; the byte count in *size. */

@@ -16,6 +16,10 @@
  * [A-Za-z0-9._/:@-], not starting with '-'. */
 bool image_tag_is_valid(const char *tag);
 
+/* The ID ("sha256:<hex>") the engine on r's target gives tag, from
+ * `docker image inspect`: 0, or -1 when it has no such image (or no engine). */
+int image_id(runner *r, const char *tag, char *id, size_t size);
+
 /* Checks that tag exists on this machine's engine; -1 after a message. */
 int image_check_local(plan *p, const char *tag);
 

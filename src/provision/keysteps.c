@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ssh/keygen.h"
+#include "ssh/keys.h"
 
 #define ERR_LEN 512
 
@@ -126,9 +127,9 @@ int keystep_check_pin(plan *p, runner *r, const char *step, const char *path, ss
     if (have <= 0)
         return have;
     bool same = keygen_same_public(pinned, key);
-    char want[KEYGEN_FINGERPRINT_LEN], got[KEYGEN_FINGERPRINT_LEN];
-    keygen_fingerprint(pinned, want);
-    keygen_fingerprint(key, got);
+    char want[FINGERPRINT_LEN], got[FINGERPRINT_LEN];
+    key_fingerprint_sha256(pinned, want);
+    key_fingerprint_sha256(key, got);
     ssh_key_free(pinned);
     if (same)
         return 0;

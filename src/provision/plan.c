@@ -7,6 +7,8 @@
 #include <string.h>
 
 #define ERR_LEN 1024
+#define RUN_OUTPUT_MAX (256 * 1024)
+#define RUN_LINE_MAX 300
 
 void plan_report(plan *p, const char *step, step_outcome outcome)
 {
@@ -141,4 +143,28 @@ int plan_file_once(plan *p, runner *r, const char *step, const char *path, const
         return plan_fail(p, step, "%s", err);
     plan_report(p, step, STEP_CREATED);
     return 0;
+}
+
+/* Runs argv; 0 with *out (caller frees), or -1 reported under step. */
+int plan_run(plan *p, runner *r, const char *step, char *const argv[], char **out)
+{
+    char *text = NULL, err[512], line[RUN_LINE_MAX];
+    int status = r->ops->run(r, argv, &text, RUN_OUTPUT_MAX, err, sizeof err);
+    if (status == 0) {
+        if (out != NULL)
+            *out = text;
+        else
+            free(text);
+        return 0;
+    }
+    runner_output_last_line(text, line, sizeof line);
+    free(text);
+    if (status < 0)
+        return plan_fail(p, step, "%s", err);
+    /* Name the program, not the env(1) that sets its environment. */
+    size_t i = 0;
+    while (argv[i + 1] != NULL && (strcmp(argv[i], "env") == 0 || strchr(argv[i], '=') != NULL))
+        i++;
+    return plan_fail(p, step, "%s failed (exit %d)%s%s", argv[i], status, line[0] ? ": " : "",
+                     line);
 }

@@ -43,4 +43,8 @@ int plan_file_once(plan *p, runner *r, const char *step, const char *path, const
  * missing, -1 on error (reported under step). */
 int plan_read(plan *p, runner *r, const char *step, const char *path, char **out, size_t *len);
 
+/* Runs argv on the target; 0 with *out (caller frees; out may be NULL),
+ * or -1 after one line naming step, the program and its last output line. */
+int plan_run(plan *p, runner *r, const char *step, char *const argv[], char **out);
+
 #endif

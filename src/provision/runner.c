@@ -248,7 +248,7 @@ static const runner_ops local_ops = {
     .destroy = local_destroy,
 };
 
-runner *runner_local_new(const char *root, char *err, size_t errlen)
+static runner *local_runner_alloc(char *err, size_t errlen)
 {
     runner *r = calloc(1, sizeof *r);
     if (r == NULL) {
@@ -258,6 +258,27 @@ runner *runner_local_new(const char *root, char *err, size_t errlen)
     r->ops = &local_ops;
     r->can_chown = geteuid() == 0;
     snprintf(r->where, sizeof r->where, "local");
+    return r;
+}
+
+runner *runner_local_under(const char *root, char *err, size_t errlen)
+{
+    runner *r = local_runner_alloc(err, errlen);
+    if (r == NULL || root == NULL || strcmp(root, "/") == 0)
+        return r;
+    if (snprintf(r->root, sizeof r->root, "%s", root) >= (int)sizeof r->root) {
+        snprintf(err, errlen, "root %s is too long", root);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+runner *runner_local_new(const char *root, char *err, size_t errlen)
+{
+    runner *r = local_runner_alloc(err, errlen);
+    if (r == NULL)
+        return NULL;
     if (root != NULL && root[0] != '\0') {
         /* realpath: a relative --root works, and the prefix is canonical. */
         char real[PATH_MAX];

@@ -74,6 +74,11 @@ struct runner {
 /* A runner for this machine with every path under root (NULL, "" or "/":
  * the real root). NULL when root is not an existing directory. */
 runner *runner_local_new(const char *root, char *err, size_t errlen);
+/* A runner for this machine that maps paths exactly as root_path() does:
+ * root as given ("/" or NULL: the real root; a relative one from the
+ * working directory), and it need not exist yet, as a packaging root that
+ * the first directory made under it makes too. */
+runner *runner_local_under(const char *root, char *err, size_t errlen);
 void runner_free(runner *r);
 
 /* How to reach and act on a remote target (SPEC 11). */

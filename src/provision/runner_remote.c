@@ -26,7 +26,7 @@
 
 typedef struct {
     runner base; /* first: runner * and remote_runner * are the same pointer */
-    ssh_target target;
+    dial_target target;
     ssh_session session;
     bool sudo;
     int op_timeout, run_timeout;
@@ -78,7 +78,7 @@ static int root_exec(remote_runner *rr, char *const argv[], exec_request *rq, ch
     }
     log_debug("%s: %s", rr->base.where, cmd);
     char why[512];
-    int status = ssh_exec(rr->session, cmd, rq, why, sizeof why);
+    int status = remote_exec(rr->session, cmd, rq, why, sizeof why);
     if (status < 0)
         snprintf(err, errlen, "%s on %s: %s", argv[0], rr->base.where, why);
     free(cmd);
@@ -424,7 +424,7 @@ static int check_sudo(remote_runner *rr, char *err, size_t errlen)
     exec_buf_init(&msg, MSG_MAX);
     exec_request rq = {.out = &msg, .err_out = &msg, .timeout = rr->op_timeout};
     char why[512];
-    int status = ssh_exec(rr->session, "sudo -n true", &rq, why, sizeof why);
+    int status = remote_exec(rr->session, "sudo -n true", &rq, why, sizeof why);
     if (status != 0) {
         char line[300];
         exec_buf_last_line(&msg, line, sizeof line);
@@ -440,7 +440,7 @@ static int check_sudo(remote_runner *rr, char *err, size_t errlen)
 
 static int remote_dial(remote_runner *rr, char *err, size_t errlen)
 {
-    rr->session = ssh_target_connect(&rr->target, err, errlen);
+    rr->session = dial_target_connect(&rr->target, err, errlen);
     if (rr->session == NULL)
         return -1;
     if (rr->sudo && check_sudo(rr, err, errlen) < 0) {
@@ -486,8 +486,8 @@ runner *runner_remote_new(const remote_options *o, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (ssh_target_init(&rr->target, o->host, o->port, o->user, o->known_hosts, o->identity,
-                        o->accept_new_host_key, o->connect_timeout, err, errlen) < 0) {
+    if (dial_target_init(&rr->target, o->host, o->port, o->user, o->known_hosts, o->identity,
+                         o->accept_new_host_key, o->connect_timeout, err, errlen) < 0) {
         free(rr);
         return NULL;
     }

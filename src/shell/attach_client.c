@@ -12,6 +12,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
+
 static int winch_pipe[2] = {-1, -1};
 
 static void on_winch(int sig)
@@ -40,20 +42,6 @@ struct attach_ctx {
     char *err;
     size_t errlen;
 };
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 /* Before the relay starts the agent may answer with one error line; tmux's
  * output never starts with '{', so the first byte tells the two apart. */
@@ -143,7 +131,8 @@ int attach_run(agent_entry *agent, const char *uuid, char *err, size_t errlen)
         tcsetattr(STDIN_FILENO, TCSANOW, &t);
     }
     struct attach_ctx ctx = {uuid, err, errlen};
-    int rc = ssh_peer_with_channel(agent->peer, "convocate-agent-attach", relay, &ctx, err, errlen);
+    int rc =
+        pinned_peer_with_channel(agent->peer, "convocate-agent-attach", relay, &ctx, err, errlen);
     if (raw)
         tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     sigaction(SIGWINCH, &old_sa, NULL);

@@ -257,6 +257,21 @@ static int check_dns_unique(cluster_list *l, const char *dns, const char *except
     return 0;
 }
 
+/* Calls op (taking params) on the session's agent and prints the session
+ * it answers with. */
+static int call_and_print_session(agent_entry *agent, const char *op, json_t *params)
+{
+    char err[512];
+    json_t *res = agent_call(agent, op, params, err, sizeof err);
+    json_decref(params);
+    if (res == NULL)
+        return fail("%s", err);
+    json_object_set_new(res, "agent", json_string(agent->id));
+    print_session(res);
+    json_decref(res);
+    return 0;
+}
+
 static int cmd_new(agent_registry *r, int argc, char **argv)
 {
     session_opts o;
@@ -284,16 +299,7 @@ static int cmd_new(agent_registry *r, int argc, char **argv)
         return 1;
     }
     cluster_list_free(&l);
-    char err[512];
-    json_t *params = session_params(&o);
-    json_t *s = agent_call(target, "create", params, err, sizeof err);
-    json_decref(params);
-    if (s == NULL)
-        return fail("%s", err);
-    json_object_set_new(s, "agent", json_string(target->id));
-    print_session(s);
-    json_decref(s);
-    return 0;
+    return call_and_print_session(target, "create", session_params(&o));
 }
 
 /* Loads the cluster and resolves argv's TARGET; fills agent and uuid. */
@@ -399,20 +405,10 @@ static int cmd_clone(agent_registry *r, int argc, char **argv)
     agent_entry *agent;
     json_t *s;
     int rc = resolve_target(r, &l, argv[1], &agent, &s);
-    if (rc == 0) {
-        char err[512];
-        json_t *params =
-            json_pack("{s:s, s:s}", "source_id", str_field(s, "uuid"), "name", argv[2]);
-        json_t *res = agent_call(agent, "clone", params, err, sizeof err);
-        json_decref(params);
-        if (res == NULL) {
-            rc = fail("%s", err);
-        } else {
-            json_object_set_new(res, "agent", json_string(agent->id));
-            print_session(res);
-            json_decref(res);
-        }
-    }
+    if (rc == 0)
+        rc = call_and_print_session(
+            agent, "clone",
+            json_pack("{s:s, s:s}", "source_id", str_field(s, "uuid"), "name", argv[2]));
     cluster_list_free(&l);
     return rc;
 }
@@ -432,18 +428,9 @@ static int cmd_edit(agent_registry *r, int argc, char **argv)
     if (rc == 0)
         rc = check_dns_unique(&l, o.dns, str_field(s, "uuid"));
     if (rc == 0) {
-        char err[512];
         json_t *params = session_params(&o);
         json_object_set_new(params, "id", json_string(str_field(s, "uuid")));
-        json_t *res = agent_call(agent, "edit", params, err, sizeof err);
-        json_decref(params);
-        if (res == NULL) {
-            rc = fail("%s", err);
-        } else {
-            json_object_set_new(res, "agent", json_string(agent->id));
-            print_session(res);
-            json_decref(res);
-        }
+        rc = call_and_print_session(agent, "edit", params);
     }
     cluster_list_free(&l);
     return rc;

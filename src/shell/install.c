@@ -16,10 +16,10 @@
 #include "engine/docker.h"
 #include "common/layout.h"
 #include "common/paths.h"
+#include "provision/image_transfer.h"
 #include "version.h"
 
 #define EXIT_USAGE 2
-#define TOOL_OUTPUT_MAX 8192
 
 static int check_docker(plan *p, const shell_install_options *opt)
 {
@@ -38,22 +38,6 @@ static int check_docker(plan *p, const shell_install_options *opt)
     return 0;
 }
 
-static int run_tool(plan *p, runner *r, const char *step, char *const argv[])
-{
-    char *out = NULL, err[512];
-    int status = r->ops->run(r, argv, &out, TOOL_OUTPUT_MAX, err, sizeof err);
-    if (status != 0) {
-        size_t n = out ? strcspn(out, "\n") : 0;
-        if (status < 0)
-            plan_fail(p, step, "%s", err);
-        else
-            plan_fail(p, step, "%s failed (exit %d)%s%.*s", argv[0], status, n ? ": " : "", (int)n,
-                      out ? out : "");
-    }
-    free(out);
-    return status == 0 ? 0 : -1;
-}
-
 /* Group and user claude 1337 (SPEC 4), with the TUI as login shell so that
  * `ssh claude@shell-host` lands in it. Real root only. */
 static int ensure_claude_user(plan *p, runner *r)
@@ -63,14 +47,14 @@ static int ensure_claude_user(plan *p, runner *r)
     snprintf(gid, sizeof gid, "%u", CLAUDE_GID_DEFAULT);
     bool have_group = getgrnam("claude") != NULL;
     char *groupadd[] = {"groupadd", "--gid", gid, "claude", NULL};
-    if (!have_group && !p->dry_run && run_tool(p, r, "group claude", groupadd) < 0)
+    if (!have_group && !p->dry_run && plan_run(p, r, "group claude", groupadd, NULL) < 0)
         return -1;
     plan_report(p, "group claude", have_group ? STEP_UNCHANGED : STEP_CREATED);
     bool have_user = getpwnam("claude") != NULL;
     char *useradd[] = {
         "useradd",      "--uid",         uid,       "--gid",           "claude", "--home-dir",
         "/home/claude", "--create-home", "--shell", SHELL_LOGIN_SHELL, "claude", NULL};
-    if (!have_user && !p->dry_run && run_tool(p, r, "user claude", useradd) < 0)
+    if (!have_user && !p->dry_run && plan_run(p, r, "user claude", useradd, NULL) < 0)
         return -1;
     plan_report(p, "user claude", have_user ? STEP_UNCHANGED : STEP_CREATED);
     if (!have_user)
@@ -78,7 +62,7 @@ static int ensure_claude_user(plan *p, runner *r)
     struct passwd *pw = getpwnam("claude");
     bool shell_ok = pw != NULL && strcmp(pw->pw_shell, SHELL_LOGIN_SHELL) == 0;
     char *usermod[] = {"usermod", "--shell", SHELL_LOGIN_SHELL, "claude", NULL};
-    if (!shell_ok && !p->dry_run && run_tool(p, r, "login shell", usermod) < 0)
+    if (!shell_ok && !p->dry_run && plan_run(p, r, "login shell", usermod, NULL) < 0)
         return -1;
     plan_report(p, "login shell", shell_ok ? STEP_UNCHANGED : STEP_UPDATED);
     return 0;
@@ -109,11 +93,8 @@ static int ensure_image(plan *p, runner *r, const shell_install_options *opt)
     const char *step = "image convocate:" CONVOCATE_VERSION;
     char tag[64];
     snprintf(tag, sizeof tag, "convocate:%s", CONVOCATE_VERSION);
-    char *inspect[] = {"docker", "image", "inspect", "--format", "{{.Id}}", tag, NULL};
-    char *out = NULL, err[512];
-    int present = r->ops->run(r, inspect, &out, TOOL_OUTPUT_MAX, err, sizeof err) == 0;
-    free(out);
-    if (present) {
+    char id[128];
+    if (image_id(r, tag, id, sizeof id) == 0) {
         plan_report(p, step, STEP_UNCHANGED);
         return 0;
     }
@@ -126,7 +107,7 @@ static int ensure_image(plan *p, runner *r, const shell_install_options *opt)
     if (find_build_script(script, sizeof script) < 0)
         return plan_fail(p, step, "scripts/build-image.sh not found next to this binary");
     char *build[] = {"bash", script, "full", NULL};
-    if (!p->dry_run && run_tool(p, r, step, build) < 0)
+    if (!p->dry_run && plan_run(p, r, step, build, NULL) < 0)
         return -1;
     plan_report(p, step, STEP_CREATED);
     return 0;

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
@@ -106,18 +107,10 @@ static void queue_for(subscriber *s, const char *line, size_t len)
         s->dead = true;
         return;
     }
-    if (s->len + len > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + len)
-            cap *= 2;
-        char *bigger = realloc(s->buf, cap);
-        if (bigger == NULL) {
-            log_error("feed subscriber %u: out of memory: dropping it", s->id);
-            s->dead = true;
-            return;
-        }
-        s->buf = bigger;
-        s->cap = cap;
+    if (grow_array(&s->buf, &s->cap, s->len + len, 1, 4096) < 0) {
+        log_error("feed subscriber %u: out of memory: dropping it", s->id);
+        s->dead = true;
+        return;
     }
     memcpy(s->buf + s->len, line, len);
     s->len += len;

@@ -14,13 +14,14 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "ssh/keys.h"
 
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 30000
 #define DEAD_PEER_MS 30000
 
-struct ssh_peer {
-    ssh_peer_config cfg;
+struct pinned_peer {
+    pinned_peer_config cfg;
     pthread_mutex_t lock; /* one libssh session is never used by two threads */
     ssh_session session;  /* NULL while disconnected */
     long backoff_ms;      /* delay applied after the next failure */
@@ -28,9 +29,9 @@ struct ssh_peer {
     char last_error[256];
 };
 
-ssh_peer *ssh_peer_new(const ssh_peer_config *cfg)
+pinned_peer *pinned_peer_new(const pinned_peer_config *cfg)
 {
-    ssh_peer *p = calloc(1, sizeof *p);
+    pinned_peer *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
     p->cfg = *cfg;
@@ -41,7 +42,7 @@ ssh_peer *ssh_peer_new(const ssh_peer_config *cfg)
     return p;
 }
 
-static void disconnect(ssh_peer *p)
+static void disconnect(pinned_peer *p)
 {
     if (p->session) {
         ssh_disconnect(p->session);
@@ -50,7 +51,7 @@ static void disconnect(ssh_peer *p)
     }
 }
 
-void ssh_peer_free(ssh_peer *p)
+void pinned_peer_free(pinned_peer *p)
 {
     if (p == NULL)
         return;
@@ -59,25 +60,9 @@ void ssh_peer_free(ssh_peer *p)
     free(p);
 }
 
-int ssh_key_fingerprint(const void *handle, char *out, size_t size)
-{
-    ssh_key key = (ssh_key)handle;
-    unsigned char *hash = NULL;
-    size_t hlen = 0;
-    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) < 0)
-        return -1;
-    char *fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
-    ssh_clean_pubkey_hash(&hash);
-    if (fp == NULL)
-        return -1;
-    snprintf(out, size, "%s", fp);
-    ssh_string_free_char(fp);
-    return 0;
-}
-
 /* Compares the key the server offered with the pinned one; on mismatch the
  * error names both fingerprints so the operator can tell which is right. */
-static int verify_pinned_host_key(ssh_peer *p, char *err, size_t errlen)
+static int verify_pinned_host_key(pinned_peer *p, char *err, size_t errlen)
 {
     ssh_key offered = NULL, pinned = NULL;
     int rc = -1;
@@ -90,9 +75,9 @@ static int verify_pinned_host_key(ssh_peer *p, char *err, size_t errlen)
         goto out;
     }
     if (ssh_key_cmp(offered, pinned, SSH_KEY_CMP_PUBLIC) != 0) {
-        char want[128] = "?", got[128] = "?";
-        ssh_key_fingerprint(pinned, want, sizeof want);
-        ssh_key_fingerprint(offered, got, sizeof got);
+        char want[FINGERPRINT_LEN], got[FINGERPRINT_LEN];
+        key_fingerprint_sha256(pinned, want);
+        key_fingerprint_sha256(offered, got);
         snprintf(err, errlen,
                  "host key mismatch for %s:%d: expected %s (pinned in %s), offered %s; "
                  "refusing to talk to it",
@@ -106,7 +91,7 @@ out:
     return rc;
 }
 
-static int authenticate(ssh_peer *p, char *err, size_t errlen)
+static int authenticate(pinned_peer *p, char *err, size_t errlen)
 {
     ssh_key key = NULL;
     if (ssh_pki_import_privkey_file(p->cfg.key_path, NULL, NULL, NULL, &key) != SSH_OK) {
@@ -139,7 +124,7 @@ static void notice_dead_peers(int fd)
         log_debug("keepalive options not set: %s", strerror(errno));
 }
 
-static int dial(ssh_peer *p, char *err, size_t errlen)
+static int dial(pinned_peer *p, char *err, size_t errlen)
 {
     long timeout = 10;
     p->session = ssh_new();
@@ -178,7 +163,7 @@ fail:
     return -1;
 }
 
-static int ensure_connected(ssh_peer *p, char *err, size_t errlen)
+static int ensure_connected(pinned_peer *p, char *err, size_t errlen)
 {
     if (p->session && ssh_is_connected(p->session))
         return 0;
@@ -203,7 +188,7 @@ static int ensure_connected(ssh_peer *p, char *err, size_t errlen)
 
 /* One request/response exchange on a new channel; -2 means the connection
  * itself failed (worth one redial), -1 an error from the peer or a limit. */
-static int exchange(ssh_peer *p, const char *subsystem, const void *req, size_t req_len,
+static int exchange(pinned_peer *p, const char *subsystem, const void *req, size_t req_len,
                     char **resp, size_t resp_max, char *err, size_t errlen)
 {
     int rc = -2;
@@ -274,8 +259,8 @@ out:
     return rc;
 }
 
-int ssh_peer_request(ssh_peer *p, const char *subsystem, const void *req, size_t req_len,
-                     char **resp, size_t resp_max, char *err, size_t errlen)
+int pinned_peer_request(pinned_peer *p, const char *subsystem, const void *req, size_t req_len,
+                        char **resp, size_t resp_max, char *err, size_t errlen)
 {
     pthread_mutex_lock(&p->lock);
     int rc = -1;
@@ -297,7 +282,7 @@ int ssh_peer_request(ssh_peer *p, const char *subsystem, const void *req, size_t
     return rc;
 }
 
-long ssh_peer_backoff_ms(ssh_peer *p)
+long pinned_peer_backoff_ms(pinned_peer *p)
 {
     pthread_mutex_lock(&p->lock);
     int64_t left = p->session ? 0 : p->next_dial_ms - monotonic_ms();
@@ -305,8 +290,8 @@ long ssh_peer_backoff_ms(ssh_peer *p)
     return left > 0 ? (long)left : 0;
 }
 
-int ssh_peer_with_channel(ssh_peer *p, const char *subsystem, ssh_channel_user fn, void *ctx,
-                          char *err, size_t errlen)
+int pinned_peer_with_channel(pinned_peer *p, const char *subsystem, peer_channel_fn fn, void *ctx,
+                             char *err, size_t errlen)
 {
     pthread_mutex_lock(&p->lock);
     int rc = -1;
@@ -336,7 +321,7 @@ int ssh_peer_with_channel(ssh_peer *p, const char *subsystem, ssh_channel_user f
     }
     ssh_channel_close(ch);
     ssh_channel_free(ch);
-    if (rc == SSH_PEER_BROKEN)
+    if (rc == PINNED_PEER_BROKEN)
         disconnect(p); /* the next call redials */
 out:
     pthread_mutex_unlock(&p->lock);

@@ -17,12 +17,12 @@ typedef struct {
     char key_path[PATH_BUF];        /* our ed25519 private key */
     char pinned_key_path[PATH_BUF]; /* the peer's expected host key (.pub format) */
     int call_timeout_s;             /* whole-call budget for one request */
-} ssh_peer_config;
+} pinned_peer_config;
 
-typedef struct ssh_peer ssh_peer;
+typedef struct pinned_peer pinned_peer;
 
-ssh_peer *ssh_peer_new(const ssh_peer_config *cfg);
-void ssh_peer_free(ssh_peer *p);
+pinned_peer *pinned_peer_new(const pinned_peer_config *cfg);
+void pinned_peer_free(pinned_peer *p);
 
 /* Sends req on a fresh channel of subsystem, half-closes, and collects the
  * answer until EOF (at most resp_max bytes; more is an error). Dials first when
@@ -30,23 +30,20 @@ void ssh_peer_free(ssh_peer *p);
  * connection is redialled once within the same call. *resp is malloc'd and
  * NUL-terminated. Returns 0, or -1 with err saying what failed. Calls on one
  * peer are serialised; different peers are independent. */
-int ssh_peer_request(ssh_peer *p, const char *subsystem, const void *req, size_t req_len,
-                     char **resp, size_t resp_max, char *err, size_t errlen);
+int pinned_peer_request(pinned_peer *p, const char *subsystem, const void *req, size_t req_len,
+                        char **resp, size_t resp_max, char *err, size_t errlen);
 
 /* Opens a channel of subsystem on the persistent connection (dialling if
  * needed) and hands it to fn, keeping the peer to this caller until fn
  * returns: for interactive relays such as attach. fn's return is returned;
  * -1 with err filled when the channel could not be opened. */
-typedef int (*ssh_channel_user)(ssh_session session, ssh_channel channel, void *ctx);
+typedef int (*peer_channel_fn)(ssh_session session, ssh_channel channel, void *ctx);
 /* What fn returns when the connection itself failed: it is dropped. */
-#define SSH_PEER_BROKEN (-2)
-int ssh_peer_with_channel(ssh_peer *p, const char *subsystem, ssh_channel_user fn, void *ctx,
-                          char *err, size_t errlen);
+#define PINNED_PEER_BROKEN (-2)
+int pinned_peer_with_channel(pinned_peer *p, const char *subsystem, peer_channel_fn fn, void *ctx,
+                             char *err, size_t errlen);
 
 /* The delay before the next dial is allowed, in ms (0 when connected). */
-long ssh_peer_backoff_ms(ssh_peer *p);
-
-/* Formats a key's SHA256 fingerprint the way OpenSSH prints it. */
-int ssh_key_fingerprint(const void *ssh_key_handle, char *out, size_t size);
+long pinned_peer_backoff_ms(pinned_peer *p);
 
 #endif

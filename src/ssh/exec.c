@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "common/timeutil.h"
+#include "ssh/channel_io.h"
 
 #define READ_SLICE_MS 200
 #define CHUNK 16384
@@ -62,26 +64,6 @@ void exec_buf_last_line(const exec_buf *b, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)(end - start), b->data + start);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int write_all(ssh_channel ch, const char *p, size_t left)
-{
-    while (left > 0) {
-        uint32_t n = left > CHUNK ? CHUNK : (uint32_t)left;
-        int w = ssh_channel_write(ch, p, n);
-        if (w <= 0)
-            return -1;
-        p += w;
-        left -= (size_t)w;
-    }
-    return 0;
-}
-
 /* A large upload is pulled from its source one chunk at a time, so memory
  * stays bounded whatever the file's size. */
 static int send_feed(ssh_channel ch, const exec_request *rq, char *err, size_t errlen)
@@ -93,7 +75,7 @@ static int send_feed(ssh_channel ch, const exec_request *rq, char *err, size_t e
             return -1;
         if (n == 0)
             return 0;
-        if (write_all(ch, buf, (size_t)n) < 0) {
+        if (channel_write_all(ch, buf, (size_t)n) < 0) {
             snprintf(err, errlen, "cannot send input: %s",
                      ssh_get_error(ssh_channel_get_session(ch)));
             return -1;
@@ -106,7 +88,7 @@ static int send_input(ssh_channel ch, const exec_request *rq, char *err, size_t 
     if (rq->feed != NULL) {
         if (send_feed(ch, rq, err, errlen) < 0)
             return -1;
-    } else if (write_all(ch, rq->input, rq->input_len) < 0) {
+    } else if (channel_write_all(ch, rq->input, rq->input_len) < 0) {
         snprintf(err, errlen, "cannot send input: %s", ssh_get_error(ssh_channel_get_session(ch)));
         return -1;
     }
@@ -127,12 +109,12 @@ static int take(exec_buf *b, const char *data, int n, bool stream)
 }
 
 /* Reads both streams until the remote side's EOF or the deadline. */
-static int collect(ssh_channel ch, const exec_request *rq, double deadline, char *err,
+static int collect(ssh_channel ch, const exec_request *rq, int64_t deadline_ms, char *err,
                    size_t errlen)
 {
     char buf[CHUNK];
     for (;;) {
-        if (now_seconds() > deadline) {
+        if (monotonic_ms() > deadline_ms) {
             snprintf(err, errlen, "timed out after %d s", rq->timeout);
             return -1;
         }
@@ -157,9 +139,10 @@ oom:
     return -1;
 }
 
-int ssh_exec(ssh_session s, const char *command, const exec_request *rq, char *err, size_t errlen)
+int remote_exec(ssh_session s, const char *command, const exec_request *rq, char *err,
+                size_t errlen)
 {
-    double deadline = now_seconds() + (rq->timeout > 0 ? rq->timeout : 60);
+    int64_t deadline_ms = monotonic_ms() + (int64_t)(rq->timeout > 0 ? rq->timeout : 60) * 1000;
     ssh_channel ch = ssh_channel_new(s);
     if (ch == NULL || ssh_channel_open_session(ch) != SSH_OK ||
         ssh_channel_request_exec(ch, command) != SSH_OK) {
@@ -169,7 +152,7 @@ int ssh_exec(ssh_session s, const char *command, const exec_request *rq, char *e
         return -1;
     }
     int status = -1;
-    if (send_input(ch, rq, err, errlen) == 0 && collect(ch, rq, deadline, err, errlen) == 0) {
+    if (send_input(ch, rq, err, errlen) == 0 && collect(ch, rq, deadline_ms, err, errlen) == 0) {
         status = ssh_channel_get_exit_status(ch);
         if (status < 0)
             snprintf(err, errlen, "the command ended without an exit status (killed?)");

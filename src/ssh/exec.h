@@ -41,6 +41,7 @@ void exec_buf_last_line(const exec_buf *b, char *out, size_t size);
 
 /* Runs command; returns its exit status (0..255), or -1 with err when it
  * could not run, timed out, or ended without a status (a signal). */
-int ssh_exec(ssh_session s, const char *command, const exec_request *rq, char *err, size_t errlen);
+int remote_exec(ssh_session s, const char *command, const exec_request *rq, char *err,
+                size_t errlen);
 
 #endif

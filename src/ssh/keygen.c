@@ -169,22 +169,6 @@ bool keygen_same_public(ssh_key a, ssh_key b)
     return a != NULL && b != NULL && ssh_key_cmp(a, b, SSH_KEY_CMP_PUBLIC) == 0;
 }
 
-int keygen_fingerprint(ssh_key key, char out[KEYGEN_FINGERPRINT_LEN])
-{
-    unsigned char *hash = NULL;
-    size_t hlen = 0;
-    snprintf(out, KEYGEN_FINGERPRINT_LEN, "SHA256:?");
-    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) != SSH_OK)
-        return -1;
-    char *fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
-    ssh_clean_pubkey_hash(&hash);
-    if (fp == NULL)
-        return -1;
-    int rc = snprintf(out, KEYGEN_FINGERPRINT_LEN, "%s", fp) < KEYGEN_FINGERPRINT_LEN ? 0 : -1;
-    ssh_string_free_char(fp);
-    return rc;
-}
-
 bool keygen_text_has_key(const char *text, ssh_key key)
 {
     const char *p = text;

@@ -1,6 +1,6 @@
 /* Minting and handling the ed25519 key pairs that pair a shell with its
- * agents (SPEC 4, 5): OpenSSH-format private keys, one-line public keys,
- * comparison by key material and SHA256 fingerprints. */
+ * agents (SPEC 4, 5): OpenSSH-format private keys, one-line public keys and
+ * comparison by key material (fingerprints: key_fingerprint_sha256, keys.h). */
 #ifndef CONVOCATE_SSH_KEYGEN_H
 #define CONVOCATE_SSH_KEYGEN_H
 
@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define KEYGEN_FINGERPRINT_LEN 64 /* "SHA256:" + 43 base64 characters + NUL */
 #define KEYGEN_MAX_KEY_FILE (64 * 1024)
 
 /* A fresh ed25519 key from the CSPRNG; NULL on failure. */
@@ -39,9 +38,6 @@ int keygen_read_public(const char *path, ssh_key *out, char *err, size_t errlen)
 
 /* True when both keys hold the same public key material. */
 bool keygen_same_public(ssh_key a, ssh_key b);
-
-/* "SHA256:<base64 without padding>", as OpenSSH prints it; 0 or -1. */
-int keygen_fingerprint(ssh_key key, char out[KEYGEN_FINGERPRINT_LEN]);
 
 /* True when text (an authorized_keys file) has a line holding key. Lines
  * that do not parse are ignored, so a comment or a foreign key type never

@@ -182,7 +182,7 @@ bool authorized_keys_match(const authorized_keys *ak, const ssh_key offered)
     return false;
 }
 
-int key_fingerprint(const ssh_key key, char out[FINGERPRINT_LEN])
+int key_fingerprint_sha256(const ssh_key key, char out[FINGERPRINT_LEN])
 {
     unsigned char *hash = NULL;
     size_t hlen = 0;

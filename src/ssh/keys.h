@@ -31,7 +31,7 @@ bool authorized_keys_match(const authorized_keys *ak, const ssh_key offered);
 
 /* Formats "SHA256:<base64 without padding>" of a public key, as OpenSSH
  * prints it. Returns 0 or -1 (out is then "SHA256:?"). */
-int key_fingerprint(const ssh_key key, char out[FINGERPRINT_LEN]);
+int key_fingerprint_sha256(const ssh_key key, char out[FINGERPRINT_LEN]);
 
 /* Loads an ed25519 private host key. Any other key type is refused.
  * Returns 0 with *out owned by the caller (ssh_key_free), or -1 with err

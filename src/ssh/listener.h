@@ -101,6 +101,9 @@ size_t lchan_pending(const lchan *ch);
 size_t lchan_writable(const lchan *ch);
 /* Sends EOF and closes the channel once the queue has drained. */
 void lchan_close(lchan *ch);
+/* Queues line (malloc'd; taken over and freed; NULL queues nothing), then
+ * closes as lchan_close(): a subsystem's last answer. */
+void lchan_reply_and_close(lchan *ch, char *line);
 bool lchan_is_closing(const lchan *ch);
 /* Watches fd in the connection loop (POLLIN/POLLOUT bits; 0 stops watching;
  * one fd per channel). Readiness only wakes the loop: handlers do their

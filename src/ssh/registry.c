@@ -31,7 +31,7 @@ static int load_agent(agent_entry *e, const char *id)
                 path, line);
         return -1;
     }
-    ssh_peer_config cfg = {.port = e->port, .call_timeout_s = 60};
+    pinned_peer_config cfg = {.port = e->port, .call_timeout_s = 60};
     snprintf(cfg.host, sizeof cfg.host, "%s", e->host);
     snprintf(cfg.user, sizeof cfg.user, "claude");
     if (root_path(cfg.key_path, sizeof cfg.key_path,
@@ -39,7 +39,7 @@ static int load_agent(agent_entry *e, const char *id)
         root_path(cfg.pinned_key_path, sizeof cfg.pinned_key_path,
                   "/etc/convocate/agent-keys/%s/host_key.pub", id) < 0)
         return -1;
-    e->peer = ssh_peer_new(&cfg);
+    e->peer = pinned_peer_new(&cfg);
     return e->peer ? 0 : -1;
 }
 
@@ -82,7 +82,7 @@ int registry_load(agent_registry *r, char *err, size_t errlen)
         if (load_agent(&r->items[r->n], de->d_name) == 0)
             r->n++;
         else
-            ssh_peer_free(r->items[r->n].peer);
+            pinned_peer_free(r->items[r->n].peer);
     }
     closedir(d);
     qsort(r->items, r->n, sizeof *r->items, compare_ids);
@@ -92,7 +92,7 @@ int registry_load(agent_registry *r, char *err, size_t errlen)
 void registry_free(agent_registry *r)
 {
     for (size_t i = 0; i < r->n; i++)
-        ssh_peer_free(r->items[i].peer);
+        pinned_peer_free(r->items[i].peer);
     free(r->items);
     memset(r, 0, sizeof *r);
 }
@@ -113,8 +113,8 @@ json_t *agent_call(agent_entry *a, const char *op, json_t *params, char *err, si
         return NULL;
     }
     char *resp = NULL;
-    int rc = ssh_peer_request(a->peer, "convocate-agent-rpc", line, strlen(line), &resp,
-                              RESPONSE_MAX, err, errlen);
+    int rc = pinned_peer_request(a->peer, "convocate-agent-rpc", line, strlen(line), &resp,
+                                 RESPONSE_MAX, err, errlen);
     free(line);
     if (rc < 0)
         return NULL;

@@ -16,7 +16,7 @@ typedef struct {
     char id[AGENT_ID_LEN + 1];
     char host[256];
     int port;
-    ssh_peer *peer;
+    pinned_peer *peer;
 } agent_entry;
 
 typedef struct {

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "ssh/registry.h"
-#include "ssh/keygen.h"
+#include "ssh/keys.h"
 
 #define DEFAULT_SSH_PORT 22
 
@@ -24,7 +24,7 @@ static bool user_is_valid(const char *u)
 {
     static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
     size_t n = strlen(u);
-    return n > 0 && n < SSH_TARGET_USER_MAX && u[0] != '-' && strspn(u, ok) == n;
+    return n > 0 && n < DIAL_TARGET_USER_MAX && u[0] != '-' && strspn(u, ok) == n;
 }
 
 static const char *home_dir(void)
@@ -36,9 +36,9 @@ static const char *home_dir(void)
     return pw != NULL ? pw->pw_dir : "/";
 }
 
-int ssh_target_init(ssh_target *t, const char *host, int port, const char *user,
-                    const char *known_hosts, const char *identity, bool accept_new,
-                    long connect_timeout, char *err, size_t errlen)
+int dial_target_init(dial_target *t, const char *host, int port, const char *user,
+                     const char *known_hosts, const char *identity, bool accept_new,
+                     long connect_timeout, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
     int host_port = DEFAULT_SSH_PORT;
@@ -77,7 +77,7 @@ int ssh_target_init(ssh_target *t, const char *host, int port, const char *user,
     return 0;
 }
 
-void ssh_target_name(const ssh_target *t, char *out, size_t size)
+void dial_target_name(const dial_target *t, char *out, size_t size)
 {
     if (t->port == DEFAULT_SSH_PORT)
         snprintf(out, size, "%s", t->host);
@@ -85,22 +85,22 @@ void ssh_target_name(const ssh_target *t, char *out, size_t size)
         snprintf(out, size, "[%s]:%d", t->host, t->port);
 }
 
-static void server_fingerprint(ssh_session s, char out[KEYGEN_FINGERPRINT_LEN])
+static void server_fingerprint(ssh_session s, char out[FINGERPRINT_LEN])
 {
     ssh_key key = NULL;
-    snprintf(out, KEYGEN_FINGERPRINT_LEN, "(unknown)");
-    if (ssh_get_server_publickey(s, &key) == SSH_OK && keygen_fingerprint(key, out) < 0)
-        snprintf(out, KEYGEN_FINGERPRINT_LEN, "(unknown)");
+    snprintf(out, FINGERPRINT_LEN, "(unknown)");
+    if (ssh_get_server_publickey(s, &key) == SSH_OK && key_fingerprint_sha256(key, out) < 0)
+        snprintf(out, FINGERPRINT_LEN, "(unknown)");
     ssh_key_free(key);
 }
 
 /* Strict checking, as OpenSSH's StrictHostKeyChecking=accept-new at most:
  * a changed key is never accepted, whatever the flags say. */
-static int verify_host_key(const ssh_target *t, ssh_session s, char *err, size_t errlen)
+static int verify_host_key(const dial_target *t, ssh_session s, char *err, size_t errlen)
 {
-    char fp[KEYGEN_FINGERPRINT_LEN], name[SSH_TARGET_HOST_MAX + 16];
+    char fp[FINGERPRINT_LEN], name[DIAL_TARGET_HOST_MAX + 16];
     server_fingerprint(s, fp);
-    ssh_target_name(t, name, sizeof name);
+    dial_target_name(t, name, sizeof name);
     switch (ssh_session_is_known_server(s)) {
     case SSH_KNOWN_HOSTS_OK:
         return 0;
@@ -139,7 +139,7 @@ static int verify_host_key(const ssh_target *t, ssh_session s, char *err, size_t
     }
 }
 
-static int authenticate(const ssh_target *t, ssh_session s, char *err, size_t errlen)
+static int authenticate(const dial_target *t, ssh_session s, char *err, size_t errlen)
 {
     int rc;
     if (t->identity[0] != '\0') {
@@ -167,7 +167,7 @@ static int authenticate(const ssh_target *t, ssh_session s, char *err, size_t er
     return -1;
 }
 
-ssh_session ssh_target_connect(const ssh_target *t, char *err, size_t errlen)
+ssh_session dial_target_connect(const dial_target *t, char *err, size_t errlen)
 {
     ssh_session s = ssh_new();
     if (s == NULL) {

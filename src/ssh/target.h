@@ -10,29 +10,29 @@
 
 #include "common/paths.h"
 
-#define SSH_TARGET_HOST_MAX 256
-#define SSH_TARGET_USER_MAX 64
+#define DIAL_TARGET_HOST_MAX 256
+#define DIAL_TARGET_USER_MAX 64
 
 typedef struct {
-    char host[SSH_TARGET_HOST_MAX]; /* bare name or address, no brackets */
+    char host[DIAL_TARGET_HOST_MAX]; /* bare name or address, no brackets */
     int port;
-    char user[SSH_TARGET_USER_MAX];
+    char user[DIAL_TARGET_USER_MAX];
     char known_hosts[PATH_BUF];
     char identity[PATH_BUF]; /* "" for ssh-agent and the default files */
     bool accept_new_host_key;
     long connect_timeout; /* seconds */
-} ssh_target;
+} dial_target;
 
 /* Fills t from the operator's flags: validates the host, port and user
  * names and resolves the defaults ($USER or root, ~/.ssh/known_hosts). */
-int ssh_target_init(ssh_target *t, const char *host, int port, const char *user,
-                    const char *known_hosts, const char *identity, bool accept_new,
-                    long connect_timeout, char *err, size_t errlen);
+int dial_target_init(dial_target *t, const char *host, int port, const char *user,
+                     const char *known_hosts, const char *identity, bool accept_new,
+                     long connect_timeout, char *err, size_t errlen);
 
 /* "H" or "[H]:PORT", as known_hosts and messages name the target. */
-void ssh_target_name(const ssh_target *t, char *out, size_t size);
+void dial_target_name(const dial_target *t, char *out, size_t size);
 
 /* A connected, verified, authenticated session; NULL with err. */
-ssh_session ssh_target_connect(const ssh_target *t, char *err, size_t errlen);
+ssh_session dial_target_connect(const dial_target *t, char *err, size_t errlen);
 
 #endif

@@ -9,13 +9,14 @@
 #include <stddef.h>
 
 #include "common/layout.h"
+#include "engine/docker.h"
 
 #define RSYSLOG_PORT_DEFAULT 514
 #define RSYSLOG_SERVER_DROPIN "/etc/rsyslog.d/10-convocate-server.conf"
 #define RSYSLOG_CLIENT_DROPIN "/etc/rsyslog.d/10-convocate-client.conf"
 #define RSYSLOG_SPOOL_DIR "/var/spool/rsyslog" /* Debian's rsyslog work directory */
 /* Docker's syslog driver tags each line with the container name. */
-#define RSYSLOG_SESSION_TAG_PREFIX "convocate-session-"
+#define RSYSLOG_SESSION_TAG_PREFIX ENGINE_CONTAINER_PREFIX
 
 typedef struct {
     int port;

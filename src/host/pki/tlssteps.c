@@ -11,7 +11,6 @@
 #define KEY_MODE 0600
 #define SHARED_MODE 0640
 #define TLS_DIR_MODE 0750
-#define PARENT_MODE 0750
 
 void tlsstep_access(runner *r, tls_access *a)
 {
@@ -23,13 +22,6 @@ void tlsstep_access(runner *r, tls_access *a)
         a->cert_mode = SHARED_MODE;
         a->key_mode = SHARED_MODE;
     }
-}
-
-mode_t tlsstep_parent_mode(runner *r)
-{
-    gid_t gid;
-    return r->ops->lookup_group(r, RSYSLOG_READER_GROUP, &gid) == 0 ? RSYSLOG_SHARED_PARENT_MODE
-                                                                    : PARENT_MODE;
 }
 
 /* Reads a PEM file on the target: 1 with *out, 0 when missing, -1 when

@@ -26,10 +26,6 @@ typedef struct {
 /* The access on r's target: shared with the syslog group when it exists,
  * root only otherwise. */
 void tlsstep_access(runner *r, tls_access *a);
-/* The mode of the configuration directory that holds rsyslog's directory
- * (/etc/convocate, /etc/convocate-agent): 0751 where the syslog group
- * exists, so the dropped daemon can pass through it, else 0750. */
-mode_t tlsstep_parent_mode(runner *r);
 
 /* The CA at cert_path/key_path (the certificate readable as a says, the
  * key 0600 root:root whatever a says): kept when usable, minted when both are

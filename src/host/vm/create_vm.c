@@ -306,10 +306,10 @@ static int hypervisor_address(plan *p, const char *hypervisor, char *ip, size_t 
  * so it is refused before anything is touched. */
 static int check_login_user(plan *p, const create_vm_options *o)
 {
-    ssh_target t;
+    dial_target t;
     char err[512];
-    if (ssh_target_init(&t, o->hypervisor, o->remote.port, o->remote.user, o->remote.known_hosts,
-                        o->remote.identity, o->remote.accept_new_host_key, 0, err, sizeof err) < 0)
+    if (dial_target_init(&t, o->hypervisor, o->remote.port, o->remote.user, o->remote.known_hosts,
+                         o->remote.identity, o->remote.accept_new_host_key, 0, err, sizeof err) < 0)
         return plan_fail(p, "--hypervisor", "%s", err);
     if (strcmp(t.user, "root") != 0)
         return 0;
@@ -392,11 +392,8 @@ static int upload_verified(plan *p, runner *r, const char *step, const char *loc
     if (!p->dry_run) {
         if (progress_upload(r, "upload", local, target, 0644, 0, 0, err, sizeof err) < 0)
             return plan_fail(p, step, "%s", err);
-        if (digest_target_file(r, target, have, err, sizeof err) < 0)
-            return plan_fail(p, step, "%s", err);
-        if (strcmp(have, sha256) != 0)
-            return plan_fail(p, step, "SHA-256 on %s is %s, expected %s; run again", r->where, have,
-                             sha256);
+        if (digest_check_target(p, r, step, target, sha256) < 0)
+            return -1;
     }
     plan_report(p, step, STEP_CREATED);
     return 0;
@@ -459,7 +456,7 @@ static int virt_install_step(plan *p, runner *r, const create_vm_options *o, con
     char err[512], pledge[128], path[PATH_BUF];
     if (virt_install_build(&s, &cmd, err, sizeof err) < 0)
         return plan_fail(p, "virt-install", "%s", err);
-    if (!p->dry_run && host_run_checked(p, r, "virt-install", cmd.argv, NULL) < 0)
+    if (!p->dry_run && plan_run(p, r, "virt-install", cmd.argv, NULL) < 0)
         return -1;
     plan_report(p, "virt-install", STEP_CREATED);
     int n = vm_pledge_format(&o->req, pledge, sizeof pledge);
@@ -470,7 +467,7 @@ static int virt_install_step(plan *p, runner *r, const create_vm_options *o, con
         return -1;
     /* The name is taken: the next create-vm mints another. */
     char *forget[] = {"rm", "-f", "--", HYPERVISOR_NEXT_VM, NULL};
-    return p->dry_run ? 0 : host_run_checked(p, r, HYPERVISOR_NEXT_VM, forget, NULL);
+    return p->dry_run ? 0 : plan_run(p, r, HYPERVISOR_NEXT_VM, forget, NULL);
 }
 
 /* The VM's name is minted once and kept in HYPERVISOR_NEXT_VM until

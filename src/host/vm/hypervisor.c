@@ -110,7 +110,7 @@ int hypervisor_user_key(plan *p, runner *r, const char *username, const char *pu
         plan_report(p, "authorized_keys: the operator's key", STEP_CREATED);
         return 0;
     }
-    if (!have && host_run_checked(p, r, step, useradd, NULL) < 0)
+    if (!have && plan_run(p, r, step, useradd, NULL) < 0)
         return -1;
     if (!have && lookup_user(r, username, &u) != 1)
         return plan_fail(p, step, "useradd ran but getent does not list %s", username);
@@ -143,7 +143,7 @@ static int reload_sshd(plan *p, runner *r)
     const char *step = "sshd reload";
     if (service_systemd_runs(r)) {
         char *argv[] = {"systemctl", "try-reload-or-restart", "ssh", NULL};
-        return host_run_checked(p, r, step, argv, NULL);
+        return plan_run(p, r, step, argv, NULL);
     }
     char *text = NULL, comm[PATH_BUF], *cname = NULL, err[256];
     size_t len;
@@ -169,7 +169,7 @@ static int reload_sshd(plan *p, runner *r)
     char pidtext[24];
     snprintf(pidtext, sizeof pidtext, "%ld", pid);
     char *argv[] = {"kill", "-HUP", pidtext, NULL};
-    return host_run_checked(p, r, step, argv, NULL);
+    return plan_run(p, r, step, argv, NULL);
 }
 
 /* Puts back what was there before this run: the old file, or none. */
@@ -320,7 +320,7 @@ static int running_hostname(plan *p, runner *r, const char *name)
     char *set_ctl[] = {"hostnamectl", "set-hostname", (char *)name, NULL};
     char *set_plain[] = {"hostname", (char *)name, NULL};
     if (systemd)
-        return host_run_checked(p, r, "running hostname", set_ctl, NULL) < 0
+        return plan_run(p, r, "running hostname", set_ctl, NULL) < 0
                    ? -1
                    : (plan_report(p, "running hostname", STEP_UPDATED), 0);
     int status = r->ops->run(r, set_plain, &out, 4096, err, sizeof err);
@@ -362,7 +362,7 @@ int hypervisor_hostname(plan *p, runner *r, const char *domain, char name[HYPERV
 static long run_number(plan *p, runner *r, const char *step, char *const argv[])
 {
     char *out = NULL, *end;
-    if (host_run_checked(p, r, step, argv, &out) < 0)
+    if (plan_run(p, r, step, argv, &out) < 0)
         return -1;
     long v = strtol(out ? out : "", &end, 10);
     bool ok = out != NULL && end != out && (*end == '\n' || *end == '\0') && v > 0;
@@ -389,8 +389,7 @@ int hypervisor_totals(plan *p, runner *r, vm_resources *total)
     char *nproc[] = {"nproc", NULL};
     char *df[] = {"df", "-P", "-k", (char *)images_filesystem(r), NULL};
     char *text = NULL;
-    if ((total->cpu = run_number(p, r, step, nproc)) < 0 ||
-        host_run_checked(p, r, step, df, &text) < 0)
+    if ((total->cpu = run_number(p, r, step, nproc)) < 0 || plan_run(p, r, step, df, &text) < 0)
         return -1;
     total->disk_gb = vm_df_total_gb(text ? text : "");
     free(text);
@@ -439,7 +438,7 @@ int hypervisor_pledged(plan *p, runner *r, vm_resources *pledged)
         return 0;
     char *find[] = {
         "find", HYPERVISOR_PLEDGE_DIR, "-maxdepth", "1", "-type", "f", "-name", "*.pledge", NULL};
-    if (host_run_checked(p, r, "pledges", find, &out) < 0)
+    if (plan_run(p, r, "pledges", find, &out) < 0)
         return -1;
     int n = 0, rc = 0;
     char *save = NULL;
@@ -480,7 +479,7 @@ int hypervisor_machine_slice(plan *p, runner *r, const vm_resources *total)
         return 0;
     }
     char *reload[] = {"systemctl", "daemon-reload", NULL};
-    return host_run_checked(p, r, "machine.slice", reload, NULL);
+    return plan_run(p, r, "machine.slice", reload, NULL);
 }
 
 /* ---- KVM ---------------------------------------------------------------- */
