@@ -66,7 +66,11 @@ json_t *session_object(agent *a, const store_entry *e, bool running, bool held_b
         return NULL;
     int attached = running ? agent_attached_count(a, e->uuid) : 0;
     bool locked = !held_by_caller && session_is_locked(a, e->uuid);
-    if (json_object_set_new(obj, "running", json_boolean(running)) < 0 ||
+    /* The effective value: the session's own, else the agent's default. */
+    bool autonomous =
+        e->valid && session_autonomous(&e->meta, agent_settings_now(a).default_autonomous);
+    if ((e->valid && json_object_set_new(obj, "autonomous", json_boolean(autonomous)) < 0) ||
+        json_object_set_new(obj, "running", json_boolean(running)) < 0 ||
         json_object_set_new(obj, "attached", json_integer(attached)) < 0 ||
         json_object_set_new(obj, "locked", json_boolean(locked)) < 0 ||
         json_object_set_new(obj, "state", json_string(state_char(running, attached, locked))) < 0) {
@@ -237,6 +241,8 @@ static const struct {
     {"override", op_override},
     {"settings-get", op_settings_get},
     {"settings-set", op_settings_set},
+    {"auth-set", op_auth_set},
+    {"auth-get", op_auth_get},
 };
 
 op_handler ops_find(const char *name)

@@ -67,6 +67,14 @@ int params_get_id(json_t *params, const char *key, const char **out, char *err, 
 int agent_count_running(agent *a);
 bool agent_session_running(agent *a, const char *uuid);
 
+/* The Claude credential ops (SPEC 7, 15), in ops_auth.c. */
+int op_auth_set(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+int op_auth_get(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+/* Before a container start: path gets claude.env's host path when it exists
+ * and is valid, "" when there is none; -1 with the line-numbered error (and
+ * what to do) when it is invalid, so the start is refused. */
+int agent_claude_env_mount(agent *a, char *path, size_t size, char *err, size_t errlen);
+
 /* The session lifecycle ops, in ops_lifecycle.c. */
 int op_create(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
 int op_edit(agent *a, json_t *params, json_t **result, char *err, size_t errlen);

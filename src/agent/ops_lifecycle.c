@@ -13,6 +13,7 @@
 #include "agent/ops.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "proto/claude_fields.h"
 #include "proto/rpc.h"
 
 #define PARAM_STRING_MAX 1024
@@ -36,6 +37,30 @@ static int parse_name(json_t *params, bool required, session_changes *c, char *e
                  c->name, SESSION_NAME_MAX);
         return -1;
     }
+    return 0;
+}
+
+/* "model" ("" = none) and "autonomous" (true, false, or null = the agent's
+ * default_autonomous), on create and edit (SPEC 15). */
+static int parse_claude_changes(json_t *params, session_changes *c, char *err, size_t errlen)
+{
+    if (params_get_string(params, "model", PARAM_STRING_MAX, &c->model, err, errlen) < 0)
+        return -1;
+    if (c->model && c->model[0] && !claude_model_is_valid(c->model)) {
+        snprintf(err, errlen,
+                 "invalid model \"%.*s\": use 1 to %d of A-Z a-z 0-9 . _ - (\"\" for none)",
+                 SHOWN_MAX, c->model, CLAUDE_MODEL_MAX);
+        return -1;
+    }
+    json_t *v = json_object_get(params, "autonomous");
+    if (v == NULL)
+        return 0;
+    if (!json_is_boolean(v) && !json_is_null(v)) {
+        snprintf(err, errlen, "decode params: \"autonomous\" must be true, false or null");
+        return -1;
+    }
+    c->has_autonomous = true;
+    c->autonomous = json_is_null(v) ? AUTONOMOUS_DEFAULT : json_is_true(v);
     return 0;
 }
 
@@ -65,7 +90,7 @@ static int parse_changes(json_t *params, bool name_required, session_changes *c,
                  SHOWN_MAX, c->dns_name, DNS_LABEL_MAX);
         return -1;
     }
-    return 0;
+    return parse_claude_changes(params, c, err, errlen);
 }
 
 /* A params object holding only the listed keys, and a valid id under id_key. */
@@ -176,7 +201,7 @@ static int admit(agent *a, const agent_settings *s, char *err, size_t errlen)
 typedef struct {
     char image[IMAGE_TAG_MAX + 1];
     char home[PATH_BUF], claude_dir[PATH_BUF], ssh_dir[PATH_BUF], gitconfig[PATH_BUF];
-    char claude_bin[PATH_BUF], docker_sock[PATH_BUF];
+    char claude_bin[PATH_BUF], docker_sock[PATH_BUF], claude_env[PATH_BUF];
     docker_run_spec spec;
 } run_plan;
 
@@ -229,8 +254,13 @@ static int plan_run(agent *a, const session_meta *m, const agent_settings *s, ru
                     char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
+    char why[RPC_ERR_LEN];
     if (read_current_image(a, p->image, sizeof p->image, err, errlen) < 0)
         return -1;
+    if (agent_claude_env_mount(a, p->claude_env, sizeof p->claude_env, why, sizeof why) < 0) {
+        snprintf(err, errlen, "start session \"%s\": %s", m->name, why);
+        return -1;
+    }
     if (store_home_path(a->store, m->uuid, p->home, sizeof p->home) < 0) {
         snprintf(err, errlen, "start: path too long");
         return -1;
@@ -246,6 +276,9 @@ static int plan_run(agent *a, const session_meta *m, const agent_settings *s, ru
     r->claude_bin = optional_path(p->claude_bin, sizeof p->claude_bin, "/usr/local/bin/claude");
     r->docker_sock =
         s->docker_socket ? engine_socket(a, p->docker_sock, sizeof p->docker_sock) : NULL;
+    r->claude_env = p->claude_env[0] ? p->claude_env : NULL;
+    r->model = m->model;
+    r->autonomous = session_autonomous(m, s->default_autonomous);
     r->claude_uid = a->cfg.claude_uid;
     r->claude_gid = a->cfg.claude_gid;
     r->port = m->port;
@@ -297,7 +330,8 @@ static int stop_container(agent *a, const held_session *h, char *err, size_t err
 
 int op_create(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"name", "port", "protocol", "dns_name", NULL};
+    static const char *const keys[] = {"name",  "port",       "protocol", "dns_name",
+                                       "model", "autonomous", NULL};
     session_changes c;
     char uuid[UUID_STR_LEN];
     session_lock lk;
@@ -328,7 +362,8 @@ int op_create(agent *a, json_t *params, json_t **result, char *err, size_t errle
 
 int op_edit(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"id", "name", "port", "protocol", "dns_name", NULL};
+    static const char *const keys[] = {"id",       "name",  "port",       "protocol",
+                                       "dns_name", "model", "autonomous", NULL};
     const char *id;
     session_changes c;
     held_session h;

@@ -44,6 +44,11 @@ bool protocol_is_valid(const char *s)
     return strcmp(s, "tcp") == 0 || strcmp(s, "udp") == 0;
 }
 
+bool session_autonomous(const session_meta *m, bool agent_default)
+{
+    return m->autonomous == AUTONOMOUS_DEFAULT ? agent_default : m->autonomous != 0;
+}
+
 /* Each decode_* checks one known field; -1 with err when it is wrong. */
 static int decode_string(json_t *v, const char *key, char *dst, size_t size, char *err,
                          size_t errlen)
@@ -64,6 +69,29 @@ static int decode_time(json_t *v, const char *key, time_t *out, char *err, size_
         return -1;
     if (!rfc3339_parse(text, out)) {
         snprintf(err, errlen, "\"%s\" is not an RFC 3339 UTC time", key);
+        return -1;
+    }
+    return 0;
+}
+
+/* "model": "" or a model name; "autonomous": a bool, or null for the default. */
+static int decode_claude(session_meta *m, const char *key, json_t *v, char *err, size_t errlen)
+{
+    if (strcmp(key, "model") == 0) {
+        if (decode_string(v, key, m->model, sizeof m->model, err, errlen) < 0 ||
+            (m->model[0] != '\0' && !claude_model_is_valid(m->model))) {
+            snprintf(err, errlen, "\"model\" must be \"\" or 1 to %d of A-Z a-z 0-9 . _ -",
+                     CLAUDE_MODEL_MAX);
+            return -1;
+        }
+        return 0;
+    }
+    if (json_is_null(v)) {
+        m->autonomous = AUTONOMOUS_DEFAULT;
+    } else if (json_is_boolean(v)) {
+        m->autonomous = json_is_true(v);
+    } else {
+        snprintf(err, errlen, "\"autonomous\" must be true, false or null");
         return -1;
     }
     return 0;
@@ -103,6 +131,8 @@ static int decode_known(session_meta *m, const char *key, json_t *v, char *err, 
             snprintf(err, errlen, "\"dns_name\" is not a lowercase DNS label");
             return -1;
         }
+    } else if (strcmp(key, "model") == 0 || strcmp(key, "autonomous") == 0) {
+        return decode_claude(m, key, v, err, errlen);
     } else if (strcmp(key, "created_at") == 0) {
         return decode_time(v, key, &m->created_at, err, errlen);
     } else if (strcmp(key, "last_accessed") == 0) {
@@ -144,6 +174,7 @@ int session_decode(const char *text, size_t len, const char *expect_uuid, sessio
 {
     memset(out, 0, sizeof *out);
     snprintf(out->protocol, sizeof out->protocol, "tcp");
+    out->autonomous = AUTONOMOUS_DEFAULT;
     if (len > SESSION_JSON_MAX) {
         snprintf(err, errlen, "larger than %d bytes", SESSION_JSON_MAX);
         return -1;
@@ -192,8 +223,15 @@ json_t *session_to_json(const session_meta *m)
         json_object_set_new(obj, "port", json_integer(m->port)) < 0 ||
         json_object_set_new(obj, "protocol", json_string(m->protocol)) < 0 ||
         json_object_set_new(obj, "dns_name", json_string(m->dns_name)) < 0 ||
+        json_object_set_new(obj, "model", json_string(m->model)) < 0 ||
         json_object_set_new(obj, "created_at", json_string(created)) < 0 ||
         json_object_set_new(obj, "last_accessed", json_string(accessed)) < 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    /* Absent means "the agent's default", so a change of default reaches it. */
+    if (m->autonomous != AUTONOMOUS_DEFAULT &&
+        json_object_set_new(obj, "autonomous", json_boolean(m->autonomous)) < 0) {
         json_decref(obj);
         return NULL;
     }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/ids.h"
+#include "proto/claude_fields.h"
 
 #define SESSION_NAME_MAX 64
 #define DNS_LABEL_MAX 63
@@ -19,6 +20,7 @@
 #define PORT_AUTO (-1)
 #define PORT_AUTO_FIRST 1001
 #define PORT_MAX 65535
+#define AUTONOMOUS_DEFAULT (-1) /* not set: the agent's default_autonomous applies */
 
 typedef struct {
     char uuid[UUID_STR_LEN];
@@ -26,6 +28,8 @@ typedef struct {
     int port;                         /* PORT_NONE or 1..65535 */
     char protocol[4];                 /* "tcp" or "udp" */
     char dns_name[DNS_LABEL_MAX + 1]; /* "" = none */
+    char model[CLAUDE_MODEL_MAX + 1]; /* "" = none (SPEC 15) */
+    int autonomous;                   /* AUTONOMOUS_DEFAULT, 0 or 1 */
     time_t created_at;
     time_t last_accessed;
     json_t *extra; /* unknown fields, kept for the next rewrite; owned */
@@ -37,6 +41,8 @@ bool session_name_is_valid(const char *s);
 bool dns_label_is_valid(const char *s);
 /* "tcp" or "udp" */
 bool protocol_is_valid(const char *s);
+/* The session's autonomy as containers get it: its own, else the default. */
+bool session_autonomous(const session_meta *m, bool agent_default);
 
 /* Decodes session.json text. expect_uuid (may be NULL) must match its "uuid"
  * field, so a file copied into the wrong directory is reported, not trusted.
@@ -44,7 +50,8 @@ bool protocol_is_valid(const char *s);
 int session_decode(const char *text, size_t len, const char *expect_uuid, session_meta *out,
                    char *err, size_t errlen);
 
-/* The session.json object: known fields and the preserved unknown ones. */
+/* The session.json object: known fields and the preserved unknown ones.
+ * "model" is always written; "autonomous" only when the session sets it. */
 json_t *session_to_json(const session_meta *m);
 /* session.json text ending in '\n'; malloc'd, NULL on allocation failure. */
 char *session_encode(const session_meta *m, size_t *len);

@@ -28,6 +28,16 @@ static int apply_int(json_t *v, const char *key, long long min, long long max, l
     return 0;
 }
 
+static int apply_bool(json_t *v, const char *key, bool *out, char *err, size_t errlen)
+{
+    if (!json_is_boolean(v)) {
+        snprintf(err, errlen, "settings: \"%s\" must be true or false", key);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
 static int apply_cpus(json_t *v, double *out, char *err, size_t errlen)
 {
     double d = json_is_number(v) ? json_number_value(v) : -1.0;
@@ -65,11 +75,9 @@ static int apply_one(agent_settings *s, const char *key, json_t *v, char *err, s
             return -1;
         s->heartbeat_s = (int)n;
     } else if (strcmp(key, "docker_socket") == 0) {
-        if (!json_is_boolean(v)) {
-            snprintf(err, errlen, "settings: \"docker_socket\" must be true or false");
-            return -1;
-        }
-        s->docker_socket = json_is_true(v);
+        return apply_bool(v, key, &s->docker_socket, err, errlen);
+    } else if (strcmp(key, "default_autonomous") == 0) {
+        return apply_bool(v, key, &s->default_autonomous, err, errlen);
     } else if (strcmp(key, "session_cpus") == 0) {
         return apply_cpus(v, &s->session_cpus, err, errlen);
     } else if (strcmp(key, "session_memory_mb") == 0) {
@@ -105,10 +113,11 @@ int settings_apply(agent_settings *s, json_t *obj, char *err, size_t errlen)
 
 json_t *settings_to_json(const agent_settings *s)
 {
-    return json_pack("{s:i, s:i, s:b, s:f, s:I, s:s}", "admission_threshold_pct",
+    return json_pack("{s:i, s:i, s:b, s:f, s:I, s:s, s:b}", "admission_threshold_pct",
                      s->admission_threshold_pct, "heartbeat_s", s->heartbeat_s, "docker_socket",
                      s->docker_socket, "session_cpus", s->session_cpus, "session_memory_mb",
-                     (json_int_t)s->session_memory_mb, "dns_server", s->dns_server);
+                     (json_int_t)s->session_memory_mb, "dns_server", s->dns_server,
+                     "default_autonomous", s->default_autonomous);
 }
 
 int settings_load(const char *path, agent_settings *s, char *err, size_t errlen)

@@ -20,9 +20,10 @@ typedef struct {
     int admission_threshold_pct;
     int heartbeat_s;
     bool docker_socket;
-    double session_cpus;    /* 0 = no limit */
-    long session_memory_mb; /* 0 = no limit */
-    char dns_server[16];    /* dotted IPv4, "" = engine default */
+    double session_cpus;     /* 0 = no limit */
+    long session_memory_mb;  /* 0 = no limit */
+    char dns_server[16];     /* dotted IPv4, "" = engine default */
+    bool default_autonomous; /* a session's autonomy when it sets none (SPEC 15) */
 } agent_settings;
 
 void settings_defaults(agent_settings *s);

@@ -317,6 +317,7 @@ static void init_meta(session_meta *m, const char *uuid, const char *name)
     snprintf(m->uuid, sizeof m->uuid, "%s", uuid);
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->protocol, sizeof m->protocol, "tcp");
+    m->autonomous = AUTONOMOUS_DEFAULT;
     m->created_at = m->last_accessed = time(NULL);
 }
 
@@ -340,6 +341,10 @@ int store_create(store *s, const char *uuid, const session_changes *c, session_m
         snprintf(m.protocol, sizeof m.protocol, "%s", c->protocol);
     if (c->dns_name)
         snprintf(m.dns_name, sizeof m.dns_name, "%s", c->dns_name);
+    if (c->model)
+        snprintf(m.model, sizeof m.model, "%s", c->model);
+    if (c->has_autonomous)
+        m.autonomous = c->autonomous;
     m.extra = json_object();
     if (m.extra == NULL ||
         staging_path(s, AGENT_STAGING_PREFIX, uuid, staging, sizeof staging) < 0) {
@@ -372,6 +377,10 @@ static void apply_changes(session_meta *m, const session_changes *c)
         snprintf(m->protocol, sizeof m->protocol, "%s", c->protocol);
     if (c->dns_name)
         snprintf(m->dns_name, sizeof m->dns_name, "%s", c->dns_name);
+    if (c->model)
+        snprintf(m->model, sizeof m->model, "%s", c->model);
+    if (c->has_autonomous)
+        m->autonomous = c->autonomous;
 }
 
 /* Loads a session that must parse; caller holds s->mu or the session lock. */

@@ -29,14 +29,19 @@ typedef struct {
     char error[STORE_ERR_LEN]; /* when not: what is wrong with session.json */
 } store_entry;
 
-/* What create and edit ask for. NULL / has_port false = keep (edit) or the
- * default (create). port may be PORT_AUTO; dns_name "" removes the name. */
+/* What create and edit ask for. NULL / has_* false = keep (edit) or the
+ * default (create). port may be PORT_AUTO; dns_name "" removes the name,
+ * model "" the model; autonomous AUTONOMOUS_DEFAULT returns the session to
+ * the agent's default_autonomous. */
 typedef struct {
     const char *name;
     bool has_port;
     int port;
     const char *protocol;
     const char *dns_name;
+    const char *model;
+    bool has_autonomous;
+    int autonomous;
 } session_changes;
 
 /* home_root: <root>/home/claude. Homes and session.json files are chowned to
@@ -65,7 +70,7 @@ int store_create(store *s, const char *uuid, const session_changes *c, session_m
 int store_edit(store *s, const char *uuid, const session_changes *c, session_meta *out, char *err,
                size_t errlen);
 /* Copies the source home to new_uuid: new name, port 0, no DNS name, fresh
- * times, the source's unknown fields kept. */
+ * times; the source's model, autonomy and unknown fields kept. */
 int store_clone(store *s, const char *src_uuid, const char *new_uuid, const char *name,
                 session_meta *out, char *err, size_t errlen);
 /* Removes the home dir (never following symlinks out of it). */

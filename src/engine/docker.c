@@ -273,6 +273,7 @@ static json_t *session_mounts(const docker_run_spec *s)
         add_mount(mounts, s->ssh_dir, "/home/claude/.ssh", true) < 0 ||
         add_mount(mounts, s->gitconfig, "/home/claude/.gitconfig", true) < 0 ||
         add_mount(mounts, s->claude_bin, "/usr/local/bin/claude", true) < 0 ||
+        add_mount(mounts, s->claude_env, "/run/convocate/claude.env", true) < 0 ||
         add_mount(mounts, s->docker_sock, "/var/run/docker.sock", false) < 0) {
         json_decref(mounts);
         return NULL;
@@ -333,17 +334,28 @@ static json_t *session_host_config(const docker_run_spec *s, const char *name)
     return hc;
 }
 
-static char *session_create_body(const docker_run_spec *s, const char *name)
+/* Non-secret settings only: credentials reach a session through the
+ * claude.env mount, never through its config (SPEC 14). */
+static json_t *session_env(const docker_run_spec *s)
 {
-    char hostname[64], uid_env[32], gid_env[32];
-    snprintf(hostname, sizeof hostname, "convocate-%.8s", s->uuid);
+    char uid_env[32], gid_env[32], id_env[64], model_env[96];
     snprintf(uid_env, sizeof uid_env, "CLAUDE_UID=%u", s->claude_uid);
     snprintf(gid_env, sizeof gid_env, "CLAUDE_GID=%u", s->claude_gid);
+    snprintf(id_env, sizeof id_env, "CONVOCATE_SESSION_ID=%s", s->uuid);
+    snprintf(model_env, sizeof model_env, "CONVOCATE_MODEL=%.64s", s->model ? s->model : "");
+    return json_pack("[s,s,s,s,s]", uid_env, gid_env, id_env, model_env,
+                     s->autonomous ? "CONVOCATE_AUTONOMOUS=1" : "CONVOCATE_AUTONOMOUS=0");
+}
+
+static char *session_create_body(const docker_run_spec *s, const char *name)
+{
+    char hostname[64];
+    snprintf(hostname, sizeof hostname, "convocate-%.8s", s->uuid);
     json_t *config =
-        json_pack("{s:s, s:s, s:s, s:[s,s], s:{s:s, s:s}, s:b, s:b, s:b, s:b, s:b}", "Image",
-                  s->image, "Hostname", hostname, "WorkingDir", "/home/claude", "Env", uid_env,
-                  gid_env, "Labels", "convocate.session", s->uuid, "convocate.agent", s->agent_id,
-                  "Tty", 1, "OpenStdin", 1, "AttachStdin", 0, "AttachStdout", 0, "AttachStderr", 0);
+        json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s}, s:b, s:b, s:b, s:b, s:b}", "Image", s->image,
+                  "Hostname", hostname, "WorkingDir", "/home/claude", "Env", session_env(s),
+                  "Labels", "convocate.session", s->uuid, "convocate.agent", s->agent_id, "Tty", 1,
+                  "OpenStdin", 1, "AttachStdin", 0, "AttachStdout", 0, "AttachStderr", 0);
     json_t *hc = session_host_config(s, name);
     char *body = NULL;
     if (config != NULL && hc != NULL && add_port(config, hc, s) == 0 &&

@@ -42,6 +42,9 @@ typedef struct {
     const char *gitconfig;   /* -> /home/claude/.gitconfig (ro), optional */
     const char *claude_bin;  /* -> /usr/local/bin/claude (ro), optional */
     const char *docker_sock; /* -> /var/run/docker.sock, only when the setting says so */
+    const char *claude_env;  /* -> /run/convocate/claude.env (ro), optional (SPEC 15) */
+    const char *model;       /* CONVOCATE_MODEL; "" or NULL = none */
+    bool autonomous;         /* CONVOCATE_AUTONOMOUS=1|0 */
     unsigned claude_uid, claude_gid;
     int port;                  /* 0 = none */
     const char *protocol;      /* "tcp" or "udp" */

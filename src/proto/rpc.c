@@ -4,6 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* jansson's text without its "near '<input>'" part: a request may carry a
+ * secret (auth-set), and an error must never hand it back or log it. The
+ * column says where the problem is instead. */
+static const char *decode_error_text(json_error_t *jerr)
+{
+    char *near = strstr(jerr->text, " near '");
+    if (near != NULL)
+        snprintf(near, sizeof jerr->text - (size_t)(near - jerr->text), " at column %d",
+                 jerr->column);
+    return jerr->text;
+}
+
 int rpc_request_decode(const char *line, size_t len, rpc_request *req, char *err, size_t errlen)
 {
     memset(req, 0, sizeof *req);
@@ -16,7 +28,7 @@ int rpc_request_decode(const char *line, size_t len, rpc_request *req, char *err
     json_error_t jerr;
     json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        snprintf(err, errlen, "decode request: %s", jerr.text);
+        snprintf(err, errlen, "decode request: %s", decode_error_text(&jerr));
         return -1;
     }
     if (!json_is_object(root)) {

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proto/claude_fields.h"
 #include "shell/attach_client.h"
+#include "shell/cli_auth.h"
 #include "shell/orphans.h"
 #include "ssh/registry.h"
 #include "shell/sessions.h"
@@ -176,22 +178,47 @@ static int cmd_agents(agent_registry *r, int argc, char **argv)
     return 0;
 }
 
-/* Options shared by new and edit: --port, --proto, --dns, --name, --agent. */
+/* Options shared by new and edit: --port, --proto, --dns, --name, --agent,
+ * --model, --autonomous / --no-autonomous. */
 typedef struct {
-    const char *agent, *name, *proto, *dns;
+    const char *agent, *name, *proto, *dns, *model;
     long port;
     bool has_port;
+    int autonomous; /* -1 = not given, 0, 1 */
 } session_opts;
+
+/* --model and --autonomous / --no-autonomous (SPEC 15). */
+static int take_claude_opt(const char *cmd, int c, session_opts *o)
+{
+    if (c == 'm') {
+        if (optarg[0] && !claude_model_is_valid(optarg))
+            return usage_error(cmd, "--model wants 1 to 64 of A-Z a-z 0-9 . _ - (\"\" for none)");
+        o->model = optarg;
+        return 0;
+    }
+    int value = c == 'y' ? 1 : 0;
+    if (o->autonomous >= 0 && o->autonomous != value)
+        return usage_error(cmd, "--autonomous and --no-autonomous exclude each other");
+    o->autonomous = value;
+    return 0;
+}
 
 static int parse_session_opts(const char *cmd, int argc, char **argv, session_opts *o,
                               int *first_arg)
 {
     static const struct option opts[] = {
-        {"agent", required_argument, NULL, 'a'}, {"port", required_argument, NULL, 'p'},
-        {"proto", required_argument, NULL, 'P'}, {"dns", required_argument, NULL, 'd'},
-        {"name", required_argument, NULL, 'n'},  {NULL, 0, NULL, 0},
+        {"agent", required_argument, NULL, 'a'},
+        {"port", required_argument, NULL, 'p'},
+        {"proto", required_argument, NULL, 'P'},
+        {"dns", required_argument, NULL, 'd'},
+        {"name", required_argument, NULL, 'n'},
+        {"model", required_argument, NULL, 'm'},
+        {"autonomous", no_argument, NULL, 'y'},
+        {"no-autonomous", no_argument, NULL, 'Y'},
+        {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
+    o->autonomous = -1;
     optind = 1;
     opterr = 0;
     int c;
@@ -221,6 +248,12 @@ static int parse_session_opts(const char *cmd, int argc, char **argv, session_op
         case 'n':
             o->name = optarg;
             break;
+        case 'm':
+        case 'y':
+        case 'Y':
+            if (take_claude_opt(cmd, c, o))
+                return EXIT_USAGE;
+            break;
         default:
             return usage_error(cmd, "unknown option");
         }
@@ -240,6 +273,10 @@ static json_t *session_params(const session_opts *o)
         json_object_set_new(p, "protocol", json_string(o->proto));
     if (o->dns)
         json_object_set_new(p, "dns_name", json_string(o->dns));
+    if (o->model)
+        json_object_set_new(p, "model", json_string(o->model));
+    if (o->autonomous >= 0)
+        json_object_set_new(p, "autonomous", json_boolean(o->autonomous));
     return p;
 }
 
@@ -420,7 +457,8 @@ static int cmd_edit(agent_registry *r, int argc, char **argv)
     if (rc)
         return rc;
     if (argc - first != 1 || o.agent)
-        return usage_error("edit", "wants one session and --name/--port/--proto/--dns");
+        return usage_error("edit", "wants one session and --name/--port/--proto/--dns/--model/"
+                                   "--autonomous/--no-autonomous");
     cluster_list l;
     agent_entry *agent;
     json_t *s;
@@ -464,7 +502,7 @@ static const struct {
     {"ls", cmd_ls},         {"agents", cmd_agents}, {"new", cmd_new},
     {"attach", cmd_attach}, {"kill", cmd_kill},     {"restart", cmd_restart},
     {"delete", cmd_delete}, {"bg", cmd_bg},         {"override", cmd_override},
-    {"clone", cmd_clone},   {"edit", cmd_edit},
+    {"clone", cmd_clone},   {"edit", cmd_edit},     {"auth", cli_auth},
 };
 
 bool cli_is_command(const char *cmd)

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "shell/cli.h"
+#include "shell/cli_auth.h"
 #include "shell/install.h"
 #include "shell/status_serve.h"
 #include "shell/tui/tui.h"
@@ -29,7 +30,12 @@ static void usage(FILE *out)
         "                                    may own it); 'convocate-host migrate-session'\n"
         "  agents [--json]                   registered agents with health and capacity\n"
         "  new NAME [--agent ID] [--port P] [--proto tcp|udp] [--dns NAME]\n"
-        "                                    create a session (--port -1 picks a free one)\n"
+        "           [--model M] [--autonomous | --no-autonomous]\n"
+        "                                    create a session (--port -1 picks a free one;\n"
+        "                                    --model: the Claude model, 1 to 64 of\n"
+        "                                    A-Z a-z 0-9 . _ -; --autonomous: Claude runs\n"
+        "                                    without asking permission; neither flag: the\n"
+        "                                    agent's default_autonomous setting)\n"
         "  attach NAME                       attach this terminal (detach: Ctrl-b d)\n"
         "  kill NAME                         stop the container, keep the home directory\n"
         "  restart NAME                      start the container detached\n"
@@ -38,6 +44,17 @@ static void usage(FILE *out)
         "  delete NAME [--yes]               stop it and remove its home directory\n"
         "  clone NAME NEW-NAME               copy a session's home to a new session\n"
         "  edit NAME [--name N] [--port P] [--proto tcp|udp] [--dns NAME]\n"
+        "            [--model M] [--autonomous | --no-autonomous]\n"
+        "                                    change a session (--model \"\" clears the model);\n"
+        "                                    a running container keeps its old settings\n"
+        "                                    until restart\n"
+        "\n"
+        "Claude credentials (see 'convocate auth --help'):\n"
+        "  auth set [--agent ID | --all] (--api-key-file F | --oauth-token-file F)\n"
+        "           [--base-url URL] [--model M]\n"
+        "                                    store the secret read from F ('-' = stdin)\n"
+        "  auth status [--json]              kind, hint, base URL and model per agent\n"
+        "  auth clear [--agent ID | --all]   remove an agent's credentials\n"
         "\n"
         "host:\n"
         "  install [--dry-run] [--build-image]  prepare this host as a shell host\n"
@@ -53,6 +70,15 @@ static void usage(FILE *out)
         "  -v, --verbose  log debug detail\n"
         "\n"
         "Agents are read from /etc/convocate/agent-keys/<agent-id>/ (see README.md).\n");
+}
+
+/* `convocate <command> --help` (before any "--"): the usage above. */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
 }
 
 int main(int argc, char **argv)
@@ -92,6 +118,14 @@ int main(int argc, char **argv)
         return shell_install_main(argc - i, argv + i);
     if (strcmp(cmd, "status-serve") == 0)
         return status_serve_main(argc - i, argv + i);
+    if (strcmp(cmd, "auth") == 0 && cli_auth_wants_help(argc - i, argv + i)) {
+        cli_auth_usage(stdout);
+        return 0;
+    }
+    if (cli_is_command(cmd) && wants_help(argc - i, argv + i)) {
+        usage(stdout);
+        return 0;
+    }
     if (cli_is_command(cmd))
         return cli_run(argc - i, argv + i);
     fprintf(stderr, "convocate: unknown command \"%s\" (try 'convocate help')\n", cmd);

@@ -107,6 +107,14 @@ agent_entry *registry_find(agent_registry *r, const char *id)
 
 json_t *agent_call(agent_entry *a, const char *op, json_t *params, char *err, size_t errlen)
 {
+    bool answered;
+    return agent_call_answered(a, op, params, &answered, err, errlen);
+}
+
+json_t *agent_call_answered(agent_entry *a, const char *op, json_t *params, bool *answered,
+                            char *err, size_t errlen)
+{
+    *answered = false;
     char *line = rpc_request_encode(op, params);
     if (line == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -126,10 +134,12 @@ json_t *agent_call(agent_entry *a, const char *op, json_t *params, char *err, si
     if (!json_is_boolean(ok)) {
         snprintf(err, errlen, "agent %s sent an answer that is not an RPC response", a->id);
     } else if (json_is_true(ok)) {
+        *answered = true;
         result = json_object_get(root, "result");
         result = json_incref(result ? result : json_null());
     } else {
         const char *text = json_string_value(json_object_get(root, "error"));
+        *answered = true;
         snprintf(err, errlen, "%s", text ? text : "unspecified error");
     }
     json_decref(root);
@@ -147,11 +157,18 @@ static void *call_thread(void *arg)
 {
     struct call_job *job = arg;
     job->reply->result =
-        agent_call(job->agent, job->op, job->params, job->reply->error, sizeof job->reply->error);
+        agent_call_answered(job->agent, job->op, job->params, &job->reply->answered,
+                            job->reply->error, sizeof job->reply->error);
     return NULL;
 }
 
 int agent_call_all(agent_registry *r, const char *op, json_t *params, agent_reply *replies)
+{
+    return agent_call_some(r, op, params, NULL, replies);
+}
+
+int agent_call_some(agent_registry *r, const char *op, json_t *params, const bool *skip,
+                    agent_reply *replies)
 {
     if (r->n == 0)
         return 0;
@@ -166,6 +183,10 @@ int agent_call_all(agent_registry *r, const char *op, json_t *params, agent_repl
     }
     for (size_t i = 0; i < r->n; i++) {
         replies[i].result = NULL;
+        replies[i].answered = false;
+        snprintf(replies[i].error, sizeof replies[i].error, "%s", "not asked");
+        if (skip != NULL && skip[i])
+            continue;
         replies[i].error[0] = '\0';
         jobs[i] = (struct call_job){&r->items[i], op, params, &replies[i]};
         started[i] = pthread_create(&threads[i], NULL, call_thread, &jobs[i]) == 0;

@@ -34,14 +34,23 @@ agent_entry *registry_find(agent_registry *r, const char *id);
  * valid result), or NULL with err holding the agent's error text verbatim or
  * the transport failure. */
 json_t *agent_call(agent_entry *a, const char *op, json_t *params, char *err, size_t errlen);
+/* The same, telling an agent's refusal (*answered true) from a transport
+ * failure: an agent that could not be reached or did not answer. */
+json_t *agent_call_answered(agent_entry *a, const char *op, json_t *params, bool *answered,
+                            char *err, size_t errlen);
 
 /* The same call to every agent at once, one thread each, so one slow or dead
  * agent costs only its own timeout. results[i] / errors[i] follow r->items. */
 typedef struct {
     json_t *result; /* NULL on failure */
+    bool answered;  /* the agent sent an RPC response (ok or not) */
     char error[512];
 } agent_reply;
 int agent_call_all(agent_registry *r, const char *op, json_t *params, agent_reply *replies);
+/* agent_call_all that leaves out the agents whose skip[i] is true (their
+ * reply: no result, not answered, error "not asked"); skip may be NULL. */
+int agent_call_some(agent_registry *r, const char *op, json_t *params, const bool *skip,
+                    agent_reply *replies);
 void agent_replies_clear(agent_reply *replies, size_t n);
 
 #endif

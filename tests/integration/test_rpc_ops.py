@@ -164,7 +164,8 @@ def test_corrupt_session_json_is_listed_and_never_overwritten(agent):
 def test_settings_get_set_validate_and_persist(agent):
     s = agent.ok("settings-get")
     assert s == {"admission_threshold_pct": 90, "heartbeat_s": 30, "docker_socket": False,
-                 "session_cpus": 0, "session_memory_mb": 0, "dns_server": ""}
+                 "session_cpus": 0, "session_memory_mb": 0, "dns_server": "",
+                 "default_autonomous": False}
     s = agent.ok("settings-set", {"heartbeat_s": 5, "session_cpus": 1.5,
                                   "dns_server": "10.0.0.53"})
     assert (s["heartbeat_s"], s["session_cpus"], s["dns_server"]) == (5, 1.5, "10.0.0.53")
@@ -173,6 +174,7 @@ def test_settings_get_set_validate_and_persist(agent):
                 {"heartbeat_s": 4}, {"heartbeat_s": 301}, {"docker_socket": "yes"},
                 {"session_cpus": -1}, {"session_memory_mb": -1}, {"session_memory_mb": 1.5},
                 {"dns_server": "example.com"}, {"dns_server": "::1"}, {"colour": "red"},
+                {"default_autonomous": "yes"}, {"default_autonomous": None},
                 {"heartbeat_s": 10, "bogus": 1}):
         assert error_of(agent, "settings-set", bad).startswith("settings: "), bad
     assert agent.ok("settings-get")["heartbeat_s"] == 5  # nothing half-applied

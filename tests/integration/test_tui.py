@@ -371,3 +371,66 @@ def test_usable_at_80x24_and_on_resize(single, tui_factory):
     t.tmux("resize-window", "-x", "120", "-y", "40")
     t.wait(lambda s: len(s.splitlines()) == 40 and "S settings" in s, 10, "the resize")
     assert t.row("short") is not None
+
+
+def test_form_sets_model_and_autonomy_and_the_table_marks_it(single, tui_factory):
+    root, a = single
+    t = tui_factory(root)
+    wait_agents_up(t, a)
+    t.keys("n")
+    t.wait_text(f"New session on {a.agent_id}")
+    t.type("auto")
+    t.keys("Tab", "Tab", "Tab", "Tab")  # Name -> Protocol -> Port -> DNS name -> Model
+    t.type("claude-opus-4")
+    t.keys("Tab")  # -> Autonomous, on the agent's default until changed
+    t.wait_text("default  (the agent's setting; space/y/n/d)")
+    t.keys("Space")
+    t.wait_text("yes  (space/y/n/d)")
+    until_admitted(t, lambda: t.keys("Enter"), lambda _: t.row("auto") is not None, "auto")
+    s = sessions_of(a)["auto"]
+    assert (s["model"], s["autonomous"]) == ("claude-opus-4", True)
+    line = t.wait_row("auto")
+    assert line.split()[3] == "[A]", line
+    assert "NAME ([A] = autonomous)" in t.lines()[1]
+
+    # Edit: the field shows the effective value; d returns to the default.
+    t.select("auto")
+    t.keys("e")
+    t.wait_text("Edit auto")
+    shot = t.wait_text("yes  (space/y/n/d)")
+    assert "claude-opus-4" in shot
+    t.keys("Tab", "Tab", "Tab", "Tab")  # -> Model
+    for _ in range(len("claude-opus-4")):
+        t.keys("BSpace")
+    t.keys("Tab", "d")
+    until_admitted(t, lambda: t.keys("Enter"),
+                   lambda shot: "Edit auto" not in shot and "[A]" not in (t.row("auto") or "[A]"),
+                   "the edited row")
+    s = sessions_of(a)["auto"]
+    assert (s["model"], s["autonomous"]) == ("", False)  # the agent's default is off
+    with open(os.path.join(a.root, "home", "claude", s["uuid"], "session.json")) as f:
+        assert "autonomous" not in json.load(f)
+    assert "= autonomous" not in t.lines()[1]
+
+    # A session on the default follows it: the marker appears with the setting.
+    a.ok("settings-set", {"default_autonomous": True})
+    t.wait(lambda _: "[A]" in (t.row("auto") or ""), 40, "the marker from the default")
+
+
+def test_settings_shows_each_agents_claude_auth(cluster, tui_factory):
+    root, a, b = cluster
+    secret = "sk-ant-api03-tui-" + "q" * 30 + "K7pX"
+    a.ok("auth-set", {"api_key": secret, "model": "claude-sonnet-4"})
+    t = tui_factory(root)
+    wait_agents_up(t, a, b)
+    t.keys("S")
+    shot = t.wait(lambda s: s.count("claude auth:") == 2, 30, "both agents' credentials")
+    assert "claude auth: api-key \u2026K7pX  base_url -  model claude-sonnet-4" in shot
+    assert "claude auth: none  base_url -  model -" in shot
+    assert secret not in shot and "qqqq" not in shot
+    t.keys("Escape")
+    b.stop()
+    t.wait_text(f"{b.agent_id} UNREACHABLE", timeout=40)
+    t.keys("S")
+    shot = t.wait(lambda s: "claude auth: unreachable" in s, 60, "the unreachable agent")
+    assert "claude auth: api-key \u2026K7pX" in shot

@@ -138,6 +138,58 @@ static void test_session_decode_refuses_bad_files(void **state)
                         NULL);
 }
 
+static void test_session_model_and_autonomous(void **state)
+{
+    const char *base = "{\"uuid\":\"" UUID_A "\",\"name\":\"x\","
+                       "\"created_at\":\"2026-11-24T10:00:00Z\"";
+    char text[512], err[256];
+    session_meta m;
+    /* An older file has neither: no model, the agent's default autonomy. */
+    snprintf(text, sizeof text, "%s}", base);
+    assert_int_equal(session_decode(text, strlen(text), UUID_A, &m, err, sizeof err), 0);
+    assert_string_equal(m.model, "");
+    assert_int_equal(m.autonomous, AUTONOMOUS_DEFAULT);
+    assert_false(session_autonomous(&m, false));
+    assert_true(session_autonomous(&m, true));
+    json_t *obj = session_to_json(&m);
+    assert_string_equal(json_string_value(json_object_get(obj, "model")), "");
+    assert_null(json_object_get(obj, "autonomous")); /* absent = the default, kept so */
+    json_decref(obj);
+    session_meta_clear(&m);
+
+    snprintf(text, sizeof text, "%s,\"model\":\"claude-opus-4.1_x\",\"autonomous\":false}", base);
+    assert_int_equal(session_decode(text, strlen(text), UUID_A, &m, err, sizeof err), 0);
+    assert_string_equal(m.model, "claude-opus-4.1_x");
+    assert_int_equal(m.autonomous, 0);
+    assert_false(session_autonomous(&m, true)); /* its own choice wins over the default */
+    m.autonomous = 1;
+    size_t len;
+    char *out = session_encode(&m, &len);
+    json_t *again = json_loads(out, 0, NULL);
+    assert_true(json_is_true(json_object_get(again, "autonomous")));
+    assert_string_equal(json_string_value(json_object_get(again, "model")), "claude-opus-4.1_x");
+    json_decref(again);
+    free(out);
+    session_meta_clear(&m);
+
+    snprintf(text, sizeof text, "%s,\"autonomous\":null}", base);
+    assert_int_equal(session_decode(text, strlen(text), UUID_A, &m, err, sizeof err), 0);
+    assert_int_equal(m.autonomous, AUTONOMOUS_DEFAULT);
+    session_meta_clear(&m);
+
+    const char *bad[] = {
+        ",\"model\":\"has space\"}",
+        ",\"model\":\"a/b\"}",
+        ",\"model\":5}",
+        ",\"autonomous\":\"yes\"}",
+        ",\"autonomous\":1}",
+        ",\"model\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(text, sizeof text, "%s%s", base, bad[i]);
+        expect_decode_error(text, NULL);
+    }
+}
+
 /* ---- collisions and port auto-pick ---- */
 
 static session_claim claim(const char *uuid, const char *name, int port, const char *proto,
@@ -290,12 +342,14 @@ static void test_settings_validation(void **state)
     assert_int_equal(apply_text(&s,
                                 "{\"admission_threshold_pct\":50,\"heartbeat_s\":300,"
                                 "\"docker_socket\":true,\"session_cpus\":1.5,"
-                                "\"session_memory_mb\":2048,\"dns_server\":\"10.0.0.1\"}",
+                                "\"session_memory_mb\":2048,\"dns_server\":\"10.0.0.1\","
+                                "\"default_autonomous\":true}",
                                 err, sizeof err),
                      0);
     assert_int_equal(s.admission_threshold_pct, 50);
     assert_true(s.session_cpus > 1.49 && s.session_cpus < 1.51);
     assert_string_equal(s.dns_server, "10.0.0.1");
+    assert_true(s.default_autonomous);
     agent_settings before = s;
     const char *bad[] = {
         "{\"admission_threshold_pct\":49}",
@@ -303,6 +357,8 @@ static void test_settings_validation(void **state)
         "{\"heartbeat_s\":4}",
         "{\"heartbeat_s\":301}",
         "{\"docker_socket\":1}",
+        "{\"default_autonomous\":\"yes\"}",
+        "{\"default_autonomous\":null}",
         "{\"session_cpus\":-1}",
         "{\"session_memory_mb\":-1}",
         "{\"session_memory_mb\":1.5}",
@@ -329,6 +385,9 @@ static void test_settings_validation(void **state)
     assert_int_equal(settings_load(path, &loaded, err, sizeof err), 0);
     assert_int_equal(loaded.admission_threshold_pct, 50);
     assert_int_equal(loaded.session_memory_mb, 2048);
+    assert_true(loaded.default_autonomous);
+    settings_defaults(&loaded);
+    assert_false(loaded.default_autonomous);
     assert_int_equal(tree_remove(dir), 0);
     free(dir);
 }
@@ -495,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_dns_label_rules),
         cmocka_unit_test(test_session_round_trip_keeps_unknown_fields),
         cmocka_unit_test(test_session_decode_refuses_bad_files),
+        cmocka_unit_test(test_session_model_and_autonomous),
         cmocka_unit_test(test_claims_collide_per_port_and_protocol),
         cmocka_unit_test(test_port_auto_pick),
         cmocka_unit_test(test_lock_staleness_rule),

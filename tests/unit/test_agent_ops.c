@@ -34,6 +34,8 @@ static int fake_stop_ms; /* how long a stop takes */
 static int fake_list_calls;
 static docker_run_spec fake_last_spec;
 static char fake_last_image[256], fake_last_sock[PATH_BUF], fake_last_claude_bin[PATH_BUF];
+static char fake_last_claude_env[PATH_BUF], fake_last_model[80];
+static int fake_starts;
 
 struct docker_client {
     int unused;
@@ -69,6 +71,10 @@ int docker_start_session(docker_client *d, const docker_run_spec *spec, char *er
              spec->docker_sock ? spec->docker_sock : "");
     snprintf(fake_last_claude_bin, sizeof fake_last_claude_bin, "%s",
              spec->claude_bin ? spec->claude_bin : "");
+    snprintf(fake_last_claude_env, sizeof fake_last_claude_env, "%s",
+             spec->claude_env ? spec->claude_env : "");
+    snprintf(fake_last_model, sizeof fake_last_model, "%s", spec->model ? spec->model : "(null)");
+    fake_starts++;
     if (fake_find(spec->uuid) < 0 && fake_n < FAKE_MAX)
         snprintf(fake_running[fake_n++], UUID_STR_LEN, "%s", spec->uuid);
     pthread_mutex_unlock(&fake_mu);
@@ -762,6 +768,169 @@ static void test_recovery_and_one_engine_call_per_list(void **state)
     free(uuid);
 }
 
+/* ---- Claude credentials and per-session settings (SPEC 15) ---- */
+
+#define SECRET "sk-ant-api03-UNITSECRET-abcd"
+
+static void claude_env_path(fixture *f, char *out, size_t size)
+{
+    snprintf(out, size, "%s/etc/convocate-agent/claude.env", f->root);
+}
+
+static void expect_no_secret(json_t *resp)
+{
+    char *text = json_dumps(resp, JSON_COMPACT);
+    assert_null(strstr(text, "UNITSECRET"));
+    free(text);
+}
+
+static void test_auth_set_get_clear(void **state)
+{
+    fixture *f = *state;
+    char path[PATH_BUF * 2], *text;
+    claude_env_path(f, path, sizeof path);
+    json_t *r = ok_result(rpc(f, "{\"op\":\"auth-get\",\"params\":null}"));
+    assert_string_equal(json_string_value(json_object_get(r, "kind")), "none");
+    assert_string_equal(json_string_value(json_object_get(r, "hint")), "");
+    json_decref(r);
+    json_t *resp = rpc(f, "{\"op\":\"auth-set\",\"params\":{\"api_key\":\"" SECRET "\","
+                          "\"base_url\":\"http://127.0.0.1:9/\",\"model\":\"m-1\"}}");
+    expect_no_secret(resp);
+    r = ok_result(resp);
+    assert_string_equal(json_string_value(json_object_get(r, "kind")), "api-key");
+    assert_string_equal(json_string_value(json_object_get(r, "hint")), "\xe2\x80\xa6"
+                                                                       "abcd");
+    assert_string_equal(json_string_value(json_object_get(r, "base_url")), "http://127.0.0.1:9/");
+    assert_string_equal(json_string_value(json_object_get(r, "model")), "m-1");
+    json_decref(r);
+    assert_int_equal(read_file_bounded(path, 4096, &text, NULL), 0);
+    assert_string_equal(text, "ANTHROPIC_API_KEY=" SECRET "\nANTHROPIC_BASE_URL=http://127.0.0.1:9/"
+                              "\nANTHROPIC_MODEL=m-1\n");
+    free(text);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    r = ok_result(rpc(f, "{\"op\":\"auth-set\",\"params\":{\"oauth_token\":\"tok\"}}"));
+    assert_string_equal(json_string_value(json_object_get(r, "kind")), "oauth-token");
+    assert_string_equal(json_string_value(json_object_get(r, "base_url")), ""); /* replaced */
+    json_decref(r);
+    r = ok_result(rpc(f, "{\"op\":\"auth-set\",\"params\":{\"clear\":true}}"));
+    assert_string_equal(json_string_value(json_object_get(r, "kind")), "none");
+    json_decref(r);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
+static void test_auth_set_refusals_never_echo(void **state)
+{
+    fixture *f = *state;
+    static const char *const bad[] = {
+        "{\"api_key\":\"" SECRET "\",\"oauth_token\":\"" SECRET "\"}",
+        "{\"base_url\":\"http://h\"}",
+        "{\"api_key\":\"" SECRET "\",\"colour\":\"red\"}",
+        "{\"api_key\":\"" SECRET " x\"}",
+        "{\"api_key\":\"\"}",
+        "{\"api_key\":5}",
+        "{\"api_key\":\"" SECRET "\",\"model\":\"bad model\"}",
+        "{\"api_key\":\"" SECRET "\",\"base_url\":\"ftp://h\"}",
+        "{\"api_key\":\"" SECRET "\",\"base_url\":\"http://UNITSECRET x\"}",
+        "{\"clear\":true,\"api_key\":\"" SECRET "\"}",
+        "{\"clear\":false}",
+        "null",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *resp = rpcf(f, "{\"op\":\"auth-set\",\"params\":%s}", bad[i]);
+        expect_no_secret(resp);
+        assert_false(json_is_true(json_object_get(resp, "ok")));
+        json_decref(resp);
+    }
+    /* A request that is not JSON does not hand back what follows either. */
+    json_t *resp = rpc(f, "{\"op\":\"auth-set\",\"params\":{\"api_key\":\"UNITSECRET\x01\"}}");
+    expect_no_secret(resp);
+    expect_error_prefix(resp, "decode request: ");
+    char path[PATH_BUF * 2];
+    claude_env_path(f, path, sizeof path);
+    assert_int_equal(access(path, F_OK), -1); /* nothing written */
+}
+
+static void test_start_mounts_claude_env_or_refuses_it(void **state)
+{
+    fixture *f = *state;
+    char path[PATH_BUF * 2];
+    claude_env_path(f, path, sizeof path);
+    char *uuid = create_ok(f, "{\"name\":\"cl\",\"model\":\"opus\",\"autonomous\":true}");
+    json_decref(ok_result(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    assert_string_equal(fake_last_claude_env, ""); /* no claude.env: no mount */
+    assert_string_equal(fake_last_model, "opus");
+    assert_true(fake_last_spec.autonomous);
+    json_decref(ok_result(rpcf(f, "{\"op\":\"kill\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    write_file(path, "# hand-written\nANTHROPIC_MODEL=m\nFOO=" SECRET "\n");
+    int starts = fake_starts;
+    json_t *resp = rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid);
+    expect_no_secret(resp);
+    const char *e = json_string_value(json_object_get(resp, "error"));
+    assert_non_null(e);
+    assert_non_null(strstr(e, "start session \"cl\": claude.env line 3: unknown key \"FOO\""));
+    assert_non_null(strstr(e, "convocate auth set"));
+    json_decref(resp);
+    char err[600];
+    assert_int_equal(agent_attach_prepare(f->a, uuid, err, sizeof err), -1);
+    assert_non_null(strstr(err, "claude.env line 3"));
+    assert_int_equal(fake_starts, starts); /* refused before the engine */
+    write_file(path, "ANTHROPIC_API_KEY=" SECRET "\n");
+    json_decref(ok_result(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid)));
+    assert_string_equal(fake_last_claude_env, path);
+    free(uuid);
+}
+
+static void test_model_and_autonomous_on_sessions(void **state)
+{
+    fixture *f = *state;
+    json_t *r = ok_result(create(f, "{\"name\":\"plain\"}"));
+    assert_string_equal(json_string_value(json_object_get(r, "model")), "");
+    assert_true(json_is_false(json_object_get(r, "autonomous")));
+    char *uuid = strdup(json_string_value(json_object_get(r, "uuid")));
+    json_decref(r);
+    /* The default applies to sessions that set nothing, at once. */
+    json_decref(
+        ok_result(rpc(f, "{\"op\":\"settings-set\",\"params\":{\"default_autonomous\":true}}")));
+    r = ok_result(rpcf(f, "{\"op\":\"get\",\"params\":{\"id\":\"%s\"}}", uuid));
+    assert_true(json_is_true(json_object_get(r, "autonomous")));
+    json_decref(r);
+    r = ok_result(rpcf(f,
+                       "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"model\":\"m.2\","
+                       "\"autonomous\":false}}",
+                       uuid));
+    assert_string_equal(json_string_value(json_object_get(r, "model")), "m.2");
+    assert_true(json_is_false(json_object_get(r, "autonomous")));
+    json_decref(r);
+    char path[PATH_BUF * 2];
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    json_t *disk = read_json_file(path);
+    assert_true(json_is_false(json_object_get(disk, "autonomous")));
+    json_decref(disk);
+    /* The clone keeps both; null returns to the default; "" clears the model. */
+    r = ok_result(
+        rpcf(f, "{\"op\":\"clone\",\"params\":{\"source_id\":\"%s\",\"name\":\"c\"}}", uuid));
+    assert_string_equal(json_string_value(json_object_get(r, "model")), "m.2");
+    assert_true(json_is_false(json_object_get(r, "autonomous")));
+    json_decref(r);
+    r = ok_result(rpcf(f,
+                       "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"model\":\"\","
+                       "\"autonomous\":null}}",
+                       uuid));
+    assert_string_equal(json_string_value(json_object_get(r, "model")), "");
+    assert_true(json_is_true(json_object_get(r, "autonomous")));
+    json_decref(r);
+    disk = read_json_file(path);
+    assert_null(json_object_get(disk, "autonomous"));
+    json_decref(disk);
+    expect_error(create(f, "{\"name\":\"x\",\"model\":\"a b\"}"),
+                 "invalid model \"a b\": use 1 to 64 of A-Z a-z 0-9 . _ - (\"\" for none)");
+    expect_error(create(f, "{\"name\":\"x\",\"autonomous\":\"yes\"}"),
+                 "decode params: \"autonomous\" must be true, false or null");
+    free(uuid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -784,6 +953,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_and_one_engine_call_per_list, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_auth_set_get_clear, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_set_refusals_never_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_mounts_claude_env_or_refuses_it, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_model_and_autonomous_on_sessions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,8 +139,27 @@ static const char *str_of(json_t *o, const char *key)
     return v && *v ? v : "-";
 }
 
-/* Three lines per agent: identity and health, version and image, capacity. */
-static int agent_lines(const tui_app *app, size_t i, char lines[3][600])
+/* The agent's Claude credentials as auth-get describes them: kind and hint,
+ * never the secret (SPEC 14). */
+static void auth_line(char *out, size_t size, const tui_job *answer, size_t i)
+{
+    const agent_reply *r = answer->auth && i < answer->n_replies ? &answer->auth[i] : NULL;
+    json_t *auth = r ? r->result : NULL;
+    if (r == NULL || (auth == NULL && !r->answered))
+        snprintf(out, size, "    claude auth: unreachable");
+    else if (auth == NULL)
+        snprintf(out, size, "    claude auth: %s", r->error);
+    else if (strcmp(str_of(auth, "kind"), "none") == 0)
+        snprintf(out, size, "    claude auth: none  base_url %s  model %s",
+                 str_of(auth, "base_url"), str_of(auth, "model"));
+    else
+        snprintf(out, size, "    claude auth: %s %s  base_url %s  model %s", str_of(auth, "kind"),
+                 str_of(auth, "hint"), str_of(auth, "base_url"), str_of(auth, "model"));
+}
+
+/* Four lines per agent: identity and health, version and image, capacity,
+ * Claude credentials. */
+static int agent_lines(const tui_app *app, size_t i, char lines[4][600])
 {
     const agent_entry *a = &app->reg.items[i];
     const tui_job *answer = app->settings.answer;
@@ -152,18 +171,20 @@ static int agent_lines(const tui_app *app, size_t i, char lines[3][600])
     if (ping == NULL) {
         snprintf(lines[0], 600, "%s  %s:%d  UNREACHABLE", a->id, a->host, a->port);
         snprintf(lines[1], 600, "    %s", i < answer->n_replies ? answer->replies[i].error : "");
-        return 2;
+        auth_line(lines[2], sizeof lines[2], answer, i);
+        return 3;
     }
     snprintf(lines[0], 600, "%s  %s:%d  up", a->id, a->host, a->port);
     snprintf(lines[1], 600, "    version %s  image %s", str_of(ping, "version"),
              str_of(ping, "image_tag"));
     capacity_line(lines[2], sizeof lines[2], ping);
-    return 3;
+    auth_line(lines[3], sizeof lines[3], answer, i);
+    return 4;
 }
 
 static void settings_draw(tui_app *app)
 {
-    int y, x, w, last, inner = 1 + 4 * (int)app->reg.n + (app->reg.n == 0 ? 2 : 0);
+    int y, x, w, last, inner = 1 + 5 * (int)app->reg.n + (app->reg.n == 0 ? 2 : 0);
     if (!centred_box(inner, &y, &x, &w, &last, "Settings"))
         return;
     int row = y + 1;
@@ -176,7 +197,7 @@ static void settings_draw(tui_app *app)
         text_put(++row, x + 2, w - 4,
                  "No agents registered: add one with 'convocate-host init-agent'.", A_NORMAL);
     for (size_t i = 0; i < app->reg.n; i++) {
-        char lines[3][600];
+        char lines[4][600];
         int n = agent_lines(app, i, lines);
         row++;
         for (int k = 0; k < n && row <= last; k++)

@@ -8,7 +8,10 @@
 
 #include "shell/tui/text.h"
 
-enum { F_NAME, F_PROTOCOL, F_PORT, F_DNS };
+enum { F_NAME, F_PROTOCOL, F_PORT, F_DNS, F_MODEL, F_AUTONOMY };
+
+/* The Autonomous field: the agent's default_autonomous, or the session's own. */
+#define AUTONOMY_DEFAULT "default"
 
 static void set_session_fields(tui_form *f)
 {
@@ -16,10 +19,8 @@ static void set_session_fields(tui_form *f)
         const char *label;
         field_kind kind;
     } layout[] = {
-        {"Name", FIELD_TEXT},
-        {"Protocol", FIELD_PROTOCOL},
-        {"Port", FIELD_PORT},
-        {"DNS name", FIELD_TEXT},
+        {"Name", FIELD_TEXT},     {"Protocol", FIELD_PROTOCOL}, {"Port", FIELD_PORT},
+        {"DNS name", FIELD_TEXT}, {"Model", FIELD_TEXT},        {"Autonomous", FIELD_AUTONOMY},
     };
     for (size_t i = 0; i < FORM_FIELDS_MAX; i++) {
         f->fields[i].label = layout[i].label;
@@ -27,6 +28,8 @@ static void set_session_fields(tui_form *f)
     }
     f->n_fields = FORM_FIELDS_MAX;
     snprintf(f->fields[F_PROTOCOL].value, sizeof f->fields[F_PROTOCOL].value, "tcp");
+    snprintf(f->fields[F_AUTONOMY].value, sizeof f->fields[F_AUTONOMY].value, AUTONOMY_DEFAULT);
+    snprintf(f->autonomy_was, sizeof f->autonomy_was, AUTONOMY_DEFAULT);
 }
 
 void form_init_create(tui_form *f, const char *agent_id)
@@ -54,6 +57,11 @@ void form_init_edit(tui_form *f, const tui_row *row)
         snprintf(f->fields[F_PROTOCOL].value, sizeof f->fields[F_PROTOCOL].value, "udp");
     snprintf(f->fields[F_PORT].value, sizeof f->fields[F_PORT].value, "%ld", row->port);
     snprintf(f->fields[F_DNS].value, sizeof f->fields[F_DNS].value, "%s", row->dns_name);
+    snprintf(f->fields[F_MODEL].value, sizeof f->fields[F_MODEL].value, "%s", row->model);
+    /* The agent reports the effective value; it is sent back only when changed. */
+    snprintf(f->autonomy_was, sizeof f->autonomy_was, "%s", row->autonomous ? "yes" : "no");
+    snprintf(f->fields[F_AUTONOMY].value, sizeof f->fields[F_AUTONOMY].value, "%s",
+             f->autonomy_was);
 }
 
 void form_init_clone(tui_form *f, const tui_row *row)
@@ -81,8 +89,30 @@ static void toggle_protocol(form_field *field, wint_t key)
     snprintf(field->value, sizeof field->value, "%s", next);
 }
 
+static void toggle_autonomy(form_field *field, wint_t key)
+{
+    const char *next;
+    if (key == 'y' || key == 'Y')
+        next = "yes";
+    else if (key == 'n' || key == 'N')
+        next = "no";
+    else if (key == 'd' || key == 'D')
+        next = AUTONOMY_DEFAULT;
+    else if (key != ' ')
+        return;
+    else if (strcmp(field->value, AUTONOMY_DEFAULT) == 0)
+        next = "yes";
+    else
+        next = strcmp(field->value, "yes") == 0 ? "no" : AUTONOMY_DEFAULT;
+    snprintf(field->value, sizeof field->value, "%s", next);
+}
+
 static void type_char(form_field *field, wint_t key)
 {
+    if (field->kind == FIELD_AUTONOMY) {
+        toggle_autonomy(field, key);
+        return;
+    }
     if (field->kind == FIELD_PROTOCOL) {
         if (key == ' ' || key == 't' || key == 'T' || key == 'u' || key == 'U')
             toggle_protocol(field, key);
@@ -135,6 +165,18 @@ static int parse_port(const char *text, long *port)
     return 0;
 }
 
+/* "autonomous" only when the operator changed the field, so a session on
+ * the agent's default stays on it: true, false, or null for the default. */
+static int add_autonomy(const tui_form *f, json_t *p)
+{
+    const char *v = f->fields[F_AUTONOMY].value;
+    if (strcmp(v, f->autonomy_was) == 0)
+        return 0;
+    json_t *value =
+        strcmp(v, AUTONOMY_DEFAULT) == 0 ? json_null() : json_boolean(strcmp(v, "yes") == 0);
+    return json_object_set_new(p, "autonomous", value);
+}
+
 json_t *form_params(const tui_form *f, char *err, size_t errlen)
 {
     if (strcmp(f->op, "clone") == 0) {
@@ -149,9 +191,13 @@ json_t *form_params(const tui_form *f, char *err, size_t errlen)
         snprintf(err, errlen, "port wants -1 (pick a free one), 0 (none) or 1..65535");
         return NULL;
     }
-    json_t *p = json_pack("{s:s, s:s, s:I, s:s}", "name", f->fields[F_NAME].value, "protocol",
+    json_t *p = json_pack("{s:s, s:s, s:I, s:s, s:s}", "name", f->fields[F_NAME].value, "protocol",
                           f->fields[F_PROTOCOL].value, "port", (json_int_t)port, "dns_name",
-                          f->fields[F_DNS].value);
+                          f->fields[F_DNS].value, "model", f->fields[F_MODEL].value);
+    if (p && add_autonomy(f, p) < 0) {
+        json_decref(p);
+        p = NULL;
+    }
     if (p && f->uuid[0] && json_object_set_new(p, "id", json_string(f->uuid)) < 0) {
         json_decref(p);
         p = NULL;
@@ -183,12 +229,16 @@ void form_draw(const tui_form *f)
         char shown[160];
         if (field->kind == FIELD_PROTOCOL)
             snprintf(shown, sizeof shown, "%s  (space/t/u)", field->value);
+        else if (field->kind == FIELD_AUTONOMY)
+            snprintf(shown, sizeof shown, "%s  (%sspace/y/n/d)", field->value,
+                     strcmp(field->value, AUTONOMY_DEFAULT) == 0 ? "the agent's setting; " : "");
         else
             snprintf(shown, sizeof shown, "%s", field->value);
         text_put(row, value_x, value_w, shown, i == f->focus ? A_REVERSE : A_UNDERLINE);
         if (i == f->focus) {
             cursor_y = row;
-            int used = field->kind == FIELD_PROTOCOL ? 0 : text_width(field->value);
+            bool toggle = field->kind == FIELD_PROTOCOL || field->kind == FIELD_AUTONOMY;
+            int used = toggle ? 0 : text_width(field->value);
             cursor_x = value_x + (used < value_w ? used : value_w - 1);
         }
     }

@@ -1,6 +1,7 @@
-/* The create/edit form and the clone prompt (SPEC 12): Name -> Protocol ->
- * Port -> DNS name, Tab/Shift-Tab to move, Space/t/u toggle the protocol,
- * Backspace, Enter submit, Esc cancel. What was typed survives an agent's
+/* The create/edit form and the clone prompt (SPEC 12, 15): Name -> Protocol
+ * -> Port -> DNS name -> Model -> Autonomous, Tab/Shift-Tab to move,
+ * Space/t/u toggle the protocol, Space/y/n/d the autonomy (yes, no, or the
+ * agent's default), Backspace, Enter submit, Esc cancel. What was typed survives an agent's
  * refusal: the form stays open until the agent accepts or the operator
  * cancels. */
 #ifndef CONVOCATE_SHELL_TUI_FORM_H
@@ -14,9 +15,9 @@
 #include "ssh/registry.h"
 #include "shell/tui/model.h"
 
-#define FORM_FIELDS_MAX 4
+#define FORM_FIELDS_MAX 6
 
-typedef enum { FIELD_TEXT, FIELD_PROTOCOL, FIELD_PORT } field_kind;
+typedef enum { FIELD_TEXT, FIELD_PROTOCOL, FIELD_PORT, FIELD_AUTONOMY } field_kind;
 
 typedef struct {
     const char *label;
@@ -30,6 +31,7 @@ typedef struct {
     char agent_id[AGENT_ID_LEN + 1];
     char uuid[40]; /* edit: the session; clone: the source */
     char source_name[128];
+    char autonomy_was[8]; /* what the Autonomous field showed at first */
     form_field fields[FORM_FIELDS_MAX];
     size_t n_fields;
     size_t focus;

@@ -53,6 +53,10 @@ void job_free(tui_job *job)
         agent_replies_clear(job->replies, job->n_replies);
         free(job->replies);
     }
+    if (job->auth) {
+        agent_replies_clear(job->auth, job->n_replies);
+        free(job->auth);
+    }
     free(job);
 }
 
@@ -76,11 +80,30 @@ static bool dns_name_taken(tui_job *job)
     return taken;
 }
 
+/* Only agents that answered the ping are asked for their credentials: a
+ * dead agent costs one timeout, not two. */
+static int ask_auth(tui_job *job)
+{
+    size_t n = job->n_replies ? job->n_replies : 1;
+    bool *skip = calloc(n, sizeof *skip);
+    job->auth = calloc(n, sizeof *job->auth);
+    if (skip == NULL || job->auth == NULL) {
+        free(skip);
+        return -1;
+    }
+    for (size_t i = 0; i < job->n_replies; i++)
+        skip[i] = job->replies[i].result == NULL;
+    int rc = agent_call_some(job->reg, "auth-get", NULL, skip, job->auth);
+    free(skip);
+    return rc;
+}
+
 static void run_ping_all(tui_job *job)
 {
     job->n_replies = job->reg->n;
     job->replies = calloc(job->n_replies ? job->n_replies : 1, sizeof *job->replies);
-    if (job->replies == NULL || agent_call_all(job->reg, "ping", NULL, job->replies) < 0) {
+    if (job->replies == NULL || agent_call_all(job->reg, "ping", NULL, job->replies) < 0 ||
+        ask_auth(job) < 0) {
         snprintf(job->error, sizeof job->error, "out of memory");
         return;
     }

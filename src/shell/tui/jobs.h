@@ -13,7 +13,7 @@
 typedef enum {
     JOB_ACTION,  /* kill, restart, background, override, delete: {id} -> null */
     JOB_SESSION, /* create, edit, clone: -> session object */
-    JOB_PING_ALL /* ping every agent, for the settings dialog */
+    JOB_PING_ALL /* ping and auth-get every agent, for the settings dialog */
 } job_kind;
 
 typedef struct tui_job {
@@ -33,6 +33,7 @@ typedef struct tui_job {
     char error[512];
     agent_reply *replies; /* PING_ALL: one per registry entry */
     size_t n_replies;
+    agent_reply *auth; /* PING_ALL: auth-get of each agent that answered the ping */
     struct tui_job *next;
 } tui_job;
 

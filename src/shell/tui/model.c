@@ -50,6 +50,8 @@ void row_from_json(tui_row *row, json_t *s, const char *agent_id)
     copy_field(row->name, sizeof row->name, s, "name");
     copy_field(row->protocol, sizeof row->protocol, s, "protocol");
     copy_field(row->dns_name, sizeof row->dns_name, s, "dns_name");
+    copy_field(row->model, sizeof row->model, s, "model");
+    row->autonomous = json_is_true(json_object_get(s, "autonomous"));
     copy_field(row->last_accessed, sizeof row->last_accessed, s, "last_accessed");
     copy_field(row->error, sizeof row->error, s, "error");
     snprintf(row->agent, sizeof row->agent, "%s", agent_id);

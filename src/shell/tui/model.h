@@ -24,6 +24,8 @@ typedef struct {
     long port;
     char protocol[8];
     char dns_name[128];
+    char model[72];  /* "" = none */
+    bool autonomous; /* the effective value the agent reports (SPEC 15) */
     char last_accessed[40];
     char state; /* '-', 'L', 'R', 'C', 'O' (orphan, agent ""), '?' broken session.json */
     bool stale; /* its agent did not answer the last list: shown greyed */

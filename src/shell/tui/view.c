@@ -11,6 +11,8 @@
 enum { PAIR_TITLE = 1, PAIR_ERROR, PAIR_STALE, PAIR_RUNNING, PAIR_LOCKED };
 
 #define HEADER_ROWS 2 /* title bar, column names */
+/* Beside the name of a session whose Claude runs without permission prompts. */
+#define AUTONOMOUS_MARK "[A]"
 #define FOOTER_ROWS 3 /* agents, key menu, status line */
 
 static bool have_colors;
@@ -130,7 +132,8 @@ static void draw_row(int y, const columns *c, const tui_row *row, bool selected)
         snprintf(port, sizeof port, "%ld/%s", row->port, row->protocol);
     format_time(when, sizeof when, row->last_accessed);
     char name[200];
-    snprintf(name, sizeof name, "%s%s", row->name, row->error[0] ? " (broken session.json)" : "");
+    snprintf(name, sizeof name, "%s%s%s", row->name, row->autonomous ? " " AUTONOMOUS_MARK : "",
+             row->error[0] ? " (broken session.json)" : "");
     const char *agent = row->agent[0] ? row->agent : "-"; /* "" for an orphan */
     const char *cells[7] = {
         state, row->uuid, name, agent, port, row->dns_name[0] ? row->dns_name : "-", when};
@@ -159,10 +162,21 @@ static void adjust_scroll(tui_app *app, int height)
         app->top = app->selected - (size_t)height + 1;
 }
 
+static bool any_autonomous(const tui_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n_rows; i++)
+        if (snap->rows[i].autonomous)
+            return true;
+    return false;
+}
+
 static void draw_table(tui_app *app)
 {
     columns c = layout();
-    const char *header[7] = {"S", "UUID", "NAME", "AGENT", "PORT", "DNS", "LAST ACCESSED"};
+    /* The marker explains itself in the header whenever it is on screen. */
+    const char *name_head =
+        any_autonomous(&app->snap) ? "NAME (" AUTONOMOUS_MARK " = autonomous)" : "NAME";
+    const char *header[7] = {"S", "UUID", name_head, "AGENT", "PORT", "DNS", "LAST ACCESSED"};
     draw_cells(1, &c, header, A_BOLD | A_UNDERLINE);
     int height = view_table_height();
     adjust_scroll(app, height);
@@ -233,7 +247,7 @@ static const char *key_menu(tui_mode mode)
     case MODE_CONFIRM:
         return " Y yes   N no   Esc cancel";
     case MODE_FORM:
-        return " Tab/Shift-Tab move   Space/t/u protocol   Enter submit   Esc cancel";
+        return " Tab/Shift-Tab move   Space toggles   Enter submit   Esc cancel";
     case MODE_PICKER:
         return " Up/Down choose an agent   Enter create there   Esc cancel";
     case MODE_SETTINGS:
