@@ -258,7 +258,20 @@ start_tmux() {
     )
 }
 
+# docker stop. Claude is asked to exit first (SIGTERM, its terminal still
+# there) and waited for, within docker stop's 10 s: it writes to its
+# transcript as it exits, and PID 1 leaving at once would SIGKILL it
+# mid-way. (Claude 2.1 may still lose an exchange that ended a few ms
+# before the stop: it writes the transcript a moment after drawing it.)
+claude_cli_pattern='^/usr/local/bin/claude( |$)'
 stop_session() {
+    local i
+    if pkill -TERM -u claude -f "$claude_cli_pattern"; then
+        for ((i = 0; i < 80; i++)); do
+            pgrep -u claude -f "$claude_cli_pattern" >/dev/null || break
+            sleep 0.1
+        done
+    fi
     as_claude tmux kill-server 2>/dev/null
     exit 0
 }

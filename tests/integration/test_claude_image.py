@@ -186,6 +186,20 @@ def write_claude_env(root, lines):
     return path
 
 
+def transcript_holds(home, text):
+    """Some conversation Claude keeps for /home/claude holds text."""
+    convs = os.path.join(home, ".claude", "projects", "-home-claude")
+    try:
+        names = [n for n in os.listdir(convs) if n.endswith(".jsonl")]
+    except FileNotFoundError:
+        return False
+    for name in names:
+        with open(os.path.join(convs, name), errors="replace") as f:
+            if text in f.read():
+                return True
+    return False
+
+
 def at_prompt(text):
     return bool(PROMPT.search(text) and FOOTER.search(text))
 
@@ -319,10 +333,11 @@ def test_a_new_container_on_the_same_home_continues_the_conversation(
     first_prompt(first)
     ask(first, standin, "the first question")
     first.wait_pane("the first reply", lambda t: "● reply-1" in t)
+    # Claude writes its transcript a moment after it draws the reply; a stop
+    # in between loses the exchange (Claude's doing, not the image's).
+    wait_until("the reply in Claude's transcript", lambda: transcript_holds(first.home, "reply-1"))
     first.stop()
     assert not first.running()
-    convs = os.path.join(first.home, ".claude", "projects", "-home-claude")
-    assert [f for f in os.listdir(convs) if f.endswith(".jsonl")], "no conversation on disk"
 
     second = sessions(claude_bin=claude_bin, claude_env=env, home=first.home).run()
     first_prompt(second)

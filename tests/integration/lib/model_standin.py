@@ -119,12 +119,14 @@ class ModelStandin:
             api.wait_for(lambda r: r.is_conversation())
     reply: a str with an optional {n} (the count of conversation replies so
     far, from 1), or a callable(Request) -> str; side_reply: the text of every
-    other Messages reply."""
+    other Messages reply; latency: seconds before a Messages reply starts
+    (none by default: the tests are the harder for it)."""
 
-    def __init__(self, host=None, reply="reply-{n}", side_reply="ok"):
+    def __init__(self, host=None, reply="reply-{n}", side_reply="ok", latency=0.0):
         self.host = host or bridge_gateway()
         self.reply = reply
         self.side_reply = side_reply
+        self.latency = latency
         self.requests = []
         self.replies = 0
         self.tool_ids = 0
@@ -333,6 +335,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                                         "message": "stand-in: not found"}})
 
     def _messages(self, req):
+        if self.owner.latency:
+            time.sleep(self.owner.latency)
         blocks, stop_reason = reply_blocks(self.owner, req)
         model = req.model or "standin-model"
         msg_id = f"msg_standin{len(self.owner.requests):06d}"
