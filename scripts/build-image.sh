@@ -9,7 +9,7 @@
 # stderr.
 #
 # usage: scripts/build-image.sh test|full
-#   test  convocate-test:<hash>   small: tmux, sudo, bash, procps, ncurses-bin
+#   test  convocate-test:<hash>   small: tmux, sudo, bash, procps, ncurses-bin, jq
 #   full  convocate:v<VERSION>    the SPEC 10 package list, en_US.UTF-8
 set -euo pipefail
 
@@ -35,6 +35,8 @@ full) locale=en_US.UTF-8 ;;
     ;;
 esac
 packages_file="$image_dir/packages-$flavour.txt"
+# What docker build sees, and what the content hash covers.
+context_files=(Dockerfile entrypoint.sh claude-supervisor claude-settings.json)
 base_recipe="debootstrap-minbase+chroot-apt/2"
 
 # The package list, one name a line, comments and blanks dropped.
@@ -153,7 +155,7 @@ build_image() {
     ctx=$(mktemp -d /var/tmp/convocate-ctx.XXXXXX)
     # shellcheck disable=SC2064
     trap "rm -rf '$ctx'" EXIT
-    cp "$image_dir/Dockerfile" "$image_dir/entrypoint.sh" "$ctx/"
+    cp "${context_files[@]/#/$image_dir/}" "$ctx/"
     DOCKER_BUILDKIT=0 "$docker" build -q --network none \
         --build-arg "BASE=$base" --build-arg "LOCALE=$locale" \
         --label "convocate.content-hash=$content_hash" \
@@ -169,16 +171,19 @@ is_current() {
 }
 
 main() {
-    local source suite mirror base_hash base_tag content_hash tag version
+    local source suite mirror base_hash base_tag content_hash tag version f
     [ -f "$packages_file" ] || die "missing $packages_file"
+    for f in "${context_files[@]}"; do
+        [ -f "$image_dir/$f" ] || die "missing $image_dir/$f"
+    done
     source=$(pick_source)
     mirror=${source%% *}
     suite=${source##* }
     # base_recipe names how the base is made: bump it when build_base changes.
     base_hash=$({ echo "$base_recipe"; echo "$suite"; echo "$mirror"; packages; } | hash_of)
     base_tag="convocate-base:$flavour-$base_hash"
-    content_hash=$({ cat "$image_dir/Dockerfile" "$image_dir/entrypoint.sh"; packages;
-        echo "$base_tag $locale"; } | hash_of)
+    content_hash=$({ for f in "${context_files[@]}"; do echo "== $f"; cat "$image_dir/$f"; done
+        packages; echo "$base_tag $locale"; } | hash_of)
     if [ "$flavour" = test ]; then
         tag="convocate-test:$content_hash"
     else

@@ -15,6 +15,11 @@
 #   DEMO_AGENT_PORT=2222 DEMO_STATUS_PORT=2223
 #   DEMO_IMAGE=TAG      use this session image instead of building convocate:vX.Y.Z
 #   DEMO_NO_TUI=1       set up and start the daemons, then return (tests, scripts)
+#   DEMO_CLAUDE=PATH    the Claude CLI sessions run (the agent's /usr/local/bin/claude);
+#   DEMO_CLAUDE=none    no Claude: sessions open a login shell;
+#                       unset: this machine's `claude` when it is on the PATH
+#   ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN (+ ANTHROPIC_BASE_URL, ANTHROPIC_MODEL)
+#                       when set, written into the demo agent's claude.env (SPEC 15)
 #   BUILD=build         the meson build directory
 set -euo pipefail
 
@@ -51,6 +56,78 @@ stop_daemons() {
     done
 }
 
+# The agent's /usr/local/bin/claude under its --root, which the agent
+# bind-mounts into sessions when it exists: a link to the chosen CLI, or
+# nothing (a login shell).
+place_claude() {
+    local dest="$agent_root/usr/local/bin/claude" src
+    case "${DEMO_CLAUDE-}" in
+    none)
+        rm -f "$dest"
+        say "DEMO_CLAUDE=none: sessions open a login shell"
+        return 0
+        ;;
+    "")
+        if [ -n "${DEMO_CLAUDE+set}" ]; then
+            die "DEMO_CLAUDE is empty: give a path, or none"
+        fi
+        if ! src=$(command -v claude); then
+            rm -f "$dest"
+            say "no 'claude' on PATH: sessions open a shell (see README, 'The Claude CLI')"
+            return 0
+        fi
+        ;;
+    *) src=$DEMO_CLAUDE ;;
+    esac
+    src=$(readlink -f "$src") || die "cannot resolve $src"
+    if [ ! -f "$src" ] || [ ! -x "$src" ]; then
+        die "DEMO_CLAUDE: $src is not an executable file"
+    fi
+    mkdir -p "$agent_root/usr/local/bin"
+    ln -sfn "$src" "$dest"
+    say "sessions run the Claude CLI $src"
+}
+
+# claude.env as the agent's auth-set writes it (docs/claude-env-contract.md):
+# root 0600, KEY=VALUE lines, replaced atomically. Only the names are logged.
+write_claude_env() {
+    local dir="$agent_root/etc/convocate-agent" file tmp key value
+    local -a keys=()
+    if [ -n "${ANTHROPIC_API_KEY:-}" ]; then
+        keys=(ANTHROPIC_API_KEY)
+        if [ -n "${CLAUDE_CODE_OAUTH_TOKEN:-}" ]; then
+            say "both ANTHROPIC_API_KEY and CLAUDE_CODE_OAUTH_TOKEN are set: the API key is used"
+        fi
+    elif [ -n "${CLAUDE_CODE_OAUTH_TOKEN:-}" ]; then
+        keys=(CLAUDE_CODE_OAUTH_TOKEN)
+    else
+        return 0 # an existing claude.env (convocate auth set) stays as it is
+    fi
+    for key in ANTHROPIC_BASE_URL ANTHROPIC_MODEL; do
+        if [ -n "${!key:-}" ]; then keys+=("$key"); fi
+    done
+    for key in "${keys[@]}"; do
+        value=${!key}
+        if [ "${#value}" -gt 4096 ] || [ -n "$(printf '%s' "$value" | LC_ALL=C tr -d '!-~')" ]; then
+            die "$key is not 1..4096 printable ASCII bytes without spaces"
+        fi
+    done
+    file="$dir/claude.env"
+    tmp=$(umask 077 && mktemp "$dir/.claude.env.XXXXXX") || die "cannot write in $dir"
+    if ! {
+        echo "# written by make demo"
+        for key in "${keys[@]}"; do
+            printf '%s=%s\n' "$key" "${!key}"
+        done
+    } >"$tmp" || ! chmod 0600 "$tmp" || ! chown 0:0 "$tmp" || ! sync "$tmp" ||
+        ! mv -f -T "$tmp" "$file"; then
+        rm -f "$tmp"
+        die "cannot write $file"
+    fi
+    sync "$dir"
+    say "wrote $file (${keys[*]})"
+}
+
 if [ "${1:-}" = stop ]; then
     stop_daemons
     exit 0
@@ -59,7 +136,8 @@ fi
 if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null || die "run as root (Docker, the claude user and bind mounts need it)"
     say "re-running as root through sudo"
-    exec sudo --preserve-env=DEMO_ROOT,DEMO_AGENT_PORT,DEMO_STATUS_PORT,DEMO_IMAGE,DEMO_NO_TUI,BUILD \
+    # Through the environment, never argv: the credentials are secrets.
+    exec sudo --preserve-env=DEMO_ROOT,DEMO_AGENT_PORT,DEMO_STATUS_PORT,DEMO_IMAGE,DEMO_NO_TUI,DEMO_CLAUDE,BUILD,ANTHROPIC_API_KEY,CLAUDE_CODE_OAUTH_TOKEN,ANTHROPIC_BASE_URL,ANTHROPIC_MODEL \
         bash "$0" "$@"
 fi
 
@@ -88,13 +166,8 @@ mkdir -p "$shell_root" "$agent_root" "$run_dir" "$log_dir"
     --agent-addr "127.0.0.1:$agent_port" --shell-host "127.0.0.1:$status_port" >&2
 echo "$image" >"$agent_root/etc/convocate-agent/current-image.tmp"
 mv -f "$agent_root/etc/convocate-agent/current-image.tmp" "$agent_root/etc/convocate-agent/current-image"
-if claude_path=$(command -v claude); then
-    mkdir -p "$agent_root/usr/local/bin"
-    ln -sfn "$(readlink -f "$claude_path")" "$agent_root/usr/local/bin/claude"
-    say "sessions run the Claude CLI from $claude_path"
-else
-    say "no 'claude' on PATH: sessions open a shell (see README, 'The Claude CLI')"
-fi
+place_claude
+write_claude_env
 
 say "[5/5] daemons on 127.0.0.1:$agent_port (agent) and 127.0.0.1:$status_port (status)"
 # setsid: the daemons do not get the terminal's Ctrl-C meant for the TUI.
