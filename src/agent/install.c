@@ -25,6 +25,7 @@
 #include "common/spawn.h"
 #include "common/ids.h"
 #include "provision/logrotate.h"
+#include "provision/packaging.h"
 #define CONF_DIR "/etc/convocate-agent"
 #define SMALL_FILE_MAX (1024 * 1024)
 
@@ -59,6 +60,8 @@ static const char skel_claude_md[] =
     "\n"
     "Describe the task, the repository and any conventions Claude should follow.\n";
 
+/* The first line names who wrote the file (packaging_unit_step reads it). */
+#define AGENT_UNIT_HEADER "# Installed by convocate-agent install"
 static const char agent_unit[] =
     "# Installed by convocate-agent install; rewritten on each install.\n"
     "[Unit]\n"
@@ -91,8 +94,6 @@ static const char prune_script[] =
     "        echo \"convocate-image-prune: could not remove $tag\" >&2\n"
     "done\n"
     "exit 0\n";
-
-typedef enum { STEP_UNCHANGED, STEP_CREATED, STEP_UPDATED } step_outcome;
 
 typedef struct {
     bool dry_run;
@@ -478,6 +479,25 @@ static int ensure_sessions_slice(install_ctx *ctx)
     return rc;
 }
 
+/* The convocate-agent package ships its own unit (provision/packaging.h);
+ * then no copy goes to /etc/systemd/system, where it would shadow it. */
+static int ensure_agent_unit(install_ctx *ctx)
+{
+    const char *step = "convocate-agent.service";
+    char err[512];
+    runner *r = runner_local_new(paths_root(), err, sizeof err);
+    if (r == NULL)
+        return fail(step, "%s", err);
+    plan p = {.program = "convocate-agent install", .dry_run = ctx->dry_run};
+    int packaged = packaging_unit_step(&p, r, step, AGENT_UNIT_HEADER);
+    runner_free(r);
+    ctx->changes += p.changes;
+    if (packaged != 0)
+        return packaged < 0 ? -1 : 0;
+    return ensure_file(ctx, step, "/etc/systemd/system/convocate-agent.service", agent_unit,
+                       sizeof agent_unit - 1, 0644, 0, 0);
+}
+
 /* ---- session homes ------------------------------------------------------ */
 
 /* Session dirs already here (a reinstall, or a migrated host) are kept as
@@ -515,9 +535,7 @@ static int install_steps(install_ctx *ctx)
     if (ensure_dir(ctx, CONF_DIR "/", CONF_DIR, conf_dir_mode(), 0, 0) < 0 ||
         ensure_agent_id(ctx) < 0 || ensure_host_key(ctx) < 0 || ensure_authorized_keys(ctx) < 0)
         return -1;
-    if (ensure_file(ctx, "convocate-agent.service", "/etc/systemd/system/convocate-agent.service",
-                    agent_unit, sizeof agent_unit - 1, 0644, 0, 0) < 0 ||
-        ensure_sessions_slice(ctx) < 0)
+    if (ensure_agent_unit(ctx) < 0 || ensure_sessions_slice(ctx) < 0)
         return -1;
     if (ensure_file(ctx, "image prune cron", "/etc/cron.daily/convocate-image-prune", prune_script,
                     sizeof prune_script - 1, 0755, 0, 0) < 0 ||
@@ -540,7 +558,9 @@ int agent_install(const install_options *opt)
     bool real_root = strcmp(paths_root(), "") == 0 || strcmp(paths_root(), "/") == 0;
     printf("convocate-agent install%s (root %s)\n", opt->dry_run ? " --dry-run" : "",
            real_root ? "/" : paths_root());
-    if (!opt->skip_docker_check && check_docker(opt) < 0)
+    if (opt->skip_docker_check)
+        printf("  docker: not checked (--no-docker-check)\n");
+    else if (check_docker(opt) < 0)
         return 1;
     if (real_root && ensure_claude_user(&ctx) < 0)
         return 1;

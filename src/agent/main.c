@@ -42,6 +42,7 @@ static void usage(FILE *out)
             "\n"
             "install options:\n"
             "  --dry-run                 print the plan, change nothing\n"
+            "  --no-docker-check         do not require a reachable engine (package scripts)\n"
             "\n"
             "common options:\n"
             "  --root DIR                take every host path under DIR (env CONVOCATE_ROOT, "
@@ -64,6 +65,7 @@ enum {
     OPT_SHELL_KNOWN_HOST,
     OPT_EVENTS_LOG,
     OPT_DRY_RUN,
+    OPT_NO_DOCKER_CHECK,
 };
 
 static const struct option long_options[] = {
@@ -78,6 +80,7 @@ static const struct option long_options[] = {
     {"shell-known-host", required_argument, NULL, OPT_SHELL_KNOWN_HOST},
     {"events-log", required_argument, NULL, OPT_EVENTS_LOG},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"no-docker-check", no_argument, NULL, OPT_NO_DOCKER_CHECK},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -162,7 +165,7 @@ int main(int argc, char **argv)
     cfg.claude_gid = CLAUDE_GID_DEFAULT;
     const char *root = getenv("CONVOCATE_ROOT");
     const char *docker_host = getenv("DOCKER_HOST");
-    bool verbose = false, dry_run = false;
+    bool verbose = false, dry_run = false, no_docker_check = false;
 
     optind = 2;
     int c;
@@ -210,6 +213,9 @@ int main(int argc, char **argv)
         case OPT_DRY_RUN:
             dry_run = true;
             break;
+        case OPT_NO_DOCKER_CHECK:
+            no_docker_check = true;
+            break;
         case 'v':
             verbose = true;
             break;
@@ -238,7 +244,9 @@ int main(int argc, char **argv)
     log_init("convocate-agent", verbose);
 
     if (strcmp(cmd, "install") == 0) {
-        install_options opt = {.dry_run = dry_run, .docker_host = cfg.docker_host};
+        install_options opt = {.dry_run = dry_run,
+                               .skip_docker_check = no_docker_check,
+                               .docker_host = cfg.docker_host};
         return agent_install(&opt);
     }
     default_path(cfg.host_key, sizeof cfg.host_key, "/etc/convocate-agent/ssh_host_ed25519_key");
