@@ -25,27 +25,32 @@ die() {
 version=$(tr -d '[:space:]' <"$repo/VERSION")
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "VERSION holds \"$version\", not X.Y.Z"
 
-# dpkg-checkbuilddeps names what debian/control's Build-Depends lacks:
-# "Unmet build dependencies: a (>= 1) b | c". The first of each set of
-# alternatives is what we install.
-build_deps() {
-    command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null ||
-        missing_tools=1
-    local unmet
-    unmet=$(cd "$repo" && dpkg-checkbuilddeps 2>&1 >/dev/null | sed -n 's/.*Unmet build dependencies: //p') || true
-    [ -z "${missing_tools:-}" ] && [ -z "$unmet" ] && return 0
-    local pkgs
-    pkgs=$(echo "$unmet" | sed -e 's/([^)]*)//g' -e 's/<[^>]*>//g' -e 's/|[^,]*//g' -e 's/\[[^]]*\]//g' |
-        sed 's/[, ]\+/\n/g' | grep -v '^$' | sort -u | tr '\n' ' ')
-    [ -n "${missing_tools:-}" ] && pkgs="dpkg-dev debhelper fakeroot $pkgs"
+apt_install() {
     if [ "$(id -u)" -ne 0 ]; then
-        die "missing build dependencies: $pkgs(install them: sudo apt-get install --no-install-recommends $pkgs)"
+        die "missing build dependencies: $* (install them: sudo apt-get install --no-install-recommends $*)"
     fi
-    say "installing build dependencies: $pkgs"
+    say "installing build dependencies: $*"
     apt-get update -q >&2 || die "apt-get update failed"
-    # shellcheck disable=SC2086 # one word per package
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs >&2 ||
-        die "apt-get install of $pkgs failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2 ||
+        die "apt-get install of $* failed"
+}
+
+# Debian's tools first, then what debian/control's Build-Depends lacks, as
+# dpkg-checkbuilddeps names it ("Unmet build dependencies: a (>= 1) b | c"):
+# the first of each set of alternatives is what we install.
+build_deps() {
+    if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
+        apt_install dpkg-dev debhelper
+    fi
+    local unmet
+    unmet=$(cd "$repo" && dpkg-checkbuilddeps 2>&1 >/dev/null |
+        sed -n 's/.*Unmet build dependencies: //p') || true
+    [ -n "$unmet" ] || return 0
+    local -a pkgs
+    mapfile -t pkgs < <(echo "$unmet" |
+        sed -e 's/([^)]*)//g' -e 's/<[^>]*>//g' -e 's/|[^,]*//g' -e 's/\[[^]]*\]//g' |
+        sed 's/[, ]\+/\n/g' | grep -v '^$' | sort -u)
+    apt_install "${pkgs[@]}"
 }
 
 # The tracked and new (not ignored) files of the tree, so that build
