@@ -158,6 +158,12 @@ def test_debs_install_with_apt_and_purge_keeps_sessions(debs, base_image):
                     "convocate install --no-docker-check"):
             assert box.sh(cmd).rstrip().endswith("nothing changed"), cmd
         assert box.sh("dpkg -S /etc/logrotate.d/convocate-agent-logs").startswith("convocate:")
+        # An upgrade (here: the same version again) re-runs both installs,
+        # which change nothing, and starts no daemon: systemd does not run.
+        again = box.sh(f"cd /debs && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                       f"--reinstall {names}")
+        assert again.count("nothing changed") == 2, again
+        assert box.sh("cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^convocate' || true").strip() == "0"
         box.sh("test -f /usr/share/man/man1/convocate.1.gz && "
                "test -f /usr/share/man/man8/convocate-agent.8.gz && "
                "test -f /usr/share/man/man8/convocate-host.8.gz && "
@@ -200,18 +206,18 @@ def test_deb_option_misuse_is_refused_before_any_connection(debs, tmp_path):
     assert r.returncode == 1 and "not a package dpkg-deb can read" in r.stderr, r.stderr
 
 
-def test_init_shell_deploys_the_package_over_ssh(debs, target_image):
-    """init-shell --host --deb: the package is uploaded, checked and
-    installed by apt on an sshd target (this machine's engine through its
-    socket, so `convocate install` finds one), the unit is the package's,
-    and a second run changes nothing."""
+def test_convocate_host_deploys_the_packages_over_ssh(debs, target_image, test_image):
+    """init-shell --host --deb and update --host --deb on one sshd target (a
+    single box; this machine's engine through its socket, so the installs
+    find one): each package is uploaded, checked and installed by apt, the
+    units are the package's, the agent's install runs from /usr/bin, and a
+    second run of each changes nothing."""
     t = Target(target_image, extra_run_args=(
         "-v", "/var/run/docker.sock:/var/run/docker.sock"))
     try:
         t.pin()
         t.sh("apt-get update -q")  # what convocate-host install leaves behind
-        deb = debs["convocate"]
-        r = t.host("init-shell", "--deb", deb)
+        r = t.host("init-shell", "--deb", debs["convocate"])
         assert r.returncode == 0, f"{r.stdout}{r.stderr}"
         out = r.stdout
         assert re.search(r"packages convocate \S+: installed \(SHA-256 checked", out), out
@@ -221,11 +227,25 @@ def test_init_shell_deploys_the_package_over_ssh(debs, target_image):
         assert not t.exists("/etc/systemd/system/convocate-status.service")
         assert not t.exists("/usr/local/bin/convocate"), "a bare binary was deployed too"
         assert t.sh("id -u claude").strip() == "1337"
-        assert t.sh("ls /tmp | grep -c '^convocate-.*\\.deb$' || true").strip() == "0", \
-            "the upload was not removed"
-        r = t.host("init-shell", "--deb", deb)
+        r = t.host("init-shell", "--deb", debs["convocate"])
         assert r.returncode == 0, f"{r.stdout}{r.stderr}"
-        assert "packages convocate" in r.stdout and ": unchanged" in r.stdout, r.stdout
+        assert re.search(r"packages convocate \S+: unchanged", r.stdout), r.stdout
+        assert r.stdout.rstrip().endswith("nothing changed"), r.stdout
+
+        args = ("--deb", debs["convocate-agent"], "--image", test_image)
+        r = t.host("update", *args)
+        assert r.returncode == 0, f"{r.stdout}{r.stderr}"
+        out = r.stdout
+        assert re.search(r"packages convocate-agent \S+: installed \(SHA-256 checked", out), out
+        assert "convocate-agent.service: unchanged (the package's" in out, out
+        assert "agent install: unchanged" in out, out  # the postinst's install ran first
+        assert t.sh("cat /etc/convocate-agent/current-image") == test_image + "\n"
+        assert "systemd is not running" in out, out
+        assert not t.exists("/usr/local/bin/convocate-agent")
+        assert t.sh("ls /tmp | grep -c '^convocate-.*\\.deb$' || true").strip() == "0", \
+            "an upload was not removed"
+        r = t.host("update", *args)
+        assert r.returncode == 0, f"{r.stdout}{r.stderr}"
         assert r.stdout.rstrip().endswith("nothing changed"), r.stdout
     finally:
         t.cleanup()
