@@ -207,11 +207,11 @@ def test_deb_option_misuse_is_refused_before_any_connection(debs, tmp_path):
 
 
 def test_convocate_host_deploys_the_packages_over_ssh(debs, target_image, test_image):
-    """init-shell --host --deb and update --host --deb on one sshd target (a
-    single box; this machine's engine through its socket, so the installs
+    """init-shell, init-agent and update with --host --deb on one sshd target
+    (a single box; this machine's engine through its socket, so the installs
     find one): each package is uploaded, checked and installed by apt, the
     units are the package's, the agent's install runs from /usr/bin, and a
-    second run of each changes nothing."""
+    second run changes nothing."""
     t = Target(target_image, extra_run_args=(
         "-v", "/var/run/docker.sock:/var/run/docker.sock"))
     try:
@@ -232,20 +232,32 @@ def test_convocate_host_deploys_the_packages_over_ssh(debs, target_image, test_i
         assert re.search(r"packages convocate \S+: unchanged", r.stdout), r.stdout
         assert r.stdout.rstrip().endswith("nothing changed"), r.stdout
 
-        args = ("--deb", debs["convocate-agent"], "--image", test_image)
-        r = t.host("update", *args)
-        assert r.returncode == 0, f"{r.stdout}{r.stderr}"
-        out = r.stdout
-        assert re.search(r"packages convocate-agent \S+: installed \(SHA-256 checked", out), out
-        assert "convocate-agent.service: unchanged (the package's" in out, out
-        assert "agent install: unchanged" in out, out  # the postinst's install ran first
-        assert t.sh("cat /etc/convocate-agent/current-image") == test_image + "\n"
-        assert "systemd is not running" in out, out
-        assert not t.exists("/usr/local/bin/convocate-agent")
-        assert t.sh("ls /tmp | grep -c '^convocate-.*\\.deb$' || true").strip() == "0", \
-            "an upload was not removed"
-        r = t.host("update", *args)
-        assert r.returncode == 0, f"{r.stdout}{r.stderr}"
-        assert r.stdout.rstrip().endswith("nothing changed"), r.stdout
+        # The same host as an agent of a shell on this machine: init-agent
+        # installs the agent's package, then update finds it current.
+        shell = tempfile.mkdtemp(prefix="convocate-shell-")
+        try:
+            init = subprocess.run([HOST_BIN, "init-shell", "--root", shell], capture_output=True,
+                                  text=True, timeout=120)
+            assert init.returncode == 0, init.stdout + init.stderr
+            args = ("--deb", debs["convocate-agent"], "--image", test_image)
+            r = t.host("init-agent", "--root", shell, *args)
+            assert r.returncode == 0, f"{r.stdout}{r.stderr}"
+            out = r.stdout
+            assert re.search(r"packages convocate-agent \S+: installed \(SHA-256 checked",
+                             out), out
+            agent_id = t.sh("cat /etc/convocate-agent/agent-id").strip()
+            assert os.path.isdir(os.path.join(shell, "etc", "convocate", "agent-keys", agent_id))
+            assert t.sh("cat /etc/convocate-agent/current-image") == test_image + "\n"
+            assert not t.exists("/usr/local/bin/convocate-agent")
+            assert not t.exists("/etc/systemd/system/convocate-agent.service")
+            assert t.sh("ls /tmp | grep -c '^convocate-.*\\.deb$' || true").strip() == "0", \
+                "an upload was not removed"
+            r = t.host("update", *args)
+            assert r.returncode == 0, f"{r.stdout}{r.stderr}"
+            assert re.search(r"packages convocate-agent \S+: unchanged", r.stdout), r.stdout
+            assert "agent install: unchanged" in r.stdout, r.stdout  # /usr/bin/convocate-agent
+            assert r.stdout.rstrip().endswith("nothing changed"), r.stdout
+        finally:
+            shutil.rmtree(shell, ignore_errors=True)
     finally:
         t.cleanup()
