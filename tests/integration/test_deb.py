@@ -261,3 +261,30 @@ def test_convocate_host_deploys_the_packages_over_ssh(debs, target_image, test_i
             shutil.rmtree(shell, ignore_errors=True)
     finally:
         t.cleanup()
+
+
+def test_install_defers_to_the_packages_unit(tmp_path):
+    """With the package's unit in /lib/systemd/system, install writes no copy
+    to /etc/systemd/system, removes one an earlier install of ours wrote
+    (it would shadow the package's) and leaves an operator's own alone."""
+    root = tmp_path / "root"
+    lib = root / "lib/systemd/system"
+    etc = root / "etc/systemd/system"
+    lib.mkdir(parents=True)
+    etc.mkdir(parents=True)
+    shutil.copy(os.path.join(REPO, "debian", "convocate-agent.service"),
+                lib / "convocate-agent.service")
+    (etc / "convocate-agent.service").write_text(
+        "# Installed by convocate-agent install; rewritten on each install.\n[Unit]\n")
+    out = run_install(AGENT_BIN, "install", "--root", str(root), "--no-docker-check")
+    assert f"convocate-agent.service: removed {etc}/convocate-agent.service (the package's " \
+           f"/lib/systemd/system/convocate-agent.service replaces it)" in out, out
+    assert not (etc / "convocate-agent.service").exists()
+    again = run_install(AGENT_BIN, "install", "--root", str(root), "--no-docker-check")
+    assert "convocate-agent.service: unchanged (the package's " \
+           "/lib/systemd/system/convocate-agent.service)" in again, again
+    assert again.rstrip().endswith("nothing changed"), again
+    (etc / "convocate-agent.service").write_text("# mine\n[Service]\nNice=5\n")
+    third = run_install(AGENT_BIN, "install", "--root", str(root), "--no-docker-check")
+    assert third.rstrip().endswith("nothing changed"), third
+    assert (etc / "convocate-agent.service").read_text() == "# mine\n[Service]\nNice=5\n"
