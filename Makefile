@@ -3,7 +3,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 PREFIX     ?= /usr/local
 
-.PHONY: all deps check check-asan bench demo demo-stop install image clean format
+.PHONY: all deps check check-asan bench demo demo-stop install image deb clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -40,6 +40,12 @@ demo-stop:
 
 install: all
 	meson install -C $(BUILD)
+
+# The convocate and convocate-agent packages, built by dpkg-buildpackage from
+# debian/ into $(BUILD)/deb (scripts/build-deb.sh; as root it installs
+# missing build dependencies, otherwise it names them).
+deb:
+	bash scripts/build-deb.sh $(BUILD)/deb
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

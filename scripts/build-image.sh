@@ -8,9 +8,12 @@
 # is rebuilt. Prints ONLY the resulting image tag on stdout; progress goes to
 # stderr.
 #
-# usage: scripts/build-image.sh test|full
+# usage: scripts/build-image.sh test|full [--base]
 #   test  convocate-test:<hash>   small: tmux, sudo, bash, procps, ncurses-bin, jq
 #   full  convocate:v<VERSION>    the SPEC 10 package list, en_US.UTF-8
+#   --base  stop after the base and print its tag (convocate-base:<flavour>-<hash>):
+#           a fresh Debian of this host's release with its apt sources, which
+#           tests install our .debs into
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +29,11 @@ die() {
 }
 
 flavour=${1:-}
+base_only=${2:-}
+[ -z "$base_only" ] || [ "$base_only" = --base ] || {
+    echo "usage: $0 test|full [--base]" >&2
+    exit 2
+}
 case "$flavour" in
 test) locale=C.UTF-8 ;;
 full) locale=en_US.UTF-8 ;;
@@ -190,7 +198,11 @@ main() {
         version=$(tr -d '[:space:]' <"$repo/VERSION")
         tag="convocate:v$version"
     fi
-    if is_current "$tag" "$content_hash"; then
+    if [ -n "$base_only" ] && image_exists "$base_tag"; then
+        echo "$base_tag"
+        return 0
+    fi
+    if [ -z "$base_only" ] && is_current "$tag" "$content_hash"; then
         echo "$tag"
         return 0
     fi
@@ -198,13 +210,17 @@ main() {
     # The cache check above stays outside the lock, so a cached tag never waits.
     exec 9>"/var/tmp/convocate-build-image-$flavour.lock"
     flock 9
-    if is_current "$tag" "$content_hash"; then
+    if [ -z "$base_only" ] && is_current "$tag" "$content_hash"; then
         echo "$tag"
         return 0
     fi
     [ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
     command -v debootstrap >/dev/null || die "debootstrap is not installed (make deps)"
     build_base "$base_tag" "$suite" "$mirror"
+    if [ -n "$base_only" ]; then
+        echo "$base_tag"
+        return 0
+    fi
     build_image "$tag" "$base_tag" "$content_hash"
     say "built $tag"
     echo "$tag"

@@ -10,6 +10,7 @@ packages=(
   python3 python3-pytest python3-pexpect python3-paramiko
   iproute2 procps util-linux rsyslog rsyslog-openssl dnsmasq dnsutils apparmor
   genisoimage
+  scdoc man-db debhelper lintian
 )
 
 missing=()

@@ -22,6 +22,7 @@
 #include "engine/docker.h"
 #include "provision/conf_dir.h"
 #include "provision/logrotate.h"
+#include "provision/packaging.h"
 #include "provision/plan.h"
 #include "provision/runner.h"
 #include "ssh/keygen.h"
@@ -66,6 +67,8 @@ static const char skel_claude_md[] =
     "\n"
     "Describe the task, the repository and any conventions Claude should follow.\n";
 
+/* The first line names who wrote the file (packaging_unit_step reads it). */
+#define AGENT_UNIT_HEADER "# Installed by convocate-agent install"
 static const char agent_unit[] =
     "# Installed by convocate-agent install; rewritten on each install.\n"
     "[Unit]\n"
@@ -326,11 +329,21 @@ static int sessions_slice_step(plan *p, runner *r)
     return rc;
 }
 
+/* The convocate-agent package ships its own unit (provision/packaging.h);
+ * then no copy goes to /etc/systemd/system, where it would shadow it. */
+static int agent_unit_step(plan *p, runner *r)
+{
+    const char *step = "convocate-agent.service";
+    int packaged = packaging_unit_step(p, r, step, AGENT_UNIT_HEADER);
+    if (packaged != 0)
+        return packaged < 0 ? -1 : 0;
+    return plan_file(p, r, step, "/etc/systemd/system/convocate-agent.service", agent_unit,
+                     sizeof agent_unit - 1, 0644, 0, 0);
+}
+
 static int service_steps(plan *p, runner *r)
 {
-    if (plan_file(p, r, "convocate-agent.service", "/etc/systemd/system/convocate-agent.service",
-                  agent_unit, sizeof agent_unit - 1, 0644, 0, 0) < 0 ||
-        sessions_slice_step(p, r) < 0)
+    if (agent_unit_step(p, r) < 0 || sessions_slice_step(p, r) < 0)
         return -1;
     if (plan_file(p, r, "image prune cron", "/etc/cron.daily/convocate-image-prune", prune_script,
                   sizeof prune_script - 1, 0755, 0, 0) < 0)
@@ -374,7 +387,9 @@ static int install_steps(plan *p, runner *r, const install_options *opt)
 {
     uid_t uid = CLAUDE_UID_DEFAULT;
     gid_t gid = CLAUDE_GID_DEFAULT;
-    if (!opt->skip_docker_check && check_docker(p, opt) < 0)
+    if (opt->skip_docker_check)
+        printf("  docker: not checked (--no-docker-check)\n");
+    else if (check_docker(p, opt) < 0)
         return -1;
     if (runner_is_real_root(r) && claude_user_step(p, r, &uid, &gid) < 0)
         return -1;

@@ -42,6 +42,7 @@ static void usage(FILE *out)
             "\n"
             "install options:\n"
             "  --dry-run                 print the plan, change nothing\n"
+            "  --no-docker-check         do not require a reachable engine (package scripts)\n"
             "\n"
             "common options:\n"
             "  --root DIR                take every host path under DIR (env CONVOCATE_ROOT, "
@@ -64,6 +65,7 @@ enum {
     OPT_SHELL_KNOWN_HOST,
     OPT_EVENTS_LOG,
     OPT_DRY_RUN,
+    OPT_NO_DOCKER_CHECK,
 };
 
 static const struct option long_options[] = {
@@ -78,6 +80,7 @@ static const struct option long_options[] = {
     {"shell-known-host", required_argument, NULL, OPT_SHELL_KNOWN_HOST},
     {"events-log", required_argument, NULL, OPT_EVENTS_LOG},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"no-docker-check", no_argument, NULL, OPT_NO_DOCKER_CHECK},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -138,6 +141,7 @@ typedef struct {
     const char *docker_host;
     bool verbose;
     bool dry_run;
+    bool no_docker_check;
 } run_options;
 
 enum { OPT_APPLIED, OPT_HELP_SHOWN, OPT_BAD };
@@ -184,6 +188,9 @@ static int apply_option(int c, const char *arg, agent_config *cfg, run_options *
         return copied(cfg->events_log, sizeof cfg->events_log, arg, "--events-log");
     case OPT_DRY_RUN:
         o->dry_run = true;
+        return OPT_APPLIED;
+    case OPT_NO_DOCKER_CHECK:
+        o->no_docker_check = true;
         return OPT_APPLIED;
     case 'v':
         o->verbose = true;
@@ -282,7 +289,9 @@ int main(int argc, char **argv)
         return rc;
     log_init("convocate-agent", o.verbose);
     if (strcmp(argv[1], "install") == 0) {
-        install_options opt = {.dry_run = o.dry_run, .docker_host = cfg.docker_host};
+        install_options opt = {.dry_run = o.dry_run,
+                               .skip_docker_check = o.no_docker_check,
+                               .docker_host = cfg.docker_host};
         return agent_install(&opt);
     }
     return serve(&cfg);

@@ -14,6 +14,7 @@
 #include "provision/deploy.h"
 #include "host/install_host.h"
 #include "provision/keysteps.h"
+#include "provision/packaging.h"
 #include "provision/service.h"
 #include "host/pki/rsyslog_apparmor.h"
 #include "host/pki/rsyslog_conf.h"
@@ -23,6 +24,8 @@
 #define SHELL_NAME_FALLBACK "convocate-shell"
 #define UNAME_OUTPUT_MAX 512
 
+/* The first line names who wrote the file (packaging_unit_step reads it). */
+#define STATUS_UNIT_HEADER "# Installed by convocate-host init-shell"
 static const char status_unit[] =
     "# Installed by convocate-host init-shell; rewritten on each run.\n"
     "[Unit]\n"
@@ -135,6 +138,15 @@ int init_shell_program_steps(plan *p, runner *shell)
     return deploy_install_step(p, shell, "convocate install", SHELL_BIN_PATH, &outcome);
 }
 
+int init_shell_package_steps(plan *p, runner *shell, const deb_file *debs, size_t n)
+{
+    step_outcome outcome;
+    if (deploy_debs_step(p, shell, debs, n) < 0)
+        return -1;
+    return deploy_install_step(p, shell, "convocate install", PACKAGE_BIN_DIR "/convocate",
+                               &outcome);
+}
+
 /* 223 (status) and 514 (logs) open where ufw is installed; a host without
  * it gets one line, since its firewall (if any) is the operator's. Never
  * under a --root directory: ufw acts on this whole machine. */
@@ -174,9 +186,12 @@ int init_shell_steps(plan *p, runner *shell)
         return -1;
     bool logs_changed = p->changes > before_logs;
     int before_unit = p->changes;
-    if (plan_file(p, shell, "convocate-status.service",
-                  "/etc/systemd/system/convocate-status.service", status_unit,
-                  sizeof status_unit - 1, 0644, 0, 0) < 0)
+    /* The convocate package ships the unit; else it is ours to write. */
+    int packaged = packaging_unit_step(p, shell, "convocate-status.service", STATUS_UNIT_HEADER);
+    if (packaged < 0 ||
+        (packaged == 0 && plan_file(p, shell, "convocate-status.service",
+                                    "/etc/systemd/system/convocate-status.service", status_unit,
+                                    sizeof status_unit - 1, 0644, 0, 0) < 0))
         return -1;
     bool unit_changed = p->changes > before_unit;
     /* The listener reads its keys at start: restart it after any change. */

@@ -13,6 +13,8 @@
 #include "common/paths.h"
 #include "host/vm/create_vm.h"
 #include "provision/deploy.h"
+#include "provision/deploy_deb.h"
+#include "provision/packaging.h"
 #include "provision/image_transfer.h"
 #include "host/init_agent.h"
 #include "host/init_shell.h"
@@ -36,29 +38,31 @@ static void usage(FILE *out)
             "      prepare a fresh Ubuntu/Debian host: apt upgrade, docker and the other\n"
             "      packages, user claude 1337, timezone Etc/UTC, ufw openings; a remote\n"
             "      host is rebooted when the upgrade requires it (this host never is)\n"
-            "  init-shell [--root DIR] [--host H [--user U]] [--dry-run]\n"
+            "  init-shell [--root DIR] [--host H [--user U] [--deb FILE]...] [--dry-run]\n"
             "      set up the shell side: with --host, first deploys convocate,\n"
-            "      convocate-host and convocate-agent to /usr/local/bin and runs\n"
-            "      'convocate install' there; then status host key, authorized keys,\n"
-            "      domain, dnsmasq hosts file and drop-in, log CA and rsyslog TLS\n"
-            "      listener, logrotate, convocate-status.service, ufw 223 and 514 (when\n"
-            "      ufw is installed; not under --root DIR)\n"
-            "  init-agent [--root DIR] (--agent-root DIR | --host H [--user U] [--image TAG])\n"
+            "      convocate-host and convocate-agent to /usr/local/bin (or installs the\n"
+            "      --deb packages there) and runs 'convocate install' there; then status\n"
+            "      host key, authorized keys, domain, dnsmasq hosts file and drop-in, log\n"
+            "      CA and rsyslog TLS listener, logrotate, convocate-status.service, ufw\n"
+            "      223 and 514 (when ufw is installed; not under --root DIR)\n"
+            "  init-agent [--root DIR] (--agent-root DIR | --host H [--user U] [--image TAG]\n"
+            "             [--deb FILE])\n"
             "             [--agent-addr ADDR[:PORT]] [--shell-host ADDR[:PORT]]\n"
             "             [--ca-cert PATH --ca-key PATH] [--repin] [--dry-run]\n"
             "      pair an agent with this shell (run it on the shell host): deploys\n"
-            "      /usr/local/bin/convocate-agent (remote), runs 'convocate-agent install'\n"
-            "      on it when needed, mints the two key pairs, pins both host keys, issues\n"
-            "      its log certificate and drops the rsyslog forwarder; remote: then\n"
-            "      transfers the image TAG (default convocate:" CONVOCATE_VERSION ",\n"
-            "      which must exist here) and stamps current-image\n"
+            "      /usr/local/bin/convocate-agent (remote; or installs the --deb package),\n"
+            "      runs 'convocate-agent install' on it when needed, mints the two key\n"
+            "      pairs, pins both host keys, issues its log certificate and drops the\n"
+            "      rsyslog forwarder; remote: then transfers the image TAG (default\n"
+            "      convocate:" CONVOCATE_VERSION
+            ", which must exist here) and stamps current-image\n"
             "  migrate-session [--root DIR] --agent ID --session UUID\n"
             "             [--agent-root DIR | --host H [--user U]] [--dry-run]\n"
             "      move an orphan session home from this host's /home/claude/<uuid>/ to\n"
             "      a registered agent; its files are under DIR, or reached over SSH on H\n"
             "      (default: the host of the agent's registered address)\n"
-            "  update     [--root DIR] (--agent-root DIR | --host H [--user U]) [--image TAG]\n"
-            "             [--dry-run]\n"
+            "  update     [--root DIR] (--agent-root DIR | --host H [--user U] [--deb FILE])\n"
+            "             [--image TAG] [--dry-run]\n"
             "      push this build's convocate-agent and the session image to an agent,\n"
             "      re-run its install, stamp current-image, restart it\n"
             "  create-vm  --hypervisor H[:PORT] --username U --domain D --cpu N --ram MB\n"
@@ -80,6 +84,9 @@ static void usage(FILE *out)
             "  --ca-key PATH     CA (files of this machine) instead of the shell's\n"
             "  --repin           accept a changed host key on either side\n"
             "  --image TAG       init-agent --host: the session image to transfer\n"
+            "  --deb FILE        with --host: install this .deb of ours there (uploaded,\n"
+            "                    SHA-256 checked, apt-get install) instead of the bare\n"
+            "                    programs; init-shell takes several\n"
             "  --dry-run         print the plan, change nothing\n"
             "  -v, --verbose     log debug detail, stream remote command output\n"
             "\n"
@@ -106,6 +113,9 @@ typedef struct {
     remote_options remote; /* remote.host NULL: no --host */
     install_host_options install;
     migrate_options migrate;
+    const char *deb_paths[DEB_FILES_MAX]; /* --deb, in order */
+    size_t n_debs;
+    deb_file debs[DEB_FILES_MAX]; /* read from deb_paths before any connection */
 } host_options;
 
 enum {
@@ -123,6 +133,7 @@ enum {
     OPT_AGENT,
     OPT_SESSION,
     OPT_IMAGE,
+    OPT_DEB,
 };
 
 static const struct option long_opts[] = {
@@ -134,6 +145,7 @@ static const struct option long_opts[] = {
     {"ca-cert", required_argument, NULL, OPT_CA_CERT},
     {"ca-key", required_argument, NULL, OPT_CA_KEY},
     {"image", required_argument, NULL, OPT_IMAGE},
+    {"deb", required_argument, NULL, OPT_DEB},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"agent", required_argument, NULL, OPT_AGENT},
     {"session", required_argument, NULL, OPT_SESSION},
@@ -200,6 +212,18 @@ static int migrate_option(const char *cmd, int c, host_options *o)
     return 0;
 }
 
+/* --deb FILE for init-shell (several) and init-agent (one). */
+static int deb_option(const char *cmd, host_options *o)
+{
+    bool shell = strcmp(cmd, "init-shell") == 0;
+    if (!shell && strcmp(cmd, "init-agent") != 0)
+        return usage_error(cmd, "--deb belongs to init-shell, init-agent and update"), -1;
+    if (o->n_debs == (shell ? DEB_FILES_MAX : 1))
+        return usage_error(cmd, shell ? "at most 4 --deb files" : "one --deb file"), -1;
+    o->deb_paths[o->n_debs++] = optarg;
+    return 0;
+}
+
 /* Parses the options after the command; returns -1 (usage printed), 1 for
  * help, 0 to go on. Options that do not belong to cmd are refused. */
 static int parse_options(const char *cmd, int argc, char **argv, host_options *o)
@@ -231,6 +255,9 @@ static int parse_options(const char *cmd, int argc, char **argv, host_options *o
             break;
         case OPT_HOST:
             o->remote.host = optarg;
+            break;
+        case OPT_DEB:
+            rc = deb_option(cmd, o);
             break;
         case OPT_ROLE:
         case OPT_NO_REBOOT:
@@ -310,10 +337,15 @@ static int run_init_agent(plan *p, host_options *o, runner *shell)
         return plan_fail(p, "agent install",
                          "convocate-agent is not installed next to this program");
     }
+    if (o->n_debs > 0)
+        snprintf(agent_bin, sizeof agent_bin, "%s", PACKAGE_BIN_DIR "/convocate-agent");
     o->agent.agent_bin = agent_bin;
     print_header("init-agent", o, shell, agent);
-    /* A remote agent gets this build's binary first (SPEC 11), as update does. */
-    int rc = agent->remote ? deploy_binary_step(p, agent, "convocate-agent") : 0;
+    /* A remote agent gets this build's binary (or package) first (SPEC 11),
+     * as update does. */
+    int rc = !agent->remote ? 0
+             : o->n_debs    ? deploy_debs_step(p, agent, o->debs, o->n_debs)
+                            : deploy_binary_step(p, agent, "convocate-agent");
     if (rc == 0)
         rc = init_agent_steps(p, shell, agent, &o->agent);
     runner_free(agent);
@@ -326,6 +358,15 @@ static int run_init(const char *cmd, host_options *o)
     plan p = {.program = is_shell ? "convocate-host init-shell" : "convocate-host init-agent",
               .dry_run = o->dry_run};
     char err[512];
+    /* The packages are read here, before any connection. */
+    for (size_t i = 0; i < o->n_debs; i++)
+        if (deb_inspect(&p, o->deb_paths[i], &o->debs[i]) < 0)
+            return 1;
+    const char *wanted = is_shell ? "convocate" : "convocate-agent";
+    if (o->n_debs > 0 && !debs_include(o->debs, o->n_debs, wanted)) {
+        plan_fail(&p, "--deb", "none of the files is the %s package", wanted);
+        return 1;
+    }
     /* init-agent's --host names the agent; its shell is always this machine. */
     runner *shell =
         is_shell ? open_target(&p, o->root, o) : runner_local_new(o->root, err, sizeof err);
@@ -338,7 +379,9 @@ static int run_init(const char *cmd, host_options *o)
         print_header(cmd, o, shell, NULL);
         /* A remote shell host gets this build's programs and their install
          * first (SPEC 11); a --root directory of this machine does not. */
-        rc = shell->remote ? init_shell_program_steps(&p, shell) : 0;
+        rc = !shell->remote ? 0
+             : o->n_debs    ? init_shell_package_steps(&p, shell, o->debs, o->n_debs)
+                            : init_shell_program_steps(&p, shell);
         if (rc == 0)
             rc = init_shell_steps(&p, shell);
     } else {
@@ -474,6 +517,9 @@ int main(int argc, char **argv)
         remote_options_given(&o.remote))
         return usage_error(cmd, "--user, --port, --identity, --known-hosts and "
                                 "--accept-new-host-key need --host");
+    if (o.n_debs > 0 && o.remote.host == NULL)
+        return usage_error(cmd, "--deb needs --host: a package is installed on a host, not "
+                                "under a directory");
     if (strcmp(cmd, "install") == 0)
         return run_install(&o);
     if (migrating && o.agent_root != NULL && o.remote.host != NULL)

@@ -10,9 +10,12 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/layout.h"
 #include "provision/deploy.h"
+#include "provision/deploy_deb.h"
+#include "provision/packaging.h"
 #include "provision/image_transfer.h"
 #include "host/init_agent.h"
 #include "provision/service.h"
@@ -39,6 +42,8 @@ typedef struct {
     const char *image;
     bool dry_run;
     remote_options remote;
+    const char *deb_path; /* --deb: the convocate-agent package instead of the binary */
+    deb_file deb;
 } update_options;
 
 int update_image_steps(plan *p, runner *r, const char *tag)
@@ -56,11 +61,13 @@ int update_image_steps(plan *p, runner *r, const char *tag)
     return plan_file(p, r, AGENT_CURRENT_IMAGE, AGENT_CURRENT_IMAGE, stamp, (size_t)n, 0644, 0, 0);
 }
 
-static int update_steps(plan *p, runner *r, const char *tag)
+static int update_steps(plan *p, runner *r, const char *tag, const update_options *o)
 {
     step_outcome installed;
-    if (deploy_binary_step(p, r, "convocate-agent") < 0 ||
-        deploy_install_step(p, r, "agent install", AGENT_BIN_PATH, &installed) < 0 ||
+    int deployed = o->deb_path ? deploy_debs_step(p, r, &o->deb, 1)
+                               : deploy_binary_step(p, r, "convocate-agent");
+    const char *bin = o->deb_path ? PACKAGE_BIN_DIR "/convocate-agent" : AGENT_BIN_PATH;
+    if (deployed < 0 || deploy_install_step(p, r, "agent install", bin, &installed) < 0 ||
         update_image_steps(p, r, tag) < 0)
         return -1;
     return restart_step(p, r, installed != STEP_UNCHANGED);
@@ -68,14 +75,14 @@ static int update_steps(plan *p, runner *r, const char *tag)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: convocate-host update [--root DIR] (--host H [--user U] | --agent-root "
-                 "DIR)\n"
-                 "                             [--image TAG] [--dry-run] [-v]\n"
-                 "  deploys this build's convocate-agent to /usr/local/bin, re-runs its install,\n"
-                 "  transfers the image (default convocate:" CONVOCATE_VERSION
-                 "), stamps current-image\n"
-                 "  and restarts the agent when systemd runs there. Remote options as for\n"
-                 "  init-agent: --port, --identity, --known-hosts, --accept-new-host-key.\n");
+    fprintf(out, "usage: convocate-host update [--root DIR] (--host H [--user U] [--deb FILE] |\n"
+                 "                             --agent-root DIR) [--image TAG] [--dry-run] [-v]\n"
+                 "  deploys this build's convocate-agent to /usr/local/bin (or installs the\n"
+                 "  --deb package there: uploaded, SHA-256 checked, apt-get install), re-runs\n"
+                 "  its install, transfers the image (default convocate:" CONVOCATE_VERSION "),\n"
+                 "  stamps current-image and restarts the agent when systemd runs there.\n"
+                 "  Remote options as for init-agent: --port, --identity, --known-hosts,\n"
+                 "  --accept-new-host-key.\n");
 }
 
 enum {
@@ -84,6 +91,7 @@ enum {
     U_IMAGE,
     U_DRY_RUN,
     U_HOST,
+    U_DEB,
 };
 
 static const struct option update_opts[] = {
@@ -92,6 +100,7 @@ static const struct option update_opts[] = {
     {"image", required_argument, NULL, U_IMAGE},
     {"dry-run", no_argument, NULL, U_DRY_RUN},
     {"host", required_argument, NULL, U_HOST},
+    {"deb", required_argument, NULL, U_DEB},
     REMOTE_LONG_OPTIONS,
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -127,6 +136,11 @@ static int parse(int argc, char **argv, update_options *o)
         case U_HOST:
             o->remote.host = optarg;
             break;
+        case U_DEB:
+            if (o->deb_path != NULL)
+                return usage_error("one --deb file"), -1;
+            o->deb_path = optarg;
+            break;
         case 'h':
             return 1;
         default: {
@@ -145,6 +159,8 @@ static int parse(int argc, char **argv, update_options *o)
         return usage_error("--user, --port, --identity, --known-hosts and "
                            "--accept-new-host-key need --host"),
                -1;
+    if (o->deb_path != NULL && o->remote.host == NULL)
+        return usage_error("--deb needs --host"), -1;
     if (!image_tag_is_valid(o->image))
         return usage_error("--image needs a tag of [A-Za-z0-9._/:@-], at most 255 characters"), -1;
     return 0;
@@ -161,8 +177,16 @@ int update_main(int argc, char **argv, bool verbose)
     }
     plan p = {.program = "convocate-host update", .dry_run = o.dry_run};
     char path[PATH_MAX], err[1024];
-    /* Both refusals come before any connection or copy. */
-    if (deploy_sibling("convocate-agent", path, sizeof path) < 0) {
+    /* Every refusal comes before any connection or copy. */
+    if (o.deb_path != NULL) {
+        if (deb_inspect(&p, o.deb_path, &o.deb) < 0)
+            return 1;
+        if (strcmp(o.deb.package, "convocate-agent") != 0) {
+            plan_fail(&p, "--deb", "%s is the %s package, not convocate-agent", o.deb_path,
+                      o.deb.package);
+            return 1;
+        }
+    } else if (deploy_sibling("convocate-agent", path, sizeof path) < 0) {
         plan_fail(&p, AGENT_BIN_PATH, "convocate-agent is not installed next to this program");
         return 1;
     }
@@ -177,7 +201,7 @@ int update_main(int argc, char **argv, bool verbose)
     printf("convocate-host update%s (agent %s%s, image %s)\n", o.dry_run ? " --dry-run" : "",
            r->remote ? "" : "root ", r->remote ? r->where : (r->root[0] ? r->root : "/"), o.image);
     fflush(stdout);
-    int rc = update_steps(&p, r, o.image);
+    int rc = update_steps(&p, r, o.image, &o);
     if (rc == 0)
         plan_finish(&p);
     runner_free(r);

@@ -11,6 +11,7 @@
 #include "proto/claude_fields.h"
 #include "shell/attach_client.h"
 #include "shell/cli_auth.h"
+#include "shell/names_cache.h"
 #include "shell/orphans.h"
 #include "ssh/registry.h"
 #include "shell/sessions.h"
@@ -518,6 +519,8 @@ int cli_run(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (strcmp(commands[i].name, argv[0]) != 0)
             continue;
+        if (strcmp(argv[0], "ls") == 0 && names_cache_wanted(argc, argv))
+            return names_cache_main(argc, argv); /* no registry, no network */
         agent_registry r;
         char err[512];
         if (registry_load(&r, err, sizeof err) < 0)

@@ -17,12 +17,17 @@
 #include "common/layout.h"
 #include "common/paths.h"
 #include "provision/image_transfer.h"
+#include "provision/packaging.h"
 #include "version.h"
 
 #define EXIT_USAGE 2
 
 static int check_docker(plan *p, const shell_install_options *opt)
 {
+    if (opt->no_docker_check) {
+        printf("  docker: not checked (--no-docker-check)\n");
+        return 0;
+    }
     const char *url = opt->docker_host;
     if (url == NULL || *url == '\0')
         url = getenv("DOCKER_HOST");
@@ -39,9 +44,13 @@ static int check_docker(plan *p, const shell_install_options *opt)
 }
 
 /* Group and user claude 1337 (SPEC 4), with the TUI as login shell so that
- * `ssh claude@shell-host` lands in it. Real root only. */
+ * `ssh claude@shell-host` lands in it: the package's /usr/bin/convocate
+ * when it is installed, else SPEC 4's /usr/local/bin/convocate. Real root
+ * only. */
 static int ensure_claude_user(plan *p, runner *r)
 {
+    char login_shell[PATH_BUF];
+    packaging_program_path(r, "convocate", login_shell, sizeof login_shell);
     char uid[16], gid[16];
     snprintf(uid, sizeof uid, "%u", CLAUDE_UID_DEFAULT);
     snprintf(gid, sizeof gid, "%u", CLAUDE_GID_DEFAULT);
@@ -53,15 +62,15 @@ static int ensure_claude_user(plan *p, runner *r)
     bool have_user = getpwnam("claude") != NULL;
     char *useradd[] = {
         "useradd",      "--uid",         uid,       "--gid",           "claude", "--home-dir",
-        "/home/claude", "--create-home", "--shell", SHELL_LOGIN_SHELL, "claude", NULL};
+        "/home/claude", "--create-home", "--shell", login_shell, "claude", NULL};
     if (!have_user && !p->dry_run && plan_run(p, r, "user claude", useradd, NULL) < 0)
         return -1;
     plan_report(p, "user claude", have_user ? STEP_UNCHANGED : STEP_CREATED);
     if (!have_user)
         return 0; /* useradd set the login shell */
     struct passwd *pw = getpwnam("claude");
-    bool shell_ok = pw != NULL && strcmp(pw->pw_shell, SHELL_LOGIN_SHELL) == 0;
-    char *usermod[] = {"usermod", "--shell", SHELL_LOGIN_SHELL, "claude", NULL};
+    bool shell_ok = pw != NULL && strcmp(pw->pw_shell, login_shell) == 0;
+    char *usermod[] = {"usermod", "--shell", login_shell, "claude", NULL};
     if (!shell_ok && !p->dry_run && plan_run(p, r, "login shell", usermod, NULL) < 0)
         return -1;
     plan_report(p, "login shell", shell_ok ? STEP_UNCHANGED : STEP_UPDATED);
@@ -140,17 +149,18 @@ int shell_install(const shell_install_options *opt)
 static void install_usage(FILE *out)
 {
     fprintf(out, "usage: convocate [--root DIR] install [--dry-run] [--build-image] "
-                 "[--docker-host URL]\n");
+                 "[--docker-host URL] [--no-docker-check]\n");
 }
 
 int shell_install_main(int argc, char **argv)
 {
-    enum { OPT_DRY_RUN = 256, OPT_BUILD_IMAGE, OPT_DOCKER_HOST, OPT_ROOT };
+    enum { OPT_DRY_RUN = 256, OPT_BUILD_IMAGE, OPT_DOCKER_HOST, OPT_ROOT, OPT_NO_DOCKER_CHECK };
     static const struct option opts[] = {
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"build-image", no_argument, NULL, OPT_BUILD_IMAGE},
         {"docker-host", required_argument, NULL, OPT_DOCKER_HOST},
         {"root", required_argument, NULL, OPT_ROOT},
+        {"no-docker-check", no_argument, NULL, OPT_NO_DOCKER_CHECK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -171,6 +181,9 @@ int shell_install_main(int argc, char **argv)
             break;
         case OPT_ROOT:
             opt.root = optarg;
+            break;
+        case OPT_NO_DOCKER_CHECK:
+            opt.no_docker_check = true;
             break;
         case 'h':
             install_usage(stdout);

@@ -13,6 +13,7 @@ typedef struct {
     bool dry_run;
     bool build_image;
     const char *docker_host; /* NULL: DOCKER_HOST or the default socket */
+    bool no_docker_check;    /* package scripts: the engine may not run yet */
 } shell_install_options;
 
 /* Returns the exit code: 0, or 1 with one line on stderr naming the step. */

@@ -28,6 +28,8 @@ static void usage(FILE *out)
         "                                    O = orphan: a session directory on this shell\n"
         "                                    host that no reachable agent lists (a down agent\n"
         "                                    may own it); 'convocate-host migrate-session'\n"
+        "  ls --names                        the session names last listed, from a local cache\n"
+        "                                    (no network: for shell completion)\n"
         "  agents [--json]                   registered agents with health and capacity\n"
         "  new NAME [--agent ID] [--port P] [--proto tcp|udp] [--dns NAME]\n"
         "           [--model M] [--autonomous | --no-autonomous]\n"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shell/names_cache.h"
 #include "shell/orphans.h"
 
 static int newest_first(const void *a, const void *b)
@@ -64,8 +65,10 @@ int cluster_list_load(agent_registry *r, cluster_list *out)
         return -1;
     }
     size_t total = 0;
-    for (size_t i = 0; i < r->n; i++)
+    for (size_t i = 0; i < r->n; i++) {
         total += json_array_size(out->replies[i].result);
+        names_cache_store(r->items[i].id, out->replies[i].result); /* for completion */
+    }
     json_t **all = calloc(total ? total : 1, sizeof *all);
     if (all == NULL) {
         json_decref(orphans);

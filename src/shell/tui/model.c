@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shell/names_cache.h"
 #include "shell/orphans.h"
 
 typedef struct {
@@ -150,6 +151,7 @@ static void *agent_list_thread(void *arg)
             snprintf(err, sizeof err, "agent %s answered list with something not a list",
                      slot->agent->id);
         }
+        names_cache_store(slot->agent->id, list); /* for completion; NULL keeps it */
         pthread_mutex_lock(&m->lock);
         slot->busy = false;
         store_answer(slot, list, err);
