@@ -89,7 +89,7 @@ int pubkey_parse(const char *text, size_t len, ssh_key *out, char *err, size_t e
     return 0;
 }
 
-int pubkey_file_fingerprint(const char *path, char out[FINGERPRINT_LEN], char *err, size_t errlen)
+int pubkey_file_load(const char *path, ssh_key *out, char *err, size_t errlen)
 {
     char *text = NULL, why[128];
     size_t len = 0;
@@ -99,15 +99,21 @@ int pubkey_file_fingerprint(const char *path, char out[FINGERPRINT_LEN], char *e
         errno = saved;
         return -1;
     }
-    ssh_key key = NULL;
-    int rc = pubkey_parse(text, len, &key, why, sizeof why);
+    int rc = pubkey_parse(text, len, out, why, sizeof why);
     free(text);
     if (rc < 0) {
         snprintf(err, errlen, "%s: %s", path, why);
         errno = EINVAL;
-        return -1;
     }
-    rc = key_fingerprint(key, out);
+    return rc;
+}
+
+int pubkey_file_fingerprint(const char *path, char out[FINGERPRINT_LEN], char *err, size_t errlen)
+{
+    ssh_key key = NULL;
+    if (pubkey_file_load(path, &key, err, errlen) < 0)
+        return -1;
+    int rc = key_fingerprint(key, out);
     ssh_key_free(key);
     if (rc < 0) {
         snprintf(err, errlen, "%s: no fingerprint", path);

@@ -19,8 +19,15 @@
  * (ssh_key_free), or -1 with err filled. */
 int pubkey_parse(const char *text, size_t len, ssh_key *out, char *err, size_t errlen);
 
-/* Reads a .pub file (at most PUBKEY_TEXT_MAX bytes, no symlink) and formats
- * the key's SHA256 fingerprint. Returns 0, or -1 with err filled (errno is
+/* Reads a .pub file (at most PUBKEY_TEXT_MAX bytes, no symlink) and parses
+ * it as above. The loader for pinned host keys: libssh's own file loader
+ * (ssh_pki_import_pubkey_file, 0.10.6) reads past the end of its buffer
+ * when the file holds a key type and nothing after it (found by
+ * tests/fuzz/fuzz_pubkey). Returns 0 with *out, or -1 with err filled
+ * (errno is ENOENT when the file does not exist). */
+int pubkey_file_load(const char *path, ssh_key *out, char *err, size_t errlen);
+
+/* The same, and formats the key's SHA256 fingerprint. Returns 0, or -1 with err filled (errno is
  * ENOENT when the file does not exist). */
 int pubkey_file_fingerprint(const char *path, char out[FINGERPRINT_LEN], char *err, size_t errlen);
 
