@@ -1,9 +1,11 @@
 # Thin wrapper over meson; every target works from a clean clone.
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
 PREFIX     ?= /usr/local
 
-.PHONY: all deps check check-asan bench demo demo-stop install image deb clean format
+.PHONY: all deps check check-asan fuzz bench demo demo-stop install image deb clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -22,6 +24,11 @@ check:
 
 check-asan:
 	SANITIZE=1 bash scripts/check.sh $(BUILD_ASAN)
+
+# libFuzzer harnesses (tests/fuzz), built by clang in $(BUILD_FUZZ), each run
+# for FUZZ_SECONDS (FUZZ_JOBS side by side).
+fuzz:
+	bash scripts/fuzz.sh --seconds $(FUZZ_SECONDS) $(BUILD_FUZZ)
 
 bench: all
 	bash bench/run.sh $(BUILD)
@@ -51,4 +58,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

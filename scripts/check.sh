@@ -26,6 +26,11 @@ trap 'rm -rf "$results"' EXIT
 echo "== unit tests"
 meson test -C "$build" --print-errorlogs || true
 
+# Each harness counts as one test; a crash it finds fails it.
+echo "== fuzzing (${CHECK_FUZZ_SECONDS:-15} s per harness)"
+bash scripts/fuzz.sh --seconds "${CHECK_FUZZ_SECONDS:-15}" --tap "$results/fuzz.tap" \
+  "${build}-fuzz" || true
+
 echo "== session test image"
 if ! test_image=$(bash scripts/build-image.sh test); then
   echo "check: the test image could not be built"
@@ -38,4 +43,5 @@ echo "== integration tests"
 /usr/bin/python3 -m pytest tests/integration -v -p no:cacheprovider \
   --junitxml="$results/integration.xml" ${PYTEST_ARGS:-} || true
 
-/usr/bin/python3 scripts/summarize.py "$build/meson-logs/testlog.json" "$results/integration.xml"
+/usr/bin/python3 scripts/summarize.py "$build/meson-logs/testlog.json" "$results/integration.xml" \
+  "$results/fuzz.tap"

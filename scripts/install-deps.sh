@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential meson ninja-build pkg-config clang-format
+  build-essential meson ninja-build pkg-config clang-format clang
   libssh-dev libjansson-dev libncurses-dev libcmocka-dev libcurl4-openssl-dev libssl-dev
   docker.io openssh-client openssh-server tmux debootstrap
   python3 python3-pytest python3-pexpect python3-paramiko
@@ -25,5 +25,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -q
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# libFuzzer (make fuzz) ships in clang's runtime package, which clang only
+# recommends: install the one of this clang's major version when a tiny
+# harness does not link.
+fuzz_probe=$(mktemp -d)
+printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return d && n; }\n' \
+  > "$fuzz_probe/probe.c"
+if ! clang -fsanitize=fuzzer,address,undefined "$fuzz_probe/probe.c" -o "$fuzz_probe/probe" 2>/dev/null; then
+  major=$(clang -dumpversion | cut -d. -f1)
+  echo "install-deps: installing libclang-rt-$major-dev (libFuzzer)"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends \
+    "libclang-rt-$major-dev"
+fi
+rm -rf "$fuzz_probe"
 
 bash "$(dirname "$0")/start-dockerd.sh"

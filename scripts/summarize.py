@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Adds up unit (meson TAP) and integration (pytest junit) results into the
-closing line "N passed, N failed" and exits non-zero when anything failed."""
+"""Adds up unit (meson TAP), fuzz (TAP from scripts/fuzz.sh, optional third
+argument; one line per harness) and integration (pytest junit) results into
+the closing line "N passed, N failed" and exits non-zero when anything failed.
+
+usage: summarize.py TESTLOG_JSON JUNIT_XML [FUZZ_TAP]"""
 import json
 import re
 import sys
@@ -28,6 +31,23 @@ def unit_counts(path):
     return passed, failed
 
 
+def fuzz_counts(path):
+    """One TAP line per harness; a missing file or a harness without a line
+    fails (the run was cut short)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        print(f"summarize: no fuzz results at {path}")
+        return 0, 1
+    plan = re.search(r"^1\.\.(\d+)", text, re.M)
+    ok = len(re.findall(r"^ok \d+", text, re.M))
+    bad = len(re.findall(r"^not ok \d+", text, re.M))
+    if plan:
+        bad += max(0, int(plan.group(1)) - ok - bad)
+    return ok, bad
+
+
 def integration_counts(path):
     try:
         root = ET.parse(path).getroot()
@@ -48,7 +68,12 @@ def integration_counts(path):
 def main():
     up, uf = unit_counts(sys.argv[1])
     ip, if_, isk = integration_counts(sys.argv[2])
-    print(f"unit: {up} passed, {uf} failed; integration: {ip} passed, {if_} failed, {isk} skipped")
+    fp, ff = fuzz_counts(sys.argv[3]) if len(sys.argv) > 3 else (0, 0)
+    fuzz = f"; fuzz: {fp} passed, {ff} failed" if len(sys.argv) > 3 else ""
+    print(f"unit: {up} passed, {uf} failed{fuzz}; "
+          f"integration: {ip} passed, {if_} failed, {isk} skipped")
+    up += fp
+    uf += ff
     line = f"{up + ip} passed, {uf + if_} failed"
     if isk:
         line += f", {isk} skipped"

@@ -88,9 +88,80 @@ static int open_parent_beneath(int topfd, const char *rel, const char **name)
     return fd;
 }
 
-static int copy_file_at(int sfd, int dfd, const char *name, mode_t mode, uid_t uid, gid_t gid)
+/* Modes a copy keeps: permissions and the sticky bit. setuid and setgid are
+ * dropped: a session must not plant a set-id file in another home (nosuid
+ * mounts are the other half of that, SPEC 14). */
+static mode_t copied_mode(mode_t mode)
 {
-    int in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    return mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID);
+}
+
+static int copy_bytes(int in, int out)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return (int)n;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -1;
+            off += w;
+        }
+    }
+}
+
+/* Opens name for reading if it is a regular file now. The type seen while
+ * listing the directory proves nothing (the session can swap the entry
+ * between that and the open), so it is checked on the descriptor; O_NONBLOCK
+ * keeps a FIFO swapped in from blocking the open. Returns the fd, -1 with
+ * errno, or -2 when the entry is no longer a regular file. */
+static int open_regular_at(int dirfd, const char *name, struct stat *st)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        int saved = errno;
+        if (saved == ELOOP || saved == ENXIO) /* a symlink or a socket now */
+            return -2;
+        /* A device on a nodev mount refuses the open itself. */
+        if ((saved == EACCES || saved == EPERM) &&
+            fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st->st_mode))
+            return -2;
+        errno = saved;
+        return -1;
+    }
+    if (fstat(fd, st) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        return -2;
+    }
+    /* Blocking reads from here on: a regular file never blocks for long. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int tree_copy_file_at(int sfd, int dfd, const char *name, uid_t uid, gid_t gid)
+{
+    struct stat st;
+    int in = open_regular_at(sfd, name, &st);
+    if (in == -2)
+        return 1;
     if (in < 0)
         return -1;
     int out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -100,32 +171,12 @@ static int copy_file_at(int sfd, int dfd, const char *name, mode_t mode, uid_t u
         errno = saved;
         return -1;
     }
-    char buf[65536];
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(in, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = (int)n;
-            break;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                rc = -1;
-                goto done;
-            }
-            off += w;
-        }
-    }
+    int rc = copy_bytes(in, out);
     if (rc == 0 && uid != (uid_t)-1 && fchown(out, uid, gid) < 0)
         rc = -1;
-    if (rc == 0 && fchmod(out, mode & 07777) < 0)
+    /* After the chown: chown clears set-id bits, and so must we, always. */
+    if (rc == 0 && fchmod(out, copied_mode(st.st_mode)) < 0)
         rc = -1;
-done:;
     int saved = errno;
     close(in);
     if (close(out) < 0 && rc == 0)
@@ -180,7 +231,7 @@ static int copy_dir_entries(int stop, int dtop, const char *rel, struct path_lis
             if (list_push(dirs, rel, de->d_name) < 0)
                 goto out;
         } else if (S_ISREG(st.st_mode)) {
-            if (copy_file_at(sfd, dfd, de->d_name, st.st_mode, uid, gid) < 0)
+            if (tree_copy_file_at(sfd, dfd, de->d_name, uid, gid) < 0)
                 goto out;
         } else if (S_ISLNK(st.st_mode)) {
             if (copy_symlink_at(sfd, dfd, de->d_name, uid, gid) < 0)
@@ -219,7 +270,7 @@ static int finish_dir(int stop, int dtop, const char *rel, uid_t uid, gid_t gid)
     rc = 0;
     if (uid != (uid_t)-1 && fchown(dfd, uid, gid) < 0)
         rc = -1;
-    if (rc == 0 && fchmod(dfd, st.st_mode & 07777) < 0)
+    if (rc == 0 && fchmod(dfd, copied_mode(st.st_mode)) < 0)
         rc = -1;
     int saved = errno;
     close(dfd);

@@ -1,8 +1,10 @@
 /* status-serve wires three parts together: the narrow SSH listener (one
  * thread per agent connection) hands each complete line to handle_line();
- * the line goes out unchanged to the feed's subscribers, updates the agent
- * table (live/silent) and, for container events with a DNS name, the hosts
- * file. The agents never get anything back. */
+ * the key that authenticated names the agent (status_identity.c), and an
+ * event claiming another agent's id is dropped. The rest goes out unchanged
+ * to the feed's subscribers, updates the agent table (live/silent) and, for
+ * container events, the DNS hosts file (only for that agent's own
+ * sessions). The agents never get anything back. */
 #include "shell/status_serve.h"
 
 #include <arpa/inet.h>
@@ -19,21 +21,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "common/hostport.h"
 #include "common/fileio.h"
+#include "common/hostport.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "common/ratelimit.h"
 #include "common/timeutil.h"
-#include "common/ids.h"
+#include "proto/status_event.h"
 #include "provision/dnsmasq_hosts.h"
-#include "ssh/registry.h"
 #include "shell/status_agents.h"
 #include "shell/status_feed.h"
+#include "shell/status_identity.h"
 #include "ssh/listener.h"
 
 #define EXIT_USAGE 2
-#define TYPE_MAX 64
 #define DEFAULT_DOMAIN "convocate.internal"
+#define IP_BUF (INET6_ADDRSTRLEN + 1)
 
 typedef struct {
     status_feed *feed;
@@ -41,99 +45,82 @@ typedef struct {
     dns_hosts *dns;
 } status_app;
 
-/* One convocate-status channel: the bytes of the line being read. */
+/* One convocate-status channel: whose key opened it and the bytes of the
+ * line being read. An agent's sender uses one channel per connection, so
+ * the rate limits here are per connection in practice. */
 typedef struct {
     status_app *app;
     lchan *ch;
-    char *buf; /* STATUS_LINE_MAX bytes */
+    char agent_id[AGENT_ID_LEN + 1]; /* decided by the key, never by the events */
+    char ip[IP_BUF];                 /* where its DNS names point; "" = not looked up yet */
+    char *buf;                       /* STATUS_LINE_MAX + 1 bytes */
     size_t len;
     bool discarding; /* inside a line that is too long: skip to its end */
     unsigned long skipped;
+    unsigned long spoofed; /* events naming another agent, dropped */
+    ratelimit spoof_log, dns_log;
 } status_chan;
-
-/* ---- agents' addresses -------------------------------------------------- */
-
-/* The address the shell dials the agent at is where its sessions' names
- * point. A literal is used as it is; a name is resolved once per event. */
-static int agent_ip(const char *id, char *ip, size_t iplen)
-{
-    char path[PATH_BUF], line[300], host[256];
-    int port;
-    if (root_path(path, sizeof path, "/etc/convocate/agent-keys/%s/agent-host", id) < 0 ||
-        read_line_file(path, line, sizeof line) < 0 ||
-        parse_host_port(line, 222, host, sizeof host, &port) < 0)
-        return -1;
-    unsigned char bin[sizeof(struct in6_addr)];
-    if (inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1) {
-        int n = snprintf(ip, iplen, "%s", host);
-        return n > 0 && (size_t)n < iplen ? 0 : -1;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0)
-        return -1;
-    int rc = getnameinfo(res->ai_addr, res->ai_addrlen, ip, (socklen_t)iplen, NULL, 0,
-                         NI_NUMERICHOST) == 0
-                 ? 0
-                 : -1;
-    freeaddrinfo(res);
-    return rc;
-}
 
 /* ---- one event ---------------------------------------------------------- */
 
-static void update_dns(status_app *app, const char *agent_id, const char *type, json_t *ev)
+static void dns_refused(status_chan *sc, const char *session, const char *err)
 {
-    const char *session = json_string_value(json_object_get(ev, "session_id"));
-    if (session == NULL || !uuid_v4_is_valid(session))
+    unsigned long held;
+    if (!ratelimit_pass(&sc->dns_log, monotonic_ms(), RATELIMIT_DEFAULT_MS, &held))
+        return;
+    if (held > 0)
+        log_warn("%s: agent %s, session %s: DNS record refused: %s (and %lu refusals since the "
+                 "last report)",
+                 lchan_name(sc->ch), sc->agent_id, session, err, held);
+    else
+        log_warn("%s: agent %s, session %s: DNS record refused: %s", lchan_name(sc->ch),
+                 sc->agent_id, session, err);
+}
+
+/* The address is looked up once per connection: a name in agent-host is
+ * resolved, and that must not happen for every event of a burst. */
+static const char *agent_address(status_chan *sc)
+{
+    if (sc->ip[0] == '\0' && status_identity_address(sc->agent_id, sc->ip, sizeof sc->ip) < 0)
+        sc->ip[0] = '\0';
+    return sc->ip[0] ? sc->ip : NULL;
+}
+
+static void update_dns(status_chan *sc, const status_event *ev)
+{
+    if (ev->session_id == NULL)
         return;
     char err[512];
-    if (strcmp(type, "container.deleted") == 0) {
-        if (dns_hosts_forget(app->dns, session, err, sizeof err) < 0)
-            log_error("dns hosts: %s", err);
-        return;
+    enum dns_result rc;
+    const char *name = status_event_dns_name(ev);
+    if (status_event_is(ev, "container.deleted")) {
+        rc = dns_hosts_forget(sc->app->dns, sc->agent_id, ev->session_id, err, sizeof err);
+    } else if (*name != '\0' && agent_address(sc) == NULL) {
+        snprintf(err, sizeof err, "no usable address in its agent-host file");
+        rc = DNS_REFUSED;
+    } else {
+        rc = dns_hosts_set(sc->app->dns, sc->agent_id, ev->session_id, name, sc->ip, err,
+                           sizeof err);
     }
-    json_t *dns = json_object_get(json_object_get(ev, "data"), "dns_name");
-    const char *name = json_is_string(dns) ? json_string_value(dns) : "";
-    char ip[INET6_ADDRSTRLEN + 1] = "";
-    if (*name && agent_ip(agent_id, ip, sizeof ip) < 0) {
-        log_warn("agent %s: no usable address in its agent-host file; DNS name %s not published",
-                 agent_id, name);
-        return;
-    }
-    if (dns_hosts_set(app->dns, session, name, ip, err, sizeof err) < 0)
-        log_error("dns hosts: session %s: %s", session, err);
+    if (rc == DNS_ERROR)
+        log_error("dns hosts: session %s: %s", ev->session_id, err);
+    else if (rc == DNS_REFUSED)
+        dns_refused(sc, ev->session_id, err);
 }
 
-static int heartbeat_of(const char *type, json_t *ev)
+/* An event naming another agent is dropped and counted: the key decides
+ * who is speaking (SPEC 8.4). One log line per 10 s names both. */
+static bool speaks_for_itself(status_chan *sc, const status_event *ev)
 {
-    if (strcmp(type, "agent.started") != 0 && strcmp(type, "agent.settings") != 0)
-        return 0;
-    json_t *hb = json_object_get(json_object_get(ev, "data"), "heartbeat_s");
-    json_int_t v = json_is_integer(hb) ? json_integer_value(hb) : 0;
-    return v >= 5 && v <= 300 ? (int)v : 0;
-}
-
-/* Validates one line; returns the event (new reference) or NULL, logged. */
-static json_t *parse_event(lchan *ch, const char *line, size_t len, const char **type,
-                           const char **agent_id)
-{
-    json_error_t jerr;
-    json_t *ev = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (ev == NULL || !json_is_object(ev)) {
-        log_warn("%s: line %d bytes does not parse as a JSON object (%s); skipped", lchan_name(ch),
-                 (int)len, ev ? "not an object" : jerr.text);
-        json_decref(ev);
-        return NULL;
-    }
-    *type = json_string_value(json_object_get(ev, "type"));
-    *agent_id = json_string_value(json_object_get(ev, "agent_id"));
-    if (*type == NULL || **type == '\0' || strlen(*type) > TYPE_MAX || *agent_id == NULL ||
-        !agent_id_is_valid(*agent_id) || !json_is_string(json_object_get(ev, "timestamp"))) {
-        log_warn("%s: event without a valid type, agent_id or timestamp; skipped", lchan_name(ch));
-        json_decref(ev);
-        return NULL;
-    }
-    return ev;
+    if (strcmp(ev->agent_id, sc->agent_id) == 0)
+        return true;
+    sc->spoofed++;
+    unsigned long held;
+    if (ratelimit_pass(&sc->spoof_log, monotonic_ms(), RATELIMIT_DEFAULT_MS, &held))
+        log_warn("%s: agent %s sent an event naming agent %s; dropped (%lu such events on this "
+                 "connection)",
+                 lchan_name(sc->ch), sc->agent_id, ev->agent_id, sc->spoofed);
+    return false;
 }
 
 static void handle_line(status_chan *sc, char *line, size_t len)
@@ -142,29 +129,44 @@ static void handle_line(status_chan *sc, char *line, size_t len)
         len--;
     if (len == 0)
         return;
-    const char *type, *agent_id;
-    json_t *ev = parse_event(sc->ch, line, len, &type, &agent_id);
-    if (ev == NULL)
+    status_event ev;
+    char err[256];
+    if (status_event_parse(line, len, &ev, err, sizeof err) < 0) {
+        log_warn("%s: a line of %d bytes %s; skipped", lchan_name(sc->ch), (int)len, err);
         return;
+    }
+    if (!speaks_for_itself(sc, &ev)) {
+        status_event_clear(&ev);
+        return;
+    }
     /* Forwarded as the same bytes; the buffer has room for the newline. */
     line[len] = '\n';
     status_feed_publish(sc->app->feed, line, len + 1);
-    char *turned = status_agents_seen(sc->app->agents, agent_id, heartbeat_of(type, ev),
-                                      strcmp(type, "agent.shutdown") == 0, monotonic_ms());
+    char *turned = status_agents_seen(sc->app->agents, sc->agent_id, status_event_heartbeat(&ev),
+                                      status_event_is(&ev, "agent.shutdown"), monotonic_ms());
     if (turned != NULL) {
         status_feed_publish(sc->app->feed, turned, strlen(turned));
         free(turned);
     }
-    if (strcmp(type, "container.created") == 0 || strcmp(type, "container.edited") == 0 ||
-        strcmp(type, "container.deleted") == 0)
-        update_dns(sc->app, agent_id, type, ev);
-    json_decref(ev);
+    if (status_event_is(&ev, "container.created") || status_event_is(&ev, "container.edited") ||
+        status_event_is(&ev, "container.deleted"))
+        update_dns(sc, &ev);
+    status_event_clear(&ev);
 }
 
 /* ---- the convocate-status subsystem ------------------------------------- */
 
+/* The key in status_authorized_keys let the connection in; it must also be
+ * a registered agent's own key, which then names the agent. */
 static void *chan_open(lchan *ch, void *app)
 {
+    char id[AGENT_ID_LEN + 1], why[PATH_BUF + 64];
+    if (status_identity_of_key(lchan_key_fingerprint(ch), id, why, sizeof why) !=
+        STATUS_IDENTITY_FOUND) {
+        log_warn("%s: key %s is authorized but names no single agent (%s); refused", lchan_name(ch),
+                 lchan_key_fingerprint(ch), why);
+        return NULL;
+    }
     status_chan *sc = calloc(1, sizeof *sc);
     if (sc == NULL || (sc->buf = malloc(STATUS_LINE_MAX + 1)) == NULL) {
         free(sc);
@@ -172,6 +174,8 @@ static void *chan_open(lchan *ch, void *app)
     }
     sc->app = app;
     sc->ch = ch;
+    memcpy(sc->agent_id, id, sizeof sc->agent_id);
+    log_info("%s: agent %s", lchan_name(ch), id);
     return sc;
 }
 
@@ -231,6 +235,9 @@ static void chan_eof(lchan *ch, void *state)
 static void chan_release(void *state)
 {
     status_chan *sc = state;
+    if (sc->spoofed > 0)
+        log_warn("agent %s: %lu events naming another agent were dropped on this connection",
+                 sc->agent_id, sc->spoofed);
     free(sc->buf);
     free(sc);
 }

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ssh/keys.h"
+#include "ssh/pubkey.h"
 
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 30000
@@ -70,8 +71,9 @@ static int verify_pinned_host_key(pinned_peer *p, char *err, size_t errlen)
         snprintf(err, errlen, "%s:%d sent no host key", p->cfg.host, p->cfg.port);
         goto out;
     }
-    if (ssh_pki_import_pubkey_file(p->cfg.pinned_key_path, &pinned) != SSH_OK) {
-        snprintf(err, errlen, "cannot read pinned host key %s", p->cfg.pinned_key_path);
+    char why[PATH_BUF + 128];
+    if (pubkey_file_load(p->cfg.pinned_key_path, &pinned, why, sizeof why) < 0) {
+        snprintf(err, errlen, "cannot read pinned host key %s", why);
         goto out;
     }
     if (ssh_key_cmp(offered, pinned, SSH_KEY_CMP_PUBLIC) != 0) {

@@ -116,5 +116,9 @@ int lchan_run_job(lchan *ch, void (*work)(void *arg),
                   void (*done)(lchan *ch, void *arg, void *state), void *arg);
 /* A short description for log lines: "conn 12 chan 3 (SHA256:...)". */
 const char *lchan_name(const lchan *ch);
+/* The SHA256 fingerprint ("SHA256:...") of the key that authenticated the
+ * channel's connection: the identity a handler may bind the peer to (the
+ * shell's 223 listener maps it to one agent id). */
+const char *lchan_key_fingerprint(const lchan *ch);
 
 #endif

@@ -63,6 +63,13 @@ const char *lchan_name(const lchan *ch)
     return ch->name;
 }
 
+/* Set once by the pubkey callback before any channel can open, never
+ * changed afterwards: safe to read from the connection thread. */
+const char *lchan_key_fingerprint(const lchan *ch)
+{
+    return ch->conn->key_fp;
+}
+
 static int on_watched_fd(socket_t fd, int revents, void *userdata)
 {
     (void)fd, (void)revents, (void)userdata;
