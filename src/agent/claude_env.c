@@ -195,23 +195,6 @@ char *claude_env_encode(const claude_env *env, size_t *len)
 
 /* ---- the file ---- */
 
-/* Reads at most CLAUDE_ENV_FILE_MAX + 1 bytes from fd into buf. */
-static ssize_t read_bounded(int fd, char *buf, size_t cap)
-{
-    size_t got = 0;
-    while (got < cap) {
-        ssize_t n = read(fd, buf + got, cap - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
-}
-
 /* Opens path without following a symlink or blocking on a FIFO, and checks
  * on the descriptor that it is a regular file. 0 absent, 1 open, -1 err. */
 static int open_regular(const char *path, int *fd_out, char *err, size_t errlen)
@@ -245,7 +228,7 @@ int claude_env_load(const char *path, claude_env *out, char *err, size_t errlen)
     if (rc <= 0)
         return rc;
     char *buf = malloc(CLAUDE_ENV_FILE_MAX + 1);
-    ssize_t n = buf ? read_bounded(fd, buf, CLAUDE_ENV_FILE_MAX + 1) : -1;
+    ssize_t n = buf ? read_full(fd, buf, CLAUDE_ENV_FILE_MAX + 1, false) : -1;
     int saved = errno;
     close(fd);
     if (n < 0) {

@@ -222,3 +222,22 @@ int mkdir_p(const char *path, mode_t mode)
     }
     return 0;
 }
+
+ssize_t read_full(int fd, void *buf, size_t cap, bool stop_at_newline)
+{
+    char *p = buf;
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t n = read(fd, p + got, stop_at_newline ? 1 : cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+        if (stop_at_newline && p[got - 1] == '\n')
+            break;
+    }
+    return (ssize_t)got;
+}

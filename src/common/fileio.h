@@ -2,6 +2,7 @@
 #ifndef CONVOCATE_COMMON_FILEIO_H
 #define CONVOCATE_COMMON_FILEIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -35,6 +36,10 @@ int read_line_file(const char *path, char *out, size_t size);
 /* Writes all len bytes to fd, resuming after a signal or a short write.
  * 0, or -1 with errno set. */
 int write_all(int fd, const void *data, size_t len);
+/* Reads from fd until EOF or cap bytes, retrying on EINTR; the count, or -1
+ * with errno. With stop_at_newline, stops after the first '\n' (reading a
+ * byte at a time, so nothing past the line is consumed). */
+ssize_t read_full(int fd, void *buf, size_t cap, bool stop_at_newline);
 
 /* fsync of a directory: makes a rename or a new entry in it durable. */
 int fsync_dir(const char *path);

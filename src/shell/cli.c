@@ -26,9 +26,7 @@ static int usage_error(const char *cmd, const char *text)
     return EXIT_USAGE;
 }
 
-/* One line on stderr for a runtime failure; returns exit code 1. */
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
+int cli_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -90,7 +88,7 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
     cluster_list l;
     if (cluster_list_load(r, &l) < 0) {
         cluster_list_free(&l);
-        return fail("out of memory");
+        return cli_fail("out of memory");
     }
     warn_unreachable(r, &l);
     warn_orphans_maybe_owned(r, &l);
@@ -133,7 +131,7 @@ static int cmd_agents(agent_registry *r, int argc, char **argv)
     agent_reply *replies = calloc(r->n ? r->n : 1, sizeof *replies);
     if (replies == NULL || agent_call_all(r, "ping", NULL, replies) < 0) {
         free(replies);
-        return fail("out of memory");
+        return cli_fail("out of memory");
     }
     json_t *all = json_array();
     for (size_t i = 0; i < r->n; i++) {
@@ -291,7 +289,7 @@ static int check_dns_unique(cluster_list *l, const char *dns, const char *except
 {
     const char *owner = dns && *dns ? cluster_dns_owner(l, dns, except_uuid) : NULL;
     if (owner)
-        return fail("dns name \"%s\" already in use by session \"%s\"", dns, owner);
+        return cli_fail("dns name \"%s\" already in use by session \"%s\"", dns, owner);
     return 0;
 }
 
@@ -303,7 +301,7 @@ static int call_and_print_session(agent_entry *agent, const char *op, json_t *pa
     json_t *res = agent_call(agent, op, params, err, sizeof err);
     json_decref(params);
     if (res == NULL)
-        return fail("%s", err);
+        return cli_fail("%s", err);
     json_object_set_new(res, "agent", json_string(agent->id));
     print_session(res);
     json_decref(res);
@@ -320,12 +318,12 @@ static int cmd_new(agent_registry *r, int argc, char **argv)
         return usage_error("new", "wants exactly one NAME");
     o.name = argv[first];
     if (r->n == 0)
-        return fail("no agents registered (add one with 'convocate-host init-agent')");
+        return cli_fail("no agents registered (add one with 'convocate-host init-agent')");
     agent_entry *target = NULL;
     if (o.agent) {
         target = registry_find(r, o.agent);
         if (target == NULL)
-            return fail("no agent \"%s\" is registered (see 'convocate agents')", o.agent);
+            return cli_fail("no agent \"%s\" is registered (see 'convocate agents')", o.agent);
     } else if (r->n == 1) {
         target = &r->items[0];
     } else {
@@ -346,20 +344,20 @@ static int resolve_target(agent_registry *r, cluster_list *l, const char *target
 {
     char err[600];
     if (cluster_list_load(r, l) < 0)
-        return fail("out of memory");
+        return cli_fail("out of memory");
     *session = cluster_find(l, target, err, sizeof err);
     if (*session == NULL) {
         warn_unreachable(r, l);
-        return fail("%s", err);
+        return cli_fail("%s", err);
     }
     if (session_is_orphan(*session)) {
         /* Every action goes through here: none may reach an agent that
          * does not have the session (SPEC 6.5). */
         orphan_refusal(err, sizeof err, str_field(*session, "name"), str_field(*session, "uuid"));
-        return fail("%s", err);
+        return cli_fail("%s", err);
     }
     *agent = registry_find(r, str_field(*session, "agent"));
-    return *agent ? 0 : fail("the session's agent is no longer registered");
+    return *agent ? 0 : cli_fail("the session's agent is no longer registered");
 }
 
 /* kill, restart, bg, override: one id in, nothing out. */
@@ -377,7 +375,7 @@ static int simple_op(agent_registry *r, int argc, char **argv, const char *op, c
         json_t *res = agent_call(agent, op, params, err, sizeof err);
         json_decref(params);
         if (res == NULL) {
-            rc = fail("%s", err);
+            rc = cli_fail("%s", err);
         } else {
             printf("%s %s\n", str_field(s, "name"), done);
             json_decref(res);
@@ -489,7 +487,7 @@ static int cmd_attach(agent_registry *r, int argc, char **argv)
         snprintf(uuid, sizeof uuid, "%s", str_field(s, "uuid"));
         cluster_list_free(&l);
         if (attach_run(agent, uuid, err, sizeof err) < 0)
-            return fail("%s", err);
+            return cli_fail("%s", err);
         return 0;
     }
     cluster_list_free(&l);
@@ -524,7 +522,7 @@ int cli_run(int argc, char **argv)
         agent_registry r;
         char err[512];
         if (registry_load(&r, err, sizeof err) < 0)
-            return fail("%s", err);
+            return cli_fail("%s", err);
         int rc = commands[i].fn(&r, argc, argv);
         registry_free(&r);
         return rc;

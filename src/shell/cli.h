@@ -6,6 +6,10 @@
 
 #include <stdbool.h>
 
+/* One line "convocate: <what failed>" on stderr; returns 1, the exit code
+ * of a runtime failure. Shared by every cli_*.c file. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* True when cmd names a CLI command. */
 bool cli_is_command(const char *cmd);
 /* argv[0] is the command name; getopt state is reset inside. */

@@ -1,7 +1,7 @@
 #include "shell/cli_auth.h"
+#include "shell/cli.h"
 
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,18 +75,6 @@ static int usage_error(const char *cmd, const char *text)
 {
     fprintf(stderr, "convocate auth %s: %s (see 'convocate auth --help')\n", cmd, text);
     return EXIT_USAGE;
-}
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "convocate: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
 }
 
 /* ---- options ---- */
@@ -165,7 +153,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, unsigned allowed, 
 static int pick_targets(const char *cmd, agent_registry *r, const auth_opts *o, bool *skip)
 {
     if (r->n == 0)
-        return fail("no agents registered (add one with 'convocate-host init-agent')");
+        return cli_fail("no agents registered (add one with 'convocate-host init-agent')");
     for (size_t i = 0; i < r->n; i++)
         skip[i] = false;
     if (o->all || (o->agent == NULL && r->n == 1))
@@ -175,7 +163,7 @@ static int pick_targets(const char *cmd, agent_registry *r, const auth_opts *o, 
                                 "--all");
     agent_entry *target = registry_find(r, o->agent);
     if (target == NULL)
-        return fail("no agent \"%s\" is registered (see 'convocate agents')", o->agent);
+        return cli_fail("no agent \"%s\" is registered (see 'convocate agents')", o->agent);
     for (size_t i = 0; i < r->n; i++)
         skip[i] = &r->items[i] != target;
     return 0;
@@ -221,7 +209,7 @@ static int call_targets(agent_registry *r, const bool *skip, const char *op, jso
     agent_reply *replies = calloc(r->n, sizeof *replies);
     if (replies == NULL || agent_call_some(r, op, params, skip, replies) < 0) {
         free(replies);
-        return fail("out of memory");
+        return cli_fail("out of memory");
     }
     int rc = report_changes(r, skip, replies);
     agent_replies_clear(replies, r->n);
@@ -269,11 +257,11 @@ static int cmd_set(agent_registry *r, int argc, char **argv, bool *skip)
         return rc;
     const char *file = o.api_key_file ? o.api_key_file : o.oauth_token_file;
     if (secret_read(file, secret, sizeof secret, err, sizeof err) < 0)
-        return fail("%s", err);
+        return cli_fail("%s", err);
     json_t *params = set_params(&o, secret);
     explicit_bzero(secret, sizeof secret);
     if (params == NULL)
-        return fail("out of memory");
+        return cli_fail("out of memory");
     rc = call_targets(r, skip, "auth-set", params);
     json_decref(params);
     return rc;
@@ -291,7 +279,7 @@ static int cmd_clear(agent_registry *r, int argc, char **argv, bool *skip)
         return rc;
     json_t *params = json_pack("{s:b}", "clear", 1);
     if (params == NULL)
-        return fail("out of memory");
+        return cli_fail("out of memory");
     rc = call_targets(r, skip, "auth-set", params);
     json_decref(params);
     return rc;
@@ -335,7 +323,7 @@ static int cmd_status(agent_registry *r, int argc, char **argv)
     agent_reply *replies = calloc(r->n ? r->n : 1, sizeof *replies);
     if (replies == NULL || agent_call_all(r, "auth-get", NULL, replies) < 0) {
         free(replies);
-        return fail("out of memory");
+        return cli_fail("out of memory");
     }
     json_t *all = json_array();
     for (size_t i = 0; all && o.json && i < r->n; i++)
@@ -372,7 +360,7 @@ int cli_auth(agent_registry *r, int argc, char **argv)
         return cmd_status(r, argc - 1, argv + 1);
     bool *skip = calloc(r->n ? r->n : 1, sizeof *skip);
     if (skip == NULL)
-        return fail("out of memory");
+        return cli_fail("out of memory");
     int rc;
     if (strcmp(sub, "set") == 0)
         rc = cmd_set(r, argc - 1, argv + 1, skip);

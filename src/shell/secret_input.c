@@ -7,6 +7,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
+
 /* The largest input that can still trim to a valid secret, plus one byte so
  * a longer one is noticed rather than cut. */
 #define READ_CAP (CLAUDE_VALUE_MAX + 2)
@@ -34,25 +36,6 @@ int secret_from_bytes(const char *buf, size_t len, char *out, size_t size, char 
     return 0;
 }
 
-/* Reads up to cap bytes, to EOF or, when stop_at_newline, through '\n'. */
-static ssize_t read_upto(int fd, char *buf, size_t cap, int stop_at_newline)
-{
-    size_t got = 0;
-    while (got < cap) {
-        ssize_t n = read(fd, buf + got, stop_at_newline ? 1 : cap - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-        if (stop_at_newline && buf[got - 1] == '\n')
-            break;
-    }
-    return (ssize_t)got;
-}
-
 /* One line from the terminal with echo off, so the secret is not shown. */
 static ssize_t read_terminal(char *buf, size_t cap)
 {
@@ -65,7 +48,7 @@ static ssize_t read_terminal(char *buf, size_t cap)
     fflush(stderr);
     if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0)
         return -1;
-    ssize_t n = read_upto(STDIN_FILENO, buf, cap, 1);
+    ssize_t n = read_full(STDIN_FILENO, buf, cap, true);
     int saved_errno = errno;
     tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
     fputc('\n', stderr);
@@ -84,7 +67,7 @@ int secret_read(const char *path, char *out, size_t size, char *err, size_t errl
         return -1;
     }
     ssize_t n = from_stdin && isatty(fd) ? read_terminal(buf, sizeof buf)
-                                         : read_upto(fd, buf, sizeof buf, 0);
+                                         : read_full(fd, buf, sizeof buf, false);
     int saved = errno;
     if (!from_stdin)
         close(fd);
