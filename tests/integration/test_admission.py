@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 
-from agent_helpers import create_ok, error_of, home, inspect, restart_ok, unique_name
+from lib.agent_helpers import create_ok, error_of, home, inspect, restart_ok, unique_name
 
 DENIED = re.compile(r"^admission denied: (.+) (\d+\.\d)% of host \(cap (\d+)%\); "
                     r"(\d+) sessions? running$")

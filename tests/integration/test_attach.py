@@ -8,8 +8,8 @@ import time
 
 import paramiko
 
-from agent_helpers import create_ok, home, restart_ok
-from conftest import docker
+from lib.agent_helpers import create_ok, home, restart_ok
+from lib.common import docker
 
 PING = json.dumps({"op": "ping", "params": None}).encode() + b"\n"
 

@@ -10,7 +10,7 @@ import uuid as uuidlib
 
 import pytest
 
-from conftest import docker, free_port
+from lib.common import docker, free_port
 
 NAME_PREFIX = "convocate-session-"
 

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-from agent_helpers import by_uuid, create_ok, home, inspect, restart_ok, unique_name, wait_for
+from lib.agent_helpers import by_uuid, create_ok, home, inspect, restart_ok, unique_name, wait_for
 
 TOTAL = 200
 WORKERS = 8

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import BUILD, REPO, SHELL_BIN, attach_type_detach, convocate, docker, free_port
+from lib.common import BUILD, REPO, SHELL_BIN, docker, free_port
+from lib.shell_cli import attach_type_detach, convocate
 
 
 @pytest.fixture

@@ -21,9 +21,8 @@ import uuid
 
 import pytest
 
-from conftest import BUILD, DOCKER, free_port, wait_for_port
+from lib.common import DOCKER, HOST_BIN, free_port, wait_for_port
 
-HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 RSYSLOGD = "/usr/sbin/rsyslogd"
 OSSL_MODULE = "/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so"
 SERVER_DROPIN = "etc/rsyslog.d/10-convocate-server.conf"

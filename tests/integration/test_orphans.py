@@ -2,7 +2,7 @@
 /home/claude/<uuid>/ that no registered agent lists is shown with state O by
 `convocate ls` and the TUI, and every action on it is refused with a pointer
 to `convocate-host migrate-session`. Real agents on loopback; the TUI runs in
-tmux through test_tui's Tui."""
+tmux through lib/tui.py's Tui."""
 import json
 import os
 import time
@@ -10,17 +10,9 @@ import uuid as uuidlib
 
 import pytest
 
-from conftest import convocate, register_agent
-from test_tui import tui_factory  # noqa: F401  (a fixture, used by name)
+from lib.shell_cli import convocate
 
 MIGRATE = "convocate-host migrate-session --agent ID --session"
-
-
-@pytest.fixture
-def single(start_agent, shell_root):
-    a = start_agent()
-    register_agent(shell_root, a)
-    return shell_root, a
 
 
 def make_orphan(shell_root, name="relic", text=None, uuid=None):
@@ -112,7 +104,7 @@ def test_orphan_listed_while_an_agent_is_down_says_it_may_be_owned(single):
     assert "unreachable" in r.stderr and "may own it" in r.stderr
 
 
-def test_tui_shows_O_greyed_and_refuses_actions(single, tui_factory):  # noqa: F811
+def test_tui_shows_O_greyed_and_refuses_actions(single, tui_factory):
     root, a = single
     make_orphan(root)
     assert convocate(root, "new", "live", "--agent", a.agent_id).returncode == 0

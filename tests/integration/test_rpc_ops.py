@@ -9,8 +9,9 @@ import subprocess
 import time
 import uuid as uuidlib
 
-from agent_helpers import (by_uuid, create, create_ok, error_of, home, inspect, read_session_json,
-                           restart_ok, session_json_path, unique_name, wait_for)
+from lib.agent_helpers import (by_uuid, create, create_ok, error_of, home, inspect,
+                               read_session_json, restart_ok, session_json_path, unique_name,
+                               wait_for)
 
 SESSION_KEYS = {"uuid", "name", "port", "protocol", "dns_name", "created_at", "last_accessed",
                 "running", "attached", "locked", "state"}

@@ -12,7 +12,7 @@ import pytest
 from paramiko.common import cMSG_CHANNEL_REQUEST
 from paramiko.message import Message
 
-from conftest import AGENT_BIN, free_port, make_client_key
+from lib.common import AGENT_BIN, free_port, make_client_key
 
 PING = b'{"op":"ping","params":null}\n'
 MIB = 1024 * 1024

@@ -18,9 +18,9 @@ import time
 
 import pytest
 
-from conftest import BUILD, SHELL_BIN, free_port, make_client_key, stop_process, wait_for_port
+from lib.common import HOST_BIN, SHELL_BIN, free_port, make_client_key, stop_process, \
+    wait_for_port
 
-HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 UUID = "0b5a0a3e-4b5c-4d6e-8f70-8192a3b4c5d6"
 UUID2 = "1c6b1b4f-5c6d-4e7f-9a81-92a3b4c5d6e7"
 

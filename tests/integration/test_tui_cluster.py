@@ -9,69 +9,31 @@ import time
 
 import pytest
 
-from netcluster import NetCluster
-from test_tui import Tui, until_admitted
+from lib.tui import until_admitted
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
 
-@pytest.fixture
-def net(test_image):
-    c = NetCluster(2, test_image)
-    try:
-        c.start_status()
-        for a in c.agents:
-            a.start()
-        deadline = time.monotonic() + 30
-        for a in c.agents:
-            while "status: connected to the shell" not in a.log():
-                assert time.monotonic() < deadline, a.log()
-                time.sleep(0.1)
-        yield c
-    finally:
-        c.cleanup()
-
-
-@pytest.fixture
-def tuis():
-    made = []
-
-    def factory(root, **kw):
-        t = Tui(root, **kw)
-        made.append(t)
-        return t
-
-    yield factory
-    for t in made:
-        t.close()
-
-
-def cli_ok(net, *args):
-    r = net.convocate(*args)
-    assert r.returncode == 0, f"{args}: {r.stderr}"
-    return r
-
-
-def test_cli_session_shows_up_within_two_seconds(net, tuis):
+def test_cli_session_shows_up_within_two_seconds(net, tui_factory):
     a, b = net.agents
-    t = tuis(net.shell_root)
+    t = tui_factory(net.shell_root)
     t.wait_text(f"{a.agent_id} up")
     t.wait_text(f"{b.agent_id} up")
     time.sleep(1)  # past the first full refresh: what follows comes from the feed
     for agent, name in ((a, "feed-a"), (b, "feed-b")):
-        cli_ok(net, "new", name, "--agent", agent.agent_id)
+        net.convocate_ok("new", name, "--agent", agent.agent_id)
         t0 = time.monotonic()
         line = t.wait_row(name, "-", timeout=10)
         assert time.monotonic() - t0 <= 2.0, "the row came from the 15 s tick, not the feed"
         assert agent.agent_id in line
 
 
-def test_cut_link_marks_only_that_agent(net, tuis):
+def test_cut_link_marks_only_that_agent(net, tui_factory):
     a, b = net.agents
-    cli_ok(net, "new", "stays", "--agent", a.agent_id)
-    cli_ok(net, "new", "cut-off", "--agent", b.agent_id)
+    net.convocate_ok("new", "stays", "--agent", a.agent_id)
+    net.convocate_ok("new", "cut-off", "--agent", b.agent_id)
     b.rpc("settings-set", {"heartbeat_s": 5})
-    t = tuis(net.shell_root)
+    t = tui_factory(net.shell_root)
     t.wait_row("stays", "-")
     t.wait_row("cut-off", "-")
     b.link(False)
@@ -106,11 +68,11 @@ def tput_cols(t, home):
         return int(f.read())
 
 
-def test_attached_window_size_follows_the_terminal_and_a_second_tui_sees_c(net, tuis):
+def test_attached_window_size_follows_the_terminal_and_a_second_tui_sees_c(net, tui_factory):
     a, _ = net.agents
-    uuid = cli_ok(net, "new", "sized", "--agent", a.agent_id).stdout.split()[0]
+    uuid = net.convocate_ok("new", "sized", "--agent", a.agent_id).stdout.split()[0]
     home = os.path.join(a.root, "home/claude", uuid)
-    t = tuis(net.shell_root, width=100, height=30)
+    t = tui_factory(net.shell_root, width=100, height=30)
     t.wait_row("sized", "-")
     t.select("sized")
     until_admitted(t, lambda: t.keys("Enter"), lambda s: "[claude]" in s, "attach", timeout=180)
@@ -119,7 +81,7 @@ def test_attached_window_size_follows_the_terminal_and_a_second_tui_sees_c(net, 
     t.tmux("resize-window", "-x", "132", "-y", "40")
     time.sleep(1)
     assert tput_cols(t, home) == 132
-    other = tuis(net.shell_root)
+    other = tui_factory(net.shell_root)
     other.wait_row("sized", "C", timeout=30)
     t.keys("C-b")
     t.keys("d")

@@ -1,11 +1,12 @@
 """Helpers shared by the agent ops tests (test_rpc_ops, test_admission,
-test_crash, test_bad_ids): thin wrappers over the conftest Agent."""
+test_crash, test_bad_ids, test_attach, test_update): thin wrappers over
+lib.agent.Agent and the session containers it runs."""
 import json
 import os
 import time
 import uuid as uuidlib
 
-from conftest import docker
+from lib.common import docker
 
 NAME_PREFIX = "convocate-session-"
 
