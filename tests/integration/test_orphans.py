@@ -5,7 +5,6 @@ to `convocate-host migrate-session`. Real agents on loopback; the TUI runs in
 tmux through lib/tui.py's Tui."""
 import json
 import os
-import time
 import uuid as uuidlib
 
 import pytest
@@ -125,8 +124,17 @@ def test_tui_shows_O_greyed_and_refuses_actions(single, tui_factory):
     t.keys("k")
     t.wait(lambda s: MIGRATE in s.splitlines()[-1], 10, "the refusal of k")
     for key in ("Enter", "d", "c", "e", "R", "b", "o", "K"):
+        # What must not happen (a question, a form, an attach) has no sign of
+        # its own. So first O on the live session puts another line on the
+        # status line; the refusal coming back after the key is then the
+        # proof that the TUI has handled that key.
+        t.select("live")
+        t.keys("o")
+        t.wait(lambda s: "only applies to a locked session" in s.splitlines()[-1], 10,
+               "the override refusal on the live session")
+        t.select("relic")
         t.keys(key)
-        time.sleep(0.5)
+        t.wait(lambda s: MIGRATE in s.splitlines()[-1], 10, f"the refusal of {key}")
         lines = t.lines()
         # still the table (no question, form or attach), the refusal on the status line
         assert "attach" in lines[-2] and MIGRATE in lines[-1], (key, t.screen())

@@ -5,7 +5,7 @@ import re
 import time
 
 from lib.common import docker
-from lib.shell_cli import convocate
+from lib.shell_cli import SESSION_PROMPT, convocate
 from lib.tui import BUSY, until_admitted
 
 
@@ -69,7 +69,8 @@ def test_attach_runs_a_command_and_detach_restores_the_menu(single, tui_factory)
     t.wait_row("older", "-")
     t.select("older")
     until_admitted(t, lambda: t.keys("Enter"), lambda s: "[claude]" in s, "attach", timeout=180)
-    time.sleep(3)  # the container starts and tmux draws inside it
+    # the container starts and tmux draws inside it, down to the shell's prompt
+    t.wait(lambda s: re.search(SESSION_PROMPT, s), 60, "the session's shell prompt")
     t.type("echo conv-$((6*7))")
     t.keys("Enter")
     t.wait_text("conv-42", timeout=60)

@@ -9,7 +9,10 @@ import time
 
 import pytest
 
+from lib.agent_helpers import tmux_width
+from lib.shell_cli import SESSION_PROMPT
 from lib.tui import until_admitted
+from lib.wait import wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -17,9 +20,11 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 def test_cli_session_shows_up_within_two_seconds(net, tui_factory):
     a, b = net.agents
     t = tui_factory(net.shell_root)
+    # Both up: the first full refresh is over (each agent has been listed once)
+    # and the TUI subscribed to the feed before it drew its first screen, so
+    # what follows comes from the feed.
     t.wait_text(f"{a.agent_id} up")
     t.wait_text(f"{b.agent_id} up")
-    time.sleep(1)  # past the first full refresh: what follows comes from the feed
     for agent, name in ((a, "feed-a"), (b, "feed-b")):
         net.convocate_ok("new", name, "--agent", agent.agent_id)
         t0 = time.monotonic()
@@ -60,10 +65,8 @@ def tput_cols(t, home):
         os.unlink(answer)
     t.type("tput cols > cols.txt.tmp && mv cols.txt.tmp cols.txt")
     t.keys("Enter")
-    deadline = time.monotonic() + 30
-    while not os.path.exists(answer):
-        assert time.monotonic() < deadline, f"no answer from tput:\n{t.screen()}"
-        time.sleep(0.2)
+    wait_until(lambda: os.path.exists(answer), 30, "an answer from tput", interval=0.2,
+               detail=t.screen)
     with open(answer) as f:
         return int(f.read())
 
@@ -76,10 +79,16 @@ def test_attached_window_size_follows_the_terminal_and_a_second_tui_sees_c(net, 
     t.wait_row("sized", "-")
     t.select("sized")
     until_admitted(t, lambda: t.keys("Enter"), lambda s: "[claude]" in s, "attach", timeout=180)
-    time.sleep(2)
+    # The shell inside has drawn its prompt, and tmux there has taken the
+    # attached terminal's size (`docker exec -it` sizes the exec's terminal
+    # only once it runs: it starts at 80 columns).
+    t.wait(lambda s: re.search(SESSION_PROMPT, s), 60, "the session's shell prompt")
+    wait_until(lambda: tmux_width(uuid) == 100, 30, "the session's window to be 100 wide",
+               detail=lambda: f"width {tmux_width(uuid)}")
     assert tput_cols(t, home) == 100
     t.tmux("resize-window", "-x", "132", "-y", "40")
-    time.sleep(1)
+    wait_until(lambda: tmux_width(uuid) == 132, 30, "the resize to reach the session's tmux",
+               detail=lambda: f"width {tmux_width(uuid)}")
     assert tput_cols(t, home) == 132
     other = tui_factory(net.shell_root)
     other.wait_row("sized", "C", timeout=30)

@@ -72,14 +72,12 @@ def inspect(uuid):
     return json.loads(r.stdout)[0] if r.returncode == 0 else None
 
 
-def wait_for(predicate, timeout=10.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
+def tmux_width(uuid):
+    """The width of the session's tmux window, as tmux inside its container
+    has it (None while it cannot be asked)."""
+    r = docker("exec", "-u", "claude", NAME_PREFIX + uuid, "tmux", "display-message", "-p",
+               "-t", "claude", "#{window_width}", check=False)
+    return int(r.stdout) if r.returncode == 0 and r.stdout.strip().isdigit() else None
 
 
 def snapshot_tree(top, skip=()):

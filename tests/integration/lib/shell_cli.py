@@ -18,15 +18,21 @@ def convocate(shell_root, *args, timeout=90, input=None):
         time.sleep(1)
 
 
+# The prompt of the session's shell: user claude on a container whose
+# hostname is convocate-<first 8 hex digits of the session's UUID>.
+SESSION_PROMPT = r"claude@convocate-[0-9a-f]{8}"
+
+
 def attach_type_detach(program, args, typed, expect):
-    """Attaches through a CLI under a 100x30 terminal, types a line into the
-    session's shell, waits for expect on the screen, detaches with Ctrl-b d
-    and returns the CLI's exit status."""
+    """Attaches through a CLI under a 100x30 terminal, waits for the
+    session's shell to draw its prompt, types a line into it, waits for
+    expect on the screen, detaches with Ctrl-b d and returns the CLI's exit
+    status."""
     import pexpect  # only the tests that attach need it
     child = pexpect.spawn(program, list(args), dimensions=(30, 100), timeout=60,
                           encoding="utf-8")
     try:
-        time.sleep(3)  # the session's shell draws its prompt
+        child.expect(SESSION_PROMPT)
         child.send(typed + "\r")
         child.expect(expect)
         child.sendcontrol("b")

@@ -8,9 +8,32 @@ import subprocess
 import time
 
 from lib.common import SHELL_BIN
+from lib.wait import wait_until
 
 WIDTH, HEIGHT = 100, 30
 _counter = itertools.count()
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def _reverse_after(reverse, params):
+    """Whether reverse video is on after an SGR sequence with these
+    parameters (0 or none resets, 7 sets, 27 clears; the colour arguments
+    of 38, 48 and 58 are skipped)."""
+    codes = [int(c) if c else 0 for c in params.split(";")]
+    i = 0
+    while i < len(codes):
+        c = codes[i]
+        if c in (38, 48, 58) and i + 1 < len(codes):
+            i += 3 if codes[i + 1] == 5 else 5 if codes[i + 1] == 2 else 2
+            continue
+        if c == 0:
+            reverse = False
+        elif c == 7:
+            reverse = True
+        elif c == 27:
+            reverse = False
+        i += 1
+    return reverse
 
 
 class Tui:
@@ -42,13 +65,13 @@ class Tui:
         self.tmux("send-keys", "-l", "--", text)
 
     def wait(self, predicate, timeout=30, what="the screen to change"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """The screen, once predicate(screen) is true; fails after timeout s
+        showing the screen."""
+        def shot_if_done():
             shot = self.screen()
-            if predicate(shot):
-                return shot
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; screen:\n{self.screen()}")
+            return [shot] if predicate(shot) else None  # a list: "" is a screen too
+        return wait_until(shot_if_done, timeout, what, interval=0.2,
+                          detail=lambda: f"screen:\n{self.screen()}")[0]
 
     def wait_text(self, text, timeout=30):
         return self.wait(lambda s: text in s, timeout, repr(text))
@@ -62,11 +85,15 @@ class Tui:
         starts with a state character and a short UUID, which keeps a form's
         "Name  <name>" line from counting as the row."""
         for line in self.lines()[2:-3]:
-            cells = line.split()
-            if len(cells) >= 3 and cells[2] == name and len(cells[0]) == 1 \
-                    and cells[0] in "-LRCO?" and re.fullmatch(r"[0-9a-f]{8}", cells[1]):
+            if self._is_row(line) and line.split()[2] == name:
                 return line
         return None
+
+    @staticmethod
+    def _is_row(line):
+        cells = line.split()
+        return len(cells) >= 3 and len(cells[0]) == 1 and cells[0] in "-LRCO?" \
+            and re.fullmatch(r"[0-9a-f]{8}", cells[1]) is not None
 
     def wait_row(self, name, state=None, timeout=30):
         def ok(_):
@@ -75,14 +102,37 @@ class Tui:
         self.wait(ok, timeout, f"row {name} in state {state}")
         return self.row(name)
 
+    def selected(self):
+        """The name in the highlighted (reverse video) table row, or None.
+        capture-pane -e gives each change of attributes as an SGR sequence,
+        and a line without one goes on in the attributes the line before
+        ended in."""
+        r = self.tmux("capture-pane", "-e", "-p", check=False)
+        reverse = False
+        lines = []  # (the line's text, reverse video at its first visible character)
+        for line in r.stdout.splitlines():
+            first = None
+            for i, piece in enumerate(_SGR.split(line)):
+                if i % 2 == 1:  # the parameters of an SGR sequence
+                    reverse = _reverse_after(reverse, piece)
+                elif first is None and piece.strip():
+                    first = reverse
+            lines.append((_SGR.sub("", line), bool(first)))
+        for text, highlighted in lines[2:-3]:
+            if highlighted and self._is_row(text):
+                return text.split()[2]
+        return None
+
     def select(self, name):
-        """Moves the selection to the row called name (Home, then Down)."""
+        """Moves the selection to the row called name (Home, then Down) and
+        waits until that row is the highlighted one."""
         names = [line.split()[2] for line in self.lines()[2:-3] if len(line.split()) >= 3]
         assert name in names, f"{name} not on screen:\n{self.screen()}"
         self.keys("Home")
         for _ in range(names.index(name)):
             self.keys("Down")
-        time.sleep(0.3)
+        wait_until(lambda: self.selected() == name, 10, f"the selection on {name}",
+                   interval=0.05, detail=lambda: f"screen:\n{self.screen()}")
 
     def close(self):
         self.tmux("kill-server", check=False)
