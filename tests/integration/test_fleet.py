@@ -32,6 +32,7 @@ from lib.common import BUILD, HOST_BIN
 from lib.fleet_hosts import Host, sh, wait_tcp
 from lib.remote import cached_image
 from lib.shell_cli import attach_type_detach
+from lib.wait import wait_until
 
 LABEL = "convocate.test=fleet"
 NET = "10.78.0"
@@ -206,14 +207,12 @@ def test_shell_and_agent_provisioned_over_ssh_run_an_attachable_session(fleet, t
     agent.sh(f"docker run --rm --log-driver syslog --log-opt tag=convocate-session-{uuid} "
              f"--entrypoint /bin/echo {tag} fleet-log-{nonce}")
     shell_log = f"/var/log/convocate-agent/{agent_id}.log"
-    deadline = time.monotonic() + 60
-    while f"fleet-log-{nonce}" not in (shell.sh(f"cat {shell_log}", check=False) or ""):
-        assert time.monotonic() < deadline, f"no fleet-log-{nonce} in {shell_log}"
-        time.sleep(1)
+    wait_until(lambda: f"fleet-log-{nonce}" in (shell.sh(f"cat {shell_log}", check=False) or ""),
+               60, f"fleet-log-{nonce} in {shell_log}", interval=1)
 
     # 8. The agent's status channel reached the shell's status-serve.
-    deadline = time.monotonic() + 30
-    while "authenticated with" not in (shell.sh("cat /var/log/convocate-status.log") or ""):
-        assert time.monotonic() < deadline, shell.sh("cat /var/log/convocate-status.log") + \
-            agent.sh("cat /var/log/convocate-agent.log")
-        time.sleep(1)
+    wait_until(lambda: "authenticated with" in (shell.sh("cat /var/log/convocate-status.log")
+                                                or ""),
+               30, "the agent's status channel on the shell", interval=1,
+               detail=lambda: shell.sh("cat /var/log/convocate-status.log") +
+               agent.sh("cat /var/log/convocate-agent.log"))

@@ -31,13 +31,13 @@ import json
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
 from lib.common import HOST_BIN, docker
 from lib.fleet_hosts import ENGINE_RUN_ARGS, Host, sh, wait_tcp
 from lib.remote import cached_image
+from lib.wait import wait_until
 
 LABEL = "convocate.test=systemd"
 NET = "10.76.0"
@@ -75,17 +75,14 @@ class SystemdHost(Host):
         try:
             # Boot finished (degraded is fine: a unit that cannot run in a
             # container is not ours to fix); then the operator's key for op.
-            deadline = time.monotonic() + 120
-            while True:
+            def state():
                 r = docker("exec", self.cid, "systemctl", "is-system-running", check=False)
-                state = r.stdout.strip()
-                if state in ("running", "degraded"):
-                    break
-                assert time.monotonic() < deadline, \
-                    f"systemd never finished booting ({state}):\n" + \
-                    docker("exec", self.cid, "systemctl", "--failed", check=False).stdout + \
-                    docker("logs", self.cid, check=False).stdout[-3000:]
-                time.sleep(1)
+                return r.stdout.strip()
+            wait_until(lambda: state() in ("running", "degraded"), 120,
+                       "systemd to finish booting", interval=1,
+                       detail=lambda: f"({state()})\n" +
+                       docker("exec", self.cid, "systemctl", "--failed", check=False).stdout +
+                       docker("logs", self.cid, check=False).stdout[-3000:])
             # /etc/hosts lacks the host's own name: sudo's warning stays.
             assert self.name not in self.sh("cat /etc/hosts")
             self.sh("install -d -m 0700 -o op -g op /home/op/.ssh && "

@@ -70,15 +70,15 @@ class NetAgent:
              "--listen", f"{self.ip}:{self.port}", "-v"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
         log.close()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+
+        def listening():
             assert self.proc.poll() is None, self.log()
             try:
                 with socket.create_connection((self.ip, self.port), timeout=0.5):
-                    return
+                    return True
             except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"agent in {self.ns} never listened:\n{self.log()}")
+                return False
+        wait_until(listening, 15, f"the agent in {self.ns} to listen", detail=self.log)
 
     def stop(self):
         stop_process(self.proc)
@@ -145,16 +145,16 @@ class NetCluster:
              "--listen", f"{SHELL_IP}:{self.status_port}", "-v"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
         log.close()
-        deadline = time.monotonic() + 15
-        while True:  # a killed listener leaves its socket file: connect to be sure
+
+        def feed_answers():  # a killed listener leaves its socket file: connect to be sure
             assert self.status_proc.poll() is None, self.log()
-            assert time.monotonic() < deadline, f"no feed at {self.feed}:\n{self.log()}"
             try:
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                     s.connect(self.feed)
-                return
+                return True
             except OSError:
-                time.sleep(0.05)
+                return False
+        wait_until(feed_answers, 15, f"the feed at {self.feed}", interval=0.05, detail=self.log)
 
     def stop_status(self):
         stop_process(self.status_proc)
