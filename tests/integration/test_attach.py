@@ -8,7 +8,7 @@ import time
 
 import paramiko
 
-from lib.agent_helpers import create_ok, home, restart_ok, tmux_width
+from lib.agent_helpers import create_ok, home, pane_columns, restart_ok
 from lib.common import docker
 from lib.wait import wait_until
 
@@ -102,13 +102,14 @@ def test_attach_types_resizes_detaches_and_counts_operators(agent):
         one.type("echo relay-$((6*7))\r")
         one.read_until(b"relay-42")
         # `docker exec -it` sizes the exec's terminal only once it runs (it
-        # starts at 80 columns): tmux inside takes the 100 a moment later.
-        wait_until(lambda: tmux_width(s["uuid"]) == 100, 30, "the session's window to be 100 wide",
-                   detail=lambda: f"width {tmux_width(s['uuid'])}")
+        # starts at 80 columns): the pane inside gets the 100 a moment later.
+        wait_until(lambda: pane_columns(s["uuid"]) == 100, 30, "the pane to be 100 wide",
+                   detail=lambda: f"{pane_columns(s['uuid'])} columns")
         assert cols_in_session(agent, s["uuid"], one) == 100
         one.chan.resize_pty(width=132, height=40)  # window-change
-        wait_until(lambda: tmux_width(s["uuid"]) == 132, 30, "the window-change to reach tmux",
-                   detail=lambda: f"width {tmux_width(s['uuid'])}")
+        wait_until(lambda: pane_columns(s["uuid"]) == 132, 30,
+                   "the window-change to reach the pane",
+                   detail=lambda: f"{pane_columns(s['uuid'])} columns")
         assert cols_in_session(agent, s["uuid"], one) == 132
 
         two = Attached(t2, s["uuid"], cols=132, rows=40)

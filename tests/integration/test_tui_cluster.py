@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lib.agent_helpers import tmux_width
+from lib.agent_helpers import pane_columns
 from lib.shell_cli import SESSION_PROMPT
 from lib.tui import until_admitted
 from lib.wait import wait_until
@@ -79,16 +79,16 @@ def test_attached_window_size_follows_the_terminal_and_a_second_tui_sees_c(net, 
     t.wait_row("sized", "-")
     t.select("sized")
     until_admitted(t, lambda: t.keys("Enter"), lambda s: "[claude]" in s, "attach", timeout=180)
-    # The shell inside has drawn its prompt, and tmux there has taken the
+    # The shell inside has drawn its prompt, and its pane has taken the
     # attached terminal's size (`docker exec -it` sizes the exec's terminal
     # only once it runs: it starts at 80 columns).
     t.wait(lambda s: re.search(SESSION_PROMPT, s), 60, "the session's shell prompt")
-    wait_until(lambda: tmux_width(uuid) == 100, 30, "the session's window to be 100 wide",
-               detail=lambda: f"width {tmux_width(uuid)}")
+    wait_until(lambda: pane_columns(uuid) == 100, 30, "the session's pane to be 100 wide",
+               detail=lambda: f"{pane_columns(uuid)} columns")
     assert tput_cols(t, home) == 100
     t.tmux("resize-window", "-x", "132", "-y", "40")
-    wait_until(lambda: tmux_width(uuid) == 132, 30, "the resize to reach the session's tmux",
-               detail=lambda: f"width {tmux_width(uuid)}")
+    wait_until(lambda: pane_columns(uuid) == 132, 30, "the resize to reach the session's pane",
+               detail=lambda: f"{pane_columns(uuid)} columns")
     assert tput_cols(t, home) == 132
     other = tui_factory(net.shell_root)
     other.wait_row("sized", "C", timeout=30)

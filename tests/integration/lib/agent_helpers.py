@@ -72,12 +72,15 @@ def inspect(uuid):
     return json.loads(r.stdout)[0] if r.returncode == 0 else None
 
 
-def tmux_width(uuid):
-    """The width of the session's tmux window, as tmux inside its container
-    has it (None while it cannot be asked)."""
-    r = docker("exec", "-u", "claude", NAME_PREFIX + uuid, "tmux", "display-message", "-p",
-               "-t", "claude", "#{window_width}", check=False)
-    return int(r.stdout) if r.returncode == 0 and r.stdout.strip().isdigit() else None
+def pane_columns(uuid):
+    """The width of the terminal of the session's tmux pane, as the kernel
+    has it (what the shell in it reads with tput); None while it cannot be
+    asked. tmux changes a window's width at once but its pane's terminal a
+    moment later."""
+    r = docker("exec", "-u", "claude", NAME_PREFIX + uuid, "sh", "-c",
+               'stty -F "$(tmux display-message -p -t claude "#{pane_tty}")" size', check=False)
+    size = r.stdout.split()
+    return int(size[1]) if r.returncode == 0 and len(size) == 2 and size[1].isdigit() else None
 
 
 def snapshot_tree(top, skip=()):
