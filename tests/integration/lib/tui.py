@@ -141,7 +141,6 @@ class Tui:
 BUSY = "admission denied: cpu"  # a loaded test machine; not what these tests are about
 
 
-
 def until_admitted(tui, act, done, what, timeout=120):
     """Runs act() (keys), then waits for done(screen); when the agent's answer
     on the status line is a CPU admission refusal, waits and does it again."""
