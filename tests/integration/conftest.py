@@ -1,197 +1,48 @@
-"""Shared fixtures: a real convocate-agent under a temporary --root, reached
-through OpenSSH's client, and the session test image.
+"""The fixtures every integration test module may ask for by name. What
+they build lives in lib/ (lib/__init__.py says which module holds what);
+test modules import helpers from lib, never from another test module.
 
-Every agent gets its own root, its own free port on 127.0.0.1, its own client
-key and a pinned known_hosts file; its containers carry its random agent id as
-label and are removed at teardown."""
-import json
+Agents on loopback:
+  test_image    the session test image's tag (built once, cached by content)
+  tmp_root      a scratch directory, removed afterwards
+  start_agent   factory: a started lib.agent.Agent under its own root
+  agent         one started Agent
+  shell_root    an empty shell root
+  single        (shell_root, agent): one agent registered with the shell
+  two_agents    (shell_root, a, b): two agents registered with the shell
+  tui_factory   factory: a lib.tui.Tui on a shell root, killed afterwards
+  roots         three empty roots (a shell and two agents) to pair
+
+Hosts reached over SSH (containers):
+  target_image       an sshd target image built FROM the test image
+  libs_target_image  the same with the libraries our programs link
+  target             a started lib.remote.Target
+  lan                factory: a lib.fleet_hosts.Lan (bridge + host containers)
+
+Hosts in network namespaces (root only):
+  net           a lib.netcluster.NetCluster: status-serve and two agents,
+                every agent connected to the shell"""
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("CONVOCATE_BUILD", os.path.join(REPO, "build"))
-AGENT_BIN = os.path.join(BUILD, "src", "convocate-agent")
-DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+# Assertions in lib/ report their operands as they do in test modules.
+pytest.register_assert_rewrite("lib")
 
+from lib.agent import Agent, register_agent  # noqa: E402
+from lib.fleet_hosts import Lan  # noqa: E402
+from lib.netcluster import NetCluster  # noqa: E402
+from lib.remote import LIBS_DOCKERFILE, TARGET_DOCKERFILE, Target, cached_image  # noqa: E402
+from lib.tui import Tui  # noqa: E402
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, proc, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def stop_process(proc, timeout=15):
-    """SIGTERM, then SIGKILL after timeout s; returns the exit code (None
-    without a process)."""
-    if proc is None:
-        return None
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
-
-
-def docker(*args, check=True):
-    return subprocess.run([DOCKER, *args], capture_output=True, text=True, check=check)
-
-
-def make_client_key(directory, name="client_ed25519", kind="ed25519"):
-    path = os.path.join(directory, name)
-    extra = ["-b", "2048"] if kind == "rsa" else []
-    subprocess.run(["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", name, "-f", path],
-                   check=True)
-    return path
-
-
-class Agent:
-    """One running convocate-agent serve and the means to talk to it."""
-
-    def __init__(self, root, image, docker_host=None, extra_args=()):
-        self.root = root
-        self.image = image
-        self.docker_host = docker_host
-        self.extra_args = list(extra_args)
-        self.etc = os.path.join(root, "etc", "convocate-agent")
-        self.port = free_port()
-        self.proc = None
-        self.log_path = os.path.join(root, "agent.stderr")
-        self.events_path = os.path.join(root, "events.log")
-        self._install()
-        with open(os.path.join(self.etc, "agent-id")) as f:
-            self.agent_id = f.read().strip()
-        self.client_key = make_client_key(root)
-        with open(self.client_key + ".pub") as f, \
-                open(os.path.join(self.etc, "authorized_keys"), "a") as out:
-            out.write(f.read())
-        if image:
-            with open(os.path.join(self.etc, "current-image"), "w") as f:
-                f.write(image + "\n")
-        self.known_hosts = os.path.join(root, "known_hosts")
-        self._pin_host_key()
-
-    def _install(self):
-        r = subprocess.run([AGENT_BIN, "install", "--root", self.root],
-                           capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, f"install failed: {r.stdout}{r.stderr}"
-
-    def _pin_host_key(self):
-        with open(os.path.join(self.etc, "ssh_host_ed25519_key.pub")) as f:
-            kind, blob = f.read().split()[:2]
-        with open(self.known_hosts, "w") as f:
-            f.write(f"[127.0.0.1]:{self.port} {kind} {blob}\n")
-
-    def serve_argv(self):
-        argv = [AGENT_BIN, "serve", "--root", self.root, "--listen", f"127.0.0.1:{self.port}",
-                "--events-log", self.events_path, "-v"]
-        if self.docker_host:
-            argv += ["--docker-host", self.docker_host]
-        return argv + self.extra_args
-
-    def start(self):
-        log = open(self.log_path, "a")
-        env = {k: v for k, v in os.environ.items() if k not in ("INVOCATION_ID", "JOURNAL_STREAM")}
-        self.proc = subprocess.Popen(self.serve_argv(), stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL, env=env)
-        log.close()
-        if not wait_for_port(self.port, self.proc):
-            raise AssertionError(f"agent did not start listening:\n{self.log()}")
-
-    def stop(self, timeout=15):
-        """SIGTERM and wait; returns the exit code."""
-        return stop_process(self.proc, timeout)
-
-    def kill9(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def restart(self):
-        self.stop()
-        self.start()
-
-    def ssh_args(self, subsystem, key=None, extra=()):
-        return ["ssh", "-p", str(self.port), "-i", key or self.client_key,
-                "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-                "-o", f"UserKnownHostsFile={self.known_hosts}",
-                "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR",
-                "-o", "ConnectTimeout=10", *extra,
-                "claude@127.0.0.1", "-s", subsystem]
-
-    def rpc_raw(self, line, timeout=60, key=None):
-        """Sends raw bytes on a convocate-agent-rpc channel; returns the CompletedProcess."""
-        return subprocess.run(self.ssh_args("convocate-agent-rpc", key=key), input=line,
-                              capture_output=True, timeout=timeout)
-
-    def rpc(self, op, params=None, timeout=60):
-        line = json.dumps({"op": op, "params": params}).encode() + b"\n"
-        r = self.rpc_raw(line, timeout=timeout)
-        out = r.stdout.decode(errors="replace").strip()
-        assert r.returncode == 0 and out, \
-            f"rpc {op} transport failed rc={r.returncode} out={out!r} err={r.stderr!r}\n{self.log()}"
-        return json.loads(out)
-
-    def ok(self, op, params=None, timeout=60):
-        """rpc() that must succeed; returns the result. A CPU admission refusal
-        (this 2-core machine busy with other tests) is retried for a minute:
-        admission itself is tested in test_admission.py."""
-        deadline = time.monotonic() + 60
-        while True:
-            resp = self.rpc(op, params, timeout=timeout)
-            busy = str(resp.get("error", "")).startswith("admission denied: cpu")
-            if not busy or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        assert resp.get("ok") is True, f"{op} {params} -> {resp}"
-        return resp.get("result")
-
-    def events(self):
-        try:
-            with open(self.events_path) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def containers(self):
-        """IDs of every container (running or not) labelled with this agent's id."""
-        r = docker("ps", "-aq", "--filter", f"label=convocate.agent={self.agent_id}", check=False)
-        return r.stdout.split()
-
-    def cleanup(self):
-        self.stop()
-        ids = self.containers()
-        if ids:
-            docker("rm", "-f", *ids, check=False)
+# Modules written before lib/ existed import these from conftest; new code
+# imports them from lib.
+from lib.common import (AGENT_BIN, BUILD, DOCKER, REPO, SHELL_BIN, docker,  # noqa: E402,F401
+                        free_port, make_client_key, stop_process, wait_for_port)
+from lib.shell_cli import attach_type_detach, convocate  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -236,24 +87,6 @@ def agent(start_agent):
     return start_agent()
 
 
-SHELL_BIN = os.path.join(BUILD, "src", "convocate")
-
-
-def register_agent(shell_root, agent, host_key_pub=None):
-    """Writes agent-keys/<id>/ under shell_root the way init-agent lays it out
-    (SPEC 4): the shell dials the agent with the agent's test client key and
-    pins the agent's host key."""
-    d = os.path.join(shell_root, "etc", "convocate", "agent-keys", agent.agent_id)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "agent-host"), "w") as f:
-        f.write(f"127.0.0.1:{agent.port}\n")
-    shutil.copy(agent.client_key, os.path.join(d, "shell_to_agent_ed25519_key"))
-    shutil.copy(agent.client_key + ".pub", os.path.join(d, "shell_to_agent_ed25519_key.pub"))
-    shutil.copy(host_key_pub or os.path.join(agent.etc, "ssh_host_ed25519_key.pub"),
-                os.path.join(d, "host_key.pub"))
-    return d
-
-
 @pytest.fixture
 def shell_root():
     d = tempfile.mkdtemp(prefix="convocate-shell-")
@@ -261,32 +94,86 @@ def shell_root():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def convocate(shell_root, *args, timeout=90, input=None):
-    """Runs the shell's CLI; a CPU admission refusal is retried for a minute
-    (see Agent.ok)."""
-    deadline = time.monotonic() + 60
-    while True:
-        r = subprocess.run([SHELL_BIN, "--root", shell_root, *args], capture_output=True,
-                           text=True, timeout=timeout, input=input)
-        if "admission denied: cpu" not in r.stderr or time.monotonic() > deadline:
-            return r
-        time.sleep(1)
+@pytest.fixture
+def single(start_agent, shell_root):
+    a = start_agent()
+    register_agent(shell_root, a)
+    return shell_root, a
 
 
-def attach_type_detach(program, args, typed, expect):
-    """Attaches through a CLI under a 100x30 terminal, types a line into the
-    session's shell, waits for expect on the screen, detaches with Ctrl-b d
-    and returns the CLI's exit status."""
-    import pexpect  # only the tests that attach need it
-    child = pexpect.spawn(program, list(args), dimensions=(30, 100), timeout=60,
-                          encoding="utf-8")
+@pytest.fixture
+def two_agents(start_agent, shell_root):
+    a, b = start_agent(), start_agent()
+    register_agent(shell_root, a)
+    register_agent(shell_root, b)
+    return shell_root, a, b
+
+
+@pytest.fixture
+def tui_factory():
+    """Factory: tui_factory(shell_root, width=100, height=30)."""
+    started = []
+
+    def factory(shell_root, **kw):
+        t = Tui(shell_root, **kw)
+        started.append(t)
+        return t
+
+    yield factory
+    for t in started:
+        t.close()
+
+
+@pytest.fixture
+def roots():
+    made = [tempfile.mkdtemp(prefix=f"convocate-pair-{n}-") for n in ("shell", "a1", "a2")]
+    yield made
+    for d in made:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def target_image(test_image):
+    """An OpenSSH server target built FROM the test image."""
+    return cached_image("convocate-remote-target", TARGET_DOCKERFILE, test_image)
+
+
+@pytest.fixture(scope="session")
+def libs_target_image(target_image):
+    return cached_image("convocate-update-target", LIBS_DOCKERFILE, target_image)
+
+
+@pytest.fixture
+def target(target_image):
+    t = Target(target_image)
+    yield t
+    t.cleanup()
+
+
+@pytest.fixture
+def lan():
+    """Factory: lan(net, tag, label, home_prefix) -> a lib.fleet_hosts.Lan;
+    add hosts with its add(). At teardown it goes with every host added,
+    also when adding one failed."""
+    made = []
+
+    def factory(*args):
+        made.append(Lan(*args))
+        return made[-1]
+
+    yield factory
+    for m in made:
+        m.cleanup()
+
+
+@pytest.fixture
+def net(test_image):
+    c = NetCluster(2, test_image)
     try:
-        time.sleep(3)  # the session's shell draws its prompt
-        child.send(typed + "\r")
-        child.expect(expect)
-        child.sendcontrol("b")
-        child.send("d")
-        child.expect(pexpect.EOF)
+        c.start_status()
+        for a in c.agents:
+            a.start()
+        c.wait_connected()
+        yield c
     finally:
-        child.close()
-    return child.exitstatus
+        c.cleanup()

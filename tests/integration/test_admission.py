@@ -6,9 +6,9 @@ by PID."""
 import os
 import re
 import subprocess
-import time
 
-from agent_helpers import create_ok, error_of, home, inspect, restart_ok, unique_name
+from lib.agent_helpers import create_ok, error_of, home, inspect, restart_ok, unique_name
+from lib.wait import wait_until
 
 DENIED = re.compile(r"^admission denied: (.+) (\d+\.\d)% of host \(cap (\d+)%\); "
                     r"(\d+) sessions? running$")
@@ -80,7 +80,10 @@ def test_busy_cpu_refuses_create(agent):
     burners = [subprocess.Popen(["/usr/bin/python3", "-c", "while True: pass"])
                for _ in range(os.cpu_count())]
     try:
-        time.sleep(1.5)  # past the agent's 1 s measurement cache
+        # The agent's own measurement (ping reports the one admission uses,
+        # cached for 1 s) sees the burners.
+        wait_until(lambda: agent.ok("ping")["capacity"]["cpu_pct"] >= 50, 30,
+                   "the agent to measure the burners' CPU load", interval=0.2)
         err = error_of(agent, "create", {"name": unique_name()})
     finally:
         for p in burners:

@@ -8,8 +8,9 @@ import time
 
 import paramiko
 
-from agent_helpers import create_ok, home, restart_ok
-from conftest import docker
+from lib.agent_helpers import create_ok, home, pane_columns, restart_ok
+from lib.common import docker
+from lib.wait import wait_until
 
 PING = json.dumps({"op": "ping", "params": None}).encode() + b"\n"
 
@@ -87,10 +88,7 @@ def cols_in_session(agent, uuid, attached):
     if os.path.exists(answer):
         os.unlink(answer)
     attached.type("tput cols > cols.tmp && mv cols.tmp cols.txt\r")
-    deadline = time.monotonic() + 30
-    while not os.path.exists(answer):
-        assert time.monotonic() < deadline, "tput never answered"
-        time.sleep(0.2)
+    wait_until(lambda: os.path.exists(answer), 30, "tput's answer", interval=0.2)
     with open(answer) as f:
         return int(f.read())
 
@@ -103,9 +101,15 @@ def test_attach_types_resizes_detaches_and_counts_operators(agent):
         one.read_until(b"claude@convocate-")  # the prompt inside tmux
         one.type("echo relay-$((6*7))\r")
         one.read_until(b"relay-42")
+        # `docker exec -it` sizes the exec's terminal only once it runs (it
+        # starts at 80 columns): the pane inside gets the 100 a moment later.
+        wait_until(lambda: pane_columns(s["uuid"]) == 100, 30, "the pane to be 100 wide",
+                   detail=lambda: f"{pane_columns(s['uuid'])} columns")
         assert cols_in_session(agent, s["uuid"], one) == 100
         one.chan.resize_pty(width=132, height=40)  # window-change
-        time.sleep(1)
+        wait_until(lambda: pane_columns(s["uuid"]) == 132, 30,
+                   "the window-change to reach the pane",
+                   detail=lambda: f"{pane_columns(s['uuid'])} columns")
         assert cols_in_session(agent, s["uuid"], one) == 132
 
         two = Attached(t2, s["uuid"], cols=132, rows=40)
@@ -115,16 +119,12 @@ def test_attach_types_resizes_detaches_and_counts_operators(agent):
 
         two.type("\x02d")  # Ctrl-b d
         assert two.closed_within(30), "detach did not end the relay"
-        deadline = time.monotonic() + 15
-        while agent.ok("get", {"id": s["uuid"]})["attached"] != 1:
-            assert time.monotonic() < deadline, "the attach count never dropped to 1"
-            time.sleep(0.2)
+        wait_until(lambda: agent.ok("get", {"id": s["uuid"]})["attached"] == 1, 15,
+                   "the attach count to drop to 1", interval=0.2)
         one.type("\x02d")
         assert one.closed_within(30)
-        deadline = time.monotonic() + 15
-        while agent.ok("get", {"id": s["uuid"]})["attached"] != 0:
-            assert time.monotonic() < deadline, "the attach count never dropped to 0"
-            time.sleep(0.2)
+        wait_until(lambda: agent.ok("get", {"id": s["uuid"]})["attached"] == 0, 15,
+                   "the attach count to drop to 0", interval=0.2)
         got = agent.ok("get", {"id": s["uuid"]})
         assert got["running"] is True and got["state"] == "R"  # detaching stops nothing
     finally:
@@ -162,7 +162,11 @@ def test_slow_kill_holds_up_no_ping(agent):
 
         killer = threading.Thread(target=slow_kill)
         killer.start()
-        time.sleep(0.5)  # the kill is in flight
+        # The kill is in flight: the engine's SIGTERM has reached the
+        # entrypoint, which now hangs in `tmux kill-server`.
+        wait_until(lambda: docker("exec", f"convocate-session-{s['uuid']}", "pgrep", "-f",
+                                  "tmux kill-server", check=False).returncode == 0,
+                   10, "the entrypoint to run tmux kill-server", interval=0.05)
         slowest = 0.0
         for transport in (t, other, t, other):  # same connection, then another
             t0 = time.monotonic()

@@ -5,7 +5,7 @@ seen to act; nothing may change."""
 import os
 import uuid as uuidlib
 
-from agent_helpers import create_ok, error_of, snapshot_tree
+from lib.agent_helpers import create_ok, error_of, snapshot_tree
 
 ID_OPS = ("get", "edit", "delete", "kill", "background", "restart", "override")
 

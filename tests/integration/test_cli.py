@@ -2,7 +2,7 @@
 import re
 import subprocess
 
-from conftest import AGENT_BIN
+from lib.common import AGENT_BIN
 
 
 def run(*args):

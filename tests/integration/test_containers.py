@@ -5,12 +5,12 @@ import json
 import os
 import socket
 import subprocess
-import time
 import uuid as uuidlib
 
 import pytest
 
-from conftest import docker, free_port
+from lib.common import docker, free_port
+from lib.wait import wait_until
 
 NAME_PREFIX = "convocate-session-"
 
@@ -25,15 +25,6 @@ def inspect(uuid):
     if r.returncode != 0:
         return None
     return json.loads(r.stdout)[0]
-
-
-def wait_gone(uuid, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if inspect(uuid) is None:
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def in_container(uuid, *argv, user="claude"):
@@ -169,11 +160,17 @@ def test_entrypoint_makes_claude_and_the_tmux_session(agent):
 def test_container_lives_exactly_as_long_as_tmux(agent):
     session = started(agent)
     uuid = session["uuid"]
-    time.sleep(3)
+    # The entrypoint is in its watch loop (its `sleep 1` between two
+    # has-session checks is running), past everything that could end it
+    # early: from here only the end of the tmux session ends it.
+    wait_until(lambda: in_container(uuid, "pgrep", "-P", "1", "-x", "sleep",
+                                    user="root").returncode == 0,
+               15, "the entrypoint's has-session loop", interval=0.2)
     assert inspect(uuid)["State"]["Running"] is True
     r = in_container(uuid, "tmux", "kill-session", "-t", "claude")
     assert r.returncode == 0, r.stderr
-    assert wait_gone(uuid, timeout=15), "container outlived its tmux session"
+    wait_until(lambda: inspect(uuid) is None, 15,
+               "the container to end with its tmux session (it outlived it)", interval=0.2)
     assert by_uuid(agent, uuid)["running"] is False
 
 
@@ -203,11 +200,8 @@ def test_background_keeps_the_container_running(agent):
     uuid = session["uuid"]
     # One real tmux client attached through a pseudo-terminal in the container.
     docker("exec", "-d", "-t", "-u", "claude", container(uuid), "tmux", "attach", "-t", "claude")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if in_container(uuid, "tmux", "list-clients").stdout.strip():
-            break
-        time.sleep(0.2)
+    wait_until(lambda: in_container(uuid, "tmux", "list-clients").stdout.strip(), 10,
+               "a tmux client attached", interval=0.2)
     assert in_container(uuid, "tmux", "list-clients").stdout.strip()
     assert agent.ok("background", {"id": uuid}) is None
     assert in_container(uuid, "tmux", "list-clients").stdout.strip() == ""

@@ -3,10 +3,11 @@ creates leaves every session.json parseable and every session that answered
 ok present after restart; running containers are adopted, not restarted."""
 import json
 import os
+import socket
 import threading
-import time
 
-from agent_helpers import by_uuid, create_ok, home, inspect, restart_ok, unique_name, wait_for
+from lib.agent_helpers import by_uuid, create_ok, home, inspect, restart_ok, unique_name
+from lib.wait import wait_until
 
 TOTAL = 200
 WORKERS = 8
@@ -41,6 +42,14 @@ def create_many(agent, answered, done, stop_after):
     for t in threads:
         t.start()
     return threads
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def test_kill9_during_creates_loses_nothing_answered(agent):
@@ -83,7 +92,9 @@ def test_running_containers_are_adopted_not_restarted(agent):
     assert before and before["State"]["Running"]
 
     agent.kill9()
-    time.sleep(0.5)
+    # Its listening socket is closed (nothing it left behind holds it), so
+    # the port the new agent binds and start() waits on is the new one's.
+    wait_until(lambda: not port_open(agent.port), 10, f"port {agent.port} to close")
     agent.start()
     after = inspect(s["uuid"])
     assert after["Id"] == before["Id"]
@@ -97,4 +108,5 @@ def test_running_containers_are_adopted_not_restarted(agent):
     again = inspect(s["uuid"])
     assert again["Id"] == before["Id"]
     assert again["State"]["StartedAt"] == before["State"]["StartedAt"]
-    assert wait_for(lambda: by_uuid(agent.ok("list"), s["uuid"])["state"] == "R")
+    wait_until(lambda: by_uuid(agent.ok("list"), s["uuid"])["state"] == "R", 10,
+               "the session listed in state R")

@@ -1,5 +1,5 @@
 """convocate-host create-vm (SPEC 11) against a real OpenSSH server in a
-Debian container on 127.0.0.1 (the Target of test_remote.py), and against
+Debian container on 127.0.0.1 (the Target of lib/remote.py), and against
 nothing at all for what is decided on this machine before any connection.
 
 What is shown: usage errors exit 2 with one line naming the option; the ISO
@@ -29,8 +29,8 @@ import subprocess
 
 import pytest
 
-from conftest import docker, free_port, wait_for_port
-from test_remote import HOST_BIN, Target, cached_image, target_image  # noqa: F401
+from lib.common import HOST_BIN, docker, free_port, wait_for_port
+from lib.remote import Target, cached_image
 
 LABEL = "convocate.test=create-vm"
 HARDENING = "/etc/ssh/sshd_config.d/50-convocate-hardening.conf"
@@ -61,7 +61,7 @@ RUN apt-get update \\
 
 
 @pytest.fixture(scope="session")
-def vm_target_image(target_image):  # noqa: F811
+def vm_target_image(target_image):
     return cached_image("convocate-vm-target", UPGRADED_DOCKERFILE, target_image)
 
 

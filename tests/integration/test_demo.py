@@ -8,11 +8,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-from conftest import BUILD, REPO, SHELL_BIN, attach_type_detach, convocate, docker, free_port
+from lib.common import BUILD, REPO, SHELL_BIN, docker, free_port
+from lib.shell_cli import attach_type_detach, convocate
+from lib.wait import wait_until
 
 
 @pytest.fixture
@@ -82,9 +83,8 @@ def test_demo_sets_up_a_shell_and_an_agent_that_work(demo):
         assert "authenticated with" in f.read()
     r = make("demo-stop")
     assert r.returncode == 0
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in started.values()) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not any(alive(p) for p in started.values()), 10,
+               "the demo's daemons to exit")
     assert not any(alive(p) for p in started.values())
     running = docker("ps", "-q", "--filter", f"label=convocate.agent={agent['agent_id']}").stdout
     assert running.split(), "stopping the demo must leave the session container running"

@@ -23,19 +23,19 @@ The walk, as an operator would do it:
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import BUILD, attach_type_detach, docker
-from test_remote import cached_image, operator_keys, target_image  # noqa: F401 (a fixture)
+from lib.common import BUILD, HOST_BIN
+from lib.fleet_hosts import Host, sh, wait_tcp
+from lib.remote import cached_image
+from lib.shell_cli import attach_type_detach
+from lib.wait import wait_until
 
-HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 LABEL = "convocate.test=fleet"
 NET = "10.78.0"
-OPERATOR_IP = f"{NET}.1"
 
 # dockerd and the tools the test uses to look inside; everything else the
 # hosts need comes from `convocate-host install`.
@@ -48,23 +48,6 @@ RUN apt-get update \\
  && rm -rf /var/lib/apt/lists/*
 """
 
-# The operator's key for user op; dockerd on a bridge address of its own
-# (10.79.0.1/24, so it never overlaps the container's own networks); sshd.
-START = """\
-set -e
-install -d -m 0700 -o op -g op /home/op/.ssh
-install -m 0600 -o op -g op /keys/client.pub /home/op/.ssh/authorized_keys
-dockerd --bip 10.79.0.1/24 >/var/log/dockerd.log 2>&1 &
-exec /usr/sbin/sshd -D -e -o PasswordAuthentication=no
-"""
-
-# What works here in place of --privileged (ENGINEERING.md).
-ENGINE_RUN_ARGS = ["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "MKNOD",
-                   "--security-opt", "seccomp=unconfined", "--security-opt",
-                   "apparmor=unconfined", "--cgroupns=host",
-                   "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "-v", "/var/lib/docker"]
-
-
 # Stops the rsyslogd this container runs, if any, and starts one that reads
 # the current configuration.
 RESTART_RSYSLOG = """\
@@ -73,119 +56,6 @@ i=0; while [ -f /run/rsyslogd.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); 
 rm -f /run/rsyslogd.pid
 rsyslogd
 """
-
-
-def sh(*argv, check=True, timeout=120):
-    r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert r.returncode == 0, f"{argv}: rc={r.returncode}\n{r.stdout}{r.stderr}"
-    return r
-
-
-def wait_tcp(addr, port, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((addr, port), timeout=1):
-                return
-        except OSError:
-            assert time.monotonic() < deadline, f"{what} never listened on {addr}:{port}"
-            time.sleep(0.5)
-
-
-class Host:
-    """One container: sshd on :22 and dockerd, reachable at ip on the bridge."""
-
-    def __init__(self, image, name, ip, tag, keys):
-        self.name, self.ip, self.tag = name, ip, tag
-        self.veth = f"{tag}{name[0]}"
-        self.cid = self.start(image, keys)
-
-    def start(self, image, keys):
-        """The container, started; its id. sshd and dockerd come up in it."""
-        r = docker("run", "-d", "--label", LABEL, "--hostname", self.name, *ENGINE_RUN_ARGS,
-                   "-v", f"{keys}:/keys:ro", "--entrypoint", "/bin/sh", image, "-c", START)
-        return r.stdout.strip()
-
-    def wire(self, bridge):
-        """Its veth on the bridge, the address inside; then sshd and dockerd up."""
-        ip, tag = self.ip, self.tag
-        pid = docker("inspect", "-f", "{{.State.Pid}}", self.cid).stdout.strip()
-        inside = f"{tag}x"
-        sh("ip", "link", "add", self.veth, "type", "veth", "peer", "name", inside)
-        sh("ip", "link", "set", inside, "netns", pid)
-        sh("nsenter", "-t", pid, "-n", "ip", "link", "set", inside, "name", "lan0")
-        sh("nsenter", "-t", pid, "-n", "ip", "addr", "add", f"{ip}/24", "dev", "lan0")
-        sh("nsenter", "-t", pid, "-n", "ip", "link", "set", "lan0", "up")
-        sh("ip", "link", "set", self.veth, "master", bridge, "up")
-        wait_tcp(ip, 22, 60, f"sshd on {self.name}")
-        deadline = time.monotonic() + 60
-        while self.sh("docker info >/dev/null 2>&1", check=False) is None:
-            assert time.monotonic() < deadline, self.sh("tail -20 /var/log/dockerd.log")
-            time.sleep(1)
-        self.host_key = self.sh("cat /etc/ssh/ssh_host_ed25519_key.pub").split()[:2]
-
-    def sh(self, script, check=True, timeout=300):
-        """Runs script in the host as root; None when it fails and check is off."""
-        r = docker("exec", self.cid, "sh", "-c", script, check=False)
-        if check:
-            assert r.returncode == 0, f"{self.name}: {script}: {r.stdout}{r.stderr}"
-        return r.stdout if r.returncode == 0 else None
-
-    def run(self, *argv, timeout=600):
-        # HOME as root's login would have it (the image's ENV says otherwise).
-        return subprocess.run([shutil.which("docker") or "docker", "exec", "-e", "HOME=/root",
-                               self.cid, *argv],
-                              capture_output=True, text=True, timeout=timeout)
-
-    def cleanup(self):
-        docker("rm", "-f", "-v", self.cid, check=False)
-        sh("ip", "link", "del", self.veth, check=False)
-
-
-class Fleet:
-    def __init__(self, image):
-        self.tag = f"cvf{os.getpid() % 10000}"
-        self.dir, self.key, keys = operator_keys("convocate-fleet-")
-        self.known_hosts = os.path.join(self.dir, "known_hosts")
-        self.bridge = f"{self.tag}br"
-        self.hosts = []
-        # Docker loads br_netfilter and drops forwarded traffic by default, so
-        # frames between two ports of this bridge need their own accept rule.
-        self.forward_rule = ["FORWARD", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT"]
-        try:
-            sh("ip", "link", "add", self.bridge, "type", "bridge")
-            sh("ip", "addr", "add", f"{OPERATOR_IP}/24", "dev", self.bridge)
-            sh("ip", "link", "set", self.bridge, "up")
-            sh("iptables", "-I", *self.forward_rule)
-            self.shell = self._host(image, "shell", f"{NET}.12", keys)
-            self.agent = self._host(image, "agent", f"{NET}.13", keys)
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def _host(self, image, name, ip, keys):
-        h = Host(image, name, ip, self.tag, keys)
-        self.hosts.append(h)  # before it is wired, so cleanup finds it
-        h.wire(self.bridge)
-        return h
-
-    def host_cmd(self, host, cmd, *args, accept_new=False, timeout=900):
-        """convocate-host CMD --host on this machine, as the operator op."""
-        argv = [HOST_BIN, cmd, "--host", host.ip, "--user", "op", "--identity", self.key,
-                "--known-hosts", self.known_hosts, *(["--accept-new-host-key"] if accept_new
-                                                     else []), *args]
-        env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
-        env["HOME"] = self.dir
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=env)
-
-    def cleanup(self):
-        for h in self.hosts:
-            h.cleanup()
-        sh("iptables", "-D", *self.forward_rule, check=False)
-        sh("ip", "link", "del", self.bridge, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def finish(proc, what, timeout=900):
@@ -206,10 +76,12 @@ def engine_target_image(target_image):
 
 
 @pytest.fixture
-def fleet(engine_target_image):
-    f = Fleet(engine_target_image)
-    yield f
-    f.cleanup()
+def fleet(lan, engine_target_image):
+    """The shell host (.12) and the agent host (.13) on one lan."""
+    f = lan(NET, "cvf", LABEL, "convocate-fleet-")
+    f.shell = f.add(Host, engine_target_image, "shell", 12)
+    f.agent = f.add(Host, engine_target_image, "agent", 13)
+    return f
 
 
 def version():
@@ -335,14 +207,12 @@ def test_shell_and_agent_provisioned_over_ssh_run_an_attachable_session(fleet, t
     agent.sh(f"docker run --rm --log-driver syslog --log-opt tag=convocate-session-{uuid} "
              f"--entrypoint /bin/echo {tag} fleet-log-{nonce}")
     shell_log = f"/var/log/convocate-agent/{agent_id}.log"
-    deadline = time.monotonic() + 60
-    while f"fleet-log-{nonce}" not in (shell.sh(f"cat {shell_log}", check=False) or ""):
-        assert time.monotonic() < deadline, f"no fleet-log-{nonce} in {shell_log}"
-        time.sleep(1)
+    wait_until(lambda: f"fleet-log-{nonce}" in (shell.sh(f"cat {shell_log}", check=False) or ""),
+               60, f"fleet-log-{nonce} in {shell_log}", interval=1)
 
     # 8. The agent's status channel reached the shell's status-serve.
-    deadline = time.monotonic() + 30
-    while "authenticated with" not in (shell.sh("cat /var/log/convocate-status.log") or ""):
-        assert time.monotonic() < deadline, shell.sh("cat /var/log/convocate-status.log") + \
-            agent.sh("cat /var/log/convocate-agent.log")
-        time.sleep(1)
+    wait_until(lambda: "authenticated with" in (shell.sh("cat /var/log/convocate-status.log")
+                                                or ""),
+               30, "the agent's status channel on the shell", interval=1,
+               detail=lambda: shell.sh("cat /var/log/convocate-status.log") +
+               agent.sh("cat /var/log/convocate-agent.log"))

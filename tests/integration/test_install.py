@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import AGENT_BIN, REPO
+from lib.common import AGENT_BIN, REPO
 
 ETC = "etc/convocate-agent"
 

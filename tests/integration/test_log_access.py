@@ -15,7 +15,8 @@ import subprocess
 
 import pytest
 
-from test_pairing import AGENT_ETC, HOST_BIN, SHELL_ETC, claude_gid, host, p, roots  # noqa: F401
+from lib.common import HOST_BIN
+from lib.pairing import AGENT_ETC, SHELL_ETC, claude_gid, p
 
 CA_DIR = f"{SHELL_ETC}/rsyslog-ca"
 TLS_DIR = f"{AGENT_ETC}/rsyslog-tls"

@@ -16,14 +16,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 
 import pytest
 
-from conftest import BUILD, DOCKER, free_port, wait_for_port
+from lib.common import DOCKER, HOST_BIN, free_port, wait_for_port
+from lib.wait import wait_until
 
-HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 RSYSLOGD = "/usr/sbin/rsyslogd"
 OSSL_MODULE = "/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so"
 SERVER_DROPIN = "etc/rsyslog.d/10-convocate-server.conf"
@@ -53,16 +52,10 @@ def read(path):
         return ""
 
 
-def wait_until(what, predicate, timeout=60.0, daemons=()):
-    """Polls predicate until it is true; fails naming what after the
-    deadline, with what the daemons said."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    said = "\n".join(d.diagnostics() for d in daemons)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{said}")
+def wait_logged(what, predicate, timeout=60.0, daemons=()):
+    """lib.wait.wait_until, with what the daemons said when it times out."""
+    return wait_until(predicate, timeout, what, interval=0.2,
+                      detail=lambda: "\n".join(d.diagnostics() for d in daemons))
 
 
 class AgentFile:
@@ -122,7 +115,7 @@ class Rsyslogd:
         if self.port:
             assert wait_for_port(self.port, self.proc), self.diagnostics()
         if self.socket:
-            wait_until(f"{self.socket}", lambda: os.path.exists(self.socket) or
+            wait_logged(f"{self.socket}", lambda: os.path.exists(self.socket) or
                        self.proc.poll() is not None, timeout=30)
             assert self.proc.poll() is None, self.diagnostics()
 
@@ -348,14 +341,14 @@ def test_line_arrives_over_tls(cluster):
     logger(client.socket, "sshd", f"not a session {nonce}")
     logger(client.socket, tag, f"hello over tls {nonce}")
     path = cluster.agent_log()
-    wait_until("the line in the agent's file on the shell",
+    wait_logged("the line in the agent's file on the shell",
                lambda: f"hello over tls {nonce}" in read(path), timeout=60,
                daemons=(server, client))
     line = next(line for line in read(path).splitlines() if nonce in line)
     assert tag in line
     assert os.listdir(os.path.dirname(path)) == [f"{cluster.agent_id}.log"]
     # the other program's line was kept on the agent, not forwarded
-    wait_until("the local line on the agent", lambda: f"not a session {nonce}" in client.log())
+    wait_logged("the local line on the agent", lambda: f"not a session {nonce}" in client.log())
     assert f"not a session {nonce}" not in read(path)
     assert f"cleartext {nonce}" not in read(path)
 
@@ -391,7 +384,7 @@ def test_foreign_ca_is_refused(cluster, tmp_path):
     bad.start()
     nonce = uuid.uuid4().hex
     logger(bad.socket, session_tag(), f"from the intruder {nonce}")
-    wait_until("the listener's refusal of the intruder's certificate",
+    wait_logged("the listener's refusal of the intruder's certificate",
                lambda: re.search(r"Certificate error .*CN=" + intruder_id + r".*unable to get "
                                  r"local issuer certificate", server.log()) is not None and
                "certificate verify failed" in server.log(),
@@ -401,7 +394,7 @@ def test_foreign_ca_is_refused(cluster, tmp_path):
     good.start()
     ok_nonce = uuid.uuid4().hex
     logger(good.socket, session_tag(), f"legitimate {ok_nonce}")
-    wait_until("the legitimate line", lambda: ok_nonce in read(cluster.agent_log()), timeout=60,
+    wait_logged("the legitimate line", lambda: ok_nonce in read(cluster.agent_log()), timeout=60,
                daemons=(server, good))
     logs = os.path.dirname(cluster.agent_log())
     assert not os.path.exists(cluster.agent_log(intruder_id))
@@ -421,7 +414,7 @@ def test_lines_survive_a_shell_outage(cluster):
     client.start()
     first = uuid.uuid4().hex
     logger(client.socket, session_tag(), f"before {first}")
-    wait_until("the first line", lambda: first in read(cluster.agent_log()), timeout=60,
+    wait_logged("the first line", lambda: first in read(cluster.agent_log()), timeout=60,
                daemons=(server, client))
 
     server.stop()
@@ -439,7 +432,7 @@ def test_lines_survive_a_shell_outage(cluster):
         logger(client.socket, tag, "probe while the shell is down")
         return False
 
-    wait_until("the agent's rsyslog to notice the outage", agent_noticed, timeout=60,
+    wait_logged("the agent's rsyslog to notice the outage", agent_noticed, timeout=60,
                daemons=(client,))
     nonces = [uuid.uuid4().hex for _ in range(5)]
     for n in nonces:
@@ -452,7 +445,7 @@ def test_lines_survive_a_shell_outage(cluster):
     assert saved, f"nothing saved in {spool}:\n{client.diagnostics()}"
     client.start()
     server.start()
-    wait_until("every line logged during the outage",
+    wait_logged("every line logged during the outage",
                lambda: all(n in read(cluster.agent_log()) for n in nonces), timeout=120,
                daemons=(server, client, AgentFile(cluster.agent_log())))
     # Delivery is at least once: a line the agent had sent when the shell
@@ -478,7 +471,7 @@ def test_container_log_arrives(cluster):
                         f"from a container {nonce}"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    wait_until("the container's line on the shell",
+    wait_logged("the container's line on the shell",
                lambda: f"from a container {nonce}" in read(cluster.agent_log()), timeout=60)
     line = next(line for line in read(cluster.agent_log()).splitlines() if nonce in line)
     assert tag in line

@@ -16,10 +16,11 @@ import uuid as uuidlib
 
 import pytest
 
-from conftest import AGENT_BIN, SHELL_BIN, docker, free_port, stop_process, wait_for_port
-from test_pairing import HOST_BIN, agent_id, init_agent, init_shell
-from test_pairing import snapshot as full_snapshot
-from test_remote import Target, target_image  # noqa: F401 (target_image is a fixture)
+from lib.common import AGENT_BIN, HOST_BIN, SHELL_BIN, docker, free_port, stop_process, \
+    wait_for_port
+from lib.pairing import agent_id, init_agent, init_shell
+from lib.pairing import snapshot as full_snapshot
+from lib.remote import Target
 
 DEPTH = 200  # directory levels in the orphan's deep chain
 CLAUDE = 1337

@@ -2,25 +2,16 @@
 /home/claude/<uuid>/ that no registered agent lists is shown with state O by
 `convocate ls` and the TUI, and every action on it is refused with a pointer
 to `convocate-host migrate-session`. Real agents on loopback; the TUI runs in
-tmux through test_tui's Tui."""
+tmux through lib/tui.py's Tui."""
 import json
 import os
-import time
 import uuid as uuidlib
 
 import pytest
 
-from conftest import convocate, register_agent
-from test_tui import tui_factory  # noqa: F401  (a fixture, used by name)
+from lib.shell_cli import convocate
 
 MIGRATE = "convocate-host migrate-session --agent ID --session"
-
-
-@pytest.fixture
-def single(start_agent, shell_root):
-    a = start_agent()
-    register_agent(shell_root, a)
-    return shell_root, a
 
 
 def make_orphan(shell_root, name="relic", text=None, uuid=None):
@@ -112,7 +103,7 @@ def test_orphan_listed_while_an_agent_is_down_says_it_may_be_owned(single):
     assert "unreachable" in r.stderr and "may own it" in r.stderr
 
 
-def test_tui_shows_O_greyed_and_refuses_actions(single, tui_factory):  # noqa: F811
+def test_tui_shows_O_greyed_and_refuses_actions(single, tui_factory):
     root, a = single
     make_orphan(root)
     assert convocate(root, "new", "live", "--agent", a.agent_id).returncode == 0
@@ -133,8 +124,17 @@ def test_tui_shows_O_greyed_and_refuses_actions(single, tui_factory):  # noqa: F
     t.keys("k")
     t.wait(lambda s: MIGRATE in s.splitlines()[-1], 10, "the refusal of k")
     for key in ("Enter", "d", "c", "e", "R", "b", "o", "K"):
+        # What must not happen (a question, a form, an attach) has no sign of
+        # its own. So first O on the live session puts another line on the
+        # status line; the refusal coming back after the key is then the
+        # proof that the TUI has handled that key.
+        t.select("live")
+        t.keys("o")
+        t.wait(lambda s: "only applies to a locked session" in s.splitlines()[-1], 10,
+               "the override refusal on the live session")
+        t.select("relic")
         t.keys(key)
-        time.sleep(0.5)
+        t.wait(lambda s: MIGRATE in s.splitlines()[-1], 10, f"the refusal of {key}")
         lines = t.lines()
         # still the table (no question, form or attach), the refusal on the status line
         assert "attach" in lines[-2] and MIGRATE in lines[-1], (key, t.screen())

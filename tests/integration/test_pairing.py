@@ -2,7 +2,6 @@
 (SPEC 4, 11): the files each side gets and their modes, idempotency, dry runs,
 host-key pins that change only with --repin, and a pairing that really works:
 the shell's CLI reaches a convocate-agent serve started on the paired root."""
-import grp
 import json
 import os
 import shutil
@@ -13,38 +12,9 @@ import tempfile
 
 import pytest
 
-from conftest import AGENT_BIN, BUILD, SHELL_BIN, free_port, wait_for_port
-
-HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
-SHELL_ETC = "etc/convocate"
-AGENT_ETC = "etc/convocate-agent"
-
-
-def host(*args, timeout=120):
-    return subprocess.run([HOST_BIN, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def ok(*args):
-    r = host(*args)
-    assert r.returncode == 0, f"{args}: rc={r.returncode}\n{r.stdout}{r.stderr}"
-    return r
-
-
-def init_shell(shell, *extra):
-    return ok("init-shell", "--root", shell, *extra)
-
-
-def init_agent(shell, agent, *extra):
-    return ok("init-agent", "--root", shell, "--agent-root", agent, *extra)
-
-
-def p(root, rel):
-    return os.path.join(root, rel)
-
-
-def read(root, rel):
-    with open(p(root, rel)) as f:
-        return f.read()
+from lib.common import AGENT_BIN, SHELL_BIN, free_port, wait_for_port
+from lib.pairing import (AGENT_ETC, SHELL_ETC, agent_id, claude_gid, host, init_agent, init_shell,
+                         p, read, snapshot)
 
 
 def mode(root, rel):
@@ -81,44 +51,6 @@ def fingerprint(path):
     r = subprocess.run(["ssh-keygen", "-l", "-f", path], capture_output=True, text=True,
                        check=True)
     return r.stdout.split()[1]
-
-
-def snapshot(*roots):
-    """Every file and directory under the roots: content (a symlink's
-    target), mode, owner."""
-    out = {}
-    for root in roots:
-        for d, dirs, files in os.walk(root):
-            for name in dirs + files:
-                full = os.path.join(d, name)
-                st = os.lstat(full)
-                data = None
-                if stat.S_ISREG(st.st_mode):
-                    with open(full, "rb") as f:
-                        data = f.read()
-                elif stat.S_ISLNK(st.st_mode):
-                    data = os.readlink(full)
-                out[full] = (data, st.st_mode, st.st_uid, st.st_gid)
-    return out
-
-
-def agent_id(agent_root):
-    return read(agent_root, f"{AGENT_ETC}/agent-id").strip()
-
-
-def claude_gid():
-    try:
-        return grp.getgrnam("claude").gr_gid
-    except KeyError:
-        return 1337
-
-
-@pytest.fixture
-def roots():
-    made = [tempfile.mkdtemp(prefix=f"convocate-pair-{n}-") for n in ("shell", "a1", "a2")]
-    yield made
-    for d in made:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import subprocess
 import time
 import uuid as uuidlib
 
-from agent_helpers import (by_uuid, create, create_ok, error_of, home, inspect, read_session_json,
-                           restart_ok, session_json_path, unique_name, wait_for)
+from lib.agent_helpers import (by_uuid, create, create_ok, error_of, home, inspect,
+                               read_session_json, restart_ok, session_json_path, unique_name)
+from lib.wait import wait_until
 
 SESSION_KEYS = {"uuid", "name", "port", "protocol", "dns_name", "created_at", "last_accessed",
                 "running", "attached", "locked", "state"}
@@ -183,8 +184,8 @@ def test_settings_get_set_validate_and_persist(agent):
     agent.restart()
     assert agent.ok("settings-get")["session_cpus"] == 1.5
     # heartbeat_s 5: a heartbeat arrives within a few seconds.
-    assert wait_for(lambda: [e for e in agent.events() if e["type"] == "agent.heartbeat"],
-                    timeout=15)
+    wait_until(lambda: [e for e in agent.events() if e["type"] == "agent.heartbeat"], 15,
+               "a heartbeat in the events log")
 
 
 def test_lock_refuses_lifecycle_ops_and_override_removes_it(agent):
@@ -240,13 +241,13 @@ def test_restart_kill_background_clone_with_the_engine(agent, test_image):
     with open(os.path.join(home(agent, c["uuid"]), "work.txt")) as f:
         assert f.read() == "data\n"
     assert agent.ok("kill", {"id": uuid}) is None
-    assert wait_for(lambda: inspect(uuid) is None, timeout=30)
+    wait_until(lambda: inspect(uuid) is None, 30, "the killed container to go")
     assert agent.ok("get", {"id": uuid})["state"] == "-"
     assert os.path.exists(os.path.join(home(agent, uuid), "work.txt"))  # the home stays
     assert error_of(agent, "background", {"id": uuid}) == 'session "runner" is not running'
     restart_ok(agent, uuid)
     assert agent.ok("delete", {"id": uuid}) is None  # stops it, then removes the home
-    assert wait_for(lambda: inspect(uuid) is None, timeout=30)
+    wait_until(lambda: inspect(uuid) is None, 30, "the deleted session's container to go")
     assert not os.path.exists(home(agent, uuid))
 
 
@@ -264,7 +265,8 @@ def test_events_are_logged_in_order(agent):
     def mine():
         return [e for e in agent.events() if e.get("session_id") == uuid]
 
-    wait_for(lambda: len(mine()) >= len(want))
+    wait_until(lambda: len(mine()) >= len(want), 10, f"the session's {len(want)} events",
+               detail=lambda: str([e["type"] for e in mine()]))
     events = agent.events()
     assert events[0]["type"] == "agent.started"
     assert events[0]["data"]["image_tag"]
@@ -277,7 +279,8 @@ def test_events_are_logged_in_order(agent):
     assert mine()[1]["data"]["name"] == "ev2"
     assert mine()[2]["data"]["running"] is True
     assert mine()[3]["data"] is None and mine()[4]["data"] is None
-    settings = wait_for(lambda: [e for e in agent.events() if e["type"] == "agent.settings"])
+    settings = wait_until(lambda: [e for e in agent.events() if e["type"] == "agent.settings"],
+                          10, "an agent.settings event")
     assert settings[-1]["data"]["heartbeat_s"] == 60
     agent.stop()
     assert agent.events()[-1]["type"] == "agent.shutdown"

@@ -4,17 +4,9 @@ pinned host keys and attach through a real terminal."""
 import json
 import os
 
-import pytest
-
-from conftest import SHELL_BIN, attach_type_detach, convocate, make_client_key, register_agent
-
-
-@pytest.fixture
-def cluster(start_agent, shell_root):
-    a, b = start_agent(), start_agent()
-    register_agent(shell_root, a)
-    register_agent(shell_root, b)
-    return shell_root, a, b
+from lib.agent import register_agent
+from lib.common import SHELL_BIN, make_client_key
+from lib.shell_cli import attach_type_detach, convocate
 
 
 def ls_json(root):
@@ -23,8 +15,8 @@ def ls_json(root):
     return json.loads(r.stdout)
 
 
-def test_agents_lists_both_with_health(cluster):
-    root, a, b = cluster
+def test_agents_lists_both_with_health(two_agents):
+    root, a, b = two_agents
     r = convocate(root, "agents", "--json")
     assert r.returncode == 0, r.stderr
     rows = {row["agent_id"]: row for row in json.loads(r.stdout)}
@@ -44,8 +36,8 @@ def test_no_agents_registered_says_how_to_add_one(shell_root):
     assert "init-agent" in r.stderr
 
 
-def test_new_needs_agent_choice_when_several(cluster):
-    root, a, b = cluster
+def test_new_needs_agent_choice_when_several(two_agents):
+    root, a, b = two_agents
     r = convocate(root, "new", "web")
     assert r.returncode == 2
     assert "--agent" in r.stderr
@@ -54,8 +46,8 @@ def test_new_needs_agent_choice_when_several(cluster):
     assert "zzzzzzzz" in r.stderr
 
 
-def test_ls_json_matches_each_agents_own_list(cluster):
-    root, a, b = cluster
+def test_ls_json_matches_each_agents_own_list(two_agents):
+    root, a, b = two_agents
     assert convocate(root, "new", "alpha", "--agent", a.agent_id, "--port", "8080").returncode == 0
     assert convocate(root, "new", "beta", "--agent", b.agent_id, "--proto", "udp",
                      "--port", "53").returncode == 0
@@ -73,8 +65,8 @@ def test_ls_json_matches_each_agents_own_list(cluster):
     assert "alpha" in table and "8080/tcp" in table and "53/udp" in table
 
 
-def test_dns_name_unique_across_the_cluster(cluster):
-    root, a, b = cluster
+def test_dns_name_unique_across_the_cluster(two_agents):
+    root, a, b = two_agents
     assert convocate(root, "new", "one", "--agent", a.agent_id, "--dns", "shared").returncode == 0
     r = convocate(root, "new", "two", "--agent", b.agent_id, "--dns", "shared")
     assert r.returncode == 1
@@ -85,8 +77,8 @@ def test_dns_name_unique_across_the_cluster(cluster):
     assert r.returncode == 1 and "already in use" in r.stderr
 
 
-def test_targets_resolve_by_name_or_prefix_and_ambiguity_is_explained(cluster):
-    root, a, b = cluster
+def test_targets_resolve_by_name_or_prefix_and_ambiguity_is_explained(two_agents):
+    root, a, b = two_agents
     convocate(root, "new", "same", "--agent", a.agent_id)
     convocate(root, "new", "same", "--agent", b.agent_id)
     r = convocate(root, "kill", "same")
@@ -99,8 +91,8 @@ def test_targets_resolve_by_name_or_prefix_and_ambiguity_is_explained(cluster):
     assert r.returncode == 1 and "no session matches" in r.stderr
 
 
-def test_lifecycle_through_the_cli(cluster):
-    root, a, b = cluster
+def test_lifecycle_through_the_cli(two_agents):
+    root, a, b = two_agents
     assert convocate(root, "new", "life", "--agent", a.agent_id).returncode == 0
     assert convocate(root, "restart", "life").returncode == 0
     life = [s for s in ls_json(root) if s["name"] == "life"][0]
@@ -120,8 +112,8 @@ def test_lifecycle_through_the_cli(cluster):
     assert not os.path.exists(os.path.join(a.root, "home", "claude", life["uuid"]))
 
 
-def test_unreachable_agent_costs_only_its_own_sessions(cluster):
-    root, a, b = cluster
+def test_unreachable_agent_costs_only_its_own_sessions(two_agents):
+    root, a, b = two_agents
     convocate(root, "new", "stays", "--agent", a.agent_id)
     convocate(root, "new", "goes", "--agent", b.agent_id)
     b.stop()
@@ -148,8 +140,8 @@ def test_wrong_pinned_host_key_is_refused_with_both_fingerprints(start_agent, sh
     assert a.ok("list") == []
 
 
-def test_attach_through_a_terminal(cluster):
-    root, a, b = cluster
+def test_attach_through_a_terminal(two_agents):
+    root, a, b = two_agents
     assert convocate(root, "new", "term", "--agent", a.agent_id).returncode == 0
     assert attach_type_detach(SHELL_BIN, ["--root", root, "attach", "term"],
                               "echo conv-$((6*7))", "conv-42") == 0

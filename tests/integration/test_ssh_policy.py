@@ -5,14 +5,14 @@ import json
 import os
 import socket
 import subprocess
-import time
 
 import paramiko
 import pytest
 from paramiko.common import cMSG_CHANNEL_REQUEST
 from paramiko.message import Message
 
-from conftest import AGENT_BIN, free_port, make_client_key
+from lib.common import AGENT_BIN, free_port, make_client_key
+from lib.wait import wait_until
 
 PING = b'{"op":"ping","params":null}\n'
 MIB = 1024 * 1024
@@ -240,9 +240,8 @@ def test_openssh_too_many_keys(agent, tmp_path):
 def test_auth_must_finish_within_10s(agent):
     t = transport(agent)  # key exchange done, no authentication
     try:
-        deadline = time.monotonic() + 25
-        while t.is_active() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not t.is_active(), 25,
+                   "the agent to close a connection that never authenticated", interval=0.2)
         assert not t.is_active(), "connection still open 25 s after key exchange"
     finally:
         t.close()
@@ -335,15 +334,13 @@ def test_direct_tcpip_refused_openssh(agent):
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 10
-        sock = None
-        while time.monotonic() < deadline and sock is None:
+        def forward():
             assert proc.poll() is None, proc.stderr.read()
             try:
-                sock = socket.create_connection(("127.0.0.1", lport), timeout=2)
+                return socket.create_connection(("127.0.0.1", lport), timeout=2)
             except OSError:
-                time.sleep(0.1)
-        assert sock is not None, "ssh -L never listened"
+                return None
+        sock = wait_until(forward, 10, "ssh -L to listen")
         sock.settimeout(10)
         # Had the forward been allowed, the agent's own banner would come back.
         data = sock.recv(100)
@@ -391,14 +388,14 @@ def test_at_most_64_channels(agent):
         with pytest.raises(paramiko.ChannelException):
             t.open_session()
         chans[0].close()
-        deadline = time.monotonic() + 10
-        while True:
+
+        def opened():
             try:
                 t.open_session()
-                break
+                return True
             except paramiko.ChannelException:
-                assert time.monotonic() < deadline, "a closed channel never freed its slot"
-                time.sleep(0.1)
+                return False
+        wait_until(opened, 10, "a closed channel to free its slot")
     finally:
         t.close()
 
@@ -421,13 +418,14 @@ def test_at_most_256_connections(agent):
         for s in socks:
             s.close()
     # Slots come back once those connections are gone.
-    deadline = time.monotonic() + 20
-    while True:
-        r = agent.rpc_raw(PING, timeout=30)
-        if r.returncode == 0:
-            break
-        assert time.monotonic() < deadline, r.stderr
-        time.sleep(0.5)
+    tries = []
+
+    def answered():
+        tries.append(agent.rpc_raw(PING, timeout=30))
+        return tries[-1].returncode == 0
+    wait_until(answered, 20, "a ping to get a slot again", interval=0.5,
+               detail=lambda: tries[-1].stderr)
+    r = tries[-1]
     assert json.loads(r.stdout)["ok"] is True
 
 

@@ -18,9 +18,10 @@ import time
 
 import pytest
 
-from conftest import BUILD, SHELL_BIN, free_port, make_client_key, stop_process, wait_for_port
+from lib.common import HOST_BIN, SHELL_BIN, free_port, make_client_key, stop_process, \
+    wait_for_port
+from lib.wait import wait_until
 
-HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 UUID = "0b5a0a3e-4b5c-4d6e-8f70-8192a3b4c5d6"
 UUID2 = "1c6b1b4f-5c6d-4e7f-9a81-92a3b4c5d6e7"
 
@@ -294,9 +295,7 @@ def test_real_dnsmasq_answers_after_reload(base):
                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     log.close()
     try:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(pidfile) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: os.path.exists(pidfile), 10, "dnsmasq's pid file", interval=0.05)
 
         def resolve(name):
             r = subprocess.run(["dig", "@127.0.0.1", "-p", str(dns_port), "+short", "+time=2",
@@ -308,9 +307,8 @@ def test_real_dnsmasq_answers_after_reload(base):
         sub.next()
         s.send(s.event("container.created", {"dns_name": "web"}, session_id=UUID))
         sub.until(lambda e: e["type"] == "container.created")
-        deadline = time.monotonic() + 10
-        while resolve("web.convocate.internal") != "127.0.0.1" and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: resolve("web.convocate.internal") == "127.0.0.1", 10,
+                   "dnsmasq to answer for web.convocate.internal", interval=0.2)
         assert resolve("web.convocate.internal") == "127.0.0.1"
     finally:
         dns.send_signal(signal.SIGTERM)

@@ -31,19 +31,16 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
-import time
 
 import pytest
 
-from conftest import BUILD, docker, make_client_key
-from test_fleet import ENGINE_RUN_ARGS, Host, sh, wait_tcp
-from test_remote import cached_image, target_image  # noqa: F401 (a fixture)
+from lib.common import HOST_BIN, docker
+from lib.fleet_hosts import ENGINE_RUN_ARGS, Host, sh, wait_tcp
+from lib.remote import cached_image
+from lib.wait import wait_until
 
-HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 LABEL = "convocate.test=systemd"
 NET = "10.76.0"
-OPERATOR_IP = f"{NET}.1"
 
 # systemd as init, and the units a shell or agent host runs; the libraries
 # our binaries link (on a real host `convocate-host install` brings them).
@@ -70,25 +67,22 @@ class SystemdHost(Host):
     """A Host (sshd, dockerd, reachable at ip on the bridge) whose PID 1 is
     systemd."""
 
-    def start(self, image, keys):
-        r = docker("run", "-d", "--network", "none", "--label", LABEL, "--hostname", self.name,
+    def start(self, image, keys, label):
+        r = docker("run", "-d", "--network", "none", "--label", label, "--hostname", self.name,
                    *ENGINE_RUN_ARGS, *SYSTEMD_RUN_ARGS, "-v", f"{keys}:/keys:ro",
                    "--entrypoint", "/sbin/init", image)
         self.cid = r.stdout.strip()
         try:
             # Boot finished (degraded is fine: a unit that cannot run in a
             # container is not ours to fix); then the operator's key for op.
-            deadline = time.monotonic() + 120
-            while True:
+            def state():
                 r = docker("exec", self.cid, "systemctl", "is-system-running", check=False)
-                state = r.stdout.strip()
-                if state in ("running", "degraded"):
-                    break
-                assert time.monotonic() < deadline, \
-                    f"systemd never finished booting ({state}):\n" + \
-                    docker("exec", self.cid, "systemctl", "--failed", check=False).stdout + \
-                    docker("logs", self.cid, check=False).stdout[-3000:]
-                time.sleep(1)
+                return r.stdout.strip()
+            wait_until(lambda: state() in ("running", "degraded"), 120,
+                       "systemd to finish booting", interval=1,
+                       detail=lambda: f"({state()})\n" +
+                       docker("exec", self.cid, "systemctl", "--failed", check=False).stdout +
+                       docker("logs", self.cid, check=False).stdout[-3000:])
             # /etc/hosts lacks the host's own name: sudo's warning stays.
             assert self.name not in self.sh("cat /etc/hosts")
             self.sh("install -d -m 0700 -o op -g op /home/op/.ssh && "
@@ -108,58 +102,26 @@ class SystemdHost(Host):
         return enabled, active
 
 
-class Target:
-    """The bridge, the one systemd host on it, and the operator's files."""
-
-    def __init__(self, image):
-        self.tag = f"cvs{os.getpid() % 10000}"
-        self.dir = tempfile.mkdtemp(prefix="convocate-systemd-")
-        os.chmod(self.dir, 0o755)
-        keys = os.path.join(self.dir, "keys")
-        os.mkdir(keys)
-        self.key = make_client_key(self.dir, "client")
-        shutil.copy(self.key + ".pub", os.path.join(keys, "client.pub"))
-        os.chmod(os.path.join(keys, "client.pub"), 0o644)
-        self.known_hosts = os.path.join(self.dir, "known_hosts")
-        self.bridge = f"{self.tag}br"
-        self.host = None
-        try:
-            sh("ip", "link", "add", self.bridge, "type", "bridge")
-            sh("ip", "addr", "add", f"{OPERATOR_IP}/24", "dev", self.bridge)
-            sh("ip", "link", "set", self.bridge, "up")
-            self.host = SystemdHost(image, "target", f"{NET}.2", self.tag, keys)
-            self.host.wire(self.bridge)
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def cmd(self, cmd, *args):
-        """convocate-host CMD --host the target, as the operator op."""
-        argv = [HOST_BIN, cmd, "--host", self.host.ip, "--user", "op", "--identity", self.key,
-                "--known-hosts", self.known_hosts, "--accept-new-host-key", *args]
-        env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
-        env["HOME"] = self.dir
-        r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
-        assert r.returncode == 0, f"{cmd} failed (exit {r.returncode}):\n{r.stdout}{r.stderr}"
-        return r.stdout
-
-    def cleanup(self):
-        if self.host is not None:
-            self.host.cleanup()
-        sh("ip", "link", "del", self.bridge, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def systemd_target_image(target_image):
     return cached_image("convocate-systemd-target", DOCKERFILE, target_image)
 
 
 @pytest.fixture
-def target(systemd_target_image):
-    t = Target(systemd_target_image)
-    yield t
-    t.cleanup()
+def systemd_target(lan, systemd_target_image):
+    """The one systemd host (.2) on a lan."""
+    t = lan(NET, "cvs", LABEL, "convocate-systemd-")
+    t.host = t.add(SystemdHost, systemd_target_image, "target", 2)
+    return t
+
+
+def cmd(target, command, *args):
+    """convocate-host COMMAND --host the target, as the operator op; its
+    stdout, once it succeeded."""
+    r = target.host_run(target.host, command, *args, accept_new=True)
+    assert r.returncode == 0, \
+        f"{command} failed (exit {r.returncode}):\n{r.stdout}{r.stderr}"
+    return r.stdout
 
 
 def main_pid(host, unit):
@@ -169,7 +131,8 @@ def main_pid(host, unit):
     return pid
 
 
-def test_init_shell_and_update_drive_systemd_units(target, test_image):
+def test_init_shell_and_update_drive_systemd_units(systemd_target, test_image):
+    target = systemd_target
     host = target.host
     assert host.sh("cat /proc/1/comm").strip() == "systemd"
     assert host.unit_states("docker")[1] == "active"
@@ -177,7 +140,7 @@ def test_init_shell_and_update_drive_systemd_units(target, test_image):
     # init-shell: the status service enabled and started by systemd, rsyslog
     # restarted onto the TLS listener the drop-in configures.
     rsyslog_pid = main_pid(host, "rsyslog")
-    out = target.cmd("init-shell")
+    out = cmd(target, "init-shell")
     assert "convocate-status: enabled and started" in out, out
     assert "by hand" not in out, out
     assert host.unit_states("convocate-status") == ("enabled", "active"), \
@@ -193,7 +156,7 @@ def test_init_shell_and_update_drive_systemd_units(target, test_image):
     assert rsyslog_pid != old_rsyslog_pid
     wait_tcp(host.ip, 514, 30, "rsyslog's TLS listener on the target")
 
-    out = target.cmd("init-shell")
+    out = cmd(target, "init-shell")
     assert out.rstrip().endswith("nothing changed"), out
     assert main_pid(host, "convocate-status") == status_pid
     assert main_pid(host, "rsyslog") == rsyslog_pid
@@ -201,22 +164,22 @@ def test_init_shell_and_update_drive_systemd_units(target, test_image):
 
     # Disabled behind our back while running: enabled again, not restarted.
     host.sh("systemctl disable convocate-status")
-    out = target.cmd("init-shell")
+    out = cmd(target, "init-shell")
     assert "convocate-status: enabled\n" in out, out
     assert host.unit_states("convocate-status") == ("enabled", "active")
     assert main_pid(host, "convocate-status") == status_pid
     # Stopped while enabled: started again.
     host.sh("systemctl stop convocate-status")
-    out = target.cmd("init-shell", "--dry-run")
+    out = cmd(target, "init-shell", "--dry-run")
     assert "convocate-status: would be started\n" in out, out
     assert host.unit_states("convocate-status") == ("enabled", "inactive")
-    out = target.cmd("init-shell")
+    out = cmd(target, "init-shell")
     assert "convocate-status: started\n" in out, out
     assert host.unit_states("convocate-status") == ("enabled", "active")
     wait_tcp(host.ip, 223, 30, "the started convocate-status")
 
     # update: the agent's unit and slice, the agent enabled and started.
-    out = target.cmd("update", "--image", test_image)
+    out = cmd(target, "update", "--image", test_image)
     assert "convocate-agent: enabled and started" in out, out
     assert host.unit_states("convocate-agent") == ("enabled", "active"), \
         host.sh("systemctl status convocate-agent", check=False)
@@ -229,7 +192,7 @@ def test_init_shell_and_update_drive_systemd_units(target, test_image):
         "/etc/systemd/system/convocate-sessions.slice"
     assert host.unit("convocate-sessions.slice", "CPUQuotaPerSecUSec") != "infinity"
 
-    out = target.cmd("update", "--image", test_image)
+    out = cmd(target, "update", "--image", test_image)
     assert "convocate-agent: restart not needed" in out, out
     assert main_pid(host, "convocate-agent") == agent_pid
 
@@ -238,7 +201,7 @@ def test_init_shell_and_update_drive_systemd_units(target, test_image):
             "/etc/systemd/system/convocate-agent.service")
     host.sh("systemctl daemon-reload")  # so that systemd knows the wrong one
     assert host.unit("convocate-agent", "RestartUSec") == "30s"
-    out = target.cmd("update", "--image", test_image)
+    out = cmd(target, "update", "--image", test_image)
     assert "convocate-agent.service: updated" in out, out
     assert "convocate-agent: restarted" in out, out
     assert host.unit("convocate-agent", "RestartUSec") == "2s"
@@ -273,7 +236,8 @@ def agent_rpc(target, shell_root, op):
     return json.loads(r.stdout)
 
 
-def test_init_agent_starts_the_paired_agent_and_restarts_rsyslog(target, test_image):
+def test_init_agent_starts_the_paired_agent_and_restarts_rsyslog(systemd_target, test_image):
+    target = systemd_target
     host = target.host
     # The shell's files in a directory of this machine; the agent is the
     # systemd target, told to dial the shell at the operator's address.
@@ -281,10 +245,10 @@ def test_init_agent_starts_the_paired_agent_and_restarts_rsyslog(target, test_im
     os.mkdir(shell_root)
     sh(HOST_BIN, "init-shell", "--root", shell_root)
     args = ("--root", shell_root, "--agent-addr", f"{host.ip}:222",
-            "--shell-host", f"{OPERATOR_IP}:223", "--image", test_image)
+            "--shell-host", f"{target.operator_ip}:223", "--image", test_image)
 
     rsyslog_pid = main_pid(host, "rsyslog")
-    out = target.cmd("init-agent", *args)
+    out = cmd(target, "init-agent", *args)
     assert "convocate-agent: enabled and started" in out, out
     assert "rsyslog: restarted" in out, out
     assert "by hand" not in out, out
@@ -299,7 +263,7 @@ def test_init_agent_starts_the_paired_agent_and_restarts_rsyslog(target, test_im
     resp = agent_rpc(target, shell_root, "ping")
     assert resp["ok"] is True, resp
 
-    out = target.cmd("init-agent", *args)
+    out = cmd(target, "init-agent", *args)
     assert out.rstrip().endswith("nothing changed"), out
     assert main_pid(host, "convocate-agent") == agent_pid
     assert main_pid(host, "rsyslog") == new_rsyslog_pid

@@ -1,126 +1,12 @@
 """The terminal UI (SPEC 12) driven for real inside a private tmux server:
 keys go in with send-keys, the screen comes back with capture-pane, and every
 action lands on real agents whose own answers are checked too."""
-import itertools
-import json
-import os
 import re
-import subprocess
 import time
 
-import pytest
-
-from conftest import SHELL_BIN, convocate, docker, register_agent
-
-WIDTH, HEIGHT = 100, 30
-_counter = itertools.count()
-
-
-class Tui:
-    """One `convocate` TUI in its own tmux server (tmux -L <unique>)."""
-
-    def __init__(self, shell_root, width=WIDTH, height=HEIGHT):
-        self.socket = f"convocate-tui-{os.getpid()}-{next(_counter)}"
-        self.tmux("new-session", "-d", "-x", str(width), "-y", str(height),
-                  "-e", "LANG=C.UTF-8", SHELL_BIN, "--root", shell_root)
-
-    def tmux(self, *args, check=True):
-        return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
-                              capture_output=True, text=True, check=check, timeout=30)
-
-    def alive(self):
-        return self.tmux("has-session", check=False).returncode == 0
-
-    def screen(self):
-        r = self.tmux("capture-pane", "-p", check=False)
-        return r.stdout if r.returncode == 0 else ""
-
-    def lines(self):
-        return self.screen().splitlines()
-
-    def keys(self, *keys):
-        self.tmux("send-keys", *keys)
-
-    def type(self, text):
-        self.tmux("send-keys", "-l", "--", text)
-
-    def wait(self, predicate, timeout=30, what="the screen to change"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            shot = self.screen()
-            if predicate(shot):
-                return shot
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; screen:\n{self.screen()}")
-
-    def wait_text(self, text, timeout=30):
-        return self.wait(lambda s: text in s, timeout, repr(text))
-
-    def status_line(self):
-        lines = self.lines()
-        return lines[-1] if lines else ""
-
-    def row(self, name):
-        """The table line of the session called name, or None. A table line
-        starts with a state character and a short UUID, which keeps a form's
-        "Name  <name>" line from counting as the row."""
-        for line in self.lines()[2:-3]:
-            cells = line.split()
-            if len(cells) >= 3 and cells[2] == name and len(cells[0]) == 1 \
-                    and cells[0] in "-LRCO?" and re.fullmatch(r"[0-9a-f]{8}", cells[1]):
-                return line
-        return None
-
-    def wait_row(self, name, state=None, timeout=30):
-        def ok(_):
-            line = self.row(name)
-            return line is not None and (state is None or line.split()[0] == state)
-        self.wait(ok, timeout, f"row {name} in state {state}")
-        return self.row(name)
-
-    def select(self, name):
-        """Moves the selection to the row called name (Home, then Down)."""
-        names = [line.split()[2] for line in self.lines()[2:-3] if len(line.split()) >= 3]
-        assert name in names, f"{name} not on screen:\n{self.screen()}"
-        self.keys("Home")
-        for _ in range(names.index(name)):
-            self.keys("Down")
-        time.sleep(0.3)
-
-    def close(self):
-        self.tmux("kill-server", check=False)
-
-
-@pytest.fixture
-def tui_factory():
-    started = []
-
-    def factory(shell_root, **kw):
-        t = Tui(shell_root, **kw)
-        started.append(t)
-        return t
-
-    yield factory
-    for t in started:
-        t.close()
-
-
-@pytest.fixture
-def cluster(start_agent, shell_root):
-    a, b = start_agent(), start_agent()
-    register_agent(shell_root, a)
-    register_agent(shell_root, b)
-    return shell_root, a, b
-
-
-@pytest.fixture
-def single(start_agent, shell_root):
-    a = start_agent()
-    register_agent(shell_root, a)
-    return shell_root, a
-
-
-BUSY = "admission denied: cpu"  # a loaded test machine; not what these tests are about
+from lib.common import docker
+from lib.shell_cli import SESSION_PROMPT, convocate
+from lib.tui import BUSY, until_admitted
 
 
 def cli(root, *args, tries=60):
@@ -132,19 +18,6 @@ def cli(root, *args, tries=60):
         time.sleep(1)
     assert r.returncode == 0, f"convocate {args}: {r.stderr}"
     return r
-
-
-def until_admitted(tui, act, done, what, timeout=120):
-    """Runs act() (keys), then waits for done(screen); when the agent's answer
-    on the status line is a CPU admission refusal, waits and does it again."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        act()
-        shot = tui.wait(lambda s: done(s) or BUSY in s.splitlines()[-1], timeout, what)
-        if done(shot):
-            return shot
-        time.sleep(2)
-    raise AssertionError(f"still refused admission waiting for {what}:\n{tui.screen()}")
 
 
 def sessions_of(agent):
@@ -166,8 +39,8 @@ def test_no_agents_says_how_to_add_one(shell_root, tui_factory):
     t.wait(lambda _: not t.alive(), 10, "the TUI to quit")
 
 
-def test_new_on_each_of_two_agents_through_the_picker(cluster, tui_factory):
-    root, a, b = cluster
+def test_new_on_each_of_two_agents_through_the_picker(two_agents, tui_factory):
+    root, a, b = two_agents
     t = tui_factory(root)
     wait_agents_up(t, a, b)
     order = sorted((a.agent_id, b.agent_id))  # the picker lists agents by id
@@ -196,7 +69,8 @@ def test_attach_runs_a_command_and_detach_restores_the_menu(single, tui_factory)
     t.wait_row("older", "-")
     t.select("older")
     until_admitted(t, lambda: t.keys("Enter"), lambda s: "[claude]" in s, "attach", timeout=180)
-    time.sleep(3)  # the container starts and tmux draws inside it
+    # the container starts and tmux draws inside it, down to the shell's prompt
+    t.wait(lambda s: re.search(SESSION_PROMPT, s), 60, "the session's shell prompt")
     t.type("echo conv-$((6*7))")
     t.keys("Enter")
     t.wait_text("conv-42", timeout=60)
@@ -297,8 +171,8 @@ def test_edit_shows_the_agents_error_and_keeps_what_was_typed(single, tui_factor
     assert "8081/udp" in t.row("api-v2")
 
 
-def test_settings_shows_each_agent_with_health_and_image(cluster, tui_factory, test_image):
-    root, a, b = cluster
+def test_settings_shows_each_agent_with_health_and_image(two_agents, tui_factory, test_image):
+    root, a, b = two_agents
     t = tui_factory(root)
     wait_agents_up(t, a, b)
     t.keys("S")
@@ -336,8 +210,8 @@ def test_quit_leaves_the_containers_running(single, tui_factory):
     assert r.stdout.split() == ["true"] * len(ids)
 
 
-def test_stopped_agent_is_shown_unreachable_and_the_other_stays_usable(cluster, tui_factory):
-    root, a, b = cluster
+def test_stopped_agent_is_shown_unreachable_and_the_other_stays_usable(two_agents, tui_factory):
+    root, a, b = two_agents
     cli(root, "new", "alpha", "--agent", a.agent_id)
     cli(root, "new", "bravo", "--agent", b.agent_id)
     t = tui_factory(root)

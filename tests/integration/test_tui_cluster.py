@@ -9,69 +9,36 @@ import time
 
 import pytest
 
-from netcluster import NetCluster
-from test_tui import Tui, until_admitted
+from lib.agent_helpers import pane_columns
+from lib.shell_cli import SESSION_PROMPT
+from lib.tui import until_admitted
+from lib.wait import wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
 
-@pytest.fixture
-def net(test_image):
-    c = NetCluster(2, test_image)
-    try:
-        c.start_status()
-        for a in c.agents:
-            a.start()
-        deadline = time.monotonic() + 30
-        for a in c.agents:
-            while "status: connected to the shell" not in a.log():
-                assert time.monotonic() < deadline, a.log()
-                time.sleep(0.1)
-        yield c
-    finally:
-        c.cleanup()
-
-
-@pytest.fixture
-def tuis():
-    made = []
-
-    def factory(root, **kw):
-        t = Tui(root, **kw)
-        made.append(t)
-        return t
-
-    yield factory
-    for t in made:
-        t.close()
-
-
-def cli_ok(net, *args):
-    r = net.convocate(*args)
-    assert r.returncode == 0, f"{args}: {r.stderr}"
-    return r
-
-
-def test_cli_session_shows_up_within_two_seconds(net, tuis):
+def test_cli_session_shows_up_within_two_seconds(net, tui_factory):
     a, b = net.agents
-    t = tuis(net.shell_root)
+    t = tui_factory(net.shell_root)
+    # Both up: the first full refresh is over (each agent has been listed once)
+    # and the TUI subscribed to the feed before it drew its first screen, so
+    # what follows comes from the feed.
     t.wait_text(f"{a.agent_id} up")
     t.wait_text(f"{b.agent_id} up")
-    time.sleep(1)  # past the first full refresh: what follows comes from the feed
     for agent, name in ((a, "feed-a"), (b, "feed-b")):
-        cli_ok(net, "new", name, "--agent", agent.agent_id)
+        net.convocate_ok("new", name, "--agent", agent.agent_id)
         t0 = time.monotonic()
         line = t.wait_row(name, "-", timeout=10)
         assert time.monotonic() - t0 <= 2.0, "the row came from the 15 s tick, not the feed"
         assert agent.agent_id in line
 
 
-def test_cut_link_marks_only_that_agent(net, tuis):
+def test_cut_link_marks_only_that_agent(net, tui_factory):
     a, b = net.agents
-    cli_ok(net, "new", "stays", "--agent", a.agent_id)
-    cli_ok(net, "new", "cut-off", "--agent", b.agent_id)
+    net.convocate_ok("new", "stays", "--agent", a.agent_id)
+    net.convocate_ok("new", "cut-off", "--agent", b.agent_id)
     b.rpc("settings-set", {"heartbeat_s": 5})
-    t = tuis(net.shell_root)
+    t = tui_factory(net.shell_root)
     t.wait_row("stays", "-")
     t.wait_row("cut-off", "-")
     b.link(False)
@@ -98,28 +65,32 @@ def tput_cols(t, home):
         os.unlink(answer)
     t.type("tput cols > cols.txt.tmp && mv cols.txt.tmp cols.txt")
     t.keys("Enter")
-    deadline = time.monotonic() + 30
-    while not os.path.exists(answer):
-        assert time.monotonic() < deadline, f"no answer from tput:\n{t.screen()}"
-        time.sleep(0.2)
+    wait_until(lambda: os.path.exists(answer), 30, "an answer from tput", interval=0.2,
+               detail=t.screen)
     with open(answer) as f:
         return int(f.read())
 
 
-def test_attached_window_size_follows_the_terminal_and_a_second_tui_sees_c(net, tuis):
+def test_attached_window_size_follows_the_terminal_and_a_second_tui_sees_c(net, tui_factory):
     a, _ = net.agents
-    uuid = cli_ok(net, "new", "sized", "--agent", a.agent_id).stdout.split()[0]
+    uuid = net.convocate_ok("new", "sized", "--agent", a.agent_id).stdout.split()[0]
     home = os.path.join(a.root, "home/claude", uuid)
-    t = tuis(net.shell_root, width=100, height=30)
+    t = tui_factory(net.shell_root, width=100, height=30)
     t.wait_row("sized", "-")
     t.select("sized")
     until_admitted(t, lambda: t.keys("Enter"), lambda s: "[claude]" in s, "attach", timeout=180)
-    time.sleep(2)
+    # The shell inside has drawn its prompt, and its pane has taken the
+    # attached terminal's size (`docker exec -it` sizes the exec's terminal
+    # only once it runs: it starts at 80 columns).
+    t.wait(lambda s: re.search(SESSION_PROMPT, s), 60, "the session's shell prompt")
+    wait_until(lambda: pane_columns(uuid) == 100, 30, "the session's pane to be 100 wide",
+               detail=lambda: f"{pane_columns(uuid)} columns")
     assert tput_cols(t, home) == 100
     t.tmux("resize-window", "-x", "132", "-y", "40")
-    time.sleep(1)
+    wait_until(lambda: pane_columns(uuid) == 132, 30, "the resize to reach the session's pane",
+               detail=lambda: f"{pane_columns(uuid)} columns")
     assert tput_cols(t, home) == 132
-    other = tuis(net.shell_root)
+    other = tui_factory(net.shell_root)
     other.wait_row("sized", "C", timeout=30)
     t.keys("C-b")
     t.keys("d")

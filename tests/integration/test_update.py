@@ -9,7 +9,7 @@ hook) is caught by the SHA-256 check on the target, stamps nothing and keeps
 the file; a missing local tag is refused before anything is copied; a
 running session keeps its container and tag while a new one gets the new tag.
 
-Remote mode: the same against the sshd target container of test_remote.py,
+Remote mode: the same against the sshd target container of lib/remote.py,
 given the libraries convocate-agent links and this machine's docker CLI and
 socket, so `convocate-agent install` and `docker load` really run there
 (the load goes to this machine's engine through that socket); and
@@ -27,11 +27,10 @@ import uuid
 
 import pytest
 
-from agent_helpers import inspect, unique_name
-from conftest import AGENT_BIN, BUILD, docker
-from test_remote import engine_target, libs_target_image, ok, target, target_image  # noqa: F401 (fixtures)
+from lib.agent_helpers import inspect, unique_name
+from lib.common import AGENT_BIN, HOST_BIN, docker
+from lib.remote import engine_target, ok
 
-HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 DEPLOYED = os.path.join("usr", "local", "bin", "convocate-agent")
 CURRENT_IMAGE = os.path.join("etc", "convocate-agent", "current-image")
 
@@ -200,9 +199,9 @@ def test_usage_errors(agent_dir):
 # ---- (d) over SSH --------------------------------------------------------------
 
 @pytest.fixture
-def agent_target(libs_target_image):  # noqa: F811 (the imported fixture)
+def agent_target(libs_target_image):
     """The sshd target given the libraries convocate-agent links and this
-    machine's engine socket and docker CLI (test_remote.engine_target)."""
+    machine's engine socket and docker CLI (lib.remote.engine_target)."""
     t = engine_target(libs_target_image)
     yield t
     t.cleanup()

@@ -1,2 +1,20 @@
-"""Shared test support for the integration tests: the real Claude CLI from
-npm (claude_cli) and a stand-in for the Messages API (model_standin)."""
+"""Helpers for the integration tests. Test modules import from here (and
+ask conftest.py's fixtures by name); no test module imports another.
+
+  common         paths of the programs under test, free_port, wait_for_port,
+                 stop_process, docker, make_client_key
+  wait           wait_until: poll a condition until a deadline
+  agent          Agent (a convocate-agent on loopback), register_agent
+  agent_helpers  create/restart retried past CPU admission, error_of,
+                 session homes, docker inspect of a session's container
+  shell_cli      convocate (the shell's CLI), attach_type_detach
+  tui            Tui (the TUI in a private tmux server), until_admitted
+  pairing        convocate-host init-shell / init-agent on local roots,
+                 snapshot of a tree
+  remote         Target (an sshd container to provision), cached_image,
+                 operator_keys, engine_target
+  fleet_hosts    Host (sshd + dockerd container), Lan (a bridge of hosts)
+  netcluster     NetCluster (agents in network namespaces), Feed
+  claude_cli     the real Claude CLI from npm, installed once and cached
+  model_standin  a stand-in for the Messages API that sessions reach
+"""

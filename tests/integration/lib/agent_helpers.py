@@ -1,11 +1,12 @@
 """Helpers shared by the agent ops tests (test_rpc_ops, test_admission,
-test_crash, test_bad_ids): thin wrappers over the conftest Agent."""
+test_crash, test_bad_ids, test_attach, test_update): thin wrappers over
+lib.agent.Agent and the session containers it runs."""
 import json
 import os
 import time
 import uuid as uuidlib
 
-from conftest import docker
+from lib.common import docker
 
 NAME_PREFIX = "convocate-session-"
 
@@ -71,14 +72,15 @@ def inspect(uuid):
     return json.loads(r.stdout)[0] if r.returncode == 0 else None
 
 
-def wait_for(predicate, timeout=10.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
+def pane_columns(uuid):
+    """The width of the terminal of the session's tmux pane, as the kernel
+    has it (what the shell in it reads with tput); None while it cannot be
+    asked. tmux changes a window's width at once but its pane's terminal a
+    moment later."""
+    r = docker("exec", "-u", "claude", NAME_PREFIX + uuid, "sh", "-c",
+               'stty -F "$(tmux display-message -p -t claude "#{pane_tty}")" size', check=False)
+    size = r.stdout.split()
+    return int(size[1]) if r.returncode == 0 and len(size) == 2 and size[1].isdigit() else None
 
 
 def snapshot_tree(top, skip=()):

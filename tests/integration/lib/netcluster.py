@@ -2,7 +2,8 @@
 runs in its own network namespace behind a veth pair on a private bridge
 (shell 10.77.0.1, agents .2, .3, ...), all paired by the real
 `convocate-host init-shell` / `init-agent` under their own roots. Traffic only
-ever goes to these addresses, which this module creates and removes."""
+ever goes to these addresses, which this module creates and removes. The
+fixture net (conftest.py) makes one with two agents, all connected."""
 import json
 import os
 import shutil
@@ -11,9 +12,10 @@ import subprocess
 import tempfile
 import time
 
-from conftest import AGENT_BIN, BUILD, SHELL_BIN, convocate, docker, free_port, stop_process
+from lib.common import AGENT_BIN, HOST_BIN, SHELL_BIN, clean_env, docker, free_port, stop_process
+from lib.shell_cli import convocate
+from lib.wait import wait_until
 
-HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 SHELL_IP = "10.77.0.1"
 
 
@@ -22,10 +24,6 @@ def sh(*argv, check=True):
     if check and r.returncode != 0:
         raise AssertionError(f"{argv}: rc={r.returncode}\n{r.stdout}{r.stderr}")
     return r
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if k not in ("INVOCATION_ID", "JOURNAL_STREAM")}
 
 
 class NetAgent:
@@ -72,15 +70,15 @@ class NetAgent:
              "--listen", f"{self.ip}:{self.port}", "-v"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
         log.close()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+
+        def listening():
             assert self.proc.poll() is None, self.log()
             try:
                 with socket.create_connection((self.ip, self.port), timeout=0.5):
-                    return
+                    return True
             except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"agent in {self.ns} never listened:\n{self.log()}")
+                return False
+        wait_until(listening, 15, f"the agent in {self.ns} to listen", detail=self.log)
 
     def stop(self):
         stop_process(self.proc)
@@ -147,19 +145,25 @@ class NetCluster:
              "--listen", f"{SHELL_IP}:{self.status_port}", "-v"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
         log.close()
-        deadline = time.monotonic() + 15
-        while True:  # a killed listener leaves its socket file: connect to be sure
+
+        def feed_answers():  # a killed listener leaves its socket file: connect to be sure
             assert self.status_proc.poll() is None, self.log()
-            assert time.monotonic() < deadline, f"no feed at {self.feed}:\n{self.log()}"
             try:
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                     s.connect(self.feed)
-                return
+                return True
             except OSError:
-                time.sleep(0.05)
+                return False
+        wait_until(feed_answers, 15, f"the feed at {self.feed}", interval=0.05, detail=self.log)
 
     def stop_status(self):
         stop_process(self.status_proc)
+
+    def wait_connected(self, timeout=30):
+        """Until every agent says it holds its connection to the shell."""
+        for a in self.agents:
+            wait_until(lambda: "status: connected to the shell" in a.log(), timeout,
+                       f"the agent in {a.ns} to connect to the shell", detail=a.log)
 
     def log(self):
         with open(self.status_log, errors="replace") as f:
@@ -167,6 +171,12 @@ class NetCluster:
 
     def convocate(self, *args, timeout=90):
         return convocate(self.shell_root, *args, timeout=timeout)
+
+    def convocate_ok(self, *args):
+        """convocate(...) that must succeed."""
+        r = self.convocate(*args)
+        assert r.returncode == 0, f"{args}: {r.stderr}"
+        return r
 
     def cleanup(self):
         self.stop_status()
