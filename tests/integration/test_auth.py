@@ -12,7 +12,7 @@ import uuid as uuidlib
 
 import pytest
 
-from agent_helpers import create_ok, error_of, inspect, read_session_json, restart_ok
+from lib.agent_helpers import create_ok, error_of, inspect, read_session_json, restart_ok
 from conftest import convocate, docker, register_agent
 
 # Long and unique, so finding it anywhere is never a coincidence.

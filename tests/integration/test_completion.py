@@ -15,7 +15,7 @@ import pexpect
 import pytest
 
 from conftest import BUILD, REPO, Agent, convocate, register_agent
-from agent_helpers import wait_for
+from lib.wait import wait_until
 
 COMPLETION = os.path.join(REPO, "completion", "convocate")
 
@@ -145,9 +145,9 @@ def test_a_stale_cache_is_refreshed_in_the_background(paired, tmp_path):
     started = time.monotonic()
     assert names(root) == ["delta"]  # what it had, at once
     assert time.monotonic() - started < 5
-    assert wait_for(lambda: os.stat(path).st_mtime > old + 60, timeout=30), \
-        "no background refresh"
-    assert wait_for(lambda: names(root) == ["delta", "epsilon"], timeout=30), names(root)
+    wait_until(lambda: os.stat(path).st_mtime > old + 60, 30, "a background refresh of the cache")
+    wait_until(lambda: names(root) == ["delta", "epsilon"], 30, "both names in the cache",
+               detail=lambda: names(root))
 
 
 def test_names_flag_takes_nothing_else(shell_root):

@@ -25,7 +25,7 @@ import time
 import pytest
 
 from conftest import BUILD, REPO, docker
-from test_remote import Target, target_image  # noqa: F401 (target_image: a fixture)
+from lib.remote import Target
 
 AGENT_BIN = os.path.join(BUILD, "src", "convocate-agent")
 SHELL_BIN = os.path.join(BUILD, "src", "convocate")

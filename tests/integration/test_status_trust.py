@@ -18,7 +18,8 @@ import time
 import pytest
 
 from conftest import free_port, make_client_key
-from test_status import HOST_BIN, Shell, Subscriber, run_ok
+from lib.common import HOST_BIN
+from lib.status_serve import Shell, Subscriber, run_ok
 
 DOMAIN = "convocate.internal"
 FOREIGN = "10.1.2.3 vm1.convocate.internal vm1\n"  # a line somebody else owns

@@ -1,6 +1,8 @@
 """The terminal UI (SPEC 12) driven for real inside a private tmux server:
 keys go in with send-keys, the screen comes back with capture-pane, and every
 action lands on real agents whose own answers are checked too."""
+import json
+import os
 import re
 import time
 

@@ -15,6 +15,7 @@ ask conftest.py's fixtures by name); no test module imports another.
                  operator_keys, engine_target
   fleet_hosts    Host (sshd + dockerd container), Lan (a bridge of hosts)
   netcluster     NetCluster (agents in network namespaces), Feed
+  status_serve   Shell (a status-serve on paired roots), Subscriber (its feed)
   claude_cli     the real Claude CLI from npm, installed once and cached
   model_standin  a stand-in for the Messages API that sessions reach
 """
