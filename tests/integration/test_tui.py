@@ -293,8 +293,8 @@ def test_form_sets_model_and_autonomy_and_the_table_marks_it(single, tui_factory
     t.wait(lambda _: "[A]" in (t.row("auto") or ""), 40, "the marker from the default")
 
 
-def test_settings_shows_each_agents_claude_auth(cluster, tui_factory):
-    root, a, b = cluster
+def test_settings_shows_each_agents_claude_auth(two_agents, tui_factory):
+    root, a, b = two_agents
     secret = "sk-ant-api03-tui-" + "q" * 30 + "K7pX"
     a.ok("auth-set", {"api_key": secret, "model": "claude-sonnet-4"})
     t = tui_factory(root)
