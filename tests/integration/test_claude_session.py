@@ -273,8 +273,11 @@ class Terminal:
         assert got == "prompt", self.text(since)[-3000:]
 
     def type(self, text):
+        """Types text, and Enter once the text is on the screen: Enter in
+        the same burst would be taken as part of a paste."""
+        mark = self.mark()
         self.child.send(text)
-        time.sleep(0.3)  # Claude's input box takes pasted text as a paste
+        self.wait(f"{text!r} typed", lambda t: text in t, 30, since=mark)
         self.child.send("\r")
 
     def detach(self):
@@ -360,6 +363,9 @@ def test_auth_new_attach_opens_at_the_prompt_and_talks_to_the_configured_model(
     posts = [r for r in standin.snapshot()[before:] if r.method == "POST"]
     assert posts and {r.headers.get("x-api-key") for r in posts} == {API_KEY}
     assert not any("authorization" in r.headers for r in posts)
+    # The conversation runs on the configured model; Claude's side requests
+    # (a quota check, the title) use its small model, which the contract
+    # (SPEC 15: ANTHROPIC_MODEL only) does not set.
     assert {r.model for r in posts if r.is_conversation()} == {MODEL}
     assert term.detach() == 0
     assert pair.session(name)["state"] == "R"
