@@ -11,6 +11,7 @@
 #include "proto/claude_fields.h"
 #include "shell/attach_client.h"
 #include "shell/cli_auth.h"
+#include "shell/cli_settings.h"
 #include "shell/names_cache.h"
 #include "shell/orphans.h"
 #include "ssh/registry.h"
@@ -498,10 +499,19 @@ static const struct {
     const char *name;
     cli_handler fn;
 } commands[] = {
-    {"ls", cmd_ls},         {"agents", cmd_agents}, {"new", cmd_new},
-    {"attach", cmd_attach}, {"kill", cmd_kill},     {"restart", cmd_restart},
-    {"delete", cmd_delete}, {"bg", cmd_bg},         {"override", cmd_override},
-    {"clone", cmd_clone},   {"edit", cmd_edit},     {"auth", cli_auth},
+    {"ls", cmd_ls},
+    {"agents", cmd_agents},
+    {"new", cmd_new},
+    {"attach", cmd_attach},
+    {"kill", cmd_kill},
+    {"restart", cmd_restart},
+    {"delete", cmd_delete},
+    {"bg", cmd_bg},
+    {"override", cmd_override},
+    {"clone", cmd_clone},
+    {"edit", cmd_edit},
+    {"auth", cli_auth},
+    {"settings", cli_settings},
 };
 
 bool cli_is_command(const char *cmd)
