@@ -4,11 +4,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "shell/cli.h"
 
 #define EXIT_USAGE 2
 #define KEY_MAX 64 /* longer than any setting's name; the agent names the unknown */
@@ -23,18 +24,6 @@ static int usage_error(const char *text)
 {
     fprintf(stderr, "convocate settings: %s (see 'convocate help')\n", text);
     return EXIT_USAGE;
-}
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "convocate: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
 }
 
 /* ---- KEY=VALUE ---- */
@@ -163,7 +152,7 @@ static int parse_opts(int argc, char **argv, settings_opts *o)
 static int pick_targets(agent_registry *r, const settings_opts *o, bool changing, bool *skip)
 {
     if (r->n == 0)
-        return fail("no agents registered (add one with 'convocate-host init-agent')");
+        return cli_fail("no agents registered (add one with 'convocate-host init-agent')");
     for (size_t i = 0; i < r->n; i++)
         skip[i] = false;
     if (o->agent == NULL) {
@@ -174,7 +163,7 @@ static int pick_targets(agent_registry *r, const settings_opts *o, bool changing
     }
     agent_entry *target = registry_find(r, o->agent);
     if (target == NULL)
-        return fail("no agent \"%s\" is registered (see 'convocate agents')", o->agent);
+        return cli_fail("no agent \"%s\" is registered (see 'convocate agents')", o->agent);
     for (size_t i = 0; i < r->n; i++)
         skip[i] = &r->items[i] != target;
     return 0;
@@ -240,7 +229,7 @@ static int call_and_report(agent_registry *r, const bool *skip, json_t *changes,
     const char *op = changes ? "settings-set" : "settings-get";
     if (replies == NULL || agent_call_some(r, op, changes, skip, replies) < 0) {
         free(replies);
-        return fail("out of memory");
+        return cli_fail("out of memory");
     }
     int rc = report(r, skip, replies, json_out);
     agent_replies_clear(replies, r->n);
@@ -257,7 +246,7 @@ int cli_settings(agent_registry *r, int argc, char **argv)
     json_t *changes = optind < argc ? json_object() : NULL;
     bool *skip = calloc(r->n ? r->n : 1, sizeof *skip);
     if (skip == NULL || (optind < argc && changes == NULL))
-        rc = fail("out of memory");
+        rc = cli_fail("out of memory");
     for (int i = optind; rc == 0 && i < argc; i++)
         rc = add_assignment(changes, argv[i]);
     if (rc == 0)
