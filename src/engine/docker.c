@@ -322,11 +322,28 @@ static int add_limits(json_t *host_config, const docker_run_spec *s)
     return rc;
 }
 
+/* What runs inside a session is untrusted (SPEC 14), so it gets only the
+ * capabilities a session needs and none of Docker's other defaults. Kept:
+ * the entrypoint makes the claude user and hands the home to it (CHOWN,
+ * DAC_OVERRIDE, FOWNER), drops to it with runuser and lets it sudo
+ * (SETUID, SETGID, AUDIT_WRITE), stops Claude on docker stop (KILL), and a
+ * session's service may bind a port below 1024 (NET_BIND_SERVICE). Dropped:
+ * MKNOD (no device nodes in a home the host can see), NET_RAW (no forged
+ * packets), FSETID, SETFCAP, SETPCAP and SYS_CHROOT. docs/decisions.md
+ * lists the same. */
+static json_t *session_capabilities(void)
+{
+    return json_pack("[s,s,s,s,s,s,s,s]", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID",
+                     "AUDIT_WRITE", "KILL", "NET_BIND_SERVICE");
+}
+
 static json_t *session_host_config(const docker_run_spec *s, const char *name)
 {
-    json_t *hc = json_pack("{s:b, s:b, s:o*}", "AutoRemove", 1, "Privileged", 0, "Mounts",
-                           session_mounts(s));
-    if (hc == NULL || json_object_get(hc, "Mounts") == NULL || add_limits(hc, s) != 0 ||
+    json_t *hc =
+        json_pack("{s:b, s:b, s:o*, s:[s], s:o*}", "AutoRemove", 1, "Privileged", 0, "Mounts",
+                  session_mounts(s), "CapDrop", "ALL", "CapAdd", session_capabilities());
+    if (hc == NULL || json_object_get(hc, "Mounts") == NULL ||
+        json_object_get(hc, "CapAdd") == NULL || add_limits(hc, s) != 0 ||
         add_log_config(hc, name) != 0) {
         json_decref(hc);
         return NULL;

@@ -157,6 +157,25 @@ def test_entrypoint_makes_claude_and_the_tmux_session(agent):
     assert os.stat(host_file).st_uid == 1337
 
 
+def test_a_session_keeps_only_the_capabilities_it_needs(agent):
+    session = started(agent)
+    uuid = session["uuid"]
+    host = inspect(uuid)["HostConfig"]
+    assert host["CapDrop"] == ["ALL"]
+    assert set(host["CapAdd"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID",
+                                   "AUDIT_WRITE", "KILL", "NET_BIND_SERVICE"}
+    # Root in the container (claude's sudo, or docker exec as root) cannot
+    # make a device node: the home is on the host, where one would be real.
+    r = in_container(uuid, "mknod", "/home/claude/null-dev", "c", "1", "3", user="root")
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr, r.stdout + r.stderr
+    r = in_container(uuid, "sudo", "-n", "mknod", "/home/claude/null-dev", "c", "1", "3")
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr, r.stdout + r.stderr
+    assert not os.path.exists(os.path.join(agent.root, "home", "claude", uuid, "null-dev"))
+    # What the session needs still works: sudo, and the claude user's files.
+    assert in_container(uuid, "sudo", "-n", "chown", "root", "/home/claude").returncode == 0
+    assert in_container(uuid, "sudo", "-n", "chown", "claude", "/home/claude").returncode == 0
+
+
 def test_container_lives_exactly_as_long_as_tmux(agent):
     session = started(agent)
     uuid = session["uuid"]
