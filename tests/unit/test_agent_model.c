@@ -413,6 +413,43 @@ static void test_capacity_measures_this_host(void **state)
     capacity_meter_destroy(&m);
 }
 
+/* The sampling thread fills the meter by itself; a read then takes the
+ * cached sample instead of reading /proc (and never sleeps). */
+static void test_capacity_meter_serves_the_threads_sample(void **state)
+{
+    capacity_meter m;
+    capacity_snapshot s;
+    char err[256];
+    capacity_meter_init(&m);
+    assert_true(m.thread_running);
+    for (int i = 0; i < 500; i++) { /* the first sample is due after 200 ms */
+        pthread_mutex_lock(&m.mu);
+        bool valid = m.valid;
+        pthread_mutex_unlock(&m.mu);
+        if (valid)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(capacity_measure(&m, &s, err, sizeof err), 0);
+    assert_int_equal(m.served_cached, 1);
+    assert_int_equal(m.sampled_inline, 0);
+    assert_true(s.ncpu >= 1 && s.mem_pct > 0.0);
+    capacity_meter_destroy(&m);
+}
+
+static void test_capacity_snapshot_of_a_reading(void **state)
+{
+    cpu_sample before = {.busy = 100, .total = 1000, .ncpu = 2};
+    host_reading now = {
+        .cpu = {.busy = 150, .total = 1200, .ncpu = 2}, .mem_total_kb = 1000, .mem_avail_kb = 250};
+    capacity_snapshot s;
+    capacity_snapshot_of(&before, &now, &s);
+    assert_true(s.cpu_pct > 24.99 && s.cpu_pct < 25.01);
+    assert_true(s.mem_pct > 74.99 && s.mem_pct < 75.01);
+    assert_int_equal(s.ncpu, 2);
+    assert_int_equal(s.mem_total_kb, 1000);
+}
+
 /* ---- emitter ---- */
 
 static void test_event_queue_drops_when_full(void **state)
@@ -503,6 +540,8 @@ int main(void)
         cmocka_unit_test(test_capacity_parsing),
         cmocka_unit_test(test_admission_message),
         cmocka_unit_test(test_capacity_measures_this_host),
+        cmocka_unit_test(test_capacity_meter_serves_the_threads_sample),
+        cmocka_unit_test(test_capacity_snapshot_of_a_reading),
         cmocka_unit_test(test_event_queue_drops_when_full),
         cmocka_unit_test(test_event_encoding),
         cmocka_unit_test(test_emitter_writes_events_log),

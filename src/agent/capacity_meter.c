@@ -1,0 +1,138 @@
+/* The sampling thread behind capacity_measure() (capacity.h). Admission used
+ * to sleep 200 ms between two /proc/stat reads inside the RPC, and every
+ * ping after a quiet second paid that sleep. Now one thread keeps a sample
+ * at most a second old and readers copy it under a mutex that is never held
+ * across a sleep. */
+#include "agent/capacity.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+
+/* A window shorter than this says little about the CPU (jiffies are 10 ms):
+ * the thread skips a sample that would follow an inline one this closely. */
+#define MIN_WINDOW_MS (CPU_SAMPLE_GAP_MS / 2)
+
+/* Stores a reading taken at now_ms; lock held. */
+static void store_reading(capacity_meter *m, const host_reading *r, int64_t now_ms)
+{
+    capacity_snapshot_of(&m->last_cpu, r, &m->last);
+    m->last_cpu = r->cpu;
+    m->last_ms = now_ms;
+    m->valid = true;
+}
+
+/* Waits until deadline_ms or a stop; lock held. True when stopping. */
+static bool wait_until(capacity_meter *m, int64_t deadline_ms)
+{
+    struct timespec ts;
+    for (;;) {
+        int64_t left = deadline_ms - monotonic_ms();
+        if (m->stop || left <= 0)
+            return m->stop;
+        monotonic_deadline(&ts, left);
+        pthread_cond_timedwait(&m->wake, &m->mu, &ts);
+    }
+}
+
+static void *sampler_main(void *arg)
+{
+    capacity_meter *m = arg;
+    bool warned = false;
+    pthread_mutex_lock(&m->mu);
+    int64_t next = m->last_ms + CPU_SAMPLE_GAP_MS; /* the first window is short */
+    while (!wait_until(m, next)) {
+        pthread_mutex_unlock(&m->mu);
+        host_reading r;
+        char err[256];
+        /* /proc is read without the lock: readers never wait on a read. */
+        int rc = capacity_read_host(&r, err, sizeof err);
+        int64_t now = monotonic_ms();
+        pthread_mutex_lock(&m->mu);
+        if (rc < 0 && !warned)
+            log_warn("%s (admission samples inline until it reads again)", err);
+        warned = rc < 0;
+        if (rc == 0 && now - m->last_ms >= MIN_WINDOW_MS)
+            store_reading(m, &r, now);
+        next = now + CAPACITY_SAMPLE_MS;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+static void start_sampler(capacity_meter *m)
+{
+    /* Signals belong to the main thread (serve's SIGTERM handling). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&m->thread, NULL, sampler_main, m);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        log_error("capacity: cannot start the sampling thread (%s); admission samples inline",
+                  strerror(rc));
+    m->thread_running = rc == 0;
+}
+
+void capacity_meter_init(capacity_meter *m)
+{
+    memset(m, 0, sizeof *m);
+    pthread_mutex_init(&m->mu, NULL);
+    if (monotonic_cond_init(&m->wake) < 0)
+        pthread_cond_init(&m->wake, NULL); /* a clock step may then stretch one wait */
+    host_reading r;
+    char err[256];
+    /* The base counters: the first sample's CPU share is measured from here. */
+    if (capacity_read_host(&r, err, sizeof err) == 0)
+        m->last_cpu = r.cpu;
+    else
+        log_warn("%s", err);
+    m->last_ms = monotonic_ms();
+    start_sampler(m);
+}
+
+void capacity_meter_destroy(capacity_meter *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->mu);
+    if (m->thread_running)
+        pthread_join(m->thread, NULL);
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->mu);
+}
+
+/* The thread is late, starved or gone: read now, against the previous
+ * counters, which are at least CAPACITY_MAX_AGE_MS old (or, in the first
+ * moments after start, as old as the agent). Lock held. */
+static int sample_inline(capacity_meter *m, char *err, size_t errlen)
+{
+    host_reading r;
+    if (capacity_read_host(&r, err, errlen) < 0)
+        return -1;
+    store_reading(m, &r, monotonic_ms());
+    m->sampled_inline++;
+    return 0;
+}
+
+int capacity_measure(capacity_meter *m, capacity_snapshot *out, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&m->mu);
+    int64_t age = monotonic_ms() - m->last_ms;
+    bool cached = m->valid && age <= CAPACITY_MAX_AGE_MS;
+    int rc = cached ? 0 : sample_inline(m, err, errlen);
+    if (rc == 0)
+        *out = m->last;
+    if (cached)
+        m->served_cached++;
+    pthread_mutex_unlock(&m->mu);
+    if (cached)
+        log_debug("capacity: served cached sample age %lld ms", (long long)age);
+    else if (rc == 0)
+        log_debug("capacity: sampled inline, the last sample was %lld ms old", (long long)age);
+    return rc;
+}
