@@ -1,6 +1,7 @@
 /* Unit tests for the agent's pure logic: session.json model, collision rules
  * and port auto-pick, lock staleness, settings validation, /proc parsing and
- * the admission message, and the emitter's bounded queue. */
+ * the admission message, the capacity meter and the emitter (its queue is
+ * in test_event_queue.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -452,33 +453,6 @@ static void test_capacity_snapshot_of_a_reading(void **state)
 
 /* ---- emitter ---- */
 
-static void test_event_queue_drops_when_full(void **state)
-{
-    event_queue q;
-    assert_int_equal(event_queue_init(&q), 0);
-    for (int i = 0; i < EVENT_QUEUE_CAP; i++) {
-        char *line = malloc(16);
-        snprintf(line, 16, "e%d\n", i);
-        assert_true(event_queue_push(&q, line));
-    }
-    assert_false(event_queue_push(&q, strdup("overflow\n")));
-    assert_false(event_queue_push(&q, strdup("overflow\n")));
-    assert_int_equal(event_queue_dropped(&q), 2);
-    /* The oldest stay, in order; nothing blocked. */
-    assert_string_equal(event_queue_front_wait(&q, 0), "e0\n");
-    event_queue_pop(&q);
-    assert_string_equal(event_queue_front_wait(&q, 0), "e1\n");
-    assert_true(event_queue_push(&q, strdup("after\n")));
-    event_queue_close(&q);
-    int left = 0;
-    while (event_queue_front_wait(&q, 0) != NULL) {
-        event_queue_pop(&q);
-        left++;
-    }
-    assert_int_equal(left, EVENT_QUEUE_CAP);
-    event_queue_destroy(&q);
-}
-
 static void test_event_encoding(void **state)
 {
     json_t *data = json_pack("{s:s}", "name", "web");
@@ -542,7 +516,6 @@ int main(void)
         cmocka_unit_test(test_capacity_measures_this_host),
         cmocka_unit_test(test_capacity_meter_serves_the_threads_sample),
         cmocka_unit_test(test_capacity_snapshot_of_a_reading),
-        cmocka_unit_test(test_event_queue_drops_when_full),
         cmocka_unit_test(test_event_encoding),
         cmocka_unit_test(test_emitter_writes_events_log),
     };
