@@ -39,6 +39,7 @@ static void usage(FILE *out)
             "  --shell-known-host PATH   pinned shell host key (default "
             "/etc/convocate-agent/shell_host_key.pub)\n"
             "  --events-log FILE         also append every status event to FILE as a JSON line\n"
+            "  --test-hooks              enable the test-only op test-emit (tests, benchmarks)\n"
             "\n"
             "install options:\n"
             "  --dry-run                 print the plan, change nothing\n"
@@ -63,6 +64,7 @@ enum {
     OPT_SHELL_KEY,
     OPT_SHELL_KNOWN_HOST,
     OPT_EVENTS_LOG,
+    OPT_TEST_HOOKS,
     OPT_DRY_RUN,
 };
 
@@ -77,6 +79,7 @@ static const struct option long_options[] = {
     {"shell-key", required_argument, NULL, OPT_SHELL_KEY},
     {"shell-known-host", required_argument, NULL, OPT_SHELL_KNOWN_HOST},
     {"events-log", required_argument, NULL, OPT_EVENTS_LOG},
+    {"test-hooks", no_argument, NULL, OPT_TEST_HOOKS},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -206,6 +209,9 @@ int main(int argc, char **argv)
             break;
         case OPT_EVENTS_LOG:
             bad = copy_opt(cfg.events_log, sizeof cfg.events_log, optarg, "--events-log");
+            break;
+        case OPT_TEST_HOOKS:
+            cfg.test_hooks = true;
             break;
         case OPT_DRY_RUN:
             dry_run = true;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent/lock.h"
+#include "agent/test_hooks.h"
 #include "common/fileio.h"
 #include "common/hostport.h"
 #include "common/log.h"
@@ -268,6 +269,7 @@ static const struct {
     {"override", op_override},
     {"settings-get", op_settings_get},
     {"settings-set", op_settings_set},
+    {"test-emit", op_test_emit}, /* answers as unknown without --test-hooks */
 };
 
 op_handler ops_find(const char *name)
