@@ -58,7 +58,8 @@ typedef struct {
     pthread_cond_t wake; /* on CLOCK_MONOTONIC; signalled to stop */
     capacity_snapshot last;
     cpu_sample last_cpu; /* the counters behind last, the base of the next */
-    int64_t last_ms;     /* when last was taken; 0 = never */
+    int64_t last_ms;     /* when last (or the base counters) was taken */
+    int64_t started_ms;  /* when the meter took its base counters */
     bool valid;          /* last holds a CPU share, not only the base counters */
     bool stop;
     bool thread_running;
@@ -70,7 +71,9 @@ typedef struct {
  * cannot start is logged and readers sample inline instead. */
 void capacity_meter_init(capacity_meter *m);
 void capacity_meter_destroy(capacity_meter *m);
-/* The latest sample (at most CAPACITY_MAX_AGE_MS old); never sleeps. */
+/* The latest sample (at most CAPACITY_MAX_AGE_MS old), without waiting;
+ * only in the first CPU_SAMPLE_GAP_MS of the meter's life does a reader
+ * wait for the thread's first sample (once per agent, not per call). */
 int capacity_measure(capacity_meter *m, capacity_snapshot *out, char *err, size_t errlen);
 
 /* One reading of the host: the CPU counters and the memory figures. */

@@ -15,14 +15,18 @@
 /* A window shorter than this says little about the CPU (jiffies are 10 ms):
  * the thread skips a sample that would follow an inline one this closely. */
 #define MIN_WINDOW_MS (CPU_SAMPLE_GAP_MS / 2)
+/* How late the first sample may be before a reader samples inline. */
+#define FIRST_SAMPLE_SLACK_MS 300
 
-/* Stores a reading taken at now_ms; lock held. */
+/* Stores a reading taken at now_ms; lock held. Wakes readers waiting for
+ * the first sample. */
 static void store_reading(capacity_meter *m, const host_reading *r, int64_t now_ms)
 {
     capacity_snapshot_of(&m->last_cpu, r, &m->last);
     m->last_cpu = r->cpu;
     m->last_ms = now_ms;
     m->valid = true;
+    pthread_cond_broadcast(&m->wake);
 }
 
 /* Waits until deadline_ms or a stop; lock held. True when stopping. */
@@ -90,7 +94,7 @@ void capacity_meter_init(capacity_meter *m)
         m->last_cpu = r.cpu;
     else
         log_warn("%s", err);
-    m->last_ms = monotonic_ms();
+    m->last_ms = m->started_ms = monotonic_ms();
     start_sampler(m);
 }
 
@@ -107,8 +111,8 @@ void capacity_meter_destroy(capacity_meter *m)
 }
 
 /* The thread is late, starved or gone: read now, against the previous
- * counters, which are at least CAPACITY_MAX_AGE_MS old (or, in the first
- * moments after start, as old as the agent). Lock held. */
+ * counters, which are at least CAPACITY_MAX_AGE_MS old (or, when the first
+ * sample never came, CPU_SAMPLE_GAP_MS and more). Lock held. */
 static int sample_inline(capacity_meter *m, char *err, size_t errlen)
 {
     host_reading r;
@@ -119,9 +123,26 @@ static int sample_inline(capacity_meter *m, char *err, size_t errlen)
     return 0;
 }
 
+/* In the first CPU_SAMPLE_GAP_MS of the meter's life there is no sample
+ * yet, and a share of the few jiffies since start would be noise (a busy
+ * 10 ms reads as 100%): wait for the thread's first sample, once per agent,
+ * at most until it is due plus a little. Lock held; returns ms waited. */
+static int64_t await_first_sample(capacity_meter *m)
+{
+    int64_t start = monotonic_ms();
+    int64_t due = m->started_ms + CPU_SAMPLE_GAP_MS + FIRST_SAMPLE_SLACK_MS;
+    struct timespec ts;
+    while (!m->valid && m->thread_running && !m->stop && monotonic_ms() < due) {
+        monotonic_deadline(&ts, due - monotonic_ms());
+        pthread_cond_timedwait(&m->wake, &m->mu, &ts);
+    }
+    return monotonic_ms() - start;
+}
+
 int capacity_measure(capacity_meter *m, capacity_snapshot *out, char *err, size_t errlen)
 {
     pthread_mutex_lock(&m->mu);
+    int64_t waited = m->valid ? 0 : await_first_sample(m);
     int64_t age = monotonic_ms() - m->last_ms;
     bool cached = m->valid && age <= CAPACITY_MAX_AGE_MS;
     int rc = cached ? 0 : sample_inline(m, err, errlen);
@@ -130,6 +151,9 @@ int capacity_measure(capacity_meter *m, capacity_snapshot *out, char *err, size_
     if (cached)
         m->served_cached++;
     pthread_mutex_unlock(&m->mu);
+    if (waited > 0)
+        log_debug("capacity: waited %lld ms for the first sample (the agent just started)",
+                  (long long)waited);
     if (cached)
         log_debug("capacity: served cached sample age %lld ms", (long long)age);
     else if (rc == 0)
