@@ -156,7 +156,7 @@ static int read_proc(const char *path, char **text, char *err, size_t errlen)
     return 0;
 }
 
-static int read_cpu(cpu_sample *out, char *err, size_t errlen)
+int capacity_read_cpu(cpu_sample *out, char *err, size_t errlen)
 {
     char *text;
     if (read_proc("/proc/stat", &text, err, errlen) < 0)
@@ -171,7 +171,8 @@ static int read_cpu(cpu_sample *out, char *err, size_t errlen)
 int capacity_read_host(host_reading *out, char *err, size_t errlen)
 {
     char *mem = NULL;
-    if (read_cpu(&out->cpu, err, errlen) < 0 || read_proc("/proc/meminfo", &mem, err, errlen) < 0)
+    if (capacity_read_cpu(&out->cpu, err, errlen) < 0 ||
+        read_proc("/proc/meminfo", &mem, err, errlen) < 0)
         return -1;
     int rc = capacity_parse_meminfo(mem, &out->mem_total_kb, &out->mem_avail_kb);
     free(mem);

@@ -46,21 +46,22 @@ int capacity_admit(const capacity_snapshot *snap, const admission_request *req, 
                    size_t errlen);
 
 /* The host's load as admission and ping see it. One background thread
- * samples /proc every CAPACITY_SAMPLE_MS; readers take the latest sample
- * without waiting, so no RPC ever sleeps to measure. CPU busy % is the share
- * between two successive samples (SPEC 10 asks for two /proc/stat samples
- * ~200 ms apart: the first pair is, the later ones span a second, which
- * smooths bursts rather than hiding them). A reader that finds the sample
- * older than CAPACITY_MAX_AGE_MS (the thread was starved or failed to start)
- * samples on the spot, against the previous counters: still no sleep. */
+ * samples /proc every CAPACITY_SAMPLE_MS: it reads the CPU counters, reads
+ * them again CPU_SAMPLE_GAP_MS later (SPEC 10's two samples ~200 ms apart)
+ * and stores the busy share between the two, with memory. Readers take the
+ * latest sample without waiting, so no RPC ever sleeps to measure. A
+ * reader that finds the sample older than CAPACITY_MAX_AGE_MS (the thread
+ * was starved or failed to start) samples on the spot, against the last
+ * counters read: still no sleep. */
 typedef struct {
     pthread_mutex_t mu;
-    pthread_cond_t wake; /* on CLOCK_MONOTONIC; signalled to stop */
+    pthread_cond_t wake; /* on CLOCK_MONOTONIC; stop, and the first sample */
     capacity_snapshot last;
-    cpu_sample last_cpu; /* the counters behind last, the base of the next */
-    int64_t last_ms;     /* when last (or the base counters) was taken */
-    int64_t started_ms;  /* when the meter took its base counters */
-    bool valid;          /* last holds a CPU share, not only the base counters */
+    int64_t last_ms;     /* when last was taken */
+    bool valid;          /* last holds a sample */
+    cpu_sample prev_cpu; /* the latest counters read: the next window's start */
+    int64_t prev_ms;
+    int64_t started_ms; /* when the meter took its first counters */
     bool stop;
     bool thread_running;
     pthread_t thread;
@@ -82,6 +83,8 @@ typedef struct {
     unsigned long long mem_total_kb, mem_avail_kb;
 } host_reading;
 
+/* Reads /proc/stat once; 0, or -1 with err. */
+int capacity_read_cpu(cpu_sample *out, char *err, size_t errlen);
 /* Reads /proc/stat and /proc/meminfo once; 0, or -1 with err. */
 int capacity_read_host(host_reading *out, char *err, size_t errlen);
 /* The snapshot of a reading, its CPU share taken against before. */

@@ -1,8 +1,8 @@
 /* The sampling thread behind capacity_measure() (capacity.h). Admission used
  * to sleep 200 ms between two /proc/stat reads inside the RPC, and every
- * ping after a quiet second paid that sleep. Now one thread keeps a sample
- * at most a second old and readers copy it under a mutex that is never held
- * across a sleep. */
+ * ping after a quiet second paid that sleep. Now one thread takes those two
+ * reads every second and readers copy the latest sample under a mutex that
+ * is never held across a sleep or a read. */
 #include "agent/capacity.h"
 
 #include <errno.h>
@@ -18,13 +18,13 @@
 /* How late the first sample may be before a reader samples inline. */
 #define FIRST_SAMPLE_SLACK_MS 300
 
-/* Stores a reading taken at now_ms; lock held. Wakes readers waiting for
- * the first sample. */
+/* Stores a reading taken at now_ms, its CPU share against the previous
+ * counters; lock held. Wakes readers waiting for the first sample. */
 static void store_reading(capacity_meter *m, const host_reading *r, int64_t now_ms)
 {
-    capacity_snapshot_of(&m->last_cpu, r, &m->last);
-    m->last_cpu = r->cpu;
-    m->last_ms = now_ms;
+    capacity_snapshot_of(&m->prev_cpu, r, &m->last);
+    m->prev_cpu = r->cpu;
+    m->prev_ms = m->last_ms = now_ms;
     m->valid = true;
     pthread_cond_broadcast(&m->wake);
 }
@@ -42,26 +42,53 @@ static bool wait_until(capacity_meter *m, int64_t deadline_ms)
     }
 }
 
+/* The start of a window: the CPU counters alone. Lock held on entry and
+ * exit; /proc is read without it, so readers never wait on a read. */
+static void read_window_start(capacity_meter *m)
+{
+    cpu_sample cpu;
+    char err[256];
+    pthread_mutex_unlock(&m->mu);
+    int rc = capacity_read_cpu(&cpu, err, sizeof err);
+    int64_t now = monotonic_ms();
+    pthread_mutex_lock(&m->mu);
+    if (rc == 0) {
+        m->prev_cpu = cpu;
+        m->prev_ms = now;
+    }
+}
+
+/* The end of a window: counters and memory, stored as the sample. Lock
+ * held on entry and exit. */
+static void read_window_end(capacity_meter *m, bool *warned)
+{
+    host_reading r;
+    char err[256];
+    pthread_mutex_unlock(&m->mu);
+    int rc = capacity_read_host(&r, err, sizeof err);
+    int64_t now = monotonic_ms();
+    pthread_mutex_lock(&m->mu);
+    if (rc < 0 && !*warned)
+        log_warn("%s (admission samples inline until it reads again)", err);
+    *warned = rc < 0;
+    if (rc == 0 && now - m->prev_ms >= MIN_WINDOW_MS)
+        store_reading(m, &r, now);
+}
+
 static void *sampler_main(void *arg)
 {
     capacity_meter *m = arg;
     bool warned = false;
     pthread_mutex_lock(&m->mu);
-    int64_t next = m->last_ms + CPU_SAMPLE_GAP_MS; /* the first window is short */
-    while (!wait_until(m, next)) {
-        pthread_mutex_unlock(&m->mu);
-        host_reading r;
-        char err[256];
-        /* /proc is read without the lock: readers never wait on a read. */
-        int rc = capacity_read_host(&r, err, sizeof err);
-        int64_t now = monotonic_ms();
-        pthread_mutex_lock(&m->mu);
-        if (rc < 0 && !warned)
-            log_warn("%s (admission samples inline until it reads again)", err);
-        warned = rc < 0;
-        if (rc == 0 && now - m->last_ms >= MIN_WINDOW_MS)
-            store_reading(m, &r, now);
-        next = now + CAPACITY_SAMPLE_MS;
+    /* The first window starts with the counters init read. */
+    int64_t end = m->started_ms + CPU_SAMPLE_GAP_MS;
+    while (!wait_until(m, end)) {
+        read_window_end(m, &warned);
+        end = m->prev_ms + CAPACITY_SAMPLE_MS;
+        if (wait_until(m, end - CPU_SAMPLE_GAP_MS))
+            break;
+        read_window_start(m);
+        end = m->prev_ms + CPU_SAMPLE_GAP_MS;
     }
     pthread_mutex_unlock(&m->mu);
     return NULL;
@@ -87,14 +114,11 @@ void capacity_meter_init(capacity_meter *m)
     pthread_mutex_init(&m->mu, NULL);
     if (monotonic_cond_init(&m->wake) < 0)
         pthread_cond_init(&m->wake, NULL); /* a clock step may then stretch one wait */
-    host_reading r;
     char err[256];
-    /* The base counters: the first sample's CPU share is measured from here. */
-    if (capacity_read_host(&r, err, sizeof err) == 0)
-        m->last_cpu = r.cpu;
-    else
+    /* The first window's start: its CPU share is measured from here. */
+    if (capacity_read_cpu(&m->prev_cpu, err, sizeof err) < 0)
         log_warn("%s", err);
-    m->last_ms = m->started_ms = monotonic_ms();
+    m->prev_ms = m->started_ms = monotonic_ms();
     start_sampler(m);
 }
 
@@ -110,9 +134,9 @@ void capacity_meter_destroy(capacity_meter *m)
     pthread_mutex_destroy(&m->mu);
 }
 
-/* The thread is late, starved or gone: read now, against the previous
- * counters, which are at least CAPACITY_MAX_AGE_MS old (or, when the first
- * sample never came, CPU_SAMPLE_GAP_MS and more). Lock held. */
+/* The thread is late, starved or gone: read now, against the last counters
+ * read, which are most likely CPU_SAMPLE_GAP_MS old or more (the thread's
+ * window start, or the last sample). Lock held. */
 static int sample_inline(capacity_meter *m, char *err, size_t errlen)
 {
     host_reading r;
