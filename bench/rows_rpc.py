@@ -62,9 +62,9 @@ def reference_diagnosis(ctx):
                   f"(n={len(honest)}).")
     ctx.note(sec, f"- Of that, the processes (`/bin/sh -c responder` spawned, request written, "
                   f"answer read, reaped; bench/spawncost.c, no sshd): p50 {sp50:.2f} ms. The rest, "
-                  f"~{max(p50 - sp50, 0):.2f} ms, is sshd's per-channel work (fork of a session "
-                  f"child, privilege change, environment) and the SSH round trips of the channel "
-                  f"open, subsystem request, data, EOF and close.")
+                  f"~{max(p50 - sp50, 0):.2f} ms, is sshd's own work per channel and the channel's "
+                  f"SSH round trips (open, subsystem request, data, EOF, close), which convocate "
+                  f"pays too; not broken down further.")
     execs = reference.count_execs(reference.descendants(r.pid()), 20,
                                   lambda: clients.call(mine, clients.PING),
                                   os.path.join(ctx.work, "strace.out"))
