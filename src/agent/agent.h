@@ -27,6 +27,7 @@ typedef struct {
     int shell_port;
     char shell_key[PATH_BUF];
     char shell_known_host[PATH_BUF];
+    bool test_hooks; /* --test-hooks: the test-only ops of test_hooks.h */
     uid_t claude_uid;
     gid_t claude_gid;
 } agent_config;

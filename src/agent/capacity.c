@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "common/fileio.h"
-#include "common/timeutil.h"
 
 #define PROC_TEXT_MAX (1024 * 1024)
 #define CPU_FIELDS 10
@@ -157,7 +156,7 @@ static int read_proc(const char *path, char **text, char *err, size_t errlen)
     return 0;
 }
 
-static int sample_cpu(cpu_sample *out, char *err, size_t errlen)
+int capacity_read_cpu(cpu_sample *out, char *err, size_t errlen)
 {
     char *text;
     if (read_proc("/proc/stat", &text, err, errlen) < 0)
@@ -169,52 +168,23 @@ static int sample_cpu(cpu_sample *out, char *err, size_t errlen)
     return rc;
 }
 
-static int measure_host(capacity_snapshot *out, char *err, size_t errlen)
+int capacity_read_host(host_reading *out, char *err, size_t errlen)
 {
-    cpu_sample a, b;
     char *mem = NULL;
-    unsigned long long total_kb, avail_kb;
-    if (sample_cpu(&a, err, errlen) < 0)
+    if (capacity_read_cpu(&out->cpu, err, errlen) < 0 ||
+        read_proc("/proc/meminfo", &mem, err, errlen) < 0)
         return -1;
-    sleep_ms(CPU_SAMPLE_GAP_MS);
-    if (sample_cpu(&b, err, errlen) < 0 || read_proc("/proc/meminfo", &mem, err, errlen) < 0)
-        return -1;
-    int rc = capacity_parse_meminfo(mem, &total_kb, &avail_kb);
+    int rc = capacity_parse_meminfo(mem, &out->mem_total_kb, &out->mem_avail_kb);
     free(mem);
-    if (rc < 0) {
+    if (rc < 0)
         snprintf(err, errlen, "capacity: /proc/meminfo lacks MemTotal or MemAvailable");
-        return -1;
-    }
-    out->cpu_pct = capacity_cpu_pct(&a, &b);
-    out->mem_pct = 100.0 * (1.0 - (double)avail_kb / (double)total_kb);
-    out->mem_total_kb = total_kb;
-    out->ncpu = b.ncpu;
-    return 0;
-}
-
-void capacity_meter_init(capacity_meter *m)
-{
-    memset(m, 0, sizeof *m);
-    pthread_mutex_init(&m->mu, NULL);
-}
-
-void capacity_meter_destroy(capacity_meter *m)
-{
-    pthread_mutex_destroy(&m->mu);
-}
-
-int capacity_measure(capacity_meter *m, capacity_snapshot *out, char *err, size_t errlen)
-{
-    int rc = 0;
-    pthread_mutex_lock(&m->mu);
-    int64_t now = monotonic_ms();
-    if (!m->valid || now - m->last_ms >= CAPACITY_CACHE_MS) {
-        rc = measure_host(&m->last, err, errlen);
-        m->valid = rc == 0;
-        m->last_ms = monotonic_ms();
-    }
-    if (rc == 0)
-        *out = m->last;
-    pthread_mutex_unlock(&m->mu);
     return rc;
+}
+
+void capacity_snapshot_of(const cpu_sample *before, const host_reading *now, capacity_snapshot *out)
+{
+    out->cpu_pct = capacity_cpu_pct(before, &now->cpu);
+    out->mem_pct = 100.0 * (1.0 - (double)now->mem_avail_kb / (double)now->mem_total_kb);
+    out->mem_total_kb = now->mem_total_kb;
+    out->ncpu = now->cpu.ncpu;
 }

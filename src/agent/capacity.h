@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CPU_SAMPLE_GAP_MS 200
-#define CAPACITY_CACHE_MS 1000
+#define CPU_SAMPLE_GAP_MS 200    /* the first sample's window after start */
+#define CAPACITY_SAMPLE_MS 1000  /* the sampling thread's period */
+#define CAPACITY_MAX_AGE_MS 1000 /* older than this, a reader samples inline */
 
 typedef struct {
     unsigned long long busy;  /* jiffies spent not idle */
@@ -44,17 +45,50 @@ typedef struct {
 int capacity_admit(const capacity_snapshot *snap, const admission_request *req, char *err,
                    size_t errlen);
 
-/* Samples the host, reusing a measurement younger than CAPACITY_CACHE_MS so
- * a burst of creates costs one 200 ms sample, not one each. */
+/* The host's load as admission and ping see it. One background thread
+ * samples /proc every CAPACITY_SAMPLE_MS: it reads the CPU counters, reads
+ * them again CPU_SAMPLE_GAP_MS later (SPEC 10's two samples ~200 ms apart)
+ * and stores the busy share between the two, with memory. Readers take the
+ * latest sample without waiting, so no RPC ever sleeps to measure. A
+ * reader that finds the sample older than CAPACITY_MAX_AGE_MS (the thread
+ * was starved or failed to start) samples on the spot, against the last
+ * counters read: still no sleep. */
 typedef struct {
     pthread_mutex_t mu;
+    pthread_cond_t wake; /* on CLOCK_MONOTONIC; stop, and the first sample */
     capacity_snapshot last;
-    int64_t last_ms;
-    bool valid;
+    int64_t last_ms;     /* when last was taken */
+    bool valid;          /* last holds a sample */
+    cpu_sample prev_cpu; /* the latest counters read: the next window's start */
+    int64_t prev_ms;
+    int64_t started_ms; /* when the meter took its first counters */
+    bool stop;
+    bool thread_running;
+    pthread_t thread;
+    unsigned long served_cached, sampled_inline; /* for tests and logs */
 } capacity_meter;
 
+/* Takes the base counters and starts the sampling thread; a thread that
+ * cannot start is logged and readers sample inline instead. */
 void capacity_meter_init(capacity_meter *m);
 void capacity_meter_destroy(capacity_meter *m);
+/* The latest sample (at most CAPACITY_MAX_AGE_MS old), without waiting;
+ * only in the first CPU_SAMPLE_GAP_MS of the meter's life does a reader
+ * wait for the thread's first sample (once per agent, not per call). */
 int capacity_measure(capacity_meter *m, capacity_snapshot *out, char *err, size_t errlen);
+
+/* One reading of the host: the CPU counters and the memory figures. */
+typedef struct {
+    cpu_sample cpu;
+    unsigned long long mem_total_kb, mem_avail_kb;
+} host_reading;
+
+/* Reads /proc/stat once; 0, or -1 with err. */
+int capacity_read_cpu(cpu_sample *out, char *err, size_t errlen);
+/* Reads /proc/stat and /proc/meminfo once; 0, or -1 with err. */
+int capacity_read_host(host_reading *out, char *err, size_t errlen);
+/* The snapshot of a reading, its CPU share taken against before. */
+void capacity_snapshot_of(const cpu_sample *before, const host_reading *now,
+                          capacity_snapshot *out);
 
 #endif

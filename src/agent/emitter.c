@@ -11,6 +11,7 @@
 #include "agent/status_sender.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "proto/rpc.h" /* json_line */
 
 struct emitter {
@@ -29,132 +30,6 @@ struct emitter {
     pthread_t hb_thread;
     bool hb_thread_running;
 };
-
-/* ---- the bounded queue ---- */
-
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
-static int monotonic_cond_init(pthread_cond_t *cond)
-{
-    pthread_condattr_t attr;
-    if (pthread_condattr_init(&attr) != 0)
-        return -1;
-    int rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-                     pthread_cond_init(cond, &attr) == 0
-                 ? 0
-                 : -1;
-    pthread_condattr_destroy(&attr);
-    return rc;
-}
-
-int event_queue_init(event_queue *q)
-{
-    memset(q, 0, sizeof *q);
-    if (pthread_mutex_init(&q->mu, NULL) != 0)
-        return -1;
-    if (monotonic_cond_init(&q->cond) < 0) {
-        pthread_mutex_destroy(&q->mu);
-        return -1;
-    }
-    return 0;
-}
-
-void event_queue_destroy(event_queue *q)
-{
-    for (size_t i = 0; i < q->len; i++)
-        free(q->lines[(q->head + i) % EVENT_QUEUE_CAP]);
-    q->len = 0;
-    pthread_cond_destroy(&q->cond);
-    pthread_mutex_destroy(&q->mu);
-}
-
-bool event_queue_push(event_queue *q, char *line)
-{
-    pthread_mutex_lock(&q->mu);
-    bool queued = !q->closed && q->len < EVENT_QUEUE_CAP;
-    if (queued) {
-        q->lines[(q->head + q->len) % EVENT_QUEUE_CAP] = line;
-        q->len++;
-        pthread_cond_signal(&q->cond);
-    } else {
-        q->dropped++;
-    }
-    unsigned long dropped = q->dropped;
-    pthread_mutex_unlock(&q->mu);
-    if (!queued) {
-        int shown = (int)strcspn(line, "\n");
-        log_warn("event queue full or closed: dropped an event (%lu dropped so far): %.*s", dropped,
-                 shown > 200 ? 200 : shown, line);
-        free(line);
-    }
-    return queued;
-}
-
-const char *event_queue_peek_wait(event_queue *q, size_t index, int timeout_ms)
-{
-    struct timespec deadline;
-    if (timeout_ms >= 0)
-        deadline_in(&deadline, timeout_ms);
-    pthread_mutex_lock(&q->mu);
-    while (q->len <= index && !q->closed) {
-        int rc = timeout_ms < 0 ? pthread_cond_wait(&q->cond, &q->mu)
-                                : pthread_cond_timedwait(&q->cond, &q->mu, &deadline);
-        if (rc == ETIMEDOUT)
-            break;
-    }
-    const char *line = q->len > index ? q->lines[(q->head + index) % EVENT_QUEUE_CAP] : NULL;
-    pthread_mutex_unlock(&q->mu);
-    return line;
-}
-
-const char *event_queue_front_wait(event_queue *q, int timeout_ms)
-{
-    return event_queue_peek_wait(q, 0, timeout_ms);
-}
-
-bool event_queue_is_closed(event_queue *q)
-{
-    pthread_mutex_lock(&q->mu);
-    bool closed = q->closed;
-    pthread_mutex_unlock(&q->mu);
-    return closed;
-}
-
-void event_queue_pop(event_queue *q)
-{
-    pthread_mutex_lock(&q->mu);
-    if (q->len) {
-        free(q->lines[q->head]);
-        q->head = (q->head + 1) % EVENT_QUEUE_CAP;
-        q->len--;
-    }
-    pthread_mutex_unlock(&q->mu);
-}
-
-void event_queue_close(event_queue *q)
-{
-    pthread_mutex_lock(&q->mu);
-    q->closed = true;
-    pthread_cond_broadcast(&q->cond);
-    pthread_mutex_unlock(&q->mu);
-}
-
-unsigned long event_queue_dropped(event_queue *q)
-{
-    pthread_mutex_lock(&q->mu);
-    unsigned long n = q->dropped;
-    pthread_mutex_unlock(&q->mu);
-    return n;
-}
 
 /* ---- encoding ---- */
 
@@ -186,6 +61,15 @@ char *emitter_encode(const char *agent_id, const char *type, const char *session
     return json_line(ev);
 }
 
+event_kind emitter_kind_of(const char *type)
+{
+    if (strcmp(type, "session.activity") == 0)
+        return EVENT_KIND_ACTIVITY;
+    if (strcmp(type, "container.edited") == 0)
+        return EVENT_KIND_EDITED;
+    return EVENT_KIND_PLAIN;
+}
+
 void emitter_publish(emitter *e, const char *type, const char *session_id, json_t *data)
 {
     char *line = emitter_encode(e->agent_id, type, session_id, data);
@@ -194,29 +78,48 @@ void emitter_publish(emitter *e, const char *type, const char *session_id, json_
         log_error("event %s: out of memory, dropped", type);
         return;
     }
-    log_debug("event %.*s", (int)strlen(line) - 1, line);
+    size_t len = strlen(line);
+    log_debug("event %.*s", (int)len - 1, line);
+    event_kind kind = emitter_kind_of(type);
     if (e->sender != NULL) {
         char *copy = e->log_fd >= 0 ? strdup(line) : NULL;
-        event_queue_push(&e->shell_queue, line);
+        event_queue_push(&e->shell_queue, line, len, session_id, kind);
         line = copy;
     }
     if (e->log_fd >= 0 && line != NULL)
-        event_queue_push(&e->file_queue, line);
+        event_queue_push(&e->file_queue, line, len, session_id, kind);
     else
         free(line);
 }
 
+unsigned long emitter_dropped(emitter *e)
+{
+    return e->sender ? event_queue_dropped(&e->shell_queue) : 0;
+}
+
+unsigned long emitter_coalesced(emitter *e)
+{
+    return e->sender ? event_queue_coalesced(&e->shell_queue) : 0;
+}
+
 /* ---- the events-log sink ---- */
 
+#define FILE_BATCH_LINES 1024
+#define FILE_BATCH_BYTES (64 * 1024)
+
+/* One write per batch of lines: a burst costs few syscalls. */
 static void *file_sink_main(void *arg)
 {
     emitter *e = arg;
-    const char *line;
-    while ((line = event_queue_front_wait(&e->file_queue, -1)) != NULL) {
-        if (write_all(e->log_fd, line, strlen(line)) < 0)
+    event_batch b = {0};
+    while (!event_queue_is_closed(&e->file_queue) || event_queue_length(&e->file_queue) > 0) {
+        if (event_queue_take(&e->file_queue, &b, FILE_BATCH_LINES, FILE_BATCH_BYTES, 1000) == 0)
+            continue;
+        if (write_all(e->log_fd, b.buf, b.len) < 0)
             log_warn("events log: write failed: %s", strerror(errno));
-        event_queue_pop(&e->file_queue);
+        event_batch_clear(&b);
     }
+    event_batch_free(&b);
     return NULL;
 }
 
@@ -229,7 +132,7 @@ static void *heartbeat_main(void *arg)
     while (!e->hb_stop) {
         int interval = e->hb_interval_s;
         struct timespec deadline;
-        deadline_in(&deadline, interval * 1000);
+        monotonic_deadline(&deadline, (int64_t)interval * 1000);
         int rc = 0;
         while (!e->hb_stop && e->hb_interval_s == interval && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&e->hb_cond, &e->hb_mu, &deadline);
@@ -286,10 +189,15 @@ emitter *emitter_new(const char *agent_id, const char *events_log, const pinned_
     }
     e->log_fd = -1;
     snprintf(e->agent_id, sizeof e->agent_id, "%s", agent_id);
-    if (event_queue_init(&e->file_queue) < 0 || event_queue_init(&e->shell_queue) < 0 ||
+    if (event_queue_init(&e->file_queue, "events log", EVENT_QUEUE_CAP, EVENT_QUEUE_MAX_BYTES,
+                         false) < 0 ||
+        event_queue_init(&e->shell_queue, "status events", EVENT_QUEUE_CAP, EVENT_QUEUE_MAX_BYTES,
+                         true) < 0 ||
         pthread_mutex_init(&e->hb_mu, NULL) != 0 || monotonic_cond_init(&e->hb_cond) < 0) {
-        snprintf(err, errlen, "emitter: cannot initialise its locks");
-        free(e); /* init failures of these primitives leave nothing to free */
+        snprintf(err, errlen, "emitter: cannot initialise its queues and locks");
+        event_queue_destroy(&e->file_queue); /* safe on a queue that failed to init */
+        event_queue_destroy(&e->shell_queue);
+        free(e);
         return NULL;
     }
     if (events_log && events_log[0] && open_events_log(e, events_log, err, errlen) < 0) {

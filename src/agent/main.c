@@ -39,6 +39,7 @@ static void usage(FILE *out)
             "  --shell-known-host PATH   pinned shell host key (default "
             "/etc/convocate-agent/shell_host_key.pub)\n"
             "  --events-log FILE         also append every status event to FILE as a JSON line\n"
+            "  --test-hooks              enable the test-only op test-emit (tests, benchmarks)\n"
             "\n"
             "install options:\n"
             "  --dry-run                 print the plan, change nothing\n"
@@ -64,6 +65,7 @@ enum {
     OPT_SHELL_KEY,
     OPT_SHELL_KNOWN_HOST,
     OPT_EVENTS_LOG,
+    OPT_TEST_HOOKS,
     OPT_DRY_RUN,
     OPT_NO_DOCKER_CHECK,
 };
@@ -79,6 +81,7 @@ static const struct option long_options[] = {
     {"shell-key", required_argument, NULL, OPT_SHELL_KEY},
     {"shell-known-host", required_argument, NULL, OPT_SHELL_KNOWN_HOST},
     {"events-log", required_argument, NULL, OPT_EVENTS_LOG},
+    {"test-hooks", no_argument, NULL, OPT_TEST_HOOKS},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"no-docker-check", no_argument, NULL, OPT_NO_DOCKER_CHECK},
     {"verbose", no_argument, NULL, 'v'},
@@ -186,6 +189,9 @@ static int apply_option(int c, const char *arg, agent_config *cfg, run_options *
                       "--shell-known-host");
     case OPT_EVENTS_LOG:
         return copied(cfg->events_log, sizeof cfg->events_log, arg, "--events-log");
+    case OPT_TEST_HOOKS:
+        cfg->test_hooks = true;
+        return OPT_APPLIED;
     case OPT_DRY_RUN:
         o->dry_run = true;
         return OPT_APPLIED;

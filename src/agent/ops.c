@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "agent/lock.h"
+#include "agent/test_hooks.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proto/rpc.h"
@@ -241,6 +242,7 @@ static const struct {
     {"override", op_override},
     {"settings-get", op_settings_get},
     {"settings-set", op_settings_set},
+    {"test-emit", op_test_emit}, /* answers as unknown without --test-hooks */
     {"auth-set", op_auth_set},
     {"auth-get", op_auth_get},
 };

@@ -7,13 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <libssh/server.h> /* ssh_send_keepalive */
 
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ssh/channel_io.h"
 
-#define WAIT_SLICE_MS 1000 /* how often an idle stream checks its channel */
-#define CONFIRM_MS 1000    /* a written line counts as delivered after this */
+#define WAIT_SLICE_MS 1000      /* how often an idle stream checks its channel */
+#define CONFIRM_GIVE_UP_MS 8000 /* a batch's round trip slower than this failed */
 
 struct status_sender {
     event_queue *queue;
@@ -23,6 +26,8 @@ struct status_sender {
     atomic_bool stopping;
     int64_t stop_deadline_ms; /* set once stopping */
     bool connected;           /* as last logged, so transitions log once */
+    event_batch pending;      /* taken from the queue, not yet confirmed */
+    unsigned long batches, lines;
 };
 
 static bool past_drain_deadline(status_sender *s)
@@ -40,35 +45,28 @@ static bool channel_alive(ssh_session session, ssh_channel ch)
     return rc != SSH_ERROR && rc != SSH_EOF && ssh_is_connected(session);
 }
 
-/* Lines written on the current connection but not yet known to have
- * arrived. The shell never answers, so "arrived" means: the connection was
- * still healthy CONFIRM_MS after the write (time for a reset or FIN from a
- * peer that was already gone to come back). A connection that breaks sends
- * its unconfirmed lines again on the next one: at least once, in order. */
-typedef struct {
-    size_t sent;                         /* queue[0..sent) written */
-    int64_t written_ms[EVENT_QUEUE_CAP]; /* when each was written */
-} in_flight;
-
-/* Pops the written lines old enough to count as delivered. */
-static void confirm_delivered(status_sender *s, in_flight *f)
+/* The shell never answers on the channel, so a batch counts as delivered
+ * once an SSH round trip begun after it has come back: keepalive@openssh.com
+ * with want_reply, which libssh's server answers itself, in order, after
+ * the channel data before it. libssh hides the answer (ssh_send_keepalive
+ * returns SSH_OK either way) but waits for it up to the session's timeout
+ * (10 s, ssh/client.c): a wait of CONFIRM_GIVE_UP_MS or more means none came
+ * and the connection counts as broken. */
+static int confirm_batch(ssh_session session, ssh_channel ch)
 {
-    int64_t now = monotonic_ms();
-    size_t done = 0;
-    while (done < f->sent && now - f->written_ms[done] >= CONFIRM_MS)
-        done++;
-    for (size_t i = 0; i < done; i++)
-        event_queue_pop(s->queue);
-    memmove(f->written_ms, f->written_ms + done, (f->sent - done) * sizeof f->written_ms[0]);
-    f->sent -= done;
+    int64_t start = monotonic_ms();
+    ssh_send_keepalive(session);
+    if (monotonic_ms() - start >= CONFIRM_GIVE_UP_MS)
+        return -1;
+    return channel_alive(session, ch) ? 0 : -1;
 }
 
 /* Runs on an open convocate-status channel until the queue is closed and
- * drained (0) or the connection breaks (PINNED_PEER_BROKEN). */
+ * drained (0) or the connection breaks (PINNED_PEER_BROKEN). A batch taken
+ * but not confirmed stays in s->pending and goes first next time. */
 static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
 {
     status_sender *s = ctx;
-    in_flight f = {.sent = 0};
     if (!s->connected) {
         log_info("status: connected to the shell at %s", s->where);
         s->connected = true;
@@ -77,25 +75,19 @@ static int stream_events(ssh_session session, ssh_channel ch, void *ctx)
         if (past_drain_deadline(s))
             return 0;
         if (!channel_alive(session, ch))
-            return PINNED_PEER_BROKEN; /* unconfirmed lines go again next time */
-        confirm_delivered(s, &f);
-        int wait = f.sent > 0 ? CONFIRM_MS / 4 : WAIT_SLICE_MS;
-        const char *line = event_queue_peek_wait(s->queue, f.sent, wait);
-        if (line == NULL) {
-            /* Stopping and nothing left to write: the process is about to
-             * exit, so what was written is as delivered as it will get. */
-            if (atomic_load(&s->stopping) && event_queue_is_closed(s->queue)) {
-                while (f.sent > 0) {
-                    event_queue_pop(s->queue);
-                    f.sent--;
-                }
-                return 0;
-            }
+            return PINNED_PEER_BROKEN;
+        if (s->pending.lines == 0 && event_queue_take(s->queue, &s->pending, STATUS_BATCH_LINES,
+                                                      STATUS_BATCH_BYTES, WAIT_SLICE_MS) == 0) {
+            if (atomic_load(&s->stopping) && event_queue_is_closed(s->queue))
+                return 0; /* closed and drained */
             continue;
         }
-        if (channel_write_all(ch, line, strlen(line)) < 0)
+        if (channel_write_all(ch, s->pending.buf, s->pending.len) < 0 ||
+            confirm_batch(session, ch) < 0)
             return PINNED_PEER_BROKEN;
-        f.written_ms[f.sent++] = monotonic_ms();
+        s->batches++;
+        s->lines += s->pending.lines;
+        event_batch_clear(&s->pending);
     }
 }
 
@@ -169,6 +161,10 @@ void status_sender_stop(status_sender *s)
     s->stop_deadline_ms = monotonic_ms() + STATUS_SENDER_DRAIN_MS;
     atomic_store(&s->stopping, true);
     pthread_join(s->thread, NULL);
+    if (s->pending.lines > 0)
+        log_warn("status: %zu events not delivered at shutdown", s->pending.lines);
+    log_debug("status: sent %lu events in %lu batches", s->lines, s->batches);
+    event_batch_free(&s->pending);
     pinned_peer_free(s->peer);
     free(s);
 }

@@ -2,6 +2,7 @@
 #ifndef CONVOCATE_COMMON_TIMEUTIL_H
 #define CONVOCATE_COMMON_TIMEUTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -15,5 +16,9 @@ bool rfc3339_parse(const char *s, time_t *out);
 int64_t monotonic_ms(void);
 /* Sleeps ms milliseconds, resuming after a signal. */
 void sleep_ms(long ms);
+/* The CLOCK_MONOTONIC time ms from now, for a timed wait on a condition
+ * made by monotonic_cond_init (so a wall-clock step never stretches it). */
+void monotonic_deadline(struct timespec *ts, int64_t ms);
+int monotonic_cond_init(pthread_cond_t *cond);
 
 #endif

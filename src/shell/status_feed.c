@@ -24,7 +24,8 @@
 typedef struct {
     int fd;
     unsigned id;
-    char *buf; /* bytes queued for this subscriber */
+    char *buf;  /* bytes queued for this subscriber: buf[off..len) */
+    size_t off; /* sent so far; a partial send moves this, not the bytes */
     size_t len, cap;
     bool dead; /* overflowed or hung up: closed by the feed thread */
 } subscriber;
@@ -102,10 +103,16 @@ static void queue_for(subscriber *s, const char *line, size_t len)
 {
     if (s->dead)
         return;
-    if (s->len + len > FEED_SUBSCRIBER_BUFFER) {
-        log_warn("feed subscriber %u is too slow (%zu bytes queued): dropping it", s->id, s->len);
+    size_t queued = s->len - s->off;
+    if (queued + len > FEED_SUBSCRIBER_BUFFER) {
+        log_warn("feed subscriber %u is too slow (%zu bytes queued): dropping it", s->id, queued);
         s->dead = true;
         return;
+    }
+    if (s->len + len > s->cap && s->off > 0) {
+        memmove(s->buf, s->buf + s->off, queued); /* once per refill, not per send */
+        s->off = 0;
+        s->len = queued;
     }
     if (grow_array(&s->buf, &s->cap, s->len + len, 1, 4096) < 0) {
         log_error("feed subscriber %u: out of memory: dropping it", s->id);
@@ -123,13 +130,22 @@ static void poke(status_feed *f)
     (void)n;
 }
 
+/* The thread needs a poke only for a subscriber whose queue was empty: one
+ * with bytes queued is already watched for POLLOUT, or is about to be
+ * flushed by the round that emptied the wake pipe. So a burst costs one
+ * wake-up, not one write per event. */
 void status_feed_publish(status_feed *f, const char *line, size_t len)
 {
+    bool wake = false;
     pthread_mutex_lock(&f->mu);
-    for (size_t i = 0; i < f->nsubs; i++)
-        queue_for(f->subs[i], line, len);
+    for (size_t i = 0; i < f->nsubs; i++) {
+        subscriber *s = f->subs[i];
+        wake |= !s->dead && s->len == s->off;
+        queue_for(s, line, len);
+    }
     pthread_mutex_unlock(&f->mu);
-    poke(f);
+    if (wake)
+        poke(f);
 }
 
 void status_feed_greet_line(status_feed *f, void *sub, const char *line, size_t len)
@@ -171,16 +187,17 @@ static void read_subscriber(subscriber *s)
 
 static void flush_subscriber(subscriber *s)
 {
-    if (s->dead || s->len == 0)
+    if (s->dead || s->len == s->off)
         return;
-    ssize_t n = send(s->fd, s->buf, s->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = send(s->fd, s->buf + s->off, s->len - s->off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR)
             s->dead = true;
         return;
     }
-    memmove(s->buf, s->buf + n, s->len - (size_t)n);
-    s->len -= (size_t)n;
+    s->off += (size_t)n;
+    if (s->off == s->len)
+        s->off = s->len = 0;
 }
 
 static void reap_dead(status_feed *f)
@@ -212,8 +229,9 @@ static void serve_round(status_feed *f, int timeout_ms)
     pthread_mutex_lock(&f->mu);
     size_t nsubs = f->nsubs;
     for (size_t i = 0; i < nsubs; i++)
-        pfd[n++] = (struct pollfd){.fd = f->subs[i]->fd,
-                                   .events = POLLIN | (f->subs[i]->len ? POLLOUT : 0)};
+        pfd[n++] =
+            (struct pollfd){.fd = f->subs[i]->fd,
+                            .events = POLLIN | (f->subs[i]->len > f->subs[i]->off ? POLLOUT : 0)};
     pthread_mutex_unlock(&f->mu);
     if (poll(pfd, n, timeout_ms) < 0 && errno != EINTR)
         log_error("feed: poll: %s", strerror(errno));

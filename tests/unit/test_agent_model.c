@@ -1,6 +1,7 @@
 /* Unit tests for the agent's pure logic: session.json model, collision rules
  * and port auto-pick, lock staleness, settings validation, /proc parsing and
- * the admission message, and the emitter's bounded queue. */
+ * the admission message, the capacity meter and the emitter (its queue is
+ * in test_event_queue.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -472,34 +473,44 @@ static void test_capacity_measures_this_host(void **state)
     capacity_meter_destroy(&m);
 }
 
-/* ---- emitter ---- */
-
-static void test_event_queue_drops_when_full(void **state)
+/* The sampling thread fills the meter by itself; a read then takes the
+ * cached sample instead of reading /proc (and never sleeps). */
+static void test_capacity_meter_serves_the_threads_sample(void **state)
 {
-    event_queue q;
-    assert_int_equal(event_queue_init(&q), 0);
-    for (int i = 0; i < EVENT_QUEUE_CAP; i++) {
-        char *line = malloc(16);
-        snprintf(line, 16, "e%d\n", i);
-        assert_true(event_queue_push(&q, line));
+    capacity_meter m;
+    capacity_snapshot s;
+    char err[256];
+    capacity_meter_init(&m);
+    assert_true(m.thread_running);
+    for (int i = 0; i < 500; i++) { /* the first sample is due after 200 ms */
+        pthread_mutex_lock(&m.mu);
+        bool valid = m.valid;
+        pthread_mutex_unlock(&m.mu);
+        if (valid)
+            break;
+        usleep(10000);
     }
-    assert_false(event_queue_push(&q, strdup("overflow\n")));
-    assert_false(event_queue_push(&q, strdup("overflow\n")));
-    assert_int_equal(event_queue_dropped(&q), 2);
-    /* The oldest stay, in order; nothing blocked. */
-    assert_string_equal(event_queue_front_wait(&q, 0), "e0\n");
-    event_queue_pop(&q);
-    assert_string_equal(event_queue_front_wait(&q, 0), "e1\n");
-    assert_true(event_queue_push(&q, strdup("after\n")));
-    event_queue_close(&q);
-    int left = 0;
-    while (event_queue_front_wait(&q, 0) != NULL) {
-        event_queue_pop(&q);
-        left++;
-    }
-    assert_int_equal(left, EVENT_QUEUE_CAP);
-    event_queue_destroy(&q);
+    assert_int_equal(capacity_measure(&m, &s, err, sizeof err), 0);
+    assert_int_equal(m.served_cached, 1);
+    assert_int_equal(m.sampled_inline, 0);
+    assert_true(s.ncpu >= 1 && s.mem_pct > 0.0);
+    capacity_meter_destroy(&m);
 }
+
+static void test_capacity_snapshot_of_a_reading(void **state)
+{
+    cpu_sample before = {.busy = 100, .total = 1000, .ncpu = 2};
+    host_reading now = {
+        .cpu = {.busy = 150, .total = 1200, .ncpu = 2}, .mem_total_kb = 1000, .mem_avail_kb = 250};
+    capacity_snapshot s;
+    capacity_snapshot_of(&before, &now, &s);
+    assert_true(s.cpu_pct > 24.99 && s.cpu_pct < 25.01);
+    assert_true(s.mem_pct > 74.99 && s.mem_pct < 75.01);
+    assert_int_equal(s.ncpu, 2);
+    assert_int_equal(s.mem_total_kb, 1000);
+}
+
+/* ---- emitter ---- */
 
 static void test_event_encoding(void **state)
 {
@@ -563,7 +574,8 @@ int main(void)
         cmocka_unit_test(test_capacity_parsing),
         cmocka_unit_test(test_admission_message),
         cmocka_unit_test(test_capacity_measures_this_host),
-        cmocka_unit_test(test_event_queue_drops_when_full),
+        cmocka_unit_test(test_capacity_meter_serves_the_threads_sample),
+        cmocka_unit_test(test_capacity_snapshot_of_a_reading),
         cmocka_unit_test(test_event_encoding),
         cmocka_unit_test(test_emitter_writes_events_log),
     };

@@ -1,0 +1,88 @@
+"""Clients the rows drive both servers with: paramiko (one connection, a
+fresh channel per call, as the shell does) and OpenSSH's ssh through a
+ControlMaster. The same client code runs against convocate and the
+reference, so client costs cancel out in the ratios."""
+import json
+import os
+import socket
+import subprocess
+import time
+
+import paramiko
+
+PING = json.dumps({"op": "ping", "params": None}).encode() + b"\n"
+
+
+def connect(port, key, user, known_hosts):
+    """One persistent paramiko connection, TCP_NODELAY on (paramiko leaves
+    Nagle on; without it both servers would wait for delayed ACKs)."""
+    client = paramiko.SSHClient()
+    client.load_host_keys(known_hosts)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect("127.0.0.1", port=port, username=user,
+                   pkey=paramiko.Ed25519Key.from_private_key_file(key),
+                   allow_agent=False, look_for_keys=False)
+    client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return client
+
+
+def call(client, line, subsystem="convocate-agent-rpc"):
+    """One request on a fresh channel; returns the response bytes."""
+    ch = client.get_transport().open_session()
+    ch.invoke_subsystem(subsystem)
+    ch.sendall(line)
+    ch.shutdown_write()
+    out = b""
+    while True:
+        chunk = ch.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    ch.close()
+    return out
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def side_by_side(fns, n, warmup=20, gap_s=0.0):
+    """Calls each fn in turn, n rounds, and returns one list of seconds per
+    fn: interleaving keeps a noisy machine's bad moments from landing on one
+    side only. gap_s: idle time before every call."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    samples = [[] for _ in fns]
+    for _ in range(n):
+        for i, fn in enumerate(fns):
+            if gap_s:
+                time.sleep(gap_s)
+            samples[i].append(timed(fn))
+    return samples
+
+
+class Mux:
+    """An OpenSSH ControlMaster to one server; call() runs `ssh -s` through it."""
+
+    def __init__(self, port, key, user, known_hosts, ctl):
+        self.dest = f"{user}@127.0.0.1"
+        self.base = ["ssh", "-p", str(port), "-i", key, "-o", "IdentitiesOnly=yes",
+                     "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known_hosts}",
+                     "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR", "-S", ctl]
+        self.master = subprocess.Popen(self.base + ["-M", "-N", self.dest])
+        deadline = time.monotonic() + 10
+        while not os.path.exists(ctl) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def call(self, data=PING, subsystem="convocate-agent-rpc"):
+        r = subprocess.run(self.base + [self.dest, "-s", subsystem], input=data,
+                           capture_output=True)
+        assert r.returncode == 0 and r.stdout, r.stderr
+        return r.stdout
+
+    def close(self):
+        subprocess.run(self.base + ["-O", "exit", self.dest], capture_output=True)
+        self.master.wait(timeout=10)
