@@ -39,37 +39,55 @@ static attr_t color(int pair, attr_t fallback)
     return have_colors ? COLOR_PAIR(pair) : fallback;
 }
 
-static void draw_title(const tui_app *app)
+static size_t count_waiting(const tui_snapshot *snap)
 {
-    attr_t attr = color(PAIR_TITLE, A_REVERSE) | A_BOLD;
-    char right[120] = "";
+    size_t waiting = 0;
+    for (size_t i = 0; i < snap->n_rows; i++)
+        waiting += activity_is_waiting(&snap->rows[i].activity) && !snap->rows[i].activity_unknown;
+    return waiting;
+}
+
+/* Load and clock on the right, as much of them as leaves the left part
+ * (the counts, "N waiting" above all) whole. */
+static void title_right(char *out, size_t size, int room)
+{
     double load[3];
     char clock[32];
     time_t now = time(NULL);
     struct tm tm;
     strftime(clock, sizeof clock, "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
-    if (getloadavg(load, 3) == 3)
-        snprintf(right, sizeof right, "load %.2f %.2f %.2f  %s ", load[0], load[1], load[2], clock);
-    else
-        snprintf(right, sizeof right, "%s ", clock);
-    char left[160];
-    size_t waiting = 0;
-    for (size_t i = 0; i < app->snap.n_rows; i++)
-        waiting +=
-            activity_is_waiting(&app->snap.rows[i].activity) && !app->snap.rows[i].activity_unknown;
+    if (getloadavg(load, 3) == 3) {
+        snprintf(out, size, "load %.2f %.2f %.2f  %s ", load[0], load[1], load[2], clock);
+        if (text_width(out) <= room)
+            return;
+        snprintf(out, size, "load %.2f  %s ", load[0], clock + 11);
+        if (text_width(out) <= room)
+            return;
+    }
+    snprintf(out, size, "%s ", clock + 11);
+    if (text_width(out) > room)
+        out[0] = '\0';
+}
+
+static void draw_title(const tui_app *app)
+{
+    attr_t attr = color(PAIR_TITLE, A_REVERSE) | A_BOLD;
+    char left[160], right[120];
+    size_t waiting = count_waiting(&app->snap);
     int n = snprintf(left, sizeof left, " convocate   %zu session%s on %zu agent%s",
                      app->snap.n_rows, app->snap.n_rows == 1 ? "" : "s", app->snap.n_agents,
                      app->snap.n_agents == 1 ? "" : "s");
     if (waiting && n > 0 && (size_t)n < sizeof left)
         snprintf(left + n, sizeof left - (size_t)n, "   %zu waiting", waiting);
+    title_right(right, sizeof right, COLS - text_width(left) - 2);
     int rw = text_width(right);
     text_put(0, 0, COLS, left, attr);
-    if (rw < COLS)
+    if (rw > 0 && rw < COLS)
         text_put(0, COLS - rw, rw, right, attr);
 }
 
 /* Column widths for a table width: the fixed columns first, what is left
- * shared between name and DNS name. Cost and context appear from
+ * shared between name and DNS name, 60:40. Cost and context appear from
  * WIDE_COLS on, the long date from DATE_COLS on; 80 columns still hold the
  * rest with a name of 12 columns. */
 enum {
@@ -108,7 +126,7 @@ static columns layout(int width)
     int rest = width - fixed - (shown - 1);
     if (rest < 8)
         rest = 8;
-    c.w[COL_NAME] = rest * 55 / 100;
+    c.w[COL_NAME] = rest * 60 / 100;
     c.w[COL_DNS] = rest - c.w[COL_NAME];
     return c;
 }
@@ -188,9 +206,7 @@ static attr_t activity_attr(const tui_row *row)
 static void activity_cells(const tui_row *row, char *act, char *cost, char *ctx, size_t size)
 {
     const tui_activity *a = &row->activity;
-    if (row->activity_unknown && a->known)
-        snprintf(act, size, "unknown");
-    else if (row->activity_unknown && (row->state == 'R' || row->state == 'C'))
+    if (row->activity_unknown) /* SPEC 16: a silent agent's word is no longer known */
         snprintf(act, size, "unknown");
     else
         activity_words(act, size, a, time(NULL));
@@ -259,8 +275,9 @@ static void draw_table(tui_app *app, int width)
     /* The marker explains itself in the header whenever it is on screen. */
     const char *name_head =
         any_autonomous(&app->snap) ? "NAME (" AUTONOMOUS_MARK " = autonomous)" : "NAME";
-    const char *header[N_COLS] = {"S",        "UUID", name_head, "AGENT", "PORT",
-                                  "ACTIVITY", "COST", "CTX",     "DNS",   "LAST ACCESSED"};
+    const char *header[N_COLS] = {
+        "S",        "UUID", name_head, "AGENT", "PORT",
+        "ACTIVITY", "COST", "CTX",     "DNS",   c.w[COL_LAST] >= 16 ? "LAST ACCESSED" : "ACCESSED"};
     draw_cells(1, &c, header, A_BOLD | A_UNDERLINE);
     int height = view_table_height(app);
     adjust_scroll(app, height);
@@ -334,6 +351,8 @@ static const char *key_menu(tui_mode mode)
     static const char *table_menus[] = {
         " Enter attach  N new  C clone  E edit  B background  D delete  K kill  O override"
         "  R restart  W waiting  P preview  > send  S settings  Q quit",
+        " Enter attach N new C clone E edit B bg D del K kill O override R restart W wait"
+        " P preview > send S settings Q quit",
         " Enter:attach N:new C:clone E:edit B:bg D:delete K:kill O:override R:restart"
         " W:waiting P:preview >:send S:settings Q:quit",
         "Enter N C E B D K O R W:wait P:preview >:send S:set Q:quit",
@@ -417,7 +436,7 @@ void view_draw(tui_app *app)
     draw_title(app);
     view_rect pane;
     bool preview = view_preview_rect(app, &pane);
-    draw_table(app, preview && pane.x > 0 ? pane.x : COLS);
+    draw_table(app, preview && pane.x > 0 ? pane.x - 1 : COLS);
     if (preview)
         preview_draw(app, &pane);
     draw_agents(app, LINES - 3);
