@@ -243,6 +243,23 @@ def test_silent_agent_makes_activity_unknown(rig, tuis, tmp_root):
     t.wait(lambda _: "waiting" in (t.row("web") or ""), 10, "web known again")
 
 
+def test_quiet_agent_turns_unknown_after_three_heartbeats(rig, tuis, tmp_root):
+    root, a, status = rig
+    cli(root, "new", "web")
+    web = uuid_of(a, "web")
+    t, _ = start_tui(root, tuis, tmp_root)
+    t.wait_row("web")
+    # the agent says it beats every 5 s, says what web does, then says nothing
+    status.send(status.event("agent.settings", {"heartbeat_s": 5}))
+    status.activity(web, "working")
+    t.wait(lambda _: "working" in (t.row("web") or ""), 10, "web working")
+    t0 = time.monotonic()
+    t.wait(lambda _: "unknown" in (t.row("web") or ""), 40, "web unknown")
+    assert time.monotonic() - t0 >= 10, "unknown before 3 heartbeats of 5 s passed"
+    assert f"{a.agent_id} SILENT" in t.screen()
+    assert t.row("web").split()[0] == "-"  # the agent still answers list: only the feed is quiet
+
+
 def test_capacity_gauge_in_the_agents_line(rig, tuis, tmp_root):
     root, a, _ = rig
     t, _ = start_tui(root, tuis, tmp_root)
