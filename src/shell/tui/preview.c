@@ -10,6 +10,7 @@
 #include "shell/tui/text.h"
 
 #define PAIR_BASE 16 /* below are the table's own pairs */
+#define PREVIEW_SLACK_MS 150
 
 static long now_ms(void)
 {
@@ -39,7 +40,9 @@ void preview_tick(tui_app *app)
     if (!view_preview_rect(app, &r) || row == NULL || !is_running(row) || p->job_id != 0)
         return;
     bool other = strcmp(p->uuid, row->uuid) != 0;
-    if (!other && now_ms() - p->last_asked_ms < PREVIEW_EVERY_MS)
+    /* The main loop wakes on the second: a little slack keeps the pace at
+     * one peek a second rather than one every two. */
+    if (!other && now_ms() - p->last_asked_ms < PREVIEW_EVERY_MS - PREVIEW_SLACK_MS)
         return;
     agent_entry *agent = registry_find(&app->reg, row->agent);
     tui_job *job = agent ? job_new(JOB_PEEK, "peek") : NULL;
