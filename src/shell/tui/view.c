@@ -355,6 +355,8 @@ static const char *key_menu(tui_mode mode)
         " P preview > send S settings Q quit",
         " Enter:attach N:new C:clone E:edit B:bg D:delete K:kill O:override R:restart"
         " W:waiting P:preview >:send S:settings Q:quit",
+        "Enter:attach N:new C:clone E:edit B:bg D:del K:kill O:ovr R:rst W:wait P:preview >:send"
+        " S:set Q:quit",
         "Enter N C E B D K O R W:wait P:preview >:send S:set Q:quit",
         " Enter N C E B D K O R W P > S Q",
     };
