@@ -185,8 +185,12 @@ def test_waiting_column_title_w_bell_and_notify_setting(rig, tuis, tmp_root):
     t.wait(lambda s: s.splitlines()[-1].startswith("no session is waiting"), 10, "W refusal")
 
     assert bell_flag(t) == "0"
+    t0 = time.monotonic()
     status.activity(web, "waiting", ago=190)
     t.wait(lambda _: "waiting 3m" in (t.row("web") or ""), 10, "web waiting")
+    # from the event, not a list (15 s away, and this agent's list has no activity)
+    print(f"event sent to row shown: {time.monotonic() - t0:.2f}s")
+    assert time.monotonic() - t0 < 5
     t.wait(lambda s: "1 waiting" in s.splitlines()[0], 5, "the title count")
     raw.wait(OSC9.format(name="web", agent=a.agent_id).encode())
     osc = OSC9.format(name="web", agent=a.agent_id).encode()
