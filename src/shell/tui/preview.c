@@ -146,6 +146,18 @@ static void draw_screen(const char *screen, int y, int x, int h, int w)
     }
 }
 
+/* The agent's refusal, verbatim, over as many lines as it needs. */
+static void draw_wrapped(const char *text, int y, int x, int h, int w)
+{
+    for (int line = 0; line < h && *text; line++) {
+        size_t n = text_fit(text, w);
+        if (n == 0)
+            break; /* a character wider than the pane */
+        text_put_run(y + line, x, w, text, n, A_BOLD);
+        text += n;
+    }
+}
+
 void preview_draw(tui_app *app, const view_rect *r)
 {
     const tui_row *row = app_selected(app);
@@ -163,7 +175,7 @@ void preview_draw(tui_app *app, const view_rect *r)
     else if (strcmp(p->uuid, row->uuid) != 0)
         text_put(y, x, w, "asking...", A_DIM);
     else if (p->error[0])
-        text_put(y, x, w, p->error, A_BOLD);
+        draw_wrapped(p->error, y, x, h, w);
     else if (p->screen)
         draw_screen(p->screen, y, x, h, w);
 }

@@ -157,3 +157,21 @@ const char *text_tail(const char *s, int width)
     }
     return s;
 }
+
+size_t text_fit(const char *s, int width)
+{
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    const char *start = s;
+    int used = 0;
+    while (*s) {
+        wchar_t wc;
+        size_t n = next_char(s, &wc, &st);
+        int w = char_width(wc);
+        if (w > 0 && used + w > width)
+            break;
+        used += w > 0 ? w : 0;
+        s += n;
+    }
+    return (size_t)(s - start);
+}
