@@ -89,10 +89,13 @@ class StatusChannel:
             ev["session_id"] = session_id
         return ev
 
-    def activity(self, session_id, state, ago=0, cost=None, context=None):
-        data = {"state": state, "since": now_rfc3339(ago), "detail": "", "cost_usd": cost,
+    def activity_event(self, session_id, state, ago=0, cost=None, context=None, detail=""):
+        data = {"state": state, "since": now_rfc3339(ago), "detail": detail, "cost_usd": cost,
                 "context_pct": context, "model": None}
-        self.send(self.event("session.activity", data, session_id))
+        return self.event("session.activity", data, session_id)
+
+    def activity(self, session_id, state, **kw):
+        self.send(self.activity_event(session_id, state, **kw))
 
     def stop(self):
         stop_process(self.proc)
@@ -202,6 +205,8 @@ def test_waiting_column_title_w_bell_and_notify_setting(rig, tuis, tmp_root):
     assert raw.bytes().count(osc) == 1
 
     t.select("api")  # W moves the selection to the waiting session
+    status.activity(web, "waiting", ago=192)  # still (or again) waiting, whatever a list said
+    t.wait(lambda _: "waiting" in (t.row("web") or ""), 10, "web waiting")
     t.keys("W")
     t.wait(lambda s: "web on" in s.splitlines()[-1], 10, "W's answer")
     t.keys("k")
@@ -217,7 +222,8 @@ def test_waiting_column_title_w_bell_and_notify_setting(rig, tuis, tmp_root):
         assert f.read() == "notify=off\n"
     t.keys("Escape")
     before = len(raw.bytes())
-    status.activity(api, "waiting")
+    # both in one connection: the agent's own list (every 15 s) cannot come between
+    status.send(status.activity_event(api, "waiting"), status.activity_event(web, "waiting"))
     t.wait(lambda s: "2 waiting" in s.splitlines()[0], 10, "two waiting")
     time.sleep(2)
     assert b"\x07" not in raw.bytes()[before:]
@@ -278,7 +284,7 @@ def wait_running(t, name):
 
 
 def test_preview_pane_and_send(rig, tuis, tmp_root):
-    root, a, _ = rig
+    root, a, status = rig
     cli(root, "new", "idle")
     cli(root, "new", "web")
     cli(root, "restart", "web")
@@ -300,6 +306,9 @@ def test_preview_pane_and_send(rig, tuis, tmp_root):
         text = re.sub(r"\x1b\[[0-9;:]*m", "", peek["result"]["screen"])
         wanted = [ln.strip()[:20] for ln in text.splitlines() if len(ln.strip()) >= 4]
         t.wait(lambda s: any(w in s for w in wanted), 10, f"one of {wanted[-3:]}")
+    # what the session waits for titles the pane
+    status.activity(uuid_of(a, "web"), "waiting", detail="permission: Bash(ls)")
+    t.wait_text("preview: web (waiting: permission: Bash(ls))", timeout=10)
     t.keys("P")
     t.wait(lambda s: "preview:" not in s, 10, "the pane to close")
 

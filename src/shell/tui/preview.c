@@ -162,8 +162,13 @@ void preview_draw(tui_app *app, const view_rect *r)
 {
     const tui_row *row = app_selected(app);
     const tui_preview *p = &app->preview;
-    char title[200];
-    snprintf(title, sizeof title, "preview: %s", row ? row->name : "no session");
+    char title[400];
+    /* What the session waits for (the hook's detail) says why it matters. */
+    if (row && row->activity.known && row->activity.detail[0] && !row->activity_unknown)
+        snprintf(title, sizeof title, "preview: %s (%s: %s)", row->name, row->activity.state,
+                 row->activity.detail);
+    else
+        snprintf(title, sizeof title, "preview: %s", row ? row->name : "no session");
     if (r->h < 3 || r->w < 10)
         return;
     text_box(r->y, r->x, r->h, r->w, title);
