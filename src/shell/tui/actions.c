@@ -8,6 +8,8 @@
 
 #include "shell/attach_client.h"
 #include "shell/orphans.h"
+#include "shell/tui/preview.h"
+#include "shell/tui/text.h"
 
 /* The words each confirmed op uses: the question, the progress line, and
  * the line when it is done. */
@@ -233,6 +235,60 @@ void action_attach(tui_app *app)
     model_refresh(app->model, agent->id);
 }
 
+void action_send_open(tui_app *app)
+{
+    const tui_row *row = target_row(app);
+    if (row == NULL)
+        return;
+    if (row->state != 'R' && row->state != 'C') {
+        app_status(app, true, "session \"%s\" is not running", row->name);
+        return;
+    }
+    app->send.row = *row;
+    app->send.text[0] = '\0';
+    app->mode = MODE_SEND;
+}
+
+static void send_submit(tui_app *app)
+{
+    const tui_row *row = &app->send.row;
+    agent_entry *agent = registry_find(&app->reg, row->agent);
+    app->mode = MODE_TABLE;
+    if (agent == NULL) {
+        app_status(app, true, "agent %s is no longer registered", row->agent);
+        return;
+    }
+    tui_job *job = job_new(JOB_SEND, "send");
+    if (job == NULL || (job->params = json_pack("{s:s,s:s,s:b}", "id", row->uuid, "text",
+                                                app->send.text, "enter", 1)) == NULL) {
+        job_free(job);
+        app_status(app, true, "out of memory");
+        return;
+    }
+    job->agent = agent;
+    snprintf(job->uuid, sizeof job->uuid, "%s", row->uuid);
+    snprintf(job->name, sizeof job->name, "%s", row->name);
+    char progress[200];
+    snprintf(progress, sizeof progress, "sending to %s...", row->name);
+    submit_or_report(app, job, progress);
+}
+
+void action_send_key(tui_app *app, bool is_key, wint_t key)
+{
+    if (!is_key && key == 27) {
+        app->mode = MODE_TABLE;
+        app_status(app, false, "Nothing sent.");
+    } else if ((!is_key && (key == '\n' || key == '\r')) || (is_key && key == KEY_ENTER)) {
+        if (app->send.text[0])
+            send_submit(app);
+    } else if ((is_key && key == KEY_BACKSPACE) || (!is_key && (key == 127 || key == 8))) {
+        text_drop_last(app->send.text);
+    } else if (!is_key && key >= 0x20 && key != 127) {
+        if (!text_append_wchar(app->send.text, sizeof app->send.text, key))
+            app_status(app, true, "at most %d bytes go in one send", SEND_TEXT_MAX);
+    }
+}
+
 static void form_job_done(tui_app *app, tui_job *job)
 {
     if (!job->ok) {
@@ -265,6 +321,19 @@ static void action_job_report(tui_app *app, tui_job *job)
 
 void action_job_done(tui_app *app, tui_job *job)
 {
+    if (job->kind == JOB_PEEK) {
+        preview_job_done(app, job);
+        return;
+    }
+    if (job->kind == JOB_SEND) {
+        /* The agent's words as they are (SPEC 16). */
+        if (job->ok)
+            app_status(app, false, "Sent to %s.", job->name);
+        else
+            app_status(app, true, "%s", job->error);
+        job_free(job);
+        return;
+    }
     if (job->kind == JOB_PING_ALL) {
         if (app->mode == MODE_SETTINGS && job->id == app->settings.job_id) {
             app->settings.answer = job;

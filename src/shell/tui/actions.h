@@ -3,6 +3,8 @@
 #ifndef CONVOCATE_SHELL_TUI_ACTIONS_H
 #define CONVOCATE_SHELL_TUI_ACTIONS_H
 
+#include <wchar.h>
+
 #include "shell/tui/app.h"
 
 /* K, R, B, D, O: asks Y/N first (O only for a locked session). */
@@ -19,6 +21,10 @@ void action_submit_form(tui_app *app);
 void action_settings(tui_app *app);
 /* Enter: leaves curses, relays the terminal to the session, comes back. */
 void action_attach(tui_app *app);
+/* >: opens the prompt that types into the selected running session. */
+void action_send_open(tui_app *app);
+/* A key in the prompt: text, Backspace, Enter sends (with Enter), Esc cancels. */
+void action_send_key(tui_app *app, bool is_key, wint_t key);
 /* A finished job: status line, form or settings dialog. Frees job. */
 void action_job_done(tui_app *app, tui_job *job);
 

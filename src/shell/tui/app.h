@@ -11,7 +11,33 @@
 #include "shell/tui/jobs.h"
 #include "shell/tui/model.h"
 
-typedef enum { MODE_TABLE, MODE_CONFIRM, MODE_FORM, MODE_PICKER, MODE_SETTINGS } tui_mode;
+typedef enum {
+    MODE_TABLE,
+    MODE_CONFIRM,
+    MODE_FORM,
+    MODE_PICKER,
+    MODE_SETTINGS,
+    MODE_SEND /* the > prompt: a line typed into a session (SPEC 16) */
+} tui_mode;
+
+#define SEND_TEXT_MAX 4096 /* the send op's limit (SPEC 7) */
+#define PREVIEW_AUTO_COLS 160
+
+/* The preview pane (SPEC 16): the selected session's screen by peek. */
+typedef struct {
+    int pref;           /* -1 automatic (shown from PREVIEW_AUTO_COLS on), 0 off, 1 on */
+    char uuid[40];      /* the session that screen or error belongs to */
+    char *screen;       /* owned: the last peek's text with its SGR escapes */
+    char error[512];    /* the agent's refusal, shown verbatim instead */
+    unsigned job_id;    /* the peek in flight, 0 when none */
+    long last_asked_ms; /* monotonic time of the last peek sent */
+} tui_preview;
+
+/* The > prompt. */
+typedef struct {
+    char text[SEND_TEXT_MAX + 1];
+    tui_row row; /* the session it goes to, as selected when > was pressed */
+} tui_send;
 
 typedef struct {
     char op[16]; /* the RPC op to run once confirmed */
@@ -40,6 +66,10 @@ typedef struct {
     tui_form form;
     size_t picker_selected;
     tui_settings settings;
+    tui_preview preview;
+    tui_send send;
+    bool notify_on;     /* bell + OSC 9 when a session turns waiting (tui.conf) */
+    char osc_out[1024]; /* notifications to write to the terminal after the next refresh */
     char status[700];
     bool status_is_error;
     bool quit;

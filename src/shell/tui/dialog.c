@@ -6,6 +6,7 @@
 
 #include "common/paths.h"
 #include "shell/tui/actions.h"
+#include "shell/tui/notify.h"
 #include "shell/tui/text.h"
 #include "version.h"
 
@@ -47,8 +48,24 @@ static void picker_key(tui_app *app, bool is_key, wint_t key)
     }
 }
 
+/* B in the settings dialog: the bell and OSC 9 on a session turning waiting. */
+static void toggle_notify(tui_app *app)
+{
+    char err[300];
+    app->notify_on = !app->notify_on;
+    if (notify_save(app->notify_on, err, sizeof err) < 0)
+        app_status(app, true, "%s (the change holds until you quit)", err);
+    else
+        app_status(app, false, "Bell and notification when a session waits: %s.",
+                   app->notify_on ? "on" : "off");
+}
+
 static void settings_key(tui_app *app, bool is_key, wint_t key)
 {
+    if (!is_key && (key == 'b' || key == 'B')) {
+        toggle_notify(app);
+        return;
+    }
     if (is_escape(is_key, key) || is_enter(is_key, key) ||
         (!is_key && (key == 'q' || key == 'Q' || key == 's' || key == 'S'))) {
         app->mode = MODE_TABLE;
@@ -184,7 +201,7 @@ static int agent_lines(const tui_app *app, size_t i, char lines[4][600])
 
 static void settings_draw(tui_app *app)
 {
-    int y, x, w, last, inner = 1 + 5 * (int)app->reg.n + (app->reg.n == 0 ? 2 : 0);
+    int y, x, w, last, inner = 2 + 5 * (int)app->reg.n + (app->reg.n == 0 ? 2 : 0);
     if (!centred_box(inner, &y, &x, &w, &last, "Settings"))
         return;
     int row = y + 1;
@@ -193,6 +210,10 @@ static void settings_draw(tui_app *app)
     snprintf(head, sizeof head, "convocate %s   root %s", CONVOCATE_VERSION,
              root && *root ? root : "/");
     text_put(row++, x + 2, w - 4, head, A_BOLD);
+    text_put(row++, x + 2, w - 4,
+             app->notify_on ? "bell + notification when a session waits: on   (B: turn off)"
+                            : "bell + notification when a session waits: off  (B: turn on)",
+             A_NORMAL);
     if (app->reg.n == 0)
         text_put(++row, x + 2, w - 4,
                  "No agents registered: add one with 'convocate-host init-agent'.", A_NORMAL);

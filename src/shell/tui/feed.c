@@ -52,6 +52,11 @@ static void apply_event(const char *line, tui_model *m)
             model_set_silent(m, agent, json_is_false(live));
         } else if (strcmp(type, "agent.heartbeat") == 0) {
             model_set_silent(m, agent, false);
+        } else if (strcmp(type, "session.activity") == 0) {
+            /* The event carries the whole answer: no need to ask the agent. */
+            const char *sid = json_string_value(json_object_get(ev, "session_id"));
+            if (sid)
+                model_apply_activity(m, agent, sid, json_object_get(ev, "data"));
         } else {
             model_refresh(m, agent); /* something changed there: list it again */
         }

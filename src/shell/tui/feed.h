@@ -1,6 +1,7 @@
 /* The hook for live updates from `convocate status-serve` (SPEC 8.4): the
  * TUI subscribes to /run/convocate/status.sock when it exists and turns each
- * event into "ask that agent again now" (or marks the agent silent/live).
+ * event into "ask that agent again now" (or marks the agent silent/live);
+ * session.activity events are applied to their row as they are (SPEC 16).
  * Without the socket the 15 s refresh alone keeps the list current. */
 #ifndef CONVOCATE_SHELL_TUI_FEED_H
 #define CONVOCATE_SHELL_TUI_FEED_H

@@ -11,9 +11,11 @@
 #include "ssh/registry.h"
 
 typedef enum {
-    JOB_ACTION,  /* kill, restart, background, override, delete: {id} -> null */
-    JOB_SESSION, /* create, edit, clone: -> session object */
-    JOB_PING_ALL /* ping and auth-get every agent, for the settings dialog */
+    JOB_ACTION,   /* kill, restart, background, override, delete: {id} -> null */
+    JOB_SESSION,  /* create, edit, clone: -> session object */
+    JOB_PING_ALL, /* ping and auth-get every agent, for the settings dialog */
+    JOB_PEEK,     /* the preview pane's peek: {id} -> {screen,cols,rows} */
+    JOB_SEND      /* the > prompt: {id,text,enter} -> null */
 } job_kind;
 
 typedef struct tui_job {
@@ -27,6 +29,7 @@ typedef struct tui_job {
     char except_uuid[40];
     char label[200]; /* what the status line says while it runs */
     char name[128];  /* the session's name, for the message when done */
+    char uuid[40];   /* PEEK and SEND: the session's UUID */
     /* filled by the worker */
     bool ok;
     json_t *result;

@@ -17,6 +17,7 @@ typedef struct {
     struct timespec busy_since;
     bool tried, answered, reachable, silent;
     char error[256];
+    tui_capacity capacity;
     tui_row *rows;
     size_t n_rows;
 } agent_slot;
@@ -63,6 +64,24 @@ void row_from_json(tui_row *row, json_t *s, const char *agent_id)
      * agent is the first thing the operator must fix. */
     if (row->error[0] && row->state != 'O')
         row->state = '?';
+    json_t *activity = json_object_get(s, "activity");
+    row->activity_reported = activity != NULL;
+    activity_from_json(&row->activity, activity);
+}
+
+/* An agent older than SPEC 16 reports no "activity" key: what the status
+ * feed said about its sessions stays until the agent says otherwise. */
+static void keep_feed_activity(tui_row *rows, size_t n, const tui_row *old, size_t n_old)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].activity_reported)
+            continue;
+        for (size_t j = 0; j < n_old; j++)
+            if (strcmp(rows[i].uuid, old[j].uuid) == 0) {
+                rows[i].activity = old[j].activity;
+                break;
+            }
+    }
 }
 
 static void notify(tui_model *m)
@@ -115,6 +134,7 @@ static void store_answer(agent_slot *slot, json_t *list, const char *err)
         snprintf(slot->error, sizeof slot->error, "out of memory");
         return;
     }
+    keep_feed_activity(rows, n, slot->rows, slot->n_rows);
     free(slot->rows);
     slot->rows = rows;
     slot->n_rows = n;
@@ -133,6 +153,42 @@ static void wait_for_refresh(tui_model *m, const bool *wake)
             break;
 }
 
+/* The capacity object of a ping (SPEC 7); unknown when the agent did not
+ * answer or reported none. */
+static tui_capacity capacity_of(json_t *ping)
+{
+    tui_capacity c = {0};
+    json_t *cap = json_object_get(ping, "capacity");
+    if (!json_is_object(cap))
+        return c;
+    c.cpu_pct = json_number_value(json_object_get(cap, "cpu_pct"));
+    c.mem_pct = json_number_value(json_object_get(cap, "mem_pct"));
+    c.threshold_pct = (long)json_integer_value(json_object_get(cap, "threshold_pct"));
+    c.sessions = (long)json_integer_value(json_object_get(cap, "sessions"));
+    c.known = c.cpu_pct >= 0 && c.cpu_pct <= 1000 && c.mem_pct >= 0 && c.mem_pct <= 100;
+    return c;
+}
+
+/* Lock not held: one list, then (when it came back) one ping for the
+ * capacity gauges, both on this agent's own thread. */
+static json_t *ask_agent(agent_slot *slot, char *err, size_t errlen, tui_capacity *cap)
+{
+    json_t *list = agent_call(slot->agent, "list", NULL, err, errlen);
+    if (list && !json_is_array(list)) {
+        json_decref(list);
+        list = NULL;
+        snprintf(err, errlen, "agent %s answered list with something not a list", slot->agent->id);
+    }
+    memset(cap, 0, sizeof *cap);
+    if (list) {
+        char ping_err[256];
+        json_t *ping = agent_call(slot->agent, "ping", NULL, ping_err, sizeof ping_err);
+        *cap = capacity_of(ping);
+        json_decref(ping);
+    }
+    return list;
+}
+
 static void *agent_list_thread(void *arg)
 {
     agent_slot *slot = arg;
@@ -144,17 +200,13 @@ static void *agent_list_thread(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &slot->busy_since);
         pthread_mutex_unlock(&m->lock);
         char err[256] = "";
-        json_t *list = agent_call(slot->agent, "list", NULL, err, sizeof err);
-        if (list && !json_is_array(list)) {
-            json_decref(list);
-            list = NULL;
-            snprintf(err, sizeof err, "agent %s answered list with something not a list",
-                     slot->agent->id);
-        }
+        tui_capacity cap;
+        json_t *list = ask_agent(slot, err, sizeof err, &cap);
         names_cache_store(slot->agent->id, list); /* for completion; NULL keeps it */
         pthread_mutex_lock(&m->lock);
         slot->busy = false;
         store_answer(slot, list, err);
+        slot->capacity = cap;
         json_decref(list);
         notify(m);
         wait_for_refresh(m, &slot->wake);
@@ -281,6 +333,30 @@ void model_set_silent(tui_model *m, const char *agent_id, bool silent)
     pthread_mutex_unlock(&m->lock);
 }
 
+void model_apply_activity(tui_model *m, const char *agent_id, const char *session_id, json_t *data)
+{
+    tui_activity a;
+    activity_from_json(&a, data); /* null: nothing known any more */
+    bool found = false;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n_slots; i++) {
+        agent_slot *slot = &m->slots[i];
+        if (strcmp(slot->agent->id, agent_id) != 0)
+            continue;
+        for (size_t j = 0; j < slot->n_rows; j++)
+            if (strcmp(slot->rows[j].uuid, session_id) == 0) {
+                slot->rows[j].activity = a;
+                found = true;
+            }
+        if (!found) /* a session this TUI has not listed yet: list it */
+            slot->wake = true;
+    }
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+    if (found)
+        notify(m);
+}
+
 static int newest_first(const void *a, const void *b)
 {
     const tui_row *x = a, *y = b;
@@ -299,6 +375,7 @@ static void fill_agent_view(tui_agent_view *v, const agent_slot *slot, const str
     v->silent = slot->silent;
     v->pending_s = slot->busy ? (long)(now->tv_sec - slot->busy_since.tv_sec) : 0;
     snprintf(v->error, sizeof v->error, "%s", slot->error);
+    v->capacity = slot->capacity;
 }
 
 /* True when some agent's rows (even stale ones, the last it said) hold uuid. */
@@ -346,6 +423,9 @@ int model_snapshot(tui_model *m, tui_snapshot *out)
         const agent_slot *slot = &m->slots[i];
         if (slot->n_rows)
             memcpy(out->rows + out->n_rows, slot->rows, slot->n_rows * sizeof *slot->rows);
+        /* SPEC 16: what a silent or unreachable agent said is no longer known. */
+        for (size_t j = 0; j < slot->n_rows; j++)
+            out->rows[out->n_rows + j].activity_unknown = slot->silent || !slot->reachable;
         out->n_rows += slot->n_rows;
         fill_agent_view(&out->agents[i], slot, &now);
     }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "ssh/registry.h"
+#include "shell/tui/activity.h"
 
 #define TUI_REFRESH_S 15
 #define TUI_SLOW_S 20 /* an answer pending this long marks the agent "not answering" */
@@ -30,7 +31,17 @@ typedef struct {
     char state; /* '-', 'L', 'R', 'C', 'O' (orphan, agent ""), '?' broken session.json */
     bool stale; /* its agent did not answer the last list: shown greyed */
     char error[128];
+    tui_activity activity;  /* SPEC 16; from list and session.activity events */
+    bool activity_reported; /* the session object had an "activity" key */
+    bool activity_unknown;  /* its agent is silent or unreachable: shown "unknown" */
 } tui_row;
+
+/* An agent's capacity as its last ping reported it (SPEC 7, 10). */
+typedef struct {
+    bool known;
+    double cpu_pct, mem_pct;
+    long threshold_pct, sessions;
+} tui_capacity;
 
 typedef struct {
     char id[AGENT_ID_LEN + 1];
@@ -41,6 +52,7 @@ typedef struct {
     bool silent;     /* the status feed says no heartbeat lately */
     long pending_s;  /* seconds the current call has been waiting, 0 when idle */
     char error[256]; /* why the last list failed */
+    tui_capacity capacity;
 } tui_agent_view;
 
 typedef struct {
@@ -59,6 +71,9 @@ tui_model *model_start(agent_registry *reg, int notify_fd);
 void model_refresh(tui_model *m, const char *agent_id);
 /* Marks an agent silent or live, as reported by the status feed. */
 void model_set_silent(tui_model *m, const char *agent_id, bool silent);
+/* Applies a session.activity event's data to that session's row at once
+ * (no round trip to the agent) and wakes the UI. */
+void model_apply_activity(tui_model *m, const char *agent_id, const char *session_id, json_t *data);
 /* Fills out with a copy of the current state; free it with snapshot_free. */
 int model_snapshot(tui_model *m, tui_snapshot *out);
 void snapshot_free(tui_snapshot *s);

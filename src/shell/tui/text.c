@@ -116,3 +116,62 @@ void text_box(int y, int x, int h, int w, const char *title)
         text_put(y, x + 2, tw < w - 4 ? tw : w - 4, framed, A_BOLD);
     }
 }
+
+int text_put_run(int y, int x, int width, const char *s, size_t len, attr_t attr)
+{
+    attr_t old_attr;
+    short old_pair;
+    attr_get(&old_attr, &old_pair, NULL);
+    attr_set(attr, PAIR_NUMBER(attr), NULL);
+    move(y, x);
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    const char *end = s + len;
+    int used = 0;
+    while (s < end && *s) {
+        wchar_t wc;
+        s += next_char(s, &wc, &st);
+        int w = char_width(wc);
+        if (w < 0)
+            continue;
+        if (used + w > width)
+            break;
+        wchar_t one[2] = {wc, L'\0'};
+        addnwstr(one, 1);
+        used += w;
+    }
+    attr_set(old_attr, old_pair, NULL);
+    return used;
+}
+
+const char *text_tail(const char *s, int width)
+{
+    int total = text_width(s);
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    while (total > width && *s) {
+        wchar_t wc;
+        s += next_char(s, &wc, &st);
+        int w = char_width(wc);
+        total -= w < 0 ? 0 : w;
+    }
+    return s;
+}
+
+size_t text_fit(const char *s, int width)
+{
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    const char *start = s;
+    int used = 0;
+    while (*s) {
+        wchar_t wc;
+        size_t n = next_char(s, &wc, &st);
+        int w = char_width(wc);
+        if (w > 0 && used + w > width)
+            break;
+        used += w > 0 ? w : 0;
+        s += n;
+    }
+    return (size_t)(s - start);
+}

@@ -8,6 +8,13 @@
 
 /* Draws s at (y, x) in at most width columns, padding with spaces to width. */
 void text_put(int y, int x, int width, const char *s, attr_t attr);
+/* Draws the first len bytes of s at (y, x) in at most width columns, no
+ * padding; returns the columns used. attr may carry a colour pair. */
+int text_put_run(int y, int x, int width, const char *s, size_t len, attr_t attr);
+/* How many bytes of s fit in width columns (whole characters). */
+size_t text_fit(const char *s, int width);
+/* The end of s that fits in width columns. */
+const char *text_tail(const char *s, int width);
 /* Display columns s takes (invalid bytes count one each). */
 int text_width(const char *s);
 /* Removes the last character (not byte) of a UTF-8 string. */

@@ -18,6 +18,8 @@
 #include "shell/tui/app.h"
 #include "shell/tui/dialog.h"
 #include "shell/tui/feed.h"
+#include "shell/tui/notify.h"
+#include "shell/tui/preview.h"
 #include "shell/tui/view.h"
 
 #define ESCAPE_DELAY_MS 25 /* long enough for a key's escape sequence, short for Esc itself */
@@ -44,8 +46,10 @@ static void take_snapshot(tui_app *app)
     tui_snapshot fresh;
     if (model_snapshot(app->model, &fresh) < 0)
         return; /* out of memory: keep showing the last one */
-    snapshot_free(&app->snap);
+    tui_snapshot before = app->snap;
     app->snap = fresh;
+    notify_transitions(app, &before);
+    snapshot_free(&before);
     for (size_t i = 0; i < app->snap.n_rows; i++)
         if (strcmp(app->snap.rows[i].uuid, app->selected_uuid) == 0) {
             app->selected = i;
@@ -71,9 +75,26 @@ static void move_selection(tui_app *app, long step)
              app->snap.rows[app->selected].uuid);
 }
 
+/* W: the next session whose Claude waits for the operator, wrapping. */
+static void next_waiting(tui_app *app)
+{
+    size_t n = app->snap.n_rows;
+    for (size_t step = 1; step <= n; step++) {
+        size_t k = (app->selected + step) % n;
+        const tui_row *row = &app->snap.rows[k];
+        if (activity_is_waiting(&row->activity) && !row->activity_unknown) {
+            move_selection(app, (long)k - (long)app->selected);
+            app_status(app, false, "%s on %s is waiting.", row->name, row->agent);
+            return;
+        }
+    }
+    app_status(app, false, "no session is waiting");
+}
+
 static bool table_motion_key(tui_app *app, wint_t key)
 {
-    long page = view_table_height() > 1 ? view_table_height() - 1 : 1;
+    int height = view_table_height(app);
+    long page = height > 1 ? height - 1 : 1;
     switch (key) {
     case KEY_UP:
         move_selection(app, -1);
@@ -128,6 +149,15 @@ static void table_letter_key(tui_app *app, wint_t key)
     case 's':
         action_settings(app);
         break;
+    case 'w':
+        next_waiting(app);
+        break;
+    case 'p':
+        preview_toggle(app);
+        break;
+    case '>':
+        action_send_open(app);
+        break;
     case 'q':
         app->quit = true;
         break;
@@ -172,6 +202,9 @@ static void handle_key(tui_app *app, bool is_key, wint_t key)
             break;
         }
         break;
+    case MODE_SEND:
+        action_send_key(app, is_key, key);
+        break;
     default:
         dialog_key(app, is_key, key);
         break;
@@ -204,8 +237,9 @@ static void draw(tui_app *app)
         form_draw(&app->form);
     else
         dialog_draw(app);
-    curs_set(app->mode == MODE_FORM ? 1 : 0);
+    curs_set(app->mode == MODE_FORM || app->mode == MODE_SEND ? 1 : 0);
     refresh();
+    notify_flush(app);
 }
 
 static int ms_to_next_second(void)
@@ -219,6 +253,7 @@ static void main_loop(tui_app *app, tui_feed *feed)
 {
     time_t last_feed_try = 0;
     while (!app->quit) {
+        preview_tick(app);
         draw(app);
         struct pollfd pfd[3] = {
             {.fd = STDIN_FILENO, .events = POLLIN},
@@ -283,6 +318,8 @@ static int open_app(tui_app *app)
         fprintf(stderr, "convocate: out of memory starting the terminal UI\n");
         return -1;
     }
+    app->notify_on = notify_load();
+    app->preview.pref = -1;
     take_snapshot(app);
     if (app->reg.n == 0)
         app_status(app, true, "No agents registered: add one with 'convocate-host init-agent'.");
@@ -299,6 +336,7 @@ static void close_app(tui_app *app)
     bool model_done = app->model == NULL || model_stop(app->model, STOP_WAIT_MS);
     bool jobs_done = app->jobs == NULL || jobs_stop(app->jobs, STOP_WAIT_MS);
     job_free(app->settings.answer);
+    preview_free(app);
     snapshot_free(&app->snap);
     if (!model_done || !jobs_done)
         return;

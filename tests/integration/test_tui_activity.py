@@ -1,0 +1,348 @@
+"""Issue 12 in the TUI (SPEC 16) against a real agent and a real
+`convocate status-serve`: session.activity events reach the TUI through the
+status channel exactly as an agent sends them (OpenSSH, `-s convocate-status`,
+with a key registered for that real agent), and the TUI answers with its
+activity column, the waiting count, W, the bell and OSC 9 (seen in the raw
+bytes the pane wrote, through tmux pipe-pane, and in tmux's bell flag), the
+saved notify setting, `unknown` for a silent agent, the capacity gauges, the
+preview pane by peek and the > prompt by send."""
+import itertools
+import json
+import os
+import re
+import subprocess
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from conftest import BUILD, SHELL_BIN, free_port, make_client_key, register_agent, \
+    stop_process, wait_for_port
+from test_tui import Tui, cli
+
+HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
+_counter = itertools.count()
+OSC9 = "\x1b]9;convocate: {name} on {agent} is waiting\x07"
+
+
+def now_rfc3339(ago=0):
+    t = datetime.fromtimestamp(time.time() - ago, timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class StatusChannel:
+    """status-serve on the shell root (feed at <root>/run/convocate/status.sock,
+    where the TUI looks) and the agent's side of its status channel: a key of
+    its own in agent-keys/<id>/ and status_authorized_keys, as init-agent pairs
+    it, and OpenSSH to speak with it."""
+
+    def __init__(self, root, agent, base):
+        r = subprocess.run([HOST_BIN, "init-shell", "--root", root], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        self.agent_id = agent.agent_id
+        self.key = make_client_key(base, "agent_to_shell_ed25519_key")
+        with open(self.key + ".pub") as f:
+            pub = f.read()
+        keys = os.path.join(root, "etc/convocate/agent-keys", agent.agent_id)
+        with open(os.path.join(keys, "agent_to_shell_ed25519_key.pub"), "w") as f:
+            f.write(pub)
+        with open(os.path.join(root, "etc/convocate/status_authorized_keys"), "a") as f:
+            f.write(pub)
+        with open(os.path.join(root, "etc/convocate/status_host_ed25519_key.pub")) as f:
+            kind, blob = f.read().split()[:2]
+        self.port = free_port()
+        self.known_hosts = os.path.join(base, "status_known_hosts")
+        with open(self.known_hosts, "w") as f:
+            f.write(f"[127.0.0.1]:{self.port} {kind} {blob}\n")
+        self.log_path = os.path.join(base, "status-serve.log")
+        env = {k: v for k, v in os.environ.items() if k not in ("INVOCATION_ID", "JOURNAL_STREAM")}
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                [SHELL_BIN, "--root", root, "status-serve", "--listen",
+                 f"127.0.0.1:{self.port}", "-v"],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
+        assert wait_for_port(self.port, self.proc), self.log()
+        self.feed = os.path.join(root, "run/convocate/status.sock")
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.feed):
+            assert time.monotonic() < deadline, self.log()
+            time.sleep(0.1)
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def send(self, *events):
+        data = b"".join((json.dumps(e) + "\n").encode() for e in events)
+        argv = ["ssh", "-p", str(self.port), "-i", self.key, "-o", "IdentitiesOnly=yes",
+                "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR",
+                "claude@127.0.0.1", "-s", "convocate-status"]
+        r = subprocess.run(argv, input=data, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+
+    def event(self, type_, data=None, session_id=None):
+        ev = {"type": type_, "agent_id": self.agent_id, "timestamp": now_rfc3339(),
+              "data": data}
+        if session_id:
+            ev["session_id"] = session_id
+        return ev
+
+    def activity_event(self, session_id, state, ago=0, cost=None, context=None, detail=""):
+        data = {"state": state, "since": now_rfc3339(ago), "detail": detail, "cost_usd": cost,
+                "context_pct": context, "model": None}
+        return self.event("session.activity", data, session_id)
+
+    def activity(self, session_id, state, **kw):
+        self.send(self.activity_event(session_id, state, **kw))
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+@pytest.fixture
+def rig(start_agent, shell_root, tmp_root):
+    a = start_agent()
+    register_agent(shell_root, a)
+    status = StatusChannel(shell_root, a, tmp_root)
+    yield shell_root, a, status
+    status.stop()
+
+
+@pytest.fixture
+def tuis(tmp_root):
+    made = []
+
+    def factory(root, conf, **kw):
+        t = ConfTui(root, conf, **kw)
+        made.append(t)
+        return t
+
+    yield factory
+    for t in made:
+        t.close()
+
+
+class Raw:
+    """Every byte the TUI writes to its terminal (tmux pipe-pane), where the
+    bell and OSC 9 can be seen: tmux does not keep either on the screen."""
+
+    def __init__(self, tui, path):
+        self.path = path
+        open(path, "wb").close()
+        tui.tmux("pipe-pane", "-O", f"cat >> {path}")
+
+    def bytes(self):
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    def wait(self, needle, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.bytes():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{needle!r} never written; tail: {self.bytes()[-400:]!r}")
+
+
+class ConfTui(Tui):
+    """A TUI whose notify setting lives in a private XDG_CONFIG_HOME."""
+
+    def __init__(self, root, conf, width=100, height=30):
+        self.socket = f"convocate-tuia-{os.getpid()}-{next(_counter)}"
+        self.tmux("new-session", "-d", "-x", str(width), "-y", str(height),
+                  "-e", "LANG=C.UTF-8", "-e", f"XDG_CONFIG_HOME={conf}",
+                  SHELL_BIN, "--root", root)
+
+
+def start_tui(root, tuis, tmp_root, **kw):
+    conf = os.path.join(tmp_root, "config")
+    t = tuis(root, conf, **kw)
+    return t, os.path.join(conf, "convocate", "tui.conf")
+
+
+def uuid_of(agent, name):
+    return {s["name"]: s["uuid"] for s in agent.ok("list")}[name]
+
+
+def bell_flag(t):
+    return t.tmux("display", "-p", "#{window_bell_flag}").stdout.strip()
+
+
+def test_waiting_column_title_w_bell_and_notify_setting(rig, tuis, tmp_root):
+    root, a, status = rig
+    cli(root, "new", "web")
+    cli(root, "new", "api")
+    web, api = uuid_of(a, "web"), uuid_of(a, "api")
+    t, conf = start_tui(root, tuis, tmp_root, width=130, height=30)
+    t.wait_row("web")
+    t.wait_row("api")
+    raw = Raw(t, os.path.join(tmp_root, "raw.out"))
+    assert "ACTIVITY" in t.lines()[1] and "COST" in t.lines()[1]  # 130 columns: wide
+    status.activity(api, "working", ago=12, cost=0.42, context=37)
+    t.wait(lambda _: "working" in (t.row("api") or ""), 10, "api working")
+    assert re.search(r"working 1\ds\s+\$0\.42\s+37%", t.row("api")), t.row("api")
+    assert "waiting" not in t.lines()[0]
+    t.keys("w")
+    t.wait(lambda s: s.splitlines()[-1].startswith("no session is waiting"), 10, "W refusal")
+
+    assert bell_flag(t) == "0"
+    t0 = time.monotonic()
+    status.activity(web, "waiting", ago=190)
+    t.wait(lambda _: "waiting 3m" in (t.row("web") or ""), 10, "web waiting")
+    # from the event, not a list (15 s away, and this agent's list has no activity)
+    print(f"event sent to row shown: {time.monotonic() - t0:.2f}s")
+    assert time.monotonic() - t0 < 5
+    t.wait(lambda s: "1 waiting" in s.splitlines()[0], 5, "the title count")
+    raw.wait(OSC9.format(name="web", agent=a.agent_id).encode())
+    osc = OSC9.format(name="web", agent=a.agent_id).encode()
+    assert raw.bytes().replace(osc, b"").count(b"\x07") == 1  # the bell, once
+    assert bell_flag(t) == "1"
+    # the same state again (a repeated event, a refresh) is no new transition
+    status.activity(web, "waiting", ago=191)
+    time.sleep(2)
+    assert raw.bytes().count(osc) == 1
+
+    t.select("api")  # W moves the selection to the waiting session
+    status.activity(web, "waiting", ago=192)  # still (or again) waiting, whatever a list said
+    t.wait(lambda _: "waiting" in (t.row("web") or ""), 10, "web waiting")
+    t.keys("W")
+    t.wait(lambda s: "web on" in s.splitlines()[-1], 10, "W's answer")
+    t.keys("k")
+    t.wait(lambda s: "Kill session web" in s.splitlines()[-1], 10, "K on the selected row")
+    t.keys("Escape")
+
+    # S, B: notify off, saved; a new waiting session makes no sound
+    t.keys("S")
+    t.wait_text("bell + notification when a session waits: on")
+    t.keys("b")
+    t.wait_text("bell + notification when a session waits: off")
+    with open(conf) as f:
+        assert f.read() == "notify=off\n"
+    t.keys("Escape")
+    before = len(raw.bytes())
+    # both in one connection: the agent's own list (every 15 s) cannot come between
+    status.send(status.activity_event(api, "waiting"), status.activity_event(web, "waiting"))
+    t.wait(lambda s: "2 waiting" in s.splitlines()[0], 10, "two waiting")
+    time.sleep(2)
+    assert b"\x07" not in raw.bytes()[before:]
+    # a new TUI reads the setting back
+    t2, _ = start_tui(root, tuis, tmp_root, width=130, height=30)
+    t2.wait_row("web")
+    t2.keys("S")
+    t2.wait_text("bell + notification when a session waits: off")
+
+
+def test_silent_agent_makes_activity_unknown(rig, tuis, tmp_root):
+    root, a, status = rig
+    cli(root, "new", "web")
+    web = uuid_of(a, "web")
+    t, _ = start_tui(root, tuis, tmp_root, width=80, height=24)
+    t.wait_row("web")
+    status.activity(web, "waiting")
+    t.wait(lambda _: "waiting" in (t.row("web") or ""), 10, "web waiting")
+    # agent.shutdown: status-serve reports the agent silent at once (shell.agent live=false)
+    status.send(status.event("agent.shutdown", {"reason": "SIGTERM"}))
+    t.wait(lambda _: "unknown" in (t.row("web") or ""), 10, "web unknown")
+    assert f"{a.agent_id} SILENT" in t.screen()
+    assert "waiting" not in t.lines()[0]
+    lines = t.lines()
+    assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+    status.send(status.event("agent.heartbeat"))
+    t.wait(lambda _: "waiting" in (t.row("web") or ""), 10, "web known again")
+
+
+def test_quiet_agent_turns_unknown_after_three_heartbeats(rig, tuis, tmp_root):
+    root, a, status = rig
+    cli(root, "new", "web")
+    web = uuid_of(a, "web")
+    t, _ = start_tui(root, tuis, tmp_root)
+    t.wait_row("web")
+    # the agent says it beats every 5 s, says what web does, then says nothing
+    status.send(status.event("agent.settings", {"heartbeat_s": 5}))
+    status.activity(web, "working")
+    t.wait(lambda _: "working" in (t.row("web") or ""), 10, "web working")
+    t0 = time.monotonic()
+    t.wait(lambda _: "unknown" in (t.row("web") or ""), 40, "web unknown")
+    assert time.monotonic() - t0 >= 10, "unknown before 3 heartbeats of 5 s passed"
+    assert f"{a.agent_id} SILENT" in t.screen()
+    assert t.row("web").split()[0] == "-"  # the agent still answers list: only the feed is quiet
+
+
+def test_capacity_gauge_in_the_agents_line(rig, tuis, tmp_root):
+    root, a, _ = rig
+    t, _ = start_tui(root, tuis, tmp_root)
+    shot = t.wait(lambda s: re.search(rf"{a.agent_id} up \[cpu \d+/\d+% mem \d+/\d+% \d+ sess\]",
+                                      s), 30, "the gauge")
+    cap = a.ok("ping")["capacity"]
+    assert f"/{cap['threshold_pct']}%" in shot
+
+
+def wait_running(t, name):
+    return t.wait(lambda _: (t.row(name) or "?").split()[0] in ("R", "C"), 120, f"{name} running")
+
+
+def test_preview_pane_and_send(rig, tuis, tmp_root):
+    root, a, status = rig
+    cli(root, "new", "idle")
+    cli(root, "new", "web")
+    cli(root, "restart", "web")
+    t, _ = start_tui(root, tuis, tmp_root, width=100, height=30)
+    wait_running(t, "web")
+    assert "preview:" not in t.screen()  # 100 columns: not by itself
+    t.select("idle")
+    t.keys("P")
+    t.wait_text("preview: idle")
+    t.wait_text("not running")
+    t.select("web")
+    t.wait_text("preview: web")
+    # the agent's screen, or (before the agent knows peek) its error verbatim
+    shot = t.wait(lambda s: "asking..." not in s, 20, "the peek's answer")
+    peek = a.rpc("peek", {"id": uuid_of(a, "web")})
+    if peek.get("ok") is False:
+        assert peek["error"] in shot, shot
+    else:  # some line of the session's screen, its escapes gone, is in the pane
+        text = re.sub(r"\x1b\[[0-9;:]*m", "", peek["result"]["screen"])
+        wanted = [ln.strip()[:20] for ln in text.splitlines() if len(ln.strip()) >= 4]
+        t.wait(lambda s: any(w in s for w in wanted), 10, f"one of {wanted[-3:]}")
+    # what the session waits for titles the pane
+    status.activity(uuid_of(a, "web"), "waiting", detail="permission: Bash(ls)")
+    t.wait_text("preview: web (waiting: permission: Bash(ls))", timeout=10)
+    t.keys("P")
+    t.wait(lambda s: "preview:" not in s, 10, "the pane to close")
+
+    t.keys(">")
+    t.wait_text("send to web>")
+    t.type("echo conv-$((6*7))")
+    t.keys("Escape")
+    t.wait(lambda s: "Nothing sent." in s.splitlines()[-1], 10, "Esc")
+    t.keys(">")
+    t.type("echo conv-$((6*7))")
+    t.keys("Enter")
+    pending = ("Nothing sent.", "sending to", "send to web>")  # what the line said before
+    shot = t.wait(lambda s: not any(p in s.splitlines()[-1] for p in pending), 20,
+                  "send's answer")
+    if "Sent to web." in shot.splitlines()[-1]:
+        t.keys("P")
+        t.wait_text("conv-42", timeout=30)  # what was typed ran in the session
+    else:  # before the agent side: its refusal, verbatim
+        assert shot.splitlines()[-1].strip() == 'unknown op "send"', shot
+
+
+def test_preview_opens_by_itself_when_wide(rig, tuis, tmp_root):
+    root, a, _ = rig
+    cli(root, "new", "web")
+    t, _ = start_tui(root, tuis, tmp_root, width=170, height=40)
+    t.wait_row("web")
+    shot = t.wait_text("preview: web")
+    assert "not running" in shot
+    lines = t.lines()
+    assert all(len(line) <= 170 for line in lines)
+    t.tmux("resize-window", "-x", "100", "-y", "30")
+    t.wait(lambda s: "preview:" not in s and len(s.splitlines()) == 30, 10, "narrower")
+    t.tmux("resize-window", "-x", "80", "-y", "24")
+    t.wait(lambda s: len(s.splitlines()) == 24 and "S UUID" in s, 10, "80x24")
+    t.keys("P")  # below the table at 80x24
+    t.wait(lambda s: "preview: web" in s and t.row("web") is not None
+           and all(len(line) <= 80 for line in s.splitlines()), 10, "the pane below the table")
