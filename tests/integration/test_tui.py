@@ -4,22 +4,10 @@ action lands on real agents whose own answers are checked too."""
 import json
 import os
 import re
-import time
 
 from lib.common import docker
-from lib.shell_cli import SESSION_PROMPT, convocate
-from lib.tui import BUSY, until_admitted
-
-
-def cli(root, *args, tries=60):
-    """convocate CLI that must succeed, retried while CPU admission refuses."""
-    for _ in range(tries):
-        r = convocate(root, *args)
-        if r.returncode == 0 or BUSY not in r.stderr:
-            break
-        time.sleep(1)
-    assert r.returncode == 0, f"convocate {args}: {r.stderr}"
-    return r
+from lib.shell_cli import SESSION_PROMPT, convocate_ok as cli
+from lib.tui import until_admitted
 
 
 def sessions_of(agent):

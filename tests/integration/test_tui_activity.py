@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import BUILD, SHELL_BIN, free_port, make_client_key, register_agent, \
-    stop_process, wait_for_port
-from test_tui import Tui, cli
-
-HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
+from lib.agent import register_agent
+from lib.common import HOST_BIN, SHELL_BIN, free_port, make_client_key, stop_process, \
+    wait_for_port
+from lib.shell_cli import convocate_ok as cli
+from lib.tui import Tui
 _counter = itertools.count()
 OSC9 = "\x1b]9;convocate: {name} on {agent} is waiting\x07"
 

@@ -18,6 +18,13 @@ def convocate(shell_root, *args, timeout=90, input=None):
         time.sleep(1)
 
 
+def convocate_ok(shell_root, *args, **kwargs):
+    """convocate() that must succeed; returns the completed process."""
+    r = convocate(shell_root, *args, **kwargs)
+    assert r.returncode == 0, f"convocate {args}: {r.stderr}"
+    return r
+
+
 # The prompt of the session's shell: user claude on a container whose
 # hostname is convocate-<first 8 hex digits of the session's UUID>.
 SESSION_PROMPT = r"claude@convocate-[0-9a-f]{8}"
