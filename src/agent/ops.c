@@ -243,6 +243,8 @@ static const struct {
     {"settings-set", op_settings_set},
     {"auth-set", op_auth_set},
     {"auth-get", op_auth_get},
+    {"peek", op_peek},
+    {"send", op_send},
 };
 
 op_handler ops_find(const char *name)

@@ -75,6 +75,10 @@ int op_auth_get(agent *a, json_t *params, json_t **result, char *err, size_t err
  * what to do) when it is invalid, so the start is refused. */
 int agent_claude_env_mount(agent *a, char *path, size_t size, char *err, size_t errlen);
 
+/* peek and send (SPEC 16), in ops_peek.c. */
+int op_peek(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+int op_send(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+
 /* The session lifecycle ops, in ops_lifecycle.c. */
 int op_create(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
 int op_edit(agent *a, json_t *params, json_t **result, char *err, size_t errlen);

@@ -82,4 +82,21 @@ int docker_session_running(docker_client *d, const char *uuid, bool *running, ch
  * (`tmux detach-client -s claude` through an exec); the container keeps running. */
 int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t errlen);
 
+/* The output of a non-interactive exec (docker_exec_capture). */
+typedef struct {
+    char *data; /* stdout, NUL-terminated; malloc'd */
+    size_t len;
+    bool truncated;    /* stdout went past max_out: the rest was dropped */
+    char errtext[201]; /* the first line of stderr, for messages */
+    long exit_code;
+} exec_output;
+
+/* Runs argv (NULL-terminated, each element passed as is: no shell) as user
+ * claude inside the session's container, without a TTY, and keeps up to
+ * max_out bytes of its stdout. 0 once it ran (whatever its exit code),
+ * -1 with err when it could not be run. exec_output_clear() frees it. */
+int docker_exec_capture(docker_client *d, const char *uuid, const char *const argv[],
+                        size_t max_out, exec_output *out, char *err, size_t errlen);
+void exec_output_clear(exec_output *out);
+
 #endif

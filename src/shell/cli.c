@@ -11,6 +11,7 @@
 #include "proto/claude_fields.h"
 #include "shell/attach_client.h"
 #include "shell/cli_auth.h"
+#include "shell/cli_peek.h"
 #include "shell/names_cache.h"
 #include "shell/orphans.h"
 #include "ssh/registry.h"
@@ -504,6 +505,7 @@ static const struct {
     {"attach", cmd_attach}, {"kill", cmd_kill},     {"restart", cmd_restart},
     {"delete", cmd_delete}, {"bg", cmd_bg},         {"override", cmd_override},
     {"clone", cmd_clone},   {"edit", cmd_edit},     {"auth", cli_auth},
+    {"peek", cli_peek},     {"send", cli_send},
 };
 
 bool cli_is_command(const char *cmd)
