@@ -73,7 +73,9 @@ json_t *session_object(agent *a, const store_entry *e, bool running, bool held_b
         json_object_set_new(obj, "running", json_boolean(running)) < 0 ||
         json_object_set_new(obj, "attached", json_integer(attached)) < 0 ||
         json_object_set_new(obj, "locked", json_boolean(locked)) < 0 ||
-        json_object_set_new(obj, "state", json_string(state_char(running, attached, locked))) < 0) {
+        json_object_set_new(obj, "state", json_string(state_char(running, attached, locked))) < 0 ||
+        json_object_set_new(obj, "activity",
+                            running ? activity_json(a->activity, e->uuid) : json_null()) < 0) {
         json_decref(obj);
         return NULL;
     }

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <pthread.h>
 
+#include "agent/activity.h"
 #include "agent/agent.h"
 #include "agent/capacity.h"
 #include "engine/docker.h"
@@ -33,6 +34,7 @@ struct agent {
     store *store;
     docker_client *docker;
     emitter *events;
+    activity_watcher *activity; /* SPEC 16 */
     capacity_meter meter;
 
     pthread_mutex_t settings_mu;

@@ -43,6 +43,7 @@ typedef struct {
     const char *claude_bin;  /* -> /usr/local/bin/claude (ro), optional */
     const char *docker_sock; /* -> /var/run/docker.sock, only when the setting says so */
     const char *claude_env;  /* -> /run/convocate/claude.env (ro), optional (SPEC 15) */
+    const char *activity;    /* -> /run/convocate/activity (rw), optional (SPEC 16) */
     const char *model;       /* CONVOCATE_MODEL; "" or NULL = none */
     bool autonomous;         /* CONVOCATE_AUTONOMOUS=1|0 */
     unsigned claude_uid, claude_gid;
