@@ -136,6 +136,11 @@ static int op_ping(agent *a, json_t *params, json_t **result, char *err, size_t 
                   "version", CONVOCATE_VERSION, "server_time", now, "image_tag", image, "capacity",
                   "cpu_pct", snap.cpu_pct, "mem_pct", snap.mem_pct, "threshold_pct",
                   s.admission_threshold_pct, "sessions", agent_count_running(a));
+    /* Spool lines dropped and files refused (SPEC 16): a hostile or broken
+     * session shows here without flooding the log. */
+    if (*result != NULL)
+        json_object_set_new(*result, "activity_dropped",
+                            json_integer((json_int_t)activity_dropped(a->activity)));
     return *result ? 0 : (snprintf(err, errlen, "ping: out of memory"), -1);
 }
 
