@@ -505,7 +505,7 @@ static const struct {
     {"attach", cmd_attach}, {"kill", cmd_kill},     {"restart", cmd_restart},
     {"delete", cmd_delete}, {"bg", cmd_bg},         {"override", cmd_override},
     {"clone", cmd_clone},   {"edit", cmd_edit},     {"auth", cli_auth},
-    {"peek", cli_peek},     {"send", cli_send},
+    {"peek", cli_peek},     {"send", cli_send},     {"watch", cli_watch},
 };
 
 bool cli_is_command(const char *cmd)

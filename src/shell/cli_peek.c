@@ -9,8 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "common/paths.h"
+#include "common/timeutil.h"
 #include "shell/orphans.h"
 #include "shell/sessions.h"
 
@@ -183,4 +187,140 @@ int cli_send(agent_registry *r, int argc, char **argv)
         return failed(err);
     json_decref(res);
     return 0;
+}
+
+/* ---- watch ---- */
+
+#define WATCH_LINE_MAX (64 * 1024)
+#define NAMES_RELOAD_MS 5000
+
+typedef struct {
+    agent_registry *r;
+    json_t *names; /* uuid -> name, from the agents' lists */
+    int64_t loaded_ms;
+} name_book;
+
+static void names_load(name_book *b)
+{
+    cluster_list l;
+    json_decref(b->names);
+    b->names = json_object();
+    b->loaded_ms = monotonic_ms();
+    if (cluster_list_load(b->r, &l) < 0)
+        return;
+    size_t i;
+    json_t *s;
+    json_array_foreach(l.sessions, i, s)
+    {
+        json_object_set_new(b->names, str_of(s, "uuid"), json_string(str_of(s, "name")));
+    }
+    cluster_list_free(&l);
+}
+
+/* The session's name; a session made since the last load makes one reload
+ * (at most every NAMES_RELOAD_MS), else the uuid stands in. */
+static const char *name_of(name_book *b, const char *uuid)
+{
+    const char *name = json_string_value(json_object_get(b->names, uuid));
+    if (name == NULL && monotonic_ms() - b->loaded_ms >= NAMES_RELOAD_MS) {
+        names_load(b);
+        name = json_string_value(json_object_get(b->names, uuid));
+    }
+    return name ? name : uuid;
+}
+
+static void print_activity(name_book *b, json_t *ev)
+{
+    json_t *d = json_object_get(ev, "data");
+    const char *stamp = str_of(ev, "timestamp");
+    char clock[9] = "";
+    if (strlen(stamp) >= 19)
+        snprintf(clock, sizeof clock, "%.8s", stamp + 11);
+    printf("%s %s %s %s", clock, name_of(b, str_of(ev, "session_id")), str_of(ev, "agent_id"),
+           json_is_object(d) ? str_of(d, "state") : "unknown");
+    json_t *cost = json_object_get(d, "cost_usd"), *ctx = json_object_get(d, "context_pct");
+    if (json_is_number(cost))
+        printf(" $%.2f", json_number_value(cost));
+    if (json_is_number(ctx))
+        printf(" ctx %.0f%%", json_number_value(ctx));
+    const char *detail = str_of(d, "detail");
+    if (*detail) {
+        fputs(" ", stdout);
+        write_plain(detail, stdout); /* a session wrote it: no escapes reach the terminal */
+    }
+    fputc('\n', stdout);
+}
+
+static int feed_connect(void)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    char msg[sizeof addr.sun_path + 128];
+    if (root_path(addr.sun_path, sizeof addr.sun_path, "/run/convocate/status.sock") < 0)
+        return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0)
+        return fd;
+    snprintf(msg, sizeof msg, "cannot reach the local feed at %s: %s (is status-serve running?)",
+             addr.sun_path, strerror(errno));
+    failed(msg);
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* One line of the feed; session.activity events are printed. */
+static void watch_line(name_book *b, const char *line, size_t len, bool as_json)
+{
+    json_t *ev = json_loadb(line, len, 0, NULL);
+    if (json_is_object(ev) && strcmp(str_of(ev, "type"), "session.activity") == 0) {
+        if (as_json)
+            printf("%.*s\n", (int)len, line);
+        else
+            print_activity(b, ev);
+        fflush(stdout);
+    }
+    json_decref(ev);
+}
+
+int cli_watch(agent_registry *r, int argc, char **argv)
+{
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") != 0)
+            return usage("watch", "takes only --json");
+        as_json = true;
+    }
+    int fd = feed_connect();
+    if (fd < 0)
+        return 1;
+    name_book b = {.r = r};
+    if (!as_json)
+        names_load(&b);
+    static char buf[WATCH_LINE_MAX];
+    size_t have = 0;
+    bool skipping = false;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        char *start = buf, *nl;
+        while ((nl = memchr(start, '\n', have - (size_t)(start - buf))) != NULL) {
+            if (!skipping)
+                watch_line(&b, start, (size_t)(nl - start), as_json);
+            skipping = false;
+            start = nl + 1;
+        }
+        have -= (size_t)(start - buf);
+        memmove(buf, start, have);
+        if (have == sizeof buf) { /* a line longer than any event: skip it */
+            have = 0;
+            skipping = true;
+        }
+    }
+    close(fd);
+    json_decref(b.names);
+    return failed("the local feed closed");
 }

@@ -10,5 +10,7 @@
 /* argv[0] is the command name. */
 int cli_peek(agent_registry *r, int argc, char **argv);
 int cli_send(agent_registry *r, int argc, char **argv);
+/* Runs until the feed closes (exit 1) or a signal ends it. */
+int cli_watch(agent_registry *r, int argc, char **argv);
 
 #endif

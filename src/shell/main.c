@@ -55,6 +55,8 @@ static void usage(FILE *out)
         "                                    terminal or with --color)\n"
         "  send NAME TEXT|- [--no-enter]     type TEXT ('-' = stdin) into the session, then\n"
         "                                    Enter unless --no-enter\n"
+        "  watch [--json]                    one line per activity change on every agent,\n"
+        "                                    from the local feed (--json: the raw events)\n"
         "\n"
         "Claude credentials (see 'convocate auth --help'):\n"
         "  auth set [--agent ID | --all] (--api-key-file F | --oauth-token-file F)\n"

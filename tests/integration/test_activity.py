@@ -10,11 +10,12 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 
 import pytest
 
-from conftest import docker
+from conftest import SHELL_BIN, docker
 from lib import claude_cli
 from lib.model_standin import ModelStandin
 from netcluster import Feed, NetCluster
@@ -106,6 +107,9 @@ def test_one_prompt_through_working_waiting_working_idle(net, standin):
     home = os.path.join(a.root, "home/claude", uuid)
     shutil.copyfile(claude_bin, os.path.join(home, CLI_IN_HOME))
     os.chmod(os.path.join(home, CLI_IN_HOME), 0o755)
+    watchers = [subprocess.Popen([SHELL_BIN, "--root", c.shell_root, "watch", *extra],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for extra in ([], ["--json"])]
     convocate_ok(c, "restart", "act1")
     act = Activity(feed, a, uuid)
     act.until(lambda d: d["state"] == "idle", 120, "idle at Claude's start")
@@ -146,3 +150,17 @@ def test_one_prompt_through_working_waiting_working_idle(net, standin):
     proof = docker("exec", f"convocate-session-{uuid}", "cat", "/tmp/activity-proof", check=False)
     assert proof.stdout == "activity-42\n", "the approved tool did not run"
     print("activity seen:", act.seen)
+    # convocate watch printed the same changes, by name; --json the events.
+    outs = []
+    for w in watchers:
+        w.terminate()
+        outs.append(w.communicate(timeout=10)[0])
+    plain, raw = outs
+    print("convocate watch:\n" + plain)
+    assert re.search(rf"^\d\d:\d\d:\d\d act1 {a.agent_id} waiting \$[0-9.]+ .*Bash$", plain,
+                     re.M), plain
+    assert re.search(rf"^\d\d:\d\d:\d\d act1 {a.agent_id} idle \$[0-9.]+ ctx \d+%$", plain,
+                     re.M), plain
+    events = [json.loads(l) for l in raw.splitlines()]
+    assert events and all(e["type"] == "session.activity" for e in events)
+    assert [e["data"]["state"] for e in events if e["session_id"] == uuid][-1] == "idle"
