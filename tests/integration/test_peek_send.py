@@ -96,3 +96,18 @@ def test_refusals(cluster):
     r = convocate(root, "send", s["name"], "-", input="x" * 5000)
     assert r.returncode == 2 and "4096" in r.stderr
 
+
+
+def test_watch_without_a_feed_says_so(shell_root):
+    r = convocate(shell_root, "watch")
+    assert r.returncode == 1
+    assert "cannot reach the local feed" in r.stderr and "status.sock" in r.stderr
+    r = convocate(shell_root, "watch", "--bogus")
+    assert r.returncode == 2
+
+
+def test_peek_and_send_usage(shell_root):
+    for args in [("peek",), ("peek", "x", "--lines", "501"), ("peek", "x", "--lines", "a"),
+                 ("send", "x"), ("send",), ("send", "x", "")]:
+        r = convocate(shell_root, *args)
+        assert r.returncode == 2, (args, r.stderr)
