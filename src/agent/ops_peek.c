@@ -56,19 +56,15 @@ static int run_tmux(agent *a, const char *id, const char *name, const char *cons
     return 0;
 }
 
-static int pane_size(agent *a, const char *id, const char *name, int *cols, int *rows, char *err,
-                     size_t errlen)
+/* The first line of the combined output is "<cols> <rows>"; the screen is
+ * what follows it. */
+static int split_size(exec_output *out, int *cols, int *rows, size_t *screen_at)
 {
-    static const char *const argv[] = {
-        "tmux", "display-message", "-p", "-t", "claude", "#{pane_width} #{pane_height}", NULL};
-    exec_output out;
-    if (run_tmux(a, id, name, argv, SMALL_OUTPUT, &out, err, errlen) < 0)
+    char *nl = memchr(out->data, '\n', out->len);
+    if (nl == NULL || sscanf(out->data, "%d %d", cols, rows) != 2 || *cols <= 0 || *rows <= 0)
         return -1;
-    int rc = sscanf(out.data, "%d %d", cols, rows) == 2 && *cols > 0 && *rows > 0 ? 0 : -1;
-    if (rc < 0)
-        snprintf(err, errlen, "peek session \"%s\": tmux gave no pane size", name);
-    exec_output_clear(&out);
-    return rc;
+    *screen_at = (size_t)(nl - out->data) + 1;
+    return 0;
 }
 
 int op_peek(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
@@ -83,25 +79,38 @@ int op_peek(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
         params_get_int(params, "lines", 0, PEEK_LINES_MAX, &lines, err, errlen) < 0 ||
         require_running(a, id, name, sizeof name, err, errlen) < 0)
         return -1;
-    /* -S -N: N lines of history above the visible screen. */
+    /* One exec: tmux runs both commands, separated by the ";" argument. -S -N
+     * adds N lines of history above the visible screen. */
     snprintf(start, sizeof start, "-%lld", lines);
-    const char *argv[] = {"tmux",   "capture-pane",          "-p",  "-e", "-J", "-t",
-                          "claude", lines > 0 ? "-S" : NULL, start, NULL};
+    const char *argv[] = {
+        "tmux",   "display-message",       "-p",  "-t", "claude", "#{pane_width} #{pane_height}",
+        ";",      "capture-pane",          "-p",  "-e", "-J",     "-t",
+        "claude", lines > 0 ? "-S" : NULL, start, NULL};
     int cols, rows;
+    size_t at;
     exec_output out;
-    if (pane_size(a, id, name, &cols, &rows, err, errlen) < 0 ||
-        run_tmux(a, id, name, argv, PEEK_SCREEN_MAX, &out, err, errlen) < 0)
+    if (run_tmux(a, id, name, argv, PEEK_SCREEN_MAX + SMALL_OUTPUT, &out, err, errlen) < 0)
         return -1;
-    if (out.truncated)
+    if (split_size(&out, &cols, &rows, &at) < 0) {
+        snprintf(err, errlen, "peek session \"%s\": tmux gave no pane size", name);
+        exec_output_clear(&out);
+        return -1;
+    }
+    char *text = out.data + at;
+    size_t len = out.len - at;
+    if (len > PEEK_SCREEN_MAX || out.truncated) {
+        len = len > PEEK_SCREEN_MAX ? PEEK_SCREEN_MAX : len;
         log_info("peek %s: screen cut at %u bytes", id, PEEK_SCREEN_MAX);
-    /* tmux's output is the pane's bytes; a non-UTF-8 byte would make the
-     * string unencodable, so it is sent as U+FFFD instead of failing. */
-    json_t *screen = json_stringn(out.data, out.len);
+    }
+    /* tmux's output is the pane's bytes; a byte that makes the text invalid
+     * UTF-8 (a cut character, a binary's output) would make it unencodable,
+     * so then every non-ASCII byte is sent as '?' instead of failing. */
+    json_t *screen = json_stringn(text, len);
     if (screen == NULL) {
-        for (size_t i = 0; i < out.len; i++)
-            if ((unsigned char)out.data[i] >= 0x80)
-                out.data[i] = '?';
-        screen = json_stringn(out.data, out.len);
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)text[i] >= 0x80)
+                text[i] = '?';
+        screen = json_stringn(text, len);
     }
     exec_output_clear(&out);
     *result = json_pack("{s:o*, s:i, s:i}", "screen", screen, "cols", cols, "rows", rows);

@@ -122,16 +122,19 @@ int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t 
 }
 
 /* peek and send: the argv of the last exec, and tmux's answers. */
-static char fake_last_exec[8][128];
+static char fake_last_exec[16][128];
 
 int docker_exec_capture(docker_client *d, const char *uuid, const char *const argv[],
                         size_t max_out, exec_output *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < 8; i++)
-        snprintf(fake_last_exec[i], sizeof fake_last_exec[i], "%s", argv[i] ? argv[i] : "");
-    bool size = strcmp(argv[1], "display-message") == 0;
-    out->data = strdup(size ? "80 24\n" : "\x1b[1mhello\x1b[0m\n");
+    bool end = false;
+    for (int i = 0; i < 16; i++) {
+        end |= argv[i] == NULL;
+        snprintf(fake_last_exec[i], sizeof fake_last_exec[i], "%s", end ? "" : argv[i]);
+    }
+    bool peek = strcmp(argv[1], "display-message") == 0;
+    out->data = strdup(peek ? "80 24\n\x1b[1mhello\x1b[0m\n" : "");
     out->len = strlen(out->data);
     return 0;
 }
@@ -563,8 +566,10 @@ static void test_restart_kill_and_run_spec(void **state)
     assert_int_equal(json_integer_value(json_object_get(got, "cols")), 80);
     assert_int_equal(json_integer_value(json_object_get(got, "rows")), 24);
     json_decref(got);
-    assert_string_equal(fake_last_exec[1], "capture-pane");
-    assert_string_equal(fake_last_exec[7], "-S");
+    assert_string_equal(fake_last_exec[6], ";");
+    assert_string_equal(fake_last_exec[7], "capture-pane");
+    assert_string_equal(fake_last_exec[13], "-S");
+    assert_string_equal(fake_last_exec[14], "-20");
     json_decref(ok_result(rpcf(
         f, "{\"op\":\"send\",\"params\":{\"id\":\"%s\",\"text\":\"-x; $(rm)\",\"enter\":false}}",
         uuid)));
