@@ -44,7 +44,7 @@ full) locale=en_US.UTF-8 ;;
 esac
 packages_file="$image_dir/packages-$flavour.txt"
 # What docker build sees, and what the content hash covers.
-context_files=(Dockerfile entrypoint.sh claude-supervisor claude-settings.json)
+context_files=(Dockerfile entrypoint.sh claude-supervisor claude-settings.json activity-hook status-line)
 base_recipe="debootstrap-minbase+chroot-apt/2"
 
 # The package list, one name a line, comments and blanks dropped.

@@ -15,6 +15,7 @@ gid=${CLAUDE_GID:-1337}
 home=/home/claude
 claude_env_file=/run/convocate/claude.env
 supervisor=/usr/local/lib/convocate/claude-supervisor
+activity_hook=/usr/local/lib/convocate/activity-hook
 # The four keys of claude.env (docs/claude-env-contract.md).
 claude_env_keys=(ANTHROPIC_API_KEY CLAUDE_CODE_OAUTH_TOKEN ANTHROPIC_BASE_URL ANTHROPIC_MODEL)
 claude_env_max_bytes=16384
@@ -254,6 +255,10 @@ start_tmux() {
         unset api_key
         [ -x /usr/local/bin/claude ] && as_claude "$0" prepare-home
         unset CONVOCATE_API_KEY_TAIL
+        # No Claude: the pane is a shell, and the activity says so (SPEC 16).
+        if [ ! -x /usr/local/bin/claude ] && [ -x "$activity_hook" ]; then
+            as_claude "$activity_hook" shell "" </dev/null
+        fi
         as_claude tmux new-session -d -s claude -x 200 -y 50 "$(session_command)"
     )
 }

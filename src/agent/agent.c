@@ -185,6 +185,12 @@ agent *agent_new(const agent_config *cfg, char *err, size_t errlen)
     if (a->docker == NULL)
         goto fail;
     adopt_running(a);
+    char spool[PATH_BUF];
+    if (root_path(spool, sizeof spool, ACTIVITY_SPOOL_DIR) < 0 ||
+        (a->activity =
+             activity_new(spool, a->events, cfg->claude_uid, cfg->claude_gid, err, errlen)) == NULL)
+        goto fail;
+    activity_adopt_running(a->activity, a->docker, a->agent_id);
     return a;
 fail:
     agent_free(a);
@@ -195,6 +201,7 @@ void agent_free(agent *a)
 {
     if (a == NULL)
         return;
+    activity_free(a->activity);
     emitter_free(a->events);
     docker_free(a->docker);
     store_close(a->store);

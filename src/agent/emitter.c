@@ -52,7 +52,8 @@ char *emitter_encode(const char *agent_id, const char *type, const char *session
                            stamp, "data", data ? data : json_null());
     if (ev == NULL)
         return NULL;
-    bool is_container = strncmp(type, "container.", 10) == 0;
+    bool is_container =
+        strncmp(type, "container.", 10) == 0 || strcmp(type, "session.activity") == 0;
     if (is_container && session_id &&
         json_object_set_new(ev, "session_id", json_string(session_id)) < 0) {
         json_decref(ev);

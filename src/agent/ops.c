@@ -74,7 +74,9 @@ json_t *session_object(agent *a, const store_entry *e, bool running, bool held_b
         json_object_set_new(obj, "running", json_boolean(running)) < 0 ||
         json_object_set_new(obj, "attached", json_integer(attached)) < 0 ||
         json_object_set_new(obj, "locked", json_boolean(locked)) < 0 ||
-        json_object_set_new(obj, "state", json_string(state_char(running, attached, locked))) < 0) {
+        json_object_set_new(obj, "state", json_string(state_char(running, attached, locked))) < 0 ||
+        json_object_set_new(obj, "activity",
+                            running ? activity_json(a->activity, e->uuid) : json_null()) < 0) {
         json_decref(obj);
         return NULL;
     }
@@ -135,6 +137,11 @@ static int op_ping(agent *a, json_t *params, json_t **result, char *err, size_t 
                   "version", CONVOCATE_VERSION, "server_time", now, "image_tag", image, "capacity",
                   "cpu_pct", snap.cpu_pct, "mem_pct", snap.mem_pct, "threshold_pct",
                   s.admission_threshold_pct, "sessions", agent_count_running(a));
+    /* Spool lines dropped and files refused (SPEC 16): a hostile or broken
+     * session shows here without flooding the log. */
+    if (*result != NULL)
+        json_object_set_new(*result, "activity_dropped",
+                            json_integer((json_int_t)activity_dropped(a->activity)));
     return *result ? 0 : (snprintf(err, errlen, "ping: out of memory"), -1);
 }
 
@@ -245,6 +252,8 @@ static const struct {
     {"test-emit", op_test_emit}, /* answers as unknown without --test-hooks */
     {"auth-set", op_auth_set},
     {"auth-get", op_auth_get},
+    {"peek", op_peek},
+    {"send", op_send},
 };
 
 op_handler ops_find(const char *name)

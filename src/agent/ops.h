@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <pthread.h>
 
+#include "agent/activity.h"
 #include "agent/agent.h"
 #include "agent/capacity.h"
 #include "engine/docker.h"
@@ -33,6 +34,7 @@ struct agent {
     store *store;
     docker_client *docker;
     emitter *events;
+    activity_watcher *activity; /* SPEC 16 */
     capacity_meter meter;
 
     pthread_mutex_t settings_mu;
@@ -74,6 +76,10 @@ int op_auth_get(agent *a, json_t *params, json_t **result, char *err, size_t err
  * and is valid, "" when there is none; -1 with the line-numbered error (and
  * what to do) when it is invalid, so the start is refused. */
 int agent_claude_env_mount(agent *a, char *path, size_t size, char *err, size_t errlen);
+
+/* peek and send (SPEC 16), in ops_peek.c. */
+int op_peek(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+int op_send(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
 
 /* The session lifecycle ops, in ops_lifecycle.c. */
 int op_create(agent *a, json_t *params, json_t **result, char *err, size_t errlen);

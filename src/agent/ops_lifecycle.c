@@ -201,7 +201,7 @@ static int admit(agent *a, const agent_settings *s, char *err, size_t errlen)
 typedef struct {
     char image[IMAGE_TAG_MAX + 1];
     char home[PATH_BUF], claude_dir[PATH_BUF], ssh_dir[PATH_BUF], gitconfig[PATH_BUF];
-    char claude_bin[PATH_BUF], docker_sock[PATH_BUF], claude_env[PATH_BUF];
+    char claude_bin[PATH_BUF], docker_sock[PATH_BUF], claude_env[PATH_BUF], activity[PATH_BUF];
     docker_run_spec spec;
 } run_plan;
 
@@ -265,6 +265,8 @@ static int plan_run(agent *a, const session_meta *m, const agent_settings *s, ru
         snprintf(err, errlen, "start: path too long");
         return -1;
     }
+    if (activity_prepare(a->activity, m->uuid, p->activity, sizeof p->activity, err, errlen) < 0)
+        return -1;
     docker_run_spec *r = &p->spec;
     r->uuid = m->uuid;
     r->agent_id = a->agent_id;
@@ -277,6 +279,7 @@ static int plan_run(agent *a, const session_meta *m, const agent_settings *s, ru
     r->docker_sock =
         s->docker_socket ? engine_socket(a, p->docker_sock, sizeof p->docker_sock) : NULL;
     r->claude_env = p->claude_env[0] ? p->claude_env : NULL;
+    r->activity = p->activity;
     r->model = m->model;
     r->autonomous = session_autonomous(m, s->default_autonomous);
     r->claude_uid = a->cfg.claude_uid;
@@ -323,6 +326,7 @@ static int stop_container(agent *a, const held_session *h, char *err, size_t err
         snprintf(err, errlen, "stop session \"%s\": %s", h->name, why);
         return -1;
     }
+    activity_forget(a->activity, h->entry.uuid);
     return 0;
 }
 
@@ -446,6 +450,7 @@ int op_delete(agent *a, json_t *params, json_t **result, char *err, size_t errle
     int rc = store_delete(a->store, id, err, errlen);
     if (rc == 0) {
         log_info("deleted session %s (%s)", id, h.name);
+        activity_remove(a->activity, id);
         emitter_publish(a->events, "container.deleted", id, NULL);
         *result = NULL;
     }

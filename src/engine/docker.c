@@ -274,6 +274,7 @@ static json_t *session_mounts(const docker_run_spec *s)
         add_mount(mounts, s->gitconfig, "/home/claude/.gitconfig", true) < 0 ||
         add_mount(mounts, s->claude_bin, "/usr/local/bin/claude", true) < 0 ||
         add_mount(mounts, s->claude_env, "/run/convocate/claude.env", true) < 0 ||
+        add_mount(mounts, s->activity, "/run/convocate/activity", false) < 0 ||
         add_mount(mounts, s->docker_sock, "/var/run/docker.sock", false) < 0) {
         json_decref(mounts);
         return NULL;

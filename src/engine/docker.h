@@ -43,6 +43,7 @@ typedef struct {
     const char *claude_bin;  /* -> /usr/local/bin/claude (ro), optional */
     const char *docker_sock; /* -> /var/run/docker.sock, only when the setting says so */
     const char *claude_env;  /* -> /run/convocate/claude.env (ro), optional (SPEC 15) */
+    const char *activity;    /* -> /run/convocate/activity (rw), optional (SPEC 16) */
     const char *model;       /* CONVOCATE_MODEL; "" or NULL = none */
     bool autonomous;         /* CONVOCATE_AUTONOMOUS=1|0 */
     unsigned claude_uid, claude_gid;
@@ -81,5 +82,22 @@ int docker_session_running(docker_client *d, const char *uuid, bool *running, ch
 /* Detaches every tmux client of the session inside the container
  * (`tmux detach-client -s claude` through an exec); the container keeps running. */
 int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t errlen);
+
+/* The output of a non-interactive exec (docker_exec_capture). */
+typedef struct {
+    char *data; /* stdout, NUL-terminated; malloc'd */
+    size_t len;
+    bool truncated;    /* stdout went past max_out: the rest was dropped */
+    char errtext[201]; /* the first line of stderr, for messages */
+    long exit_code;
+} exec_output;
+
+/* Runs argv (NULL-terminated, each element passed as is: no shell) as user
+ * claude inside the session's container, without a TTY, and keeps up to
+ * max_out bytes of its stdout. 0 once it ran (whatever its exit code),
+ * -1 with err when it could not be run. exec_output_clear() frees it. */
+int docker_exec_capture(docker_client *d, const char *uuid, const char *const argv[],
+                        size_t max_out, exec_output *out, char *err, size_t errlen);
+void exec_output_clear(exec_output *out);
 
 #endif

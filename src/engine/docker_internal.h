@@ -4,7 +4,8 @@
  *   docker.c      the transport (curl over the unix socket) and the run
  *                 contract of a session container (create, start)
  *   containers.c  inspection, stop and list of session containers
- *   exec.c        execs inside a session container (tmux detach, readiness) */
+ *   exec.c        execs inside a session container (tmux detach, readiness)
+ *   exec_capture.c  an exec whose output is kept (peek, send) */
 #ifndef CONVOCATE_ENGINE_DOCKER_INTERNAL_H
 #define CONVOCATE_ENGINE_DOCKER_INTERNAL_H
 

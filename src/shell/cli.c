@@ -11,6 +11,7 @@
 #include "proto/claude_fields.h"
 #include "shell/attach_client.h"
 #include "shell/cli_auth.h"
+#include "shell/cli_peek.h"
 #include "shell/cli_settings.h"
 #include "shell/names_cache.h"
 #include "shell/orphans.h"
@@ -512,6 +513,9 @@ static const struct {
     {"edit", cmd_edit},
     {"auth", cli_auth},
     {"settings", cli_settings},
+    {"peek", cli_peek},
+    {"send", cli_send},
+    {"watch", cli_watch},
 };
 
 bool cli_is_command(const char *cmd)

@@ -33,7 +33,9 @@ EXIT_LINE = re.compile(r"claude exited \(status (\d+)\) at \d\d:\d\d:\d\d — En
 # Claude's input line: the ❯ prompt in column 0 with its footer under it. A
 # dialog's choice is indented ("  ❯ 1. Yes"), never in column 0.
 PROMPT = re.compile(r"^❯", re.M)
-FOOTER = re.compile(r"\? for shortcuts|bypass permissions on")
+# The footer is the image's statusLine ("model · $cost", SPEC 16) or, in
+# bypass mode, Claude's own warning.
+FOOTER = re.compile(r"\? for shortcuts|bypass permissions on|^  \S+ · \$\d", re.M)
 DIALOG = re.compile(r"^\s+❯ \d\.|API key|trust the files|Yes, I accept", re.M)
 # Records its argv, one line a start, then waits like Claude at its prompt;
 # a number N in the file /tmp/fake-exit makes it exit N at once instead.

@@ -89,9 +89,13 @@ def test_started_container_follows_the_run_contract(agent):
     home = mounts["/home/claude"]
     assert home["Source"] == os.path.join(agent.root, "home", "claude", uuid)
     assert home["RW"] is True
+    # The activity spool (SPEC 16) is always there, read-write.
+    spool = mounts["/run/convocate/activity"]
+    assert spool["Source"] == os.path.join(agent.root, "var/lib/convocate-agent/activity", uuid)
+    assert spool["RW"] is True
     # No shared Claude dir, SSH dir, gitconfig, CLI or engine socket was set
     # up on this agent: none of them may appear.
-    assert set(mounts) == {"/home/claude"}
+    assert set(mounts) == {"/home/claude", "/run/convocate/activity"}
 
     if syslog_listening():
         assert host["LogConfig"] == {"Type": "syslog",

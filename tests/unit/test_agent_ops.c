@@ -121,6 +121,30 @@ int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t 
     return 0;
 }
 
+/* peek and send: the argv of the last exec, and tmux's answers. */
+static char fake_last_exec[16][128];
+
+int docker_exec_capture(docker_client *d, const char *uuid, const char *const argv[],
+                        size_t max_out, exec_output *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    bool end = false;
+    for (int i = 0; i < 16; i++) {
+        end |= argv[i] == NULL;
+        snprintf(fake_last_exec[i], sizeof fake_last_exec[i], "%s", end ? "" : argv[i]);
+    }
+    bool peek = strcmp(argv[1], "display-message") == 0;
+    out->data = strdup(peek ? "80 24\n\x1b[1mhello\x1b[0m\n" : "");
+    out->len = strlen(out->data);
+    return 0;
+}
+
+void exec_output_clear(exec_output *out)
+{
+    free(out->data);
+    out->data = NULL;
+}
+
 /* ---- fixture ---- */
 
 typedef struct {
@@ -529,6 +553,29 @@ static void test_restart_kill_and_run_spec(void **state)
     assert_int_equal(json_integer_value(json_object_get(got, "attached")), 1);
     json_decref(got);
     agent_attach_leave(f->a, uuid);
+    /* The activity spool is made and mounted (SPEC 16). */
+    snprintf(path, sizeof path, "%s/var/lib/convocate-agent/activity/%s", f->root, uuid);
+    assert_non_null(fake_last_spec.activity);
+    assert_string_equal(fake_last_spec.activity, path);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+    /* peek and send: tmux through one exec each, the text one argv element. */
+    got = ok_result(rpcf(f, "{\"op\":\"peek\",\"params\":{\"id\":\"%s\",\"lines\":20}}", uuid));
+    assert_string_equal(json_string_value(json_object_get(got, "screen")), "\x1b[1mhello\x1b[0m\n");
+    assert_int_equal(json_integer_value(json_object_get(got, "cols")), 80);
+    assert_int_equal(json_integer_value(json_object_get(got, "rows")), 24);
+    json_decref(got);
+    assert_string_equal(fake_last_exec[6], ";");
+    assert_string_equal(fake_last_exec[7], "capture-pane");
+    assert_string_equal(fake_last_exec[13], "-S");
+    assert_string_equal(fake_last_exec[14], "-20");
+    json_decref(ok_result(rpcf(
+        f, "{\"op\":\"send\",\"params\":{\"id\":\"%s\",\"text\":\"-x; $(rm)\",\"enter\":false}}",
+        uuid)));
+    const char *want[] = {"tmux", "send-keys", "-t", "claude", "-l", "--", "-x; $(rm)", ""};
+    for (int i = 0; i < 8; i++)
+        assert_string_equal(fake_last_exec[i], want[i]);
     expect_error(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid),
                  "session \"runner\" already running");
     json_decref(ok_result(rpcf(f, "{\"op\":\"background\",\"params\":{\"id\":\"%s\"}}", uuid)));
