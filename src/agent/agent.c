@@ -185,6 +185,7 @@ agent *agent_new(const agent_config *cfg, char *err, size_t errlen)
     if (a->docker == NULL)
         goto fail;
     adopt_running(a);
+    a->watch = engine_watch_start(a);
     return a;
 fail:
     agent_free(a);
@@ -195,6 +196,7 @@ void agent_free(agent *a)
 {
     if (a == NULL)
         return;
+    engine_watch_stop(a->watch);
     emitter_free(a->events);
     docker_free(a->docker);
     store_close(a->store);

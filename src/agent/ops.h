@@ -15,6 +15,7 @@
 #include "agent/capacity.h"
 #include "engine/docker.h"
 #include "agent/emitter.h"
+#include "agent/engine_watch.h"
 #include "agent/settings.h"
 #include "agent/store.h"
 
@@ -33,6 +34,7 @@ struct agent {
     store *store;
     docker_client *docker;
     emitter *events;
+    engine_watch *watch; /* NULL when not running */
     capacity_meter meter;
 
     pthread_mutex_t settings_mu;

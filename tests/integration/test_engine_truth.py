@@ -87,3 +87,125 @@ def test_twenty_attaches_at_random_sizes_without_a_docker_process(start_agent, s
     clients = docker("exec", "-u", "claude", f"convocate-session-{s['uuid']}", "tmux",
                      "list-clients").stdout
     assert clients.strip() == "", clients
+
+
+# ---- engine truth: events for what happens outside the agent ----
+
+def parse_ts(ts):
+    """RFC 3339 UTC with milliseconds -> unix seconds."""
+    from datetime import datetime, timezone
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def wait_event(agent, uuid, etype, skip=0, timeout=10):
+    """The (skip+1)th event of etype for uuid in the events log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        hits = [e for e in agent.events() if e.get("session_id") == uuid and e["type"] == etype]
+        if len(hits) > skip:
+            return hits[skip]
+        time.sleep(0.05)
+    raise AssertionError(f"no {etype} for {uuid} within {timeout}s: {agent.events()[-5:]}\n"
+                         f"{agent.log()[-3000:]}")
+
+
+def engine_die_time(name, since):
+    """When the engine itself reported the container's last die (unix s)."""
+    r = docker("events", "--since", f"{since:.3f}", "--until", f"{time.time() + 1:.3f}",
+               "--filter", f"container={name}", "--filter", "event=die",
+               "--format", "{{.TimeNano}}")
+    return int(r.stdout.split()[-1]) / 1e9
+
+
+def count_events(agent, uuid, etype):
+    return len([e for e in agent.events() if e.get("session_id") == uuid and e["type"] == etype])
+
+
+def running_session(agent, name):
+    s = create_ok(agent, name=name)
+    restart_ok(agent, s["uuid"])
+    return s["uuid"], f"convocate-session-{s['uuid']}"
+
+
+def assert_stopped_within_a_second(agent, uuid, name, command, by, oom=False):
+    """Runs the docker command that stops the container from outside and
+    checks the one container.stopped that follows."""
+    before = count_events(agent, uuid, "container.stopped")
+    began = time.time()
+    subprocess.run(command, check=True, capture_output=True)
+    returned = time.time()
+    ev = wait_event(agent, uuid, "container.stopped", skip=before, timeout=10)
+    published = parse_ts(ev["timestamp"])
+    lag = published - engine_die_time(name, began)
+    print(f"{' '.join(command[:2])}: container.stopped {lag:+.3f}s after the engine's die, "
+          f"{published - returned:+.3f}s after the command returned")
+    assert lag < 1.0, f"container.stopped {lag:.3f}s after the engine's die ({command})"
+    assert ev["data"]["by"] == by and ev["data"]["oom"] is oom, ev
+    assert isinstance(ev["data"]["exit_code"], int), ev
+    got = agent.ok("get", {"id": uuid})
+    assert got["running"] is False and got["attached"] == 0 and got["state"] == "-", got
+    time.sleep(0.5)  # a second event would come right behind the first
+    assert count_events(agent, uuid, "container.stopped") == before + 1, agent.events()
+    return ev
+
+
+def test_docker_stop_and_kill_from_outside_are_the_engines(agent):
+    uuid, name = running_session(agent, "outside-stop")
+    ev = assert_stopped_within_a_second(agent, uuid, name, ["docker", "stop", name], "engine")
+    assert ev["data"]["exit_code"] == 0  # the entrypoint ends cleanly on SIGTERM
+    restart_ok(agent, uuid)
+    ev = assert_stopped_within_a_second(agent, uuid, name, ["docker", "kill", name], "engine")
+    assert ev["data"]["exit_code"] == 137
+
+
+def test_the_session_ending_by_itself_is_the_sessions(agent):
+    uuid, name = running_session(agent, "own-end")
+    assert_stopped_within_a_second(
+        agent, uuid, name, ["docker", "exec", "-u", "claude", name, "tmux", "kill-server"], "session")
+
+
+def test_the_agents_own_kill_is_one_event_by_the_operator(agent):
+    uuid, _ = running_session(agent, "own-kill")
+    agent.ok("kill", {"id": uuid})
+    ev = wait_event(agent, uuid, "container.stopped")
+    assert ev["data"]["by"] == "operator", ev
+    time.sleep(1)
+    assert count_events(agent, uuid, "container.stopped") == 1, agent.events()
+
+
+def test_an_oom_kill_is_the_engines_with_oom(agent):
+    agent.ok("settings-set", {"session_memory_mb": 16})
+    uuid, name = running_session(agent, "oom")
+    # The pane's shell becomes a process that only grows (tail looks for a
+    # newline in /dev/zero): the OOM killer takes it, the pane and with it
+    # the tmux session end, and so does the container.
+    subprocess.run(["docker", "exec", "-u", "claude", name, "tmux", "send-keys", "-t", "claude",
+                    "exec tail /dev/zero", "Enter"], check=True, capture_output=True)
+    sent = time.time()
+    ev = wait_event(agent, uuid, "container.stopped", timeout=30)
+    lag = parse_ts(ev["timestamp"]) - engine_die_time(name, sent - 1)
+    print(f"oom: container.stopped {lag:+.3f}s after the engine's die")
+    assert lag < 1.0
+    assert ev["data"]["oom"] is True and ev["data"]["by"] == "engine", ev
+
+
+def test_a_restart_outside_the_agent_is_stopped_then_started(agent):
+    """Session containers are auto-removed, so `docker start` has nothing to
+    start; what starts one outside the agent is `docker restart` (the engine
+    keeps an auto-removed container through its own restart)."""
+    uuid, name = running_session(agent, "outside-restart")
+    n_started = count_events(agent, uuid, "container.started")
+    n_stopped = count_events(agent, uuid, "container.stopped")
+    subprocess.run(["docker", "restart", "-t", "2", name], check=True, capture_output=True)
+    returned = time.time()
+    stopped = wait_event(agent, uuid, "container.stopped", skip=n_stopped)
+    assert stopped["data"]["by"] == "engine", stopped
+    deadline = time.monotonic() + 10
+    while count_events(agent, uuid, "container.started") == n_started:
+        assert time.monotonic() < deadline, agent.events()[-5:]
+        time.sleep(0.05)
+    started = [e for e in agent.events()
+               if e.get("session_id") == uuid and e["type"] == "container.started"][-1]
+    assert parse_ts(started["timestamp"]) - returned < 1.0
+    assert started["data"]["uuid"] == uuid and started["data"]["running"] is True
+    assert agent.ok("get", {"id": uuid})["state"] == "R"
