@@ -209,3 +209,121 @@ def test_a_restart_outside_the_agent_is_stopped_then_started(agent):
     assert parse_ts(started["timestamp"]) - returned < 1.0
     assert started["data"]["uuid"] == uuid and started["data"]["running"] is True
     assert agent.ok("get", {"id": uuid})["state"] == "R"
+
+
+# ---- a dockerd going away under a running agent ----
+
+class PrivateDockerd:
+    """A second dockerd of this test's own (other tests share the main one):
+    its own data, exec root, pidfile and socket, no bridge, no iptables, and
+    its own network namespace: a dockerd with --bridge=none deletes the
+    docker0 of the namespace it starts in, which is the main engine's.
+    (nsenter, not `ip netns exec`: that remounts /sys without the cgroups.)"""
+
+    def __init__(self, image):
+        import tempfile
+        self.dir = tempfile.mkdtemp(prefix="convocate-dockerd-", dir="/tmp")
+        self.netns = "convocate-dd-" + os.path.basename(self.dir)[-8:]
+        subprocess.run(["ip", "netns", "add", self.netns], check=True, capture_output=True)
+        self.sock = os.path.join(self.dir, "docker.sock")
+        self.host = f"unix://{self.sock}"
+        self.proc = None
+        try:
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+        save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "-H", self.host, "load"], stdin=save.stdout, check=True,
+                       capture_output=True, timeout=300)
+        save.wait(60)
+
+    def start(self):
+        log = open(os.path.join(self.dir, "dockerd.log"), "a")
+        self.proc = subprocess.Popen(
+            ["nsenter", f"--net=/var/run/netns/{self.netns}", "dockerd", "--data-root", os.path.join(self.dir, "data"),
+             "--exec-root", os.path.join(self.dir, "exec"),
+             "--pidfile", os.path.join(self.dir, "dockerd.pid"), "-H", self.host,
+             "--bridge=none", "--iptables=false"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + 60
+        while subprocess.run(["docker", "-H", self.host, "info"],
+                             capture_output=True).returncode != 0:
+            assert self.proc.poll() is None, self.log()
+            assert time.monotonic() < deadline, "private dockerd did not come up"
+            time.sleep(0.2)
+
+    def stop(self):
+        """SIGTERM to this dockerd's own pid, and wait for it to exit."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(60)
+
+    def docker(self, *args, check=True):
+        return subprocess.run(["docker", "-H", self.host, *args], capture_output=True, text=True,
+                              check=check)
+
+    def log(self):
+        with open(os.path.join(self.dir, "dockerd.log"), errors="replace") as f:
+            return f.read()[-3000:]
+
+    def cleanup(self):
+        if self.proc is not None and self.proc.poll() is None:
+            ids = self.docker("ps", "-aq", check=False).stdout.split()
+            if ids:
+                self.docker("rm", "-f", *ids, check=False)
+        self.stop()
+        subprocess.run(["ip", "netns", "delete", self.netns], capture_output=True)
+        subprocess.run(["rm", "-rf", "--one-file-system", self.dir], capture_output=True)
+
+
+def host_docker0():
+    r = subprocess.run(["ip", "-o", "link", "show", "docker0"], capture_output=True, text=True)
+    return r.stdout.split(":")[0] if r.returncode == 0 else None
+
+
+def test_dockerd_restart_under_an_attached_operator(start_agent, test_image):
+    from test_attach import Attached, connect
+    docker0 = host_docker0()
+    engine = PrivateDockerd(test_image)
+    try:
+        assert host_docker0() == docker0, "the private dockerd touched the host's docker0"
+        agent = start_agent(docker_host=engine.host)
+        one, name_one = running_session(agent, "dd-one")
+        two, _ = running_session(agent, "dd-two")
+        t = connect(agent)
+        try:
+            op = Attached(t, one)
+            op.read_until(b"claude@convocate-")
+            assert agent.ok("get", {"id": one})["attached"] == 1
+
+            engine.stop()  # its shutdown stops every container it ran
+            op.read_until(b"the container engine went away; session dd-one ended", timeout=30)
+            assert op.closed_within(15), "the attach channel stayed open"
+        finally:
+            t.close()
+        for uuid in (one, two):
+            ev = wait_event(agent, uuid, "container.stopped", timeout=40)
+            assert ev["data"]["by"] == "engine", ev
+        assert agent.proc.poll() is None, "the agent died with the engine"
+
+        engine.start()
+        # The stream is back (backoff at most 30 s) and the states are right.
+        deadline = time.monotonic() + 45
+        while "following the engine's events again" not in agent.log():
+            assert time.monotonic() < deadline, agent.log()[-3000:]
+            time.sleep(0.2)
+        for uuid in (one, two):
+            got = agent.ok("get", {"id": uuid})
+            assert got["running"] is False and got["attached"] == 0 and got["state"] == "-", got
+        # ...and followed: a stop outside the agent is seen again.
+        restart_ok(agent, one)
+        before = count_events(agent, one, "container.stopped")
+        engine.docker("kill", name_one)
+        ev = wait_event(agent, one, "container.stopped", skip=before, timeout=10)
+        assert ev["data"]["by"] == "engine" and ev["data"]["exit_code"] == 137, ev
+        assert count_events(agent, one, "container.stopped") == before + 1
+    finally:
+        engine.cleanup()
+    assert host_docker0() == docker0, "the private dockerd touched the host's docker0"
