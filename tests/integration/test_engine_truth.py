@@ -327,3 +327,22 @@ def test_dockerd_restart_under_an_attached_operator(start_agent, test_image):
     finally:
         engine.cleanup()
     assert host_docker0() == docker0, "the private dockerd touched the host's docker0"
+
+
+def test_an_operator_who_vanishes_leaves_no_tmux_client(agent):
+    """The engine keeps an exec running when its stream closes; the agent
+    hangs up the tmux client of a relay whose operator went away."""
+    from test_attach import Attached, connect
+    uuid, name = running_session(agent, "vanish")
+    t = connect(agent)
+    op = Attached(t, uuid)
+    op.read_until(b"claude@convocate-")
+    listed = docker("exec", "-u", "claude", name, "tmux", "list-clients").stdout
+    assert listed.strip() != "", "no tmux client while attached: nothing to prove"
+    t.close()  # no detach: the connection just drops
+    deadline = time.monotonic() + 15
+    while docker("exec", "-u", "claude", name, "tmux", "list-clients").stdout.strip():
+        assert time.monotonic() < deadline, "the tmux client outlived its operator"
+        time.sleep(0.2)
+    assert agent.ok("get", {"id": uuid})["attached"] == 0
+    assert agent.ok("get", {"id": uuid})["running"] is True  # the container stays
