@@ -191,6 +191,7 @@ agent *agent_new(const agent_config *cfg, char *err, size_t errlen)
              activity_new(spool, a->events, cfg->claude_uid, cfg->claude_gid, err, errlen)) == NULL)
         goto fail;
     activity_adopt_running(a->activity, a->docker, a->agent_id);
+    a->watch = engine_watch_start(a);
     return a;
 fail:
     agent_free(a);
@@ -202,6 +203,7 @@ void agent_free(agent *a)
     if (a == NULL)
         return;
     activity_free(a->activity);
+    engine_watch_stop(a->watch);
     emitter_free(a->events);
     docker_free(a->docker);
     store_close(a->store);

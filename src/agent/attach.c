@@ -1,186 +1,35 @@
-/* The attach relay (SPEC 9), both halves.
+/* The attach relay (SPEC 9): the convocate-agent-attach subsystem.
  *
- * The process side: the docker CLI under a PTY, running tmux attach inside
- * the session's container. The CLI is the right tool here: it forwards the
- * terminal size (SIGWINCH) to the exec and ends when tmux detaches. Nothing
- * here ever stops the container.
- *
- * The channel side: the convocate-agent-attach subsystem. One header line
- * in, the preparation (start the container, spawn the CLI) on a worker
- * thread, then bytes both ways between the channel and the PTY, never more
- * than the SSH window or the PTY takes. */
+ * One header line in; on a worker thread the preparation (start the
+ * container when stopped, then an Engine API exec of tmux attach with a
+ * TTY, engine/exec_tty.h); then bytes both ways between the channel and the
+ * exec's hijacked stream in the connection's loop, never more than the SSH
+ * window or the socket takes. A window-change resizes the exec through the
+ * engine, one call in flight at a time and always the latest size. When the
+ * stream ends, a worker asks the engine why, so an operator whose engine
+ * went away reads that before the channel closes. Nothing here ever stops
+ * the container. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <pty.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/wait.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
 #include "agent/attach.h"
+#include "agent/ops.h"
 #include "common/ids.h"
 #include "common/log.h"
-#include "common/paths.h"
-#include "common/timeutil.h"
-#include "engine/docker.h"
+#include "engine/exec_tty.h"
 #include "proto/attach_header.h"
 #include "proto/rpc.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define STOP_GRACE_MS 2000
-#define REAP_STEP_MS 20
 #define RELAY_BUF 16384
 #define RELAY_READS_PER_ROUND 8
 
-/* ---------- the process side ---------- */
-
-/* Finds the docker CLI before forking: after fork only async-signal-safe
- * calls are allowed, and a PATH search is not one. */
-static int find_docker(char *out, size_t size)
-{
-    const char *path = getenv("PATH");
-    char dirs[PATH_BUF];
-    snprintf(dirs, sizeof dirs, "%s", path && *path ? path : DEFAULT_PATH);
-    char *save = NULL;
-    for (char *dir = strtok_r(dirs, ":", &save); dir != NULL; dir = strtok_r(NULL, ":", &save)) {
-        if (*dir != '/')
-            continue; /* relative PATH entries would depend on our cwd */
-        int n = snprintf(out, size, "%s/docker", dir);
-        if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-/* The child: a clean signal state, no inherited descriptors but the PTY
- * (another thread may be between openpty() and closing its slave), exec. */
-static void exec_docker(const char *docker, char *const argv[], char *const envp[])
-{
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    close_range(3, ~0U, 0);
-    execve(docker, argv, envp);
-    static const char msg[] = "convocate-agent: cannot run the docker CLI\r\n";
-    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)n;
-    _exit(127);
-}
-
-int attach_proc_start(attach_proc *p, const char *docker_host, const char *uuid, int cols, int rows,
-                      char *err, size_t errlen)
-{
-    char docker[PATH_BUF];
-    char container[ENGINE_CONTAINER_NAME_LEN];
-    char env_docker_host[PATH_BUF + 16];
-    char env_home[PATH_BUF + 8];
-    int master = -1;
-
-    p->pid = -1;
-    p->master_fd = -1;
-    if (!uuid_v4_is_valid(uuid)) {
-        snprintf(err, errlen, "invalid id \"%.40s\"", uuid);
-        return -1;
-    }
-    if (cols < 1 || rows < 1 || cols > 1000 || rows > 1000) {
-        snprintf(err, errlen, "invalid terminal size %dx%d", cols, rows);
-        return -1;
-    }
-    if (find_docker(docker, sizeof docker) < 0) {
-        snprintf(err, errlen, "the docker CLI is not installed on this agent");
-        return -1;
-    }
-    engine_container_name(uuid, container);
-    snprintf(env_docker_host, sizeof env_docker_host, "DOCKER_HOST=%s", docker_host);
-    const char *home = getenv("HOME");
-    snprintf(env_home, sizeof env_home, "HOME=%s", home && *home == '/' ? home : "/root");
-    char *const argv[] = {"docker",  "exec",           "-it", "-e",     "TERM=xterm-256color",
-                          container, "sudo",           "-u",  "claude", "--",
-                          "tmux",    "attach-session", "-t",  "claude", NULL};
-    char *const envp[] = {"PATH=" DEFAULT_PATH,  env_docker_host, env_home,
-                          "TERM=xterm-256color", "LANG=C.UTF-8",  NULL};
-    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
-
-    pid_t pid = forkpty(&master, NULL, NULL, &ws);
-    if (pid < 0) {
-        snprintf(err, errlen, "cannot open a terminal for the session: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0)
-        exec_docker(docker, argv, envp);
-    /* The relay loop must never block on the PTY. */
-    int flags = fcntl(master, F_GETFL);
-    if (flags < 0 || fcntl(master, F_SETFL, flags | O_NONBLOCK) < 0 ||
-        fcntl(master, F_SETFD, FD_CLOEXEC) < 0) {
-        snprintf(err, errlen, "cannot set up the session terminal: %s", strerror(errno));
-        p->pid = pid;
-        p->master_fd = master;
-        attach_proc_stop(p);
-        return -1;
-    }
-    p->pid = pid;
-    p->master_fd = master;
-    return 0;
-}
-
-int attach_proc_resize(attach_proc *p, int cols, int rows)
-{
-    if (p->master_fd < 0 || cols < 1 || rows < 1 || cols > 1000 || rows > 1000)
-        return -1;
-    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
-    /* The kernel signals SIGWINCH to the CLI, which resizes the exec. */
-    return ioctl(p->master_fd, TIOCSWINSZ, &ws);
-}
-
-/* Waits up to ms for the child to exit; true once reaped. */
-static bool reap_within(pid_t pid, int ms)
-{
-    for (int waited = 0;; waited += REAP_STEP_MS) {
-        pid_t r = waitpid(pid, NULL, WNOHANG);
-        if (r == pid || (r < 0 && errno == ECHILD))
-            return true;
-        if (r < 0 && errno != EINTR)
-            return false;
-        if (waited >= ms)
-            return false;
-        sleep_ms(REAP_STEP_MS);
-    }
-}
-
-void attach_proc_stop(attach_proc *p)
-{
-    /* Closing the master hangs up the terminal: the CLI gets SIGHUP and ends
-     * its exec stream; the container and its tmux session stay. */
-    if (p->master_fd >= 0) {
-        close(p->master_fd);
-        p->master_fd = -1;
-    }
-    if (p->pid <= 0)
-        return;
-    if (!reap_within(p->pid, STOP_GRACE_MS)) {
-        kill(p->pid, SIGTERM);
-        if (!reap_within(p->pid, STOP_GRACE_MS)) {
-            kill(p->pid, SIGKILL);
-            while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-        }
-    }
-    p->pid = -1;
-}
-
-/* ---------- the channel side: convocate-agent-attach ---------- */
-
-enum attach_phase { ATTACH_HEADER, ATTACH_PREPARING, ATTACH_RELAY, ATTACH_DONE };
+enum attach_phase { ATTACH_HEADER, ATTACH_PREPARING, ATTACH_RELAY, ATTACH_ENDING, ATTACH_DONE };
 
 typedef struct {
     agent *a;
@@ -188,15 +37,22 @@ typedef struct {
     char header[ATTACH_HEADER_MAX];
     size_t header_used;
     attach_header hdr;
-    char to_pty[RELAY_BUF]; /* operator keystrokes not yet written to the PTY */
-    size_t to_pty_used;
-    int cols, rows; /* latest window-change; 0 = none */
+    char to_tty[RELAY_BUF]; /* operator keystrokes not yet sent to the exec */
+    size_t to_tty_used;
     bool client_eof;
     int prepare_rc; /* set by the worker */
     char error[256];
-    attach_proc proc;
-    bool proc_started;
+    docker_tty tty;
+    bool tty_open;
     bool entered; /* counted in agent_attach_enter() */
+    /* Resizes: the latest size asked for (0 = none), the one the engine has,
+     * and the one a worker is applying now. */
+    int want_cols, want_rows;
+    int have_cols, have_rows;
+    int job_cols, job_rows;
+    bool resizing;
+    docker_tty_end end; /* why the stream ended, from the ending worker */
+    char name[SESSION_NAME_MAX + 1];
 } attach_chan;
 
 static void *attach_open(lchan *ch, void *app)
@@ -206,8 +62,7 @@ static void *attach_open(lchan *ch, void *app)
     if (st == NULL)
         return NULL;
     st->a = app;
-    st->proc.pid = -1;
-    st->proc.master_fd = -1;
+    st->tty.fd = -1;
     return st;
 }
 
@@ -218,46 +73,144 @@ static void attach_fail(lchan *ch, attach_chan *st, const char *why)
     lchan_reply_and_close(ch, rpc_response_error(why));
 }
 
-static void attach_stop_work(void *arg)
+static void attach_leave(attach_chan *st)
+{
+    if (st->entered) {
+        agent_attach_leave(st->a, st->hdr.id);
+        st->entered = false;
+    }
+}
+
+/* ---- the end of a relay ---- */
+
+static void close_tty_work(void *arg)
 {
     attach_chan *st = arg;
-    attach_proc_stop(&st->proc);
+    docker_tty_close(st->a->docker, &st->tty);
 }
 
-/* Ends the process side off the connection thread: it may wait seconds. */
-static void attach_stop_proc(lchan *ch, attach_chan *st)
+/* Closes the exec's stream off the connection thread: it asks the engine. */
+static void attach_close_tty(lchan *ch, attach_chan *st)
 {
-    if (!st->proc_started)
+    if (!st->tty_open)
         return;
-    st->proc_started = false;
-    if (lchan_run_job(ch, attach_stop_work, NULL, st) < 0)
-        attach_proc_stop(&st->proc);
+    st->tty_open = false;
+    if (lchan_run_job(ch, close_tty_work, NULL, st) < 0)
+        docker_tty_close(st->a->docker, &st->tty);
 }
 
+/* The operator's side ended the relay (EOF, channel closed). */
 static void attach_end_relay(lchan *ch, attach_chan *st, const char *why)
 {
     if (st->phase != ATTACH_RELAY)
         return;
     log_info("%s: attach to %s ended: %s", lchan_name(ch), st->hdr.id, why);
     st->phase = ATTACH_DONE;
-    lchan_watch_fd(ch, st->proc.master_fd, 0);
-    if (st->entered) {
-        agent_attach_leave(st->a, st->hdr.id);
-        st->entered = false;
-    }
-    attach_stop_proc(ch, st);
+    lchan_watch_fd(ch, st->tty.fd, 0);
+    attach_leave(st);
+    attach_close_tty(ch, st);
     lchan_close(ch);
 }
+
+static void stream_end_work(void *arg)
+{
+    attach_chan *st = arg;
+    st->end = docker_tty_why_ended(st->a->docker, st->hdr.id, st->tty.exec_id);
+    docker_tty_close(st->a->docker, &st->tty);
+}
+
+static void stream_end_done(lchan *ch, void *arg, void *state)
+{
+    attach_chan *st = arg;
+    char line[160];
+    (void)state;
+    st->phase = ATTACH_DONE;
+    line[0] = '\0';
+    if (st->end == TTY_END_ENGINE_GONE)
+        snprintf(line, sizeof line,
+                 "\r\nconvocate: the container engine went away; session %s ended\r\n", st->name);
+    else if (st->end == TTY_END_CONTAINER_ENDED)
+        snprintf(line, sizeof line, "\r\nconvocate: session %s ended\r\n", st->name);
+    log_info("%s: attach to %s ended: %s", lchan_name(ch), st->hdr.id,
+             st->end == TTY_END_DETACHED      ? "detached"
+             : st->end == TTY_END_ENGINE_GONE ? "the container engine went away"
+                                              : "the container ended");
+    if (line[0] != '\0' && !lchan_is_closing(ch))
+        lchan_write(ch, line, strlen(line));
+    lchan_close(ch);
+}
+
+/* The exec's side ended the stream (detach, container or engine gone). */
+static void attach_stream_ended(lchan *ch, attach_chan *st)
+{
+    st->phase = ATTACH_ENDING;
+    lchan_watch_fd(ch, st->tty.fd, 0);
+    attach_leave(st);
+    st->tty_open = false;
+    if (lchan_run_job(ch, stream_end_work, stream_end_done, st) < 0) {
+        docker_tty_close(st->a->docker, &st->tty);
+        st->phase = ATTACH_DONE;
+        lchan_close(ch);
+    }
+}
+
+/* ---- resizes ---- */
+
+static void resize_work(void *arg)
+{
+    attach_chan *st = arg;
+    char err[256];
+    if (docker_tty_resize(st->a->docker, st->tty.exec_id, st->job_cols, st->job_rows, err,
+                          sizeof err) < 0)
+        log_info("attach %s: %s", st->hdr.id, err);
+}
+
+static void attach_apply_size(lchan *ch, attach_chan *st);
+
+static void resize_done(lchan *ch, void *arg, void *state)
+{
+    attach_chan *st = arg;
+    (void)state;
+    st->resizing = false;
+    st->have_cols = st->job_cols;
+    st->have_rows = st->job_rows;
+    attach_apply_size(ch, st); /* a newer size may have come meanwhile */
+}
+
+/* Starts a resize when the latest wanted size is not the engine's. */
+static void attach_apply_size(lchan *ch, attach_chan *st)
+{
+    if (st->phase != ATTACH_RELAY || !st->tty_open || st->resizing || st->want_cols == 0 ||
+        (st->want_cols == st->have_cols && st->want_rows == st->have_rows))
+        return;
+    st->job_cols = st->want_cols;
+    st->job_rows = st->want_rows;
+    st->resizing = true;
+    if (lchan_run_job(ch, resize_work, resize_done, st) < 0) {
+        st->resizing = false;
+        log_info("%s: resize: no worker thread", lchan_name(ch));
+    }
+}
+
+/* ---- preparation ---- */
 
 static void attach_prepare_work(void *arg)
 {
     attach_chan *st = arg;
+    store_entry e;
+    char ignored[256];
+    snprintf(st->name, sizeof st->name, "%s", st->hdr.id);
     st->prepare_rc = agent_attach_prepare(st->a, st->hdr.id, st->error, sizeof st->error);
     if (st->prepare_rc != 0)
         return;
-    st->prepare_rc = attach_proc_start(&st->proc, agent_cfg(st->a)->docker_host, st->hdr.id,
-                                       st->hdr.cols, st->hdr.rows, st->error, sizeof st->error);
-    st->proc_started = st->prepare_rc == 0;
+    if (store_get(st->a->store, st->hdr.id, &e, ignored, sizeof ignored) == 0) {
+        if (e.valid)
+            snprintf(st->name, sizeof st->name, "%s", e.meta.name);
+        store_entry_clear(&e);
+    }
+    st->prepare_rc = docker_tty_open(st->a->docker, st->hdr.id, st->hdr.cols, st->hdr.rows,
+                                     &st->tty, st->error, sizeof st->error);
+    st->tty_open = st->prepare_rc == 0;
 }
 
 static void attach_prepare_done(lchan *ch, void *arg, void *state)
@@ -266,7 +219,7 @@ static void attach_prepare_done(lchan *ch, void *arg, void *state)
     (void)state;
     if (lchan_is_closing(ch) || st->client_eof) {
         st->phase = ATTACH_DONE;
-        attach_stop_proc(ch, st);
+        attach_close_tty(ch, st);
         lchan_close(ch);
         return;
     }
@@ -277,10 +230,16 @@ static void attach_prepare_done(lchan *ch, void *arg, void *state)
     st->phase = ATTACH_RELAY;
     agent_attach_enter(st->a, st->hdr.id);
     st->entered = true;
-    if (st->cols > 0 && attach_proc_resize(&st->proc, st->cols, st->rows) < 0)
-        log_info("%s: resize: %s", lchan_name(ch), strerror(errno));
-    log_info("%s: attached to %s", lchan_name(ch), st->hdr.id);
+    st->have_cols = st->hdr.cols;
+    st->have_rows = st->hdr.rows;
+    if (st->tty.early_len > 0 && lchan_write(ch, st->tty.early, st->tty.early_len) < 0)
+        log_warn("%s: out of memory relaying the first bytes", lchan_name(ch));
+    attach_apply_size(ch, st);
+    log_info("%s: attached to %s (exec %.12s, %dx%d)", lchan_name(ch), st->hdr.id, st->tty.exec_id,
+             st->hdr.cols, st->hdr.rows);
 }
+
+/* ---- the channel callbacks ---- */
 
 static void attach_take_header(lchan *ch, attach_chan *st)
 {
@@ -298,8 +257,8 @@ static void attach_take_header(lchan *ch, attach_chan *st)
     }
     /* Bytes after the header are the operator's first keystrokes. */
     size_t rest = st->header_used - line_len - 1;
-    memcpy(st->to_pty, nl + 1, rest);
-    st->to_pty_used = rest;
+    memcpy(st->to_tty, nl + 1, rest);
+    st->to_tty_used = rest;
     st->phase = ATTACH_PREPARING;
     if (lchan_run_job(ch, attach_prepare_work, attach_prepare_done, st) < 0)
         attach_fail(ch, st, "agent busy: cannot start a worker, try again");
@@ -313,7 +272,7 @@ static size_t attach_room(void *state)
         return sizeof st->header - st->header_used;
     case ATTACH_PREPARING:
     case ATTACH_RELAY:
-        return sizeof st->to_pty - st->to_pty_used;
+        return sizeof st->to_tty - st->to_tty_used;
     default:
         return 0;
     }
@@ -327,8 +286,8 @@ static void attach_input(lchan *ch, const void *buf, size_t len, void *state)
         st->header_used += len;
         attach_take_header(ch, st);
     } else if (st->phase == ATTACH_PREPARING || st->phase == ATTACH_RELAY) {
-        memcpy(st->to_pty + st->to_pty_used, buf, len);
-        st->to_pty_used += len;
+        memcpy(st->to_tty + st->to_tty_used, buf, len);
+        st->to_tty_used += len;
     }
 }
 
@@ -342,31 +301,30 @@ static void attach_eof(lchan *ch, void *state)
         attach_end_relay(ch, st, "operator sent EOF");
 }
 
+/* Runs inside libssh's callback: only records the size; pump applies it. */
 static int attach_window_change(lchan *ch, int cols, int rows, void *state)
 {
     attach_chan *st = state;
     (void)ch;
-    if (cols < 1 || rows < 1 || cols > 1000 || rows > 1000)
+    if (cols < 1 || rows < 1 || cols > EXEC_TTY_SIZE_MAX || rows > EXEC_TTY_SIZE_MAX)
         return -1;
-    st->cols = cols;
-    st->rows = rows;
-    if (st->phase == ATTACH_RELAY)
-        return attach_proc_resize(&st->proc, cols, rows) < 0 ? -1 : 0;
-    return 0; /* applied when the relay starts */
+    st->want_cols = cols;
+    st->want_rows = rows;
+    return 0;
 }
 
-/* Operator -> PTY. Returns false when the PTY is gone. */
-static bool relay_to_pty(attach_chan *st)
+/* Operator -> exec. Returns false when the stream is gone. */
+static bool relay_to_tty(attach_chan *st)
 {
-    while (st->to_pty_used > 0) {
-        ssize_t n = write(st->proc.master_fd, st->to_pty, st->to_pty_used);
+    while (st->to_tty_used > 0) {
+        ssize_t n = send(st->tty.fd, st->to_tty, st->to_tty_used, MSG_NOSIGNAL);
         if (n > 0) {
-            memmove(st->to_pty, st->to_pty + n, st->to_pty_used - (size_t)n);
-            st->to_pty_used -= (size_t)n;
+            memmove(st->to_tty, st->to_tty + n, st->to_tty_used - (size_t)n);
+            st->to_tty_used -= (size_t)n;
         } else if (n < 0 && errno == EINTR) {
             continue;
-        } else if (n < 0 && errno == EAGAIN) {
-            return true; /* the PTY is full: wait for POLLOUT */
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return true; /* the socket is full: wait for POLLOUT */
         } else {
             return false;
         }
@@ -374,9 +332,9 @@ static bool relay_to_pty(attach_chan *st)
     return true;
 }
 
-/* PTY -> operator, never more than the SSH window takes. Returns false
- * when the PTY closed (detach, or the container ended). */
-static bool relay_from_pty(lchan *ch, attach_chan *st)
+/* Exec -> operator, never more than the SSH window takes. Returns false
+ * when the stream ended (detach, the container or the engine gone). */
+static bool relay_from_tty(lchan *ch, attach_chan *st)
 {
     char buf[RELAY_BUF];
     for (int i = 0; i < RELAY_READS_PER_ROUND; i++) {
@@ -385,16 +343,16 @@ static bool relay_from_pty(lchan *ch, attach_chan *st)
             return true;
         if (room > sizeof buf)
             room = sizeof buf;
-        ssize_t n = read(st->proc.master_fd, buf, room);
+        ssize_t n = recv(st->tty.fd, buf, room, 0);
         if (n > 0) {
             if (lchan_write(ch, buf, (size_t)n) < 0)
                 return false;
         } else if (n < 0 && errno == EINTR) {
             continue;
-        } else if (n < 0 && errno == EAGAIN) {
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             return true;
         } else {
-            return false; /* EOF, or EIO once the last slave descriptor closed */
+            return false;
         }
     }
     return true;
@@ -405,22 +363,19 @@ static void attach_pump(lchan *ch, void *state)
     attach_chan *st = state;
     if (st->phase != ATTACH_RELAY)
         return;
-    if (!relay_to_pty(st)) {
-        attach_end_relay(ch, st, "terminal closed");
-        return;
-    }
-    if (!relay_from_pty(ch, st)) {
-        attach_end_relay(ch, st, "terminal closed");
+    attach_apply_size(ch, st);
+    if (!relay_to_tty(st) || !relay_from_tty(ch, st)) {
+        attach_stream_ended(ch, st);
         return;
     }
     /* Watch only for what we can act on, so a full window never spins. */
     short events = 0;
     if (lchan_writable(ch) > 0)
         events |= POLLIN;
-    if (st->to_pty_used > 0)
+    if (st->to_tty_used > 0)
         events |= POLLOUT;
-    if (lchan_watch_fd(ch, st->proc.master_fd, events) < 0)
-        attach_end_relay(ch, st, "cannot watch the terminal");
+    if (lchan_watch_fd(ch, st->tty.fd, events) < 0)
+        attach_end_relay(ch, st, "cannot watch the terminal stream");
 }
 
 static void attach_closed(lchan *ch, void *state)
@@ -430,16 +385,15 @@ static void attach_closed(lchan *ch, void *state)
         attach_end_relay(ch, st, "channel closed");
     else if (st->phase == ATTACH_HEADER)
         st->phase = ATTACH_DONE;
-    /* ATTACH_PREPARING: attach_prepare_done() sees the channel closing. */
+    /* ATTACH_PREPARING and ATTACH_ENDING: their workers' done sees the close. */
 }
 
 static void attach_release(void *state)
 {
     attach_chan *st = state;
-    if (st->entered)
-        agent_attach_leave(st->a, st->hdr.id);
-    if (st->proc_started)
-        attach_proc_stop(&st->proc);
+    attach_leave(st);
+    if (st->tty_open)
+        docker_tty_close(st->a->docker, &st->tty);
     free(st);
 }
 

@@ -16,6 +16,7 @@
 #include "agent/capacity.h"
 #include "engine/docker.h"
 #include "agent/emitter.h"
+#include "agent/engine_watch.h"
 #include "agent/settings.h"
 #include "agent/store.h"
 
@@ -35,6 +36,7 @@ struct agent {
     docker_client *docker;
     emitter *events;
     activity_watcher *activity; /* SPEC 16 */
+    engine_watch *watch; /* NULL when not running */
     capacity_meter meter;
 
     pthread_mutex_t settings_mu;

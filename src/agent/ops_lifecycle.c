@@ -300,7 +300,10 @@ static int start_container(agent *a, const session_meta *m, char *err, size_t er
     char why[256];
     if (admit(a, &s, err, errlen) < 0 || plan_run(a, m, &s, &plan, err, errlen) < 0)
         return -1;
-    if (docker_start_session(a->docker, &plan.spec, why, sizeof why) < 0) {
+    engine_watch_op_start_begin(a->watch, m->uuid);
+    int rc = docker_start_session(a->docker, &plan.spec, why, sizeof why);
+    engine_watch_op_start_end(a->watch, m->uuid, rc == 0);
+    if (rc < 0) {
         snprintf(err, errlen, "start session \"%s\": %s", m->name, why);
         return -1;
     }
@@ -426,15 +429,19 @@ int op_clone(agent *a, json_t *params, json_t **result, char *err, size_t errlen
 }
 
 /* What delete and kill begin with: params["id"] read, the session held,
- * its container stopped. On failure nothing stays held. */
-static int hold_and_stop(agent *a, json_t *params, const char **id, held_session *h, char *err,
-                         size_t errlen)
+ * its container stopped. On failure nothing stays held. *published: the
+ * engine watcher sent the stop's one container.stopped (by "operator"). */
+static int hold_and_stop(agent *a, json_t *params, const char **id, held_session *h,
+                         bool *published, char *err, size_t errlen)
 {
     static const char *const keys[] = {"id", NULL};
     if (parse_id_params(params, keys, "id", id, err, errlen) < 0 ||
         hold_session(a, *id, h, err, errlen) < 0)
         return -1;
-    if (stop_container(a, h, err, errlen) < 0) {
+    engine_watch_op_stop_begin(a->watch, *id);
+    int rc = stop_container(a, h, err, errlen);
+    *published = engine_watch_op_stop_end(a->watch, *id, rc == 0);
+    if (rc < 0) {
         release_session(h);
         return -1;
     }
@@ -445,7 +452,8 @@ int op_delete(agent *a, json_t *params, json_t **result, char *err, size_t errle
 {
     const char *id;
     held_session h;
-    if (hold_and_stop(a, params, &id, &h, err, errlen) < 0)
+    bool stop_published;
+    if (hold_and_stop(a, params, &id, &h, &stop_published, err, errlen) < 0)
         return -1;
     int rc = store_delete(a->store, id, err, errlen);
     if (rc == 0) {
@@ -462,10 +470,13 @@ int op_kill(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
 {
     const char *id;
     held_session h;
-    if (hold_and_stop(a, params, &id, &h, err, errlen) < 0)
+    bool stop_published;
+    if (hold_and_stop(a, params, &id, &h, &stop_published, err, errlen) < 0)
         return -1;
     log_info("stopped session %s (%s)", id, h.name);
-    emitter_publish(a->events, "container.stopped", id, NULL);
+    if (!stop_published) /* nothing ran: the kill still gets its one event */
+        emitter_publish(a->events, "container.stopped", id,
+                        json_pack("{s:n, s:b, s:s}", "exit_code", "oom", 0, "by", "operator"));
     *result = NULL;
     release_session(&h);
     return 0;

@@ -74,6 +74,11 @@ void docker_free(docker_client *d)
     free(d);
 }
 
+const char *docker_socket_path(const docker_client *d)
+{
+    return d->socket_path;
+}
+
 static size_t collect_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     docker_reply *r = userp;

@@ -5,7 +5,8 @@
  *                 contract of a session container (create, start)
  *   containers.c  inspection, stop and list of session containers
  *   exec.c        execs inside a session container (tmux detach, readiness)
- *   exec_capture.c  an exec whose output is kept (peek, send) */
+ *   exec_capture.c  an exec whose output is kept (peek, send)
+ *   exec_tty.c    the attach terminal: an exec on a hijacked connection */
 #ifndef CONVOCATE_ENGINE_DOCKER_INTERNAL_H
 #define CONVOCATE_ENGINE_DOCKER_INTERNAL_H
 
@@ -26,6 +27,8 @@ typedef struct {
 } docker_reply;
 
 /* docker.c */
+/* The engine's unix socket path, for the one request written by hand (exec_tty.c). */
+const char *docker_socket_path(const docker_client *d);
 int docker_call(docker_client *d, const char *method, const char *path, const char *json_body,
                 long timeout_s, docker_reply *reply, char *err, size_t errlen);
 void reply_clear(docker_reply *r);

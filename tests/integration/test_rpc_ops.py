@@ -282,7 +282,9 @@ def test_events_are_logged_in_order(agent):
     assert created["uuid"] == uuid and created["name"] == "ev"
     assert mine()[1]["data"]["name"] == "ev2"
     assert mine()[2]["data"]["running"] is True
-    assert mine()[3]["data"] is None and mine()[4]["data"] is None
+    stopped = mine()[3]["data"]  # SPEC 8.2: the engine's own account of the stop
+    assert stopped["by"] == "operator" and stopped["oom"] is False, stopped
+    assert mine()[4]["data"] is None
     settings = wait_until(lambda: [e for e in agent.events() if e["type"] == "agent.settings"],
                           10, "an agent.settings event")
     assert settings[-1]["data"]["heartbeat_s"] == 60

@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "engine/docker.h"
+#include "engine/events.h"
 #include "common/fileio.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
@@ -30,8 +31,9 @@
 static pthread_mutex_t fake_mu = PTHREAD_MUTEX_INITIALIZER;
 static char fake_running[FAKE_MAX][UUID_STR_LEN];
 static int fake_n;
-static int fake_stop_ms; /* how long a stop takes */
-static int fake_list_calls;
+static int fake_stop_ms;    /* how long a stop takes */
+static int fake_list_calls; /* from the test's own thread, not the engine watcher's */
+static pthread_t fake_counting_thread;
 static docker_run_spec fake_last_spec;
 static char fake_last_image[256], fake_last_sock[PATH_BUF], fake_last_claude_bin[PATH_BUF];
 static char fake_last_claude_env[PATH_BUF], fake_last_model[80];
@@ -96,7 +98,8 @@ int docker_list_sessions(docker_client *d, const char *agent_id, docker_session_
                          size_t *n, char *err, size_t errlen)
 {
     pthread_mutex_lock(&fake_mu);
-    fake_list_calls++;
+    if (pthread_equal(pthread_self(), fake_counting_thread))
+        fake_list_calls++;
     *out = calloc((size_t)fake_n + 1, sizeof **out);
     for (int i = 0; i < fake_n; i++) {
         memcpy((*out)[i].uuid, fake_running[i], UUID_STR_LEN);
@@ -104,6 +107,19 @@ int docker_list_sessions(docker_client *d, const char *agent_id, docker_session_
     }
     *n = (size_t)fake_n;
     pthread_mutex_unlock(&fake_mu);
+    return 0;
+}
+
+/* A stream that stays up and quiet until the agent stops following it. */
+int docker_follow_events(docker_client *d, const char *agent_id, double since_s,
+                         void (*on_up)(void *ctx),
+                         void (*on_event)(const docker_event *ev, void *ctx), void *ctx,
+                         atomic_bool *stop, char *err, size_t errlen)
+{
+    (void)d, (void)agent_id, (void)since_s, (void)on_up, (void)on_event, (void)ctx, (void)err,
+        (void)errlen;
+    while (!atomic_load(stop))
+        sleep_ms(10);
     return 0;
 }
 
@@ -807,6 +823,7 @@ static void test_recovery_and_one_engine_call_per_list(void **state)
     snprintf(path, sizeof path, "%s/.new-0f8fad5b-d9cb-469f-a165-70867728950e", f->home);
     assert_int_equal(access(path, F_OK), -1);
     fake_list_calls = 0;
+    fake_counting_thread = pthread_self();
     json_t *list = ok_result(rpc(f, "{\"op\":\"list\",\"params\":null}"));
     assert_int_equal(json_array_size(list), 2);
     assert_int_equal(fake_list_calls, 1);
