@@ -63,7 +63,7 @@ def test_lines_written_in_the_container_become_the_activity(start_agent):
                f"printf '%s\\n' '{line}' >> /run/convocate/activity/events", check=False)
     assert r.returncode == 0, r.stderr
     ev = wait_for(lambda: [e for e in activity_events(a, uuid) if e["data"]["state"] == "working"],
-                  timeout=1.0, step=0.02)
+                  timeout=1.0, interval=0.02)
     assert ev, a.log()
     data = ev[-1]["data"]
     assert data["state"] == "working" and data["detail"] == "from inside"

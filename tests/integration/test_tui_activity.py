@@ -250,7 +250,10 @@ def test_silent_agent_makes_activity_unknown(rig, tuis, tmp_root):
     lines = t.lines()
     assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
     status.send(status.event("agent.heartbeat"))
-    t.wait(lambda _: "waiting" in (t.row("web") or ""), 10, "web known again")
+    # Live again: the row shows what is known (the event's state, or the
+    # agent's own list, in which a stopped session has no activity).
+    t.wait(lambda _: "unknown" not in (t.row("web") or "unknown"), 10, "web known again")
+    assert f"{a.agent_id} SILENT" not in t.screen()
 
 
 def test_quiet_agent_turns_unknown_after_three_heartbeats(rig, tuis, tmp_root):

@@ -113,19 +113,34 @@ static attr_t style_attr(const sgr_style *st)
     return a | COLOR_PAIR(pair_for(st->fg, st->bg));
 }
 
-static size_t count_lines(const char *s)
+/* The length of screen up to the end of its last line that shows text: a
+ * tmux pane keeps its blank rows below the cursor (a fresh shell's prompt
+ * sits on the first of fifty), and the last rows of those show nothing. */
+static size_t shown_length(const char *screen)
 {
-    size_t n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
+    size_t len = strlen(screen), end = 0;
+    sgr_style st;
+    sgr_reset(&st);
+    for (size_t k = 0; k < len;) {
+        sgr_token kind;
+        size_t n = sgr_next(screen + k, len - k, &st, &kind);
+        if (kind == SGR_TEXT && strspn(screen + k, " ") < n) {
+            const char *nl = memchr(screen + k + n, '\n', len - k - n);
+            end = nl ? (size_t)(nl - screen) : len;
+        }
+        k += n;
+    }
+    return end;
 }
 
-/* Draws the screen's last h lines (where Claude's prompt is) in the box,
- * clipped to w columns, styles carried over from the lines above. */
+/* Draws the screen's last h lines that show text (where Claude's prompt
+ * is) in the box, clipped to w columns, styles carried over from the lines
+ * above. */
 static void draw_screen(const char *screen, int y, int x, int h, int w)
 {
-    size_t len = strlen(screen), lines = count_lines(screen);
+    size_t len = shown_length(screen), lines = 0;
+    for (size_t k = 0; k < len; k++)
+        lines += screen[k] == '\n';
     if (len > 0 && screen[len - 1] != '\n')
         lines++;
     size_t skip = lines > (size_t)h ? lines - (size_t)h : 0, line = 0;
