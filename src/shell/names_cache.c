@@ -284,11 +284,11 @@ int names_cache_main(int argc, char **argv)
     int rc = read_cache(dir, &s, &newest);
     if (s.n > 0)
         qsort(s.items, s.n, sizeof *s.items, by_text);
-    for (size_t i = 0; i < s.n; i++) {
+    for (size_t i = 0; i < s.n; i++)
         if (i == 0 || strcmp(s.items[i], s.items[i - 1]) != 0)
             printf("%s\n", s.items[i]);
+    for (size_t i = 0; i < s.n; i++)
         free(s.items[i]);
-    }
     free(s.items);
     fflush(stdout);
     if (rc < 0) {
