@@ -39,6 +39,27 @@ int cli_fail(const char *fmt, ...)
     return 1;
 }
 
+int cli_pick_agents(agent_registry *r, const char *agent_id, bool every, const char *cmd,
+                    bool *skip)
+{
+    if (r->n == 0)
+        return cli_fail("no agents registered (add one with 'convocate-host init-agent')");
+    for (size_t i = 0; i < r->n; i++)
+        skip[i] = false;
+    if (agent_id == NULL) {
+        if (every || r->n == 1)
+            return 0;
+        return usage_error(cmd, "several agents are registered: choose one with --agent ID, or "
+                                "--all");
+    }
+    agent_entry *target = registry_find(r, agent_id);
+    if (target == NULL)
+        return cli_fail("no agent \"%s\" is registered (see 'convocate agents')", agent_id);
+    for (size_t i = 0; i < r->n; i++)
+        skip[i] = &r->items[i] != target;
+    return 0;
+}
+
 static bool want_flag(int argc, char **argv, const char *flag)
 {
     for (int i = 1; i < argc; i++)

@@ -6,9 +6,19 @@
 
 #include <stdbool.h>
 
+#include "ssh/registry.h"
+
 /* One line "convocate: <what failed>" on stderr; returns 1, the exit code
  * of a runtime failure. Shared by every cli_*.c file. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Which registered agents a command acts on: skip[i] false for each. The
+ * one named agent_id; with none named, every agent when every is set or
+ * only one is registered, else a usage error asking for --agent or --all
+ * (cmd names the command in it, e.g. "auth set"). 0, or the exit code
+ * after one line on stderr. */
+int cli_pick_agents(agent_registry *r, const char *agent_id, bool every, const char *cmd,
+                    bool *skip);
 
 /* True when cmd names a CLI command. */
 bool cli_is_command(const char *cmd);

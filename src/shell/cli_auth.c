@@ -149,26 +149,6 @@ static int parse_opts(const char *cmd, int argc, char **argv, unsigned allowed, 
 
 /* ---- targets and replies ---- */
 
-/* skip[i] false for each agent the command acts on. */
-static int pick_targets(const char *cmd, agent_registry *r, const auth_opts *o, bool *skip)
-{
-    if (r->n == 0)
-        return cli_fail("no agents registered (add one with 'convocate-host init-agent')");
-    for (size_t i = 0; i < r->n; i++)
-        skip[i] = false;
-    if (o->all || (o->agent == NULL && r->n == 1))
-        return 0;
-    if (o->agent == NULL)
-        return usage_error(cmd, "several agents are registered: choose one with --agent ID, or "
-                                "--all");
-    agent_entry *target = registry_find(r, o->agent);
-    if (target == NULL)
-        return cli_fail("no agent \"%s\" is registered (see 'convocate agents')", o->agent);
-    for (size_t i = 0; i < r->n; i++)
-        skip[i] = &r->items[i] != target;
-    return 0;
-}
-
 static const char *field(json_t *obj, const char *key)
 {
     const char *v = json_string_value(json_object_get(obj, key));
@@ -252,7 +232,7 @@ static int cmd_set(agent_registry *r, int argc, char **argv, bool *skip)
     if (rc == 0)
         rc = check_set_opts(&o);
     if (rc == 0)
-        rc = pick_targets("set", r, &o, skip);
+        rc = cli_pick_agents(r, o.agent, o.all, "auth set", skip);
     if (rc)
         return rc;
     const char *file = o.api_key_file ? o.api_key_file : o.oauth_token_file;
@@ -274,7 +254,7 @@ static int cmd_clear(agent_registry *r, int argc, char **argv, bool *skip)
     auth_opts o;
     int rc = parse_opts("clear", argc, argv, OPT_TARGET, &o);
     if (rc == 0)
-        rc = pick_targets("clear", r, &o, skip);
+        rc = cli_pick_agents(r, o.agent, o.all, "auth clear", skip);
     if (rc)
         return rc;
     json_t *params = json_pack("{s:b}", "clear", 1);

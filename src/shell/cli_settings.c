@@ -147,28 +147,6 @@ static int parse_opts(int argc, char **argv, settings_opts *o)
     return 0;
 }
 
-/* skip[i] false for each agent acted on. Showing defaults to every agent;
- * changing, to the only one (with several, the operator chooses). */
-static int pick_targets(agent_registry *r, const settings_opts *o, bool changing, bool *skip)
-{
-    if (r->n == 0)
-        return cli_fail("no agents registered (add one with 'convocate-host init-agent')");
-    for (size_t i = 0; i < r->n; i++)
-        skip[i] = false;
-    if (o->agent == NULL) {
-        if (changing && !o->all && r->n > 1)
-            return usage_error("several agents are registered: choose one with --agent ID, or "
-                               "--all");
-        return 0;
-    }
-    agent_entry *target = registry_find(r, o->agent);
-    if (target == NULL)
-        return cli_fail("no agent \"%s\" is registered (see 'convocate agents')", o->agent);
-    for (size_t i = 0; i < r->n; i++)
-        skip[i] = &r->items[i] != target;
-    return 0;
-}
-
 /* ---- output ---- */
 
 static void print_settings(const char *agent_id, json_t *settings)
@@ -250,7 +228,8 @@ int cli_settings(agent_registry *r, int argc, char **argv)
     for (int i = optind; rc == 0 && i < argc; i++)
         rc = add_assignment(changes, argv[i]);
     if (rc == 0)
-        rc = pick_targets(r, &o, changes != NULL, skip);
+        /* Showing defaults to every agent; changing, to the only one. */
+        rc = cli_pick_agents(r, o.agent, o.all || changes == NULL, "settings", skip);
     if (rc == 0)
         rc = call_and_report(r, skip, changes, o.json);
     free(skip);
