@@ -42,6 +42,13 @@ int docker_expect(docker_client *d, const char *method, const char *path, const 
                   size_t errlen);
 int remove_container(docker_client *d, const char *name, char *err, size_t errlen);
 
+/* exec.c */
+/* POST /containers/<name>/exec with the JSON body; the new exec's id (hex)
+ * in id. A container that is gone or stopped: "container <name> is not
+ * running". 0, or -1 with err filled. */
+int exec_create(docker_client *d, const char *name, const char *body, char *id, size_t idlen,
+                char *err, size_t errlen);
+
 /* containers.c */
 /* A session's container name, after checking uuid; -1 with err when it is
  * no canonical UUIDv4. */

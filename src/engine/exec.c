@@ -13,17 +13,11 @@
 
 /* ---- exec: detach tmux clients ----------------------------------------- */
 
-/* Creates an exec of cmd_json (a constant JSON array: never built from
- * input) run as user claude in container name; its id in id. */
-static int exec_create(docker_client *d, const char *name, const char *cmd_json, char *id,
-                       size_t idlen, char *err, size_t errlen)
+int exec_create(docker_client *d, const char *name, const char *body, char *id, size_t idlen,
+                char *err, size_t errlen)
 {
-    char path[256], body[512];
+    char path[256];
     snprintf(path, sizeof path, "/containers/%s/exec", name);
-    snprintf(body, sizeof body,
-             "{\"User\":\"claude\",\"AttachStdin\":false,\"AttachStdout\":false,"
-             "\"AttachStderr\":false,\"Tty\":false,\"Cmd\":%s}",
-             cmd_json);
     docker_reply r;
     if (docker_call(d, "POST", path, body, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
         return -1;
@@ -31,11 +25,13 @@ static int exec_create(docker_client *d, const char *name, const char *cmd_json,
     if (r.status == 201) {
         json_t *root = json_loadb(r.body, r.len, 0, NULL);
         const char *exec_id = json_string_value(json_object_get(root, "Id"));
-        if (exec_id != NULL && strspn(exec_id, "0123456789abcdef") == strlen(exec_id) &&
-            snprintf(id, idlen, "%s", exec_id) < (int)idlen)
+        size_t n = exec_id ? strlen(exec_id) : 0;
+        if (n > 0 && n < idlen && strspn(exec_id, "0123456789abcdef") == n) {
+            memcpy(id, exec_id, n + 1);
             rc = 0;
-        else
+        } else {
             snprintf(err, errlen, "docker engine sent an unreadable exec reply");
+        }
         json_decref(root);
     } else if (r.status == 404 || r.status == 409) {
         snprintf(err, errlen, "container %s is not running", name);
@@ -44,6 +40,19 @@ static int exec_create(docker_client *d, const char *name, const char *cmd_json,
     }
     reply_clear(&r);
     return rc;
+}
+
+/* An exec of cmd_json (a constant JSON array: never built from input) run
+ * as user claude with nothing attached. */
+static int exec_create_detached(docker_client *d, const char *name, const char *cmd_json, char *id,
+                                size_t idlen, char *err, size_t errlen)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"User\":\"claude\",\"AttachStdin\":false,\"AttachStdout\":false,"
+             "\"AttachStderr\":false,\"Tty\":false,\"Cmd\":%s}",
+             cmd_json);
+    return exec_create(d, name, body, id, idlen, err, errlen);
 }
 
 static int exec_start_detached(docker_client *d, const char *id, char *err, size_t errlen)
@@ -92,7 +101,7 @@ static int run_exec(docker_client *d, const char *name, const char *cmd_json, lo
 {
     char exec_id[128];
     *exit_code = -1;
-    if (exec_create(d, name, cmd_json, exec_id, sizeof exec_id, err, errlen) < 0 ||
+    if (exec_create_detached(d, name, cmd_json, exec_id, sizeof exec_id, err, errlen) < 0 ||
         exec_start_detached(d, exec_id, err, errlen) < 0 ||
         exec_wait(d, exec_id, exit_code, err, errlen) < 0)
         return -1;

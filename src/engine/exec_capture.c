@@ -35,27 +35,8 @@ static int capture_create(docker_client *d, const char *name, const char *const 
         snprintf(err, errlen, "exec: out of memory (or an argument is not UTF-8)");
         return -1;
     }
-    char path[256];
-    snprintf(path, sizeof path, "/containers/%s/exec", name);
-    docker_reply r;
-    int rc = docker_call(d, "POST", path, body, QUICK_TIMEOUT_S, &r, err, errlen);
+    int rc = exec_create(d, name, body, id, idlen, err, errlen);
     free(body);
-    if (rc < 0)
-        return -1;
-    rc = -1;
-    json_t *root = r.status == 201 ? json_loadb(r.body, r.len, 0, NULL) : NULL;
-    const char *exec_id = json_string_value(json_object_get(root, "Id"));
-    if (r.status == 404 || r.status == 409)
-        snprintf(err, errlen, "container %s is not running", name);
-    else if (r.status != 201)
-        describe_engine_error(&r, "exec in container", err, errlen);
-    else if (exec_id == NULL || strspn(exec_id, "0123456789abcdef") != strlen(exec_id) ||
-             snprintf(id, idlen, "%s", exec_id) >= (int)idlen)
-        snprintf(err, errlen, "docker engine sent an unreadable exec reply");
-    else
-        rc = 0;
-    json_decref(root);
-    reply_clear(&r);
     return rc;
 }
 

@@ -59,35 +59,13 @@ static char *tty_exec_body(int cols, int rows)
 static int create_tty_exec(docker_client *d, const char *name, int cols, int rows, char *id,
                            size_t idlen, char *err, size_t errlen)
 {
-    char path[256];
-    snprintf(path, sizeof path, "/containers/%s/exec", name);
     char *body = tty_exec_body(cols, rows);
     if (body == NULL) {
         snprintf(err, errlen, "out of memory building the attach exec");
         return -1;
     }
-    docker_reply r;
-    int rc = docker_call(d, "POST", path, body, QUICK_TIMEOUT_S, &r, err, errlen);
+    int rc = exec_create(d, name, body, id, idlen, err, errlen);
     free(body);
-    if (rc < 0)
-        return -1;
-    rc = -1;
-    if (r.status == 201) {
-        json_t *root = json_loadb(r.body, r.len, 0, NULL);
-        const char *exec_id = json_string_value(json_object_get(root, "Id"));
-        if (exec_id != NULL && is_hex_id(exec_id, idlen)) {
-            snprintf(id, idlen, "%s", exec_id);
-            rc = 0;
-        } else {
-            snprintf(err, errlen, "docker engine sent an unreadable exec reply");
-        }
-        json_decref(root);
-    } else if (r.status == 404 || r.status == 409) {
-        snprintf(err, errlen, "container %s is not running", name);
-    } else {
-        describe_engine_error(&r, "attach exec in container", err, errlen);
-    }
-    reply_clear(&r);
     return rc;
 }
 
