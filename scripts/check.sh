@@ -9,6 +9,7 @@ bash scripts/install-deps.sh || { echo "check: dependencies could not be install
 
 setup_args=(-Dwerror=true)
 if [ "${SANITIZE:-0}" = 1 ]; then
+  export CONVOCATE_SANITIZED=1
   setup_args+=(-Db_sanitize=address,undefined -Db_lundef=false)
 fi
 if [ ! -f "$build/build.ninja" ]; then

@@ -17,6 +17,7 @@ import subprocess
 
 import pytest
 
+from lib.common import runs_build_on_target
 from lib.common import BUILD, HOST_BIN, make_client_key
 from lib.remote import cached_image, engine_target, ok
 
@@ -76,6 +77,7 @@ def programs_state(t):
 UFW_RULE = "### tuple ### allow tcp {} 0.0.0.0/0 any 0.0.0.0/0 in"
 
 
+@runs_build_on_target
 def test_init_shell_remote_lays_down_files_and_second_run_changes_nothing(shell_target):
     target = shell_target
     target.pin()
@@ -153,6 +155,7 @@ def test_init_shell_remote_lays_down_files_and_second_run_changes_nothing(shell_
         local_sum("convocate-host")
 
 
+@runs_build_on_target
 def test_init_shell_remote_failing_install_names_the_step(target):
     """The plain target lacks the libraries convocate links: the programs
     are deployed, `convocate install` cannot run, and the run stops there
@@ -179,6 +182,7 @@ def test_verbose_logs_the_quoted_commands(target):
 
 # ---- (b) host keys -----------------------------------------------------------
 
+@runs_build_on_target
 def test_unknown_host_key_is_refused_then_accepted_with_the_flag(shell_target):
     target = shell_target
     r = target.host("init-shell")

@@ -28,6 +28,7 @@ import uuid
 import pytest
 
 from lib.agent_helpers import inspect, unique_name
+from lib.common import runs_build_on_target
 from lib.common import AGENT_BIN, HOST_BIN, docker
 from lib.remote import engine_target, ok
 
@@ -207,6 +208,7 @@ def agent_target(libs_target_image):
     t.cleanup()
 
 
+@runs_build_on_target
 def test_remote_update_verifies_the_transfer_and_converges(agent_target, test_image):
     t = agent_target
     t.pin()
@@ -252,6 +254,7 @@ def _host_with_env(t, extra, *args):
     return subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
 
 
+@runs_build_on_target
 def test_init_agent_host_deploys_pairs_transfers_and_stamps(agent_target, tmp_path, test_image):
     """init-agent --host on a target without convocate-agent: the binary is
     deployed first, its install runs there, the pairing completes, then the

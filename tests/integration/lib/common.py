@@ -7,6 +7,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__)))))
 BUILD = os.environ.get("CONVOCATE_BUILD", os.path.join(REPO, "build"))
@@ -68,3 +70,13 @@ def make_client_key(directory, name="client_ed25519", kind="ed25519"):
     subprocess.run(["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", name, "-f", path],
                    check=True)
     return path
+
+
+# make check-asan builds with ASan and UBSan (scripts/check.sh sets this).
+# Such binaries need the sanitizer runtime, which a provisioning target (an
+# sshd or systemd container) does not have: the tests that run this build's
+# programs on a target run under plain make check only.
+SANITIZED = os.environ.get("CONVOCATE_SANITIZED") == "1"
+runs_build_on_target = pytest.mark.skipif(
+    SANITIZED, reason="runs this build's programs on a target without the sanitizer runtime; "
+    "covered by make check")
