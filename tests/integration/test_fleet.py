@@ -28,14 +28,13 @@ import time
 
 import pytest
 
-from lib.common import BUILD, HOST_BIN
+from lib.common import BUILD, HOST_BIN, runs_build_on_target
 from lib.fleet_hosts import Host, sh, wait_tcp
 from lib.remote import cached_image
 from lib.shell_cli import attach_type_detach
 from lib.wait import wait_until
-from lib.common import runs_build_on_target
 
-pytestmark = runs_build_on_target
+pytestmark = runs_build_on_target  # lib/common.py says why
 
 LABEL = "convocate.test=fleet"
 NET = "10.78.0"

@@ -34,13 +34,12 @@ import subprocess
 
 import pytest
 
-from lib.common import HOST_BIN, docker
+from lib.common import HOST_BIN, docker, runs_build_on_target
 from lib.fleet_hosts import ENGINE_RUN_ARGS, Host, sh, wait_tcp
 from lib.remote import cached_image
 from lib.wait import wait_until
-from lib.common import runs_build_on_target
 
-pytestmark = runs_build_on_target
+pytestmark = runs_build_on_target  # lib/common.py says why
 
 LABEL = "convocate.test=systemd"
 NET = "10.76.0"
