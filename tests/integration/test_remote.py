@@ -17,8 +17,7 @@ import subprocess
 
 import pytest
 
-from lib.common import runs_build_on_target
-from lib.common import BUILD, HOST_BIN, make_client_key
+from lib.common import BUILD, HOST_BIN, make_client_key, runs_build_on_target
 from lib.remote import cached_image, engine_target, ok
 
 # A shell host also has ufw (inactive in a container: rules are written to

@@ -28,8 +28,7 @@ import uuid
 import pytest
 
 from lib.agent_helpers import inspect, unique_name
-from lib.common import runs_build_on_target
-from lib.common import AGENT_BIN, HOST_BIN, docker
+from lib.common import AGENT_BIN, HOST_BIN, docker, runs_build_on_target
 from lib.remote import engine_target, ok
 
 DEPLOYED = os.path.join("usr", "local", "bin", "convocate-agent")
