@@ -175,6 +175,36 @@ def test_settings_shows_each_agent_with_health_and_image(two_agents, tui_factory
     t.wait(lambda s: "Settings" not in s, 10, "the dialog to close")
 
 
+def test_settings_dialog_changes_an_agents_settings(single, tui_factory):
+    root, a = single
+    t = tui_factory(root, width=200)
+    wait_agents_up(t, a)
+    t.keys("S")
+    t.wait(lambda s: "settings: admission_threshold_pct=90" in s, 30, "the agent's settings")
+    # Out of range: the agent's own refusal (SPEC 7), and nothing changes.
+    t.keys("E")
+    t.type("admission_threshold_pct=101")
+    t.keys("Enter")
+    t.wait(lambda s: '"admission_threshold_pct" must be an integer from 50 to 95'
+           in s.splitlines()[-1], 30, "the agent's refusal on the status line")
+    assert a.ok("settings-get")["admission_threshold_pct"] == 90
+    # A valid change: settings-get has it, and the dialog shows it.
+    t.keys("E")
+    t.type("heartbeat_s=45 default_autonomous=true")
+    t.keys("Enter")
+    shot = t.wait(lambda s: "heartbeat_s=45" in s and "default_autonomous=true" in s, 30,
+                  "the dialog showing the new settings")
+    assert f"Saved on {a.agent_id}" in shot.splitlines()[-1], shot
+    got = a.ok("settings-get")
+    assert (got["heartbeat_s"], got["default_autonomous"]) == (45, True)
+    # Esc on the line goes back to the dialog, changing nothing.
+    t.keys("E")
+    t.type("heartbeat_s=99")
+    t.keys("Escape")
+    t.wait(lambda s: "Nothing changed." in s.splitlines()[-1], 10, "the line to close")
+    assert a.ok("settings-get")["heartbeat_s"] == 45
+
+
 def test_override_only_for_a_locked_session(single, tui_factory):
     root, a = single
     cli(root, "new", "web")

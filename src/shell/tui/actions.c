@@ -10,6 +10,7 @@
 #include "shell/orphans.h"
 #include "shell/tui/preview.h"
 #include "shell/tui/text.h"
+#include "shell/tui/settings_edit.h"
 
 /* The words each confirmed op uses: the question, the progress line, and
  * the line when it is done. */
@@ -323,6 +324,10 @@ void action_job_done(tui_app *app, tui_job *job)
 {
     if (job->kind == JOB_PEEK) {
         preview_job_done(app, job);
+        return;
+    }
+    if (job->kind == JOB_SETTINGS) {
+        settings_edit_done(app, job);
         return;
     }
     if (job->kind == JOB_SEND) {

@@ -17,7 +17,8 @@ typedef enum {
     MODE_FORM,
     MODE_PICKER,
     MODE_SETTINGS,
-    MODE_SEND /* the > prompt: a line typed into a session (SPEC 16) */
+    MODE_SEND,         /* the > prompt: a line typed into a session (SPEC 16) */
+    MODE_SETTINGS_EDIT /* the settings dialog's KEY=VALUE line for one agent */
 } tui_mode;
 
 #define SEND_TEXT_MAX 4096 /* the send op's limit (SPEC 7) */
@@ -38,6 +39,13 @@ typedef struct {
     char text[SEND_TEXT_MAX + 1];
     tui_row row; /* the session it goes to, as selected when > was pressed */
 } tui_send;
+
+/* The settings dialog's editor: KEY=VALUE words for one agent's
+ * settings-set (SPEC 7), typed as `convocate settings` types them. */
+typedef struct {
+    char text[512];
+    char agent[AGENT_ID_LEN + 1];
+} tui_settings_edit;
 
 typedef struct {
     char op[16]; /* the RPC op to run once confirmed */
@@ -68,6 +76,7 @@ typedef struct {
     tui_settings settings;
     tui_preview preview;
     tui_send send;
+    tui_settings_edit settings_edit;
     bool notify_on;     /* bell + OSC 9 when a session turns waiting (tui.conf) */
     char osc_out[1024]; /* notifications to write to the terminal after the next refresh */
     char status[700];

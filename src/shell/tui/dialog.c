@@ -8,6 +8,7 @@
 #include "shell/tui/actions.h"
 #include "shell/tui/notify.h"
 #include "shell/tui/text.h"
+#include "shell/tui/settings_edit.h"
 #include "version.h"
 
 #define KEY_ESCAPE 27
@@ -64,6 +65,10 @@ static void settings_key(tui_app *app, bool is_key, wint_t key)
 {
     if (!is_key && (key == 'b' || key == 'B')) {
         toggle_notify(app);
+        return;
+    }
+    if (!is_key && (key == 'e' || key == 'E')) {
+        settings_edit_open(app);
         return;
     }
     if (is_escape(is_key, key) || is_enter(is_key, key) ||
@@ -174,9 +179,31 @@ static void auth_line(char *out, size_t size, const tui_job *answer, size_t i)
                  str_of(auth, "hint"), str_of(auth, "base_url"), str_of(auth, "model"));
 }
 
-/* Four lines per agent: identity and health, version and image, capacity,
- * Claude credentials. */
-static int agent_lines(const tui_app *app, size_t i, char lines[4][600])
+/* The agent's settings as settings-get answers them, KEY=VALUE the way the
+ * editor (E) takes them back. */
+static void settings_line(char *out, size_t size, const tui_job *answer, size_t i)
+{
+    const agent_reply *r = answer->settings && i < answer->n_replies ? &answer->settings[i] : NULL;
+    json_t *settings = r ? r->result : NULL;
+    if (settings == NULL) {
+        snprintf(out, size, "    settings: %s", r && r->answered ? r->error : "unreachable");
+        return;
+    }
+    size_t used = (size_t)snprintf(out, size, "    settings:");
+    const char *key;
+    json_t *value;
+    json_object_foreach(settings, key, value)
+    {
+        char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (used < size)
+            used += (size_t)snprintf(out + used, size - used, " %s=%s", key, text ? text : "?");
+        free(text);
+    }
+}
+
+/* Five lines per agent: identity and health, version and image, capacity,
+ * Claude credentials, settings. */
+static int agent_lines(const tui_app *app, size_t i, char lines[5][600])
 {
     const agent_entry *a = &app->reg.items[i];
     const tui_job *answer = app->settings.answer;
@@ -196,12 +223,41 @@ static int agent_lines(const tui_app *app, size_t i, char lines[4][600])
              str_of(ping, "image_tag"));
     capacity_line(lines[2], sizeof lines[2], ping);
     auth_line(lines[3], sizeof lines[3], answer, i);
-    return 4;
+    settings_line(lines[4], sizeof lines[4], answer, i);
+    return 5;
+}
+
+/* text over as many rows as it needs (up to last), broken at spaces, the
+ * rows after the first indented under its first word's end; returns the
+ * next free row. */
+static int put_wrapped(int row, int x, int w, int last, const char *text)
+{
+    const char *colon = strchr(text, ':');
+    int indent = colon && colon - text < w / 2 ? (int)(colon - text) + 2 : 4;
+    char line[600];
+    size_t len = strlen(text), at = 0;
+    for (bool first = true; at < len && row <= last; first = false) {
+        int room = first ? w : w - indent;
+        size_t take = len - at;
+        if ((int)take > room) {
+            take = (size_t)room;
+            while (take > 0 && text[at + take] != ' ')
+                take--;
+            if (take == 0)
+                take = (size_t)room; /* one word wider than the box: cut it */
+        }
+        snprintf(line, sizeof line, "%*s%.*s", first ? 0 : indent, "", (int)take, text + at);
+        text_put(row++, x, w, line, A_NORMAL);
+        at += take;
+        while (at < len && text[at] == ' ')
+            at++;
+    }
+    return row;
 }
 
 static void settings_draw(tui_app *app)
 {
-    int y, x, w, last, inner = 2 + 5 * (int)app->reg.n + (app->reg.n == 0 ? 2 : 0);
+    int y, x, w, last, inner = 2 + 8 * (int)app->reg.n + (app->reg.n == 0 ? 2 : 0);
     if (!centred_box(inner, &y, &x, &w, &last, "Settings"))
         return;
     int row = y + 1;
@@ -218,11 +274,15 @@ static void settings_draw(tui_app *app)
         text_put(++row, x + 2, w - 4,
                  "No agents registered: add one with 'convocate-host init-agent'.", A_NORMAL);
     for (size_t i = 0; i < app->reg.n; i++) {
-        char lines[4][600];
+        char lines[5][600];
         int n = agent_lines(app, i, lines);
         row++;
-        for (int k = 0; k < n && row <= last; k++)
-            text_put(row++, x + 2, w - 4, lines[k], k == 0 ? A_BOLD : A_NORMAL);
+        for (int k = 0; k < n && row <= last; k++) {
+            if (k == 4) /* the settings: as many rows as they need */
+                row = put_wrapped(row, x + 2, w - 4, last, lines[k]);
+            else
+                text_put(row++, x + 2, w - 4, lines[k], k == 0 ? A_BOLD : A_NORMAL);
+        }
     }
 }
 
@@ -230,6 +290,6 @@ void dialog_draw(tui_app *app)
 {
     if (app->mode == MODE_PICKER)
         picker_draw(app);
-    else if (app->mode == MODE_SETTINGS)
+    else if (app->mode == MODE_SETTINGS || app->mode == MODE_SETTINGS_EDIT)
         settings_draw(app);
 }

@@ -57,6 +57,10 @@ void job_free(tui_job *job)
         agent_replies_clear(job->auth, job->n_replies);
         free(job->auth);
     }
+    if (job->settings) {
+        agent_replies_clear(job->settings, job->n_replies);
+        free(job->settings);
+    }
     free(job);
 }
 
@@ -80,20 +84,20 @@ static bool dns_name_taken(tui_job *job)
     return taken;
 }
 
-/* Only agents that answered the ping are asked for their credentials: a
- * dead agent costs one timeout, not two. */
-static int ask_auth(tui_job *job)
+/* Only agents that answered the ping are asked op: a dead agent costs one
+ * timeout, not three. */
+static int ask_live(tui_job *job, const char *op, agent_reply **out)
 {
     size_t n = job->n_replies ? job->n_replies : 1;
     bool *skip = calloc(n, sizeof *skip);
-    job->auth = calloc(n, sizeof *job->auth);
-    if (skip == NULL || job->auth == NULL) {
+    *out = calloc(n, sizeof **out);
+    if (skip == NULL || *out == NULL) {
         free(skip);
         return -1;
     }
     for (size_t i = 0; i < job->n_replies; i++)
         skip[i] = job->replies[i].result == NULL;
-    int rc = agent_call_some(job->reg, "auth-get", NULL, skip, job->auth);
+    int rc = agent_call_some(job->reg, op, NULL, skip, *out);
     free(skip);
     return rc;
 }
@@ -103,7 +107,8 @@ static void run_ping_all(tui_job *job)
     job->n_replies = job->reg->n;
     job->replies = calloc(job->n_replies ? job->n_replies : 1, sizeof *job->replies);
     if (job->replies == NULL || agent_call_all(job->reg, "ping", NULL, job->replies) < 0 ||
-        ask_auth(job) < 0) {
+        ask_live(job, "auth-get", &job->auth) < 0 ||
+        ask_live(job, "settings-get", &job->settings) < 0) {
         snprintf(job->error, sizeof job->error, "out of memory");
         return;
     }

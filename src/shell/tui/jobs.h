@@ -13,9 +13,10 @@
 typedef enum {
     JOB_ACTION,   /* kill, restart, background, override, delete: {id} -> null */
     JOB_SESSION,  /* create, edit, clone: -> session object */
-    JOB_PING_ALL, /* ping and auth-get every agent, for the settings dialog */
+    JOB_PING_ALL, /* ping, auth-get and settings-get every agent, for the settings dialog */
     JOB_PEEK,     /* the preview pane's peek: {id} -> {screen,cols,rows} */
-    JOB_SEND      /* the > prompt: {id,text,enter} -> null */
+    JOB_SEND,     /* the > prompt: {id,text,enter} -> null */
+    JOB_SETTINGS  /* the settings editor: settings-set on one agent */
 } job_kind;
 
 typedef struct tui_job {
@@ -36,7 +37,8 @@ typedef struct tui_job {
     char error[512];
     agent_reply *replies; /* PING_ALL: one per registry entry */
     size_t n_replies;
-    agent_reply *auth; /* PING_ALL: auth-get of each agent that answered the ping */
+    agent_reply *auth;     /* PING_ALL: auth-get of each agent that answered the ping */
+    agent_reply *settings; /* PING_ALL: settings-get of the same agents */
     struct tui_job *next;
 } tui_job;
 

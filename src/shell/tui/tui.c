@@ -21,6 +21,7 @@
 #include "shell/tui/notify.h"
 #include "shell/tui/preview.h"
 #include "shell/tui/view.h"
+#include "shell/tui/settings_edit.h"
 
 #define ESCAPE_DELAY_MS 25 /* long enough for a key's escape sequence, short for Esc itself */
 #define STOP_WAIT_MS 500   /* how long Q waits for threads still inside a network call */
@@ -205,6 +206,9 @@ static void handle_key(tui_app *app, bool is_key, wint_t key)
     case MODE_SEND:
         action_send_key(app, is_key, key);
         break;
+    case MODE_SETTINGS_EDIT:
+        settings_edit_key(app, is_key, key);
+        break;
     default:
         dialog_key(app, is_key, key);
         break;
@@ -237,7 +241,9 @@ static void draw(tui_app *app)
         form_draw(&app->form);
     else
         dialog_draw(app);
-    curs_set(app->mode == MODE_FORM || app->mode == MODE_SEND ? 1 : 0);
+    curs_set(app->mode == MODE_FORM || app->mode == MODE_SEND || app->mode == MODE_SETTINGS_EDIT
+                 ? 1
+                 : 0);
     refresh();
     notify_flush(app);
 }

@@ -368,7 +368,9 @@ static const char *key_menu(tui_mode mode)
     case MODE_PICKER:
         return " Up/Down choose an agent   Enter create there   Esc cancel";
     case MODE_SETTINGS:
-        return " B bell+notification on/off   Esc close";
+        return " E change an agent's settings   B bell+notification on/off   Esc close";
+    case MODE_SETTINGS_EDIT:
+        return " KEY=VALUE ...   Enter save   Esc back";
     case MODE_SEND:
         return " Enter send (with Enter)   Esc cancel";
     default:
@@ -407,19 +409,30 @@ int view_table_height(const tui_app *app)
     return h > 0 ? h : 0;
 }
 
+/* A prompt and the line typed after it, the cursor at its end. */
+static void draw_prompt(const char *prompt, const char *typed)
+{
+    int pw = text_width(prompt);
+    text_put(LINES - 1, 0, COLS - 1, prompt, A_BOLD);
+    /* The end of a long line stays in sight, with the cursor after it. */
+    const char *shown = text_tail(typed, COLS - 2 - pw);
+    if (pw < COLS - 1)
+        text_put(LINES - 1, pw, COLS - 1 - pw, shown, A_NORMAL);
+    int cx = pw + text_width(shown);
+    move(LINES - 1, cx < COLS - 1 ? cx : COLS - 2);
+}
+
 static void draw_bottom_line(tui_app *app)
 {
+    char prompt[300];
     if (app->mode == MODE_SEND) {
-        char prompt[300];
         snprintf(prompt, sizeof prompt, "send to %s> ", app->send.row.name);
-        int pw = text_width(prompt);
-        text_put(LINES - 1, 0, COLS - 1, prompt, A_BOLD);
-        /* The end of a long line stays in sight, with the cursor after it. */
-        const char *shown = text_tail(app->send.text, COLS - 2 - pw);
-        if (pw < COLS - 1)
-            text_put(LINES - 1, pw, COLS - 1 - pw, shown, A_NORMAL);
-        int cx = pw + text_width(shown);
-        move(LINES - 1, cx < COLS - 1 ? cx : COLS - 2);
+        draw_prompt(prompt, app->send.text);
+        return;
+    }
+    if (app->mode == MODE_SETTINGS_EDIT) {
+        snprintf(prompt, sizeof prompt, "settings of %s> ", app->settings_edit.agent);
+        draw_prompt(prompt, app->settings_edit.text);
         return;
     }
     const char *status = app->mode == MODE_CONFIRM ? app->confirm.question : app->status;
