@@ -39,7 +39,8 @@ EXIT_LINE = re.compile(r"claude exited \(status (\d+)\) at \d\d:\d\d:\d\d — En
                        r"again \(resumes\) · Ctrl-b d: detach")
 # On the screen (escape sequences read as spaces, runs of spaces as one):
 # Claude's input prompt with its footer, or one of the dialogs it must not show.
-FOOTER = re.compile(r"\? for shortcuts|bypass permissions on")
+# Claude's footer: its own hint, or the image's statusLine ("model · $cost · ...").
+FOOTER = re.compile(r"\? for shortcuts|bypass permissions on|\S+ · \$\d")
 DIALOG = re.compile(r"Do you want to use this API key|trust the files|Yes, I accept|"
                     r"Select login method|Choose the text style")
 ESCAPE = re.compile(r"\x1b(\[[0-9;?<=>]*[ -/]*[@-~]"  # CSI
