@@ -154,8 +154,9 @@ class Session:
         docker("stop", "-t", "10", self.cid, check=False)
 
     def remove(self):
-        if self.cid:
-            docker("rm", "-f", self.cid, check=False)
+        # By name: a run that failed to start leaves a created container
+        # without handing back its id.
+        docker("rm", "-f", self.cid or self.name, check=False)
 
 
 def make_home(root):
