@@ -36,7 +36,7 @@ struct agent {
     docker_client *docker;
     emitter *events;
     activity_watcher *activity; /* SPEC 16 */
-    engine_watch *watch; /* NULL when not running */
+    engine_watch *watch;        /* NULL when not running */
     capacity_meter meter;
 
     pthread_mutex_t settings_mu;

@@ -61,7 +61,7 @@ static int ensure_claude_user(plan *p, runner *r)
     plan_report(p, "group claude", have_group ? STEP_UNCHANGED : STEP_CREATED);
     bool have_user = getpwnam("claude") != NULL;
     char *useradd[] = {
-        "useradd",      "--uid",         uid,       "--gid",           "claude", "--home-dir",
+        "useradd",      "--uid",         uid,       "--gid",     "claude", "--home-dir",
         "/home/claude", "--create-home", "--shell", login_shell, "claude", NULL};
     if (!have_user && !p->dry_run && plan_run(p, r, "user claude", useradd, NULL) < 0)
         return -1;
