@@ -171,18 +171,24 @@ write_claude_env
 
 say "[5/5] daemons on 127.0.0.1:$agent_port (agent) and 127.0.0.1:$status_port (status)"
 # setsid: the daemons do not get the terminal's Ctrl-C meant for the TUI.
+# Waits up to 10 s for a daemon's port; dies naming its log otherwise.
+wait_listening() {
+    local port=$1 what=$2 log=$3
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "$what did not start listening; see $log"
+}
 setsid "$bin/convocate" --root "$shell_root" status-serve --listen "127.0.0.1:$status_port" -v \
     </dev/null >>"$log_dir/status-serve.log" 2>&1 &
 echo $! >"$run_dir/status-serve.pid"
+# The agent dials status-serve at once: start it when there is something to dial.
+wait_listening "$status_port" "status-serve" "$log_dir/status-serve.log"
 setsid "$bin/convocate-agent" serve --root "$agent_root" --listen "127.0.0.1:$agent_port" -v \
     </dev/null >>"$log_dir/convocate-agent.log" 2>&1 &
 echo $! >"$run_dir/convocate-agent.pid"
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$agent_port") 2>/dev/null && break
-    sleep 0.1
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$agent_port") 2>/dev/null ||
-    die "the agent did not start listening; see $log_dir/convocate-agent.log"
+wait_listening "$agent_port" "the agent" "$log_dir/convocate-agent.log"
 
 if [ "${DEMO_NO_TUI:-0}" = 1 ]; then
     cat >&2 <<EOF

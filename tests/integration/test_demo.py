@@ -79,8 +79,10 @@ def test_demo_sets_up_a_shell_and_an_agent_that_work(demo):
                               "echo demo-$((6*7))", "demo-42") == 0
 
     # The demo paired the status channel too: the agent dialled status-serve.
-    with open(os.path.join(root, "log/status-serve.log")) as f:
-        assert "authenticated with" in f.read()
+    status_log = os.path.join(root, "log/status-serve.log")
+    wait_until(lambda: "authenticated with" in open(status_log).read(), 10,
+               "the agent's status channel in status-serve's log",
+               detail=lambda: open(status_log).read())
     r = make("demo-stop")
     assert r.returncode == 0
     wait_until(lambda: not any(alive(p) for p in started.values()), 10,

@@ -192,9 +192,12 @@ def test_settings_dialog_changes_an_agents_settings(single, tui_factory):
     t.keys("E")
     t.type("heartbeat_s=45 default_autonomous=true")
     t.keys("Enter")
-    shot = t.wait(lambda s: "heartbeat_s=45" in s and "default_autonomous=true" in s, 30,
-                  "the dialog showing the new settings")
-    assert f"Saved on {a.agent_id}" in shot.splitlines()[-1], shot
+    def saved_and_shown(s):
+        *dialog, status = s.splitlines()  # the status line echoes what was typed
+        shown = "\n".join(dialog)
+        return (f"Saved on {a.agent_id}" in status and "heartbeat_s=45" in shown
+                and "default_autonomous=true" in shown)
+    t.wait(saved_and_shown, 30, "the dialog showing the new settings")
     got = a.ok("settings-get")
     assert (got["heartbeat_s"], got["default_autonomous"]) == (45, True)
     # Esc on the line goes back to the dialog, changing nothing.

@@ -187,13 +187,16 @@ static attr_t row_attr(const tui_row *row, bool selected)
 }
 
 /* The activity cell's colour (docs/decisions.md): waiting yellow and bold,
- * working green, idle plain, exited red, shell and unknown dim. */
+ * working green, idle plain, exited red, shell and unknown dim; no activity
+ * ("-") plain like every other empty cell, so only a stale row looks grey. */
 static attr_t activity_attr(const tui_row *row)
 {
     const tui_activity *a = &row->activity;
     attr_t dim = color(PAIR_STALE, A_DIM) | (grey_color < 0 ? A_DIM : 0);
-    if (row->activity_unknown || !a->known || strcmp(a->state, "shell") == 0)
+    if (row->activity_unknown || (a->known && strcmp(a->state, "shell") == 0))
         return dim;
+    if (!a->known)
+        return A_NORMAL;
     if (strcmp(a->state, "waiting") == 0)
         return color(PAIR_LOCKED, A_BOLD) | A_BOLD;
     if (strcmp(a->state, "working") == 0)
