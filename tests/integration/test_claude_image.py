@@ -24,6 +24,7 @@ import pytest
 from conftest import docker
 from lib import claude_cli
 from lib.model_standin import ModelStandin
+from lib.wait import wait_until
 
 CLAUDE_UID = 1337
 API_KEY = "sk-ant-api03-standin-" + "K" * 40 + "-tail-0123456789ab"
@@ -44,20 +45,6 @@ echo "$*" >>/tmp/claude-starts
 if [ -f /tmp/fake-exit ]; then exit "$(cat /tmp/fake-exit)"; fi
 while :; do sleep 3600; done
 """
-
-
-def wait_until(what, probe, timeout=60, interval=0.2):
-    """probe() until it returns something true; its value. AssertionError
-    naming what (and what probe last returned) at the deadline."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
 
 
 class Session:
@@ -117,14 +104,14 @@ class Session:
 
     def wait_pane(self, what, predicate, timeout=60):
         try:
-            return wait_until(what, lambda: predicate(self.pane()), timeout)
+            return wait_until(lambda: predicate(self.pane()), timeout, what)
         except AssertionError as e:
             raise AssertionError(f"{e}\n--- pane ---\n{self.pane()}\n--- log ---\n{self.logs()}")
 
     def wait_tmux(self, timeout=60):
         """The entrypoint has prepared the home and started tmux."""
-        wait_until("tmux session claude",
-                   lambda: self.tmux("has-session", "-t", "claude").returncode == 0, timeout)
+        wait_until(lambda: self.tmux("has-session", "-t", "claude").returncode == 0, timeout,
+                   "tmux session claude")
 
     def send(self, text, enter=True):
         if text:
@@ -320,7 +307,7 @@ def test_claude_killed_leaves_the_container_running_and_enter_resumes(
     assert s.claude_cmdlines() == []  # nothing restarted it: it waits for Enter
 
     s.send("", enter=True)
-    [cmd] = wait_until("Claude started again", s.claude_cmdlines)
+    [cmd] = wait_until(s.claude_cmdlines, 60, "Claude started again")
     assert "--continue" in cmd.split()
     s.wait_pane("Claude's prompt below the exit line",
                 lambda t: after_last(t, EXIT_LINE, FOOTER), 90)
@@ -338,7 +325,8 @@ def test_a_new_container_on_the_same_home_continues_the_conversation(
     first.wait_pane("the first reply", lambda t: "● reply-1" in t)
     # Claude writes its transcript a moment after it draws the reply; a stop
     # in between loses the exchange (Claude's doing, not the image's).
-    wait_until("the reply in Claude's transcript", lambda: transcript_holds(first.home, "reply-1"))
+    wait_until(lambda: transcript_holds(first.home, "reply-1"), 60,
+               "the reply in Claude's transcript")
     first.stop()
     assert not first.running()
 
@@ -540,7 +528,7 @@ def test_an_unparseable_claude_json_is_left_alone_with_one_warning(sessions, fak
         (before.st_ino, before.st_mtime_ns, 0o644)
     warnings = [line for line in s.logs().splitlines() if ".claude.json" in line]
     assert len(warnings) == 1 and "left alone" in warnings[0], s.logs()
-    wait_until("the supervisor still starting Claude", s.fake_starts)
+    wait_until(s.fake_starts, 60, "the supervisor still starting Claude")
 
 
 def test_claude_env_exports_only_the_allowed_keys(sessions, fake_claude, tmp_path):
@@ -572,7 +560,7 @@ def test_claude_env_exports_only_the_allowed_keys(sessions, fake_claude, tmp_pat
                                         ("", []), ("no spaces allowed", [])])
 def test_supervisor_passes_a_valid_session_model(sessions, fake_claude, model, flag):
     s = sessions(claude_bin=fake_claude, model=model).run()
-    [argv] = wait_until("Claude started", s.fake_starts)
+    [argv] = wait_until(s.fake_starts, 60, "Claude started")
     expected = ["--settings", "/usr/local/share/convocate/claude-settings.json"] + flag
     assert argv.split() == expected
     if model and not flag:
@@ -588,7 +576,7 @@ def test_a_crashing_claude_waits_for_enter_each_time(sessions, fake_claude):
     s.wait_tmux()
     s.exec("sh", "-c", "echo 1 >/tmp/fake-exit", check=True)
     # The first start predates /tmp/fake-exit: end it; later ones exit 1 at once.
-    wait_until("the first start", s.fake_starts)
+    wait_until(s.fake_starts, 60, "the first start")
     s.exec("pkill", "-f", "/usr/local/bin/claude", check=True)
     s.wait_pane("the first exit line", EXIT_LINE.search)
     for n in (2, 3):

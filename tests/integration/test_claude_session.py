@@ -29,6 +29,7 @@ from conftest import (BUILD, SHELL_BIN, Agent, convocate, docker, free_port,
                       register_agent, stop_process, wait_for_port)
 from lib import claude_cli
 from lib.model_standin import ModelStandin, texts_of
+from lib.wait import wait_until
 
 HOST_BIN = os.path.join(BUILD, "src", "convocate-host")
 CLAUDE_UID = 1337
@@ -57,17 +58,6 @@ def answer(req):
     return f"answer-{found[-1]}" if found else "answer-none"
 
 
-def wait_until(what, probe, timeout=60, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
-
-
 # ---- the module's shell, agent, status-serve, stand-in and feed ----
 
 
@@ -77,7 +67,7 @@ class FeedReader:
 
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        wait_until("the feed socket", lambda: os.path.exists(path), 15)
+        wait_until(lambda: os.path.exists(path), 15, "the feed socket")
         self.sock.connect(path)
         self.data = b""
         self.lock = threading.Lock()
@@ -151,8 +141,7 @@ class Pair:
         assert wait_for_port(self.status_port, self.status_proc), self.status_log_text()
         self.feed = FeedReader(self.feed_path)
         self.agent.start()
-        wait_until("the agent's status connection",
-                   lambda: "status: connected to the shell" in self.agent.log(), 30)
+        wait_until(lambda: "status: connected to the shell" in self.agent.log(), 30, "the agent's status connection")
 
     def status_log_text(self):
         try:
@@ -382,7 +371,7 @@ def test_claude_killed_in_the_container_leaves_the_session_running_and_enter_res
     [cmd] = claude_cmdlines(uuid)
     assert docker("exec", container(uuid), "pkill", "-f", CLI_PATTERN,
                   check=False).returncode == 0
-    wait_until("Claude gone", lambda: claude_cmdlines(uuid) == [], 30)
+    wait_until(lambda: claude_cmdlines(uuid) == [], 30, "Claude gone")
     assert pair.session(name)["state"] == "R"
 
     term = terminals(pair, name)
@@ -392,7 +381,7 @@ def test_claude_killed_in_the_container_leaves_the_session_running_and_enter_res
     mark = term.mark()
     term.child.send("\r")
     term.prompt(since=mark)
-    [cmd] = wait_until("Claude started again", lambda: claude_cmdlines(uuid))
+    [cmd] = wait_until(lambda: claude_cmdlines(uuid), 60, "Claude started again")
     assert "--continue" in cmd.split()
     assert pair.session(name)["state"] == "C"  # up, with an operator attached
     assert term.detach() == 0
@@ -407,8 +396,7 @@ def test_kill_and_restart_resume_the_conversation_and_time_to_prompt(pair, stand
     ask(term, standin, first)
     assert term.detach() == 0
     # Claude writes its transcript a moment after it draws the answer.
-    wait_until("the answer in Claude's transcript",
-               lambda: transcript_holds(pair, uuid, f"answer-{first}"))
+    wait_until(lambda: transcript_holds(pair, uuid, f"answer-{first}"), 60, "the answer in Claude's transcript")
     times = []
     for run in range(3):
         pair.ok("kill", name)
@@ -432,8 +420,8 @@ def test_autonomous_session_skips_permissions_and_the_default_does_not(pair):
     plain, plain_uuid = new_session(pair)
     pair.ok("restart", auto)
     pair.ok("restart", plain)
-    [auto_cmd] = wait_until("Claude in the autonomous session", lambda: claude_cmdlines(auto_uuid))
-    [plain_cmd] = wait_until("Claude in the default session", lambda: claude_cmdlines(plain_uuid))
+    [auto_cmd] = wait_until(lambda: claude_cmdlines(auto_uuid), 60, "Claude in the autonomous session")
+    [plain_cmd] = wait_until(lambda: claude_cmdlines(plain_uuid), 60, "Claude in the default session")
     assert "--dangerously-skip-permissions" in auto_cmd.split(), auto_cmd
     assert "--dangerously-skip-permissions" not in plain_cmd.split(), plain_cmd
     assert pair.session(auto)["autonomous"] is True
@@ -496,20 +484,20 @@ def test_shared_login_is_copied_into_a_new_session_never_over_its_own(pair):
         pair.ok("restart", fresh)
         pair.ok("restart", own)
         copied = os.path.join(pair.home(fresh_uuid), ".claude", ".credentials.json")
-        wait_until("the shared login copied", lambda: os.path.exists(copied), 60)
+        wait_until(lambda: os.path.exists(copied), 60, "the shared login copied")
         st = os.lstat(copied)
         assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
         assert (st.st_uid, st.st_gid) == (CLAUDE_UID, CLAUDE_UID)
         with open(copied) as f:
             assert f.read() == shared
         # The session's own login survives its start and a restart.
-        wait_until("Claude in the session with its own login", lambda: claude_cmdlines(own_uuid))
+        wait_until(lambda: claude_cmdlines(own_uuid), 60, "Claude in the session with its own login")
         for _ in range(2):
             with open(os.path.join(own_dir, ".credentials.json")) as f:
                 assert f.read() == mine
             pair.ok("kill", own)
             pair.ok("restart", own)
-            wait_until("Claude again", lambda: claude_cmdlines(own_uuid))
+            wait_until(lambda: claude_cmdlines(own_uuid), 60, "Claude again")
     finally:
         os.remove(os.path.join(shared_dir, ".credentials.json"))
 

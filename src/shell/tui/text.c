@@ -40,19 +40,15 @@ int text_width(const char *s)
     return total;
 }
 
-void text_put(int y, int x, int width, const char *s, attr_t attr)
+/* Draws the characters of [s, end) at the cursor, up to width display
+ * columns (a wide character that would not fit is left out); returns the
+ * columns used. */
+static int put_chars(const char *s, const char *end, int width)
 {
-    if (width <= 0)
-        return;
-    attr_t old_attr;
-    short old_pair;
-    attr_get(&old_attr, &old_pair, NULL);
-    attron(attr);
-    move(y, x);
     mbstate_t st;
     memset(&st, 0, sizeof st);
     int used = 0;
-    while (*s) {
+    while (s < end && *s) {
         wchar_t wc;
         s += next_char(s, &wc, &st);
         int w = char_width(wc);
@@ -64,6 +60,19 @@ void text_put(int y, int x, int width, const char *s, attr_t attr)
         addnwstr(one, 1);
         used += w;
     }
+    return used;
+}
+
+void text_put(int y, int x, int width, const char *s, attr_t attr)
+{
+    if (width <= 0)
+        return;
+    attr_t old_attr;
+    short old_pair;
+    attr_get(&old_attr, &old_pair, NULL);
+    attron(attr);
+    move(y, x);
+    int used = put_chars(s, s + strlen(s), width);
     for (; used < width; used++)
         addch(' ');
     attr_set(old_attr, old_pair, NULL);
@@ -124,22 +133,7 @@ int text_put_run(int y, int x, int width, const char *s, size_t len, attr_t attr
     attr_get(&old_attr, &old_pair, NULL);
     attr_set(attr, PAIR_NUMBER(attr), NULL);
     move(y, x);
-    mbstate_t st;
-    memset(&st, 0, sizeof st);
-    const char *end = s + len;
-    int used = 0;
-    while (s < end && *s) {
-        wchar_t wc;
-        s += next_char(s, &wc, &st);
-        int w = char_width(wc);
-        if (w < 0)
-            continue;
-        if (used + w > width)
-            break;
-        wchar_t one[2] = {wc, L'\0'};
-        addnwstr(one, 1);
-        used += w;
-    }
+    int used = put_chars(s, s + len, width);
     attr_set(old_attr, old_pair, NULL);
     return used;
 }
