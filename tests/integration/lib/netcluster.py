@@ -1,6 +1,8 @@
 """A shell and several agents as separate hosts on one machine: each agent
 runs in its own network namespace behind a veth pair on a private bridge
-(shell 10.77.0.1, agents .2, .3, ...), all paired by the real
+(shell NET.1, agents .2, .3, ...; NET is 10.77.0 unless
+CONVOCATE_TEST_NET names another /24 prefix, so that two runs on one machine
+can each have their own), all paired by the real
 `convocate-host init-shell` / `init-agent` under their own roots. Traffic only
 ever goes to these addresses, which this module creates and removes. The
 fixture net (conftest.py) makes one with two agents, all connected."""
@@ -16,7 +18,8 @@ from lib.common import AGENT_BIN, HOST_BIN, SHELL_BIN, clean_env, docker, free_p
 from lib.shell_cli import convocate
 from lib.wait import wait_until
 
-SHELL_IP = "10.77.0.1"
+NET = os.environ.get("CONVOCATE_TEST_NET", "10.77.0")
+SHELL_IP = f"{NET}.1"
 
 
 def sh(*argv, check=True):
@@ -31,7 +34,7 @@ class NetAgent:
 
     def __init__(self, cluster, index, image):
         self.cluster = cluster
-        self.ip = f"10.77.0.{index + 2}"
+        self.ip = f"{NET}.{index + 2}"
         self.ns = f"{cluster.tag}a{index}"
         self.veth = f"{cluster.tag}v{index}"  # the shell-side end, on the bridge
         self.root = os.path.join(cluster.base, f"agent{index}")
