@@ -9,7 +9,6 @@ answers a tool_use for the marker [[bash: CMD]]; Claude runs with
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 
@@ -17,17 +16,13 @@ import pytest
 
 from lib.common import SHELL_BIN, docker
 from lib import claude_cli
+from lib.claude_session import convocate_ok, install_wrapper, new_claude_session, \
+    set_credentials, wait_prompt
 from lib.model_standin import ModelStandin
 from lib.netcluster import Feed, NetCluster
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
-API_KEY = "sk-ant-api03-standin-" + "A" * 40 + "-activity-0123456789"
-MODEL = "claude-sonnet-4-5"  # a model Claude prices, so the cost is not 0
-CLI_IN_HOME = ".convocate-test-claude"
-WRAPPER = f"""#!/bin/sh
-exec /home/claude/{CLI_IN_HOME} --permission-mode default "$@"
-"""
 STEP_S = 1.0  # hook line written -> event on the feed
 
 
@@ -45,11 +40,7 @@ def net(test_image):
     try:
         c.start_status()
         a = c.agents[0]
-        wrapper = os.path.join(a.root, "usr/local/bin/claude")
-        os.makedirs(os.path.dirname(wrapper), exist_ok=True)
-        with open(wrapper, "w") as f:
-            f.write(WRAPPER)
-        os.chmod(wrapper, 0o755)
+        install_wrapper(a)
         a.start()
         yield c, claude_bin
     finally:
@@ -91,33 +82,18 @@ class Activity:
         return data
 
 
-def convocate_ok(c, *args):
-    r = c.convocate(*args)
-    assert r.returncode == 0, f"{args}: {r.stderr}"
-    return r.stdout
-
-
 def test_one_prompt_through_working_waiting_working_idle(net, standin):
     c, claude_bin = net
     a = c.agents[0]
-    a.rpc("auth-set", {"api_key": API_KEY, "base_url": standin.url, "model": MODEL})
+    set_credentials(a, standin)
     feed = Feed(c.feed)
-    uuid = convocate_ok(c, "new", "act1").split()[0]
-    # The real CLI goes into the session's home; the wrapper runs it.
-    home = os.path.join(a.root, "home/claude", uuid)
-    shutil.copyfile(claude_bin, os.path.join(home, CLI_IN_HOME))
-    os.chmod(os.path.join(home, CLI_IN_HOME), 0o755)
     watchers = [subprocess.Popen([SHELL_BIN, "--root", c.shell_root, "watch", *extra],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for extra in ([], ["--json"])]
-    convocate_ok(c, "restart", "act1")
+    uuid = new_claude_session(c, "act1", claude_bin)
     act = Activity(feed, a, uuid)
     act.until(lambda d: d["state"] == "idle", 120, "idle at Claude's start")
-    deadline = time.monotonic() + 60
-    # Claude's input line: ❯ in column 0 (the footer is our statusLine's).
-    while not re.search(r"^❯", convocate_ok(c, "peek", "act1"), re.M):
-        assert time.monotonic() < deadline, convocate_ok(c, "peek", "act1")
-        time.sleep(0.3)
+    wait_prompt(c, "act1")  # (the footer is our statusLine's)
 
     prompt = "please run [[bash: echo activity-$((6*7)) >/tmp/activity-proof]]"
     convocate_ok(c, "send", "act1", prompt)

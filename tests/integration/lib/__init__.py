@@ -8,7 +8,8 @@ ask conftest.py's fixtures by name); no test module imports another.
   agent_helpers  create/restart retried past CPU admission, error_of,
                  session homes, docker inspect of a session's container
   shell_cli      convocate (the shell's CLI), attach_type_detach
-  tui            Tui (the TUI in a private tmux server), until_admitted
+  tui            Tui (the TUI in a private tmux server), Raw (the bytes it
+                 wrote: bell, OSC 9), until_admitted
   pairing        convocate-host init-shell / init-agent on local roots,
                  snapshot of a tree
   remote         Target (an sshd container to provision), cached_image,
@@ -19,4 +20,6 @@ ask conftest.py's fixtures by name); no test module imports another.
   pipeline_pair  an agent with --test-hooks and a status-serve, for event loads
   claude_cli     the real Claude CLI from npm, installed once and cached
   model_standin  a stand-in for the Messages API that sessions reach
+  claude_session the real Claude in a NetCluster agent's session (wrapper
+                 with --permission-mode default, credentials, prompt)
 """

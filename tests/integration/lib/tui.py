@@ -39,10 +39,13 @@ def _reverse_after(reverse, params):
 class Tui:
     """One `convocate` TUI in its own tmux server (tmux -L <unique>)."""
 
-    def __init__(self, shell_root, width=WIDTH, height=HEIGHT):
+    def __init__(self, shell_root, width=WIDTH, height=HEIGHT, env=None):
+        """env: more NAME=VALUE for the TUI's environment (XDG_CONFIG_HOME,
+        say, so its tui.conf is the test's own)."""
         self.socket = f"convocate-tui-{os.getpid()}-{next(_counter)}"
+        extra = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
         self.tmux("new-session", "-d", "-x", str(width), "-y", str(height),
-                  "-e", "LANG=C.UTF-8", SHELL_BIN, "--root", shell_root)
+                  "-e", "LANG=C.UTF-8", *extra, SHELL_BIN, "--root", shell_root)
 
     def tmux(self, *args, check=True):
         return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
@@ -134,8 +137,30 @@ class Tui:
         wait_until(lambda: self.selected() == name, 10, f"the selection on {name}",
                    interval=0.05, detail=lambda: f"screen:\n{self.screen()}")
 
+    def bell_flag(self):
+        """tmux's window_bell_flag: "1" once the pane rang the bell."""
+        return self.tmux("display", "-p", "#{window_bell_flag}").stdout.strip()
+
     def close(self):
         self.tmux("kill-server", check=False)
+
+
+class Raw:
+    """Every byte a Tui writes to its terminal (tmux pipe-pane), where the
+    bell and OSC 9 can be seen: tmux keeps neither on the screen."""
+
+    def __init__(self, tui, path):
+        self.path = path
+        open(path, "wb").close()
+        tui.tmux("pipe-pane", "-O", f"cat >> {path}")
+
+    def bytes(self):
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    def wait(self, needle, timeout=15):
+        wait_until(lambda: needle in self.bytes(), timeout, f"{needle!r} written",
+                   detail=lambda: f"tail: {self.bytes()[-400:]!r}")
 
 
 BUSY = "admission denied: cpu"  # a loaded test machine; not what these tests are about
