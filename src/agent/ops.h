@@ -82,6 +82,9 @@ int agent_claude_env_mount(agent *a, char *path, size_t size, char *err, size_t 
 /* peek and send (SPEC 16), in ops_peek.c. */
 int op_peek(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
 int op_send(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
+/* text as one argument tmux reads back as exactly text (a last ';' would
+ * otherwise end the command); malloc'd, NULL when out of memory. */
+char *tmux_literal_arg(const char *text);
 
 /* The session lifecycle ops, in ops_lifecycle.c. */
 int op_create(agent *a, json_t *params, json_t **result, char *err, size_t errlen);

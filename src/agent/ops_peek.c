@@ -15,35 +15,31 @@
 #define SEND_TEXT_MAX 4096
 #define SMALL_OUTPUT 256
 
-/* The session must exist and run; its name goes into messages. */
-static int require_running(agent *a, const char *id, char *name, size_t size, char *err,
-                           size_t errlen)
+/* The session must exist; its name goes into messages. Whether it runs is
+ * the exec's own answer (EXEC_NOT_RUNNING): asking the engine first would
+ * cost a round trip on every peek, the TUI's preview's once a second. */
+static int session_name(agent *a, const char *id, char *name, size_t size, char *err, size_t errlen)
 {
     store_entry e;
     if (store_get(a->store, id, &e, err, errlen) < 0)
         return -1;
     snprintf(name, size, "%s", e.valid ? e.meta.name : id);
     store_entry_clear(&e);
-    bool running = false;
-    char why[256];
-    if (docker_session_running(a->docker, id, &running, why, sizeof why) < 0) {
-        snprintf(err, errlen, "container engine: %s", why);
-        return -1;
-    }
-    if (!running) {
-        snprintf(err, errlen, "session \"%s\" is not running", name);
-        return -1;
-    }
     return 0;
 }
 
-/* Runs one tmux command in the session; its stdout in out. A non-zero exit
- * is an error that quotes tmux's own words. */
+/* Runs one tmux command line in the session; its stdout in out. A
+ * non-zero exit is an error that quotes tmux's own words. */
 static int run_tmux(agent *a, const char *id, const char *name, const char *const argv[],
                     size_t max_out, exec_output *out, char *err, size_t errlen)
 {
     char why[256];
-    if (docker_exec_capture(a->docker, id, argv, max_out, out, why, sizeof why) < 0) {
+    int rc = docker_exec_capture(a->docker, id, argv, max_out, out, why, sizeof why);
+    if (rc == EXEC_NOT_RUNNING) {
+        snprintf(err, errlen, "session \"%s\" is not running", name);
+        return -1;
+    }
+    if (rc < 0) {
         snprintf(err, errlen, "%s session \"%s\": %s", argv[1], name, why);
         return -1;
     }
@@ -77,7 +73,7 @@ int op_peek(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
         params_only_keys(params, keys, err, errlen) < 0 ||
         params_get_id(params, "id", &id, err, errlen) < 0 ||
         params_get_int(params, "lines", 0, PEEK_LINES_MAX, &lines, err, errlen) < 0 ||
-        require_running(a, id, name, sizeof name, err, errlen) < 0)
+        session_name(a, id, name, sizeof name, err, errlen) < 0)
         return -1;
     /* One exec: tmux runs both commands, separated by the ";" argument. -S -N
      * adds N lines of history above the visible screen. */
@@ -117,6 +113,24 @@ int op_peek(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
     return *result ? 0 : (snprintf(err, errlen, "peek: out of memory"), -1);
 }
 
+/* tmux ends a command at any argument whose last character is ';' (and
+ * drops that ';'), unless a backslash comes before it, which it then drops
+ * instead: "ls;" would be typed as "ls". So a text ending in ';' goes as
+ * its text with "\;" in place of that last ';', which tmux reads back as
+ * the text itself. malloc'd; NULL when out of memory. */
+char *tmux_literal_arg(const char *text)
+{
+    size_t n = strlen(text);
+    bool ends_in_semicolon = n > 0 && text[n - 1] == ';';
+    char *arg = malloc(n + 2);
+    if (arg == NULL)
+        return NULL;
+    memcpy(arg, text, n + 1);
+    if (ends_in_semicolon)
+        memcpy(arg + n - 1, "\\;", 3);
+    return arg;
+}
+
 int op_send(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
 {
     static const char *const keys[] = {"id", "text", "enter", NULL};
@@ -134,19 +148,25 @@ int op_send(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
         snprintf(err, errlen, "decode params: \"text\" is required (1 to %d bytes)", SEND_TEXT_MAX);
         return -1;
     }
-    if (require_running(a, id, name, sizeof name, err, errlen) < 0)
+    if (session_name(a, id, name, sizeof name, err, errlen) < 0)
         return -1;
-    const char *type_argv[] = {"tmux", "send-keys", "-t", "claude", "-l", "--", text, NULL};
-    static const char *const enter_argv[] = {"tmux", "send-keys", "-t", "claude", "Enter", NULL};
+    char *literal = tmux_literal_arg(text);
+    if (literal == NULL) {
+        snprintf(err, errlen, "send: out of memory");
+        return -1;
+    }
+    /* One exec for the text and the Enter: tmux runs both commands, split
+     * by the ";" argument, so Enter costs no second process start. */
+    const char *argv[] = {"tmux", "send-keys", "-t", "claude", "-l",    "--", literal,
+                          ";",    "send-keys", "-t", "claude", "Enter", NULL};
+    if (!enter)
+        argv[7] = NULL;
     exec_output out;
-    if (run_tmux(a, id, name, type_argv, SMALL_OUTPUT, &out, err, errlen) < 0)
+    int rc = run_tmux(a, id, name, argv, SMALL_OUTPUT, &out, err, errlen);
+    free(literal);
+    if (rc < 0)
         return -1;
     exec_output_clear(&out);
-    if (enter) {
-        if (run_tmux(a, id, name, enter_argv, SMALL_OUTPUT, &out, err, errlen) < 0)
-            return -1;
-        exec_output_clear(&out);
-    }
     *result = NULL;
     return 0;
 }

@@ -92,10 +92,15 @@ typedef struct {
     long exit_code;
 } exec_output;
 
+/* docker_exec_capture's answer when the session's container is gone or
+ * stopped (err says so too): callers tell "not running" from a failure. */
+#define EXEC_NOT_RUNNING (-2)
+
 /* Runs argv (NULL-terminated, each element passed as is: no shell) as user
  * claude inside the session's container, without a TTY, and keeps up to
  * max_out bytes of its stdout. 0 once it ran (whatever its exit code),
- * -1 with err when it could not be run. exec_output_clear() frees it. */
+ * EXEC_NOT_RUNNING when the container does not run, -1 with err when it
+ * could not be run. exec_output_clear() frees it. */
 int docker_exec_capture(docker_client *d, const char *uuid, const char *const argv[],
                         size_t max_out, exec_output *out, char *err, size_t errlen);
 void exec_output_clear(exec_output *out);

@@ -44,8 +44,8 @@ int remove_container(docker_client *d, const char *name, char *err, size_t errle
 
 /* exec.c */
 /* POST /containers/<name>/exec with the JSON body; the new exec's id (hex)
- * in id. A container that is gone or stopped: "container <name> is not
- * running". 0, or -1 with err filled. */
+ * in id. 0; EXEC_NOT_RUNNING with "container <name> is not running" when
+ * the container is gone or stopped; else -1 with err filled. */
 int exec_create(docker_client *d, const char *name, const char *body, char *id, size_t idlen,
                 char *err, size_t errlen);
 
@@ -56,6 +56,11 @@ int session_container(const char *uuid, char name[ENGINE_CONTAINER_NAME_LEN], ch
                       size_t errlen);
 int inspect_state(docker_client *d, const char *name, bool *exists, bool *running, char *err,
                   size_t errlen);
+
+/* exec_capture.c */
+/* docker_exec_capture on a container by name. */
+int exec_capture_named(docker_client *d, const char *name, const char *const argv[], size_t max_out,
+                       exec_output *out, char *err, size_t errlen);
 
 /* exec.c */
 int wait_session_ready(docker_client *d, const char *name, char *err, size_t errlen);

@@ -4,8 +4,12 @@
  * then POST /exec/<id>/start with Detach false: the engine answers with the
  * raw stream, multiplexed in frames of an 8-byte header (stream type, three
  * zero bytes, big-endian length) and the payload, and closes it when the
- * process ends. The exit code comes from GET /exec/<id>/json afterwards.
- * The argv travels as a JSON array, so no shell ever parses it. */
+ * process ends. The exit code comes from GET /exec/<id>/json afterwards:
+ * one request, made once the stream's end said the process is gone, so
+ * there is nothing to poll. The argv travels as a JSON array, so no shell
+ * ever parses it. Nobody inspects the container first: the exec's create
+ * answers 404 or 409 when it is gone or stopped, which is the one answer
+ * "not running" needs (EXEC_NOT_RUNNING). */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -118,26 +122,35 @@ static int capture_exit_code(docker_client *d, const char *id, long *code, char 
     return rc;
 }
 
-int docker_exec_capture(docker_client *d, const char *uuid, const char *const argv[],
-                        size_t max_out, exec_output *out, char *err, size_t errlen)
+int exec_capture_named(docker_client *d, const char *name, const char *const argv[], size_t max_out,
+                       exec_output *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->exit_code = -1;
-    char name[ENGINE_CONTAINER_NAME_LEN], id[128];
-    if (session_container(uuid, name, err, errlen) < 0)
-        return -1;
+    char id[128];
     out->data = malloc(max_out + 1);
     if (out->data == NULL) {
         snprintf(err, errlen, "exec: out of memory");
         return -1;
     }
-    if (capture_create(d, name, argv, id, sizeof id, err, errlen) < 0 ||
-        capture_start(d, id, max_out, out, err, errlen) < 0 ||
+    int created = capture_create(d, name, argv, id, sizeof id, err, errlen);
+    if (created < 0 || capture_start(d, id, max_out, out, err, errlen) < 0 ||
         capture_exit_code(d, id, &out->exit_code, err, errlen) < 0) {
         exec_output_clear(out);
-        return -1;
+        return created == EXEC_NOT_RUNNING ? EXEC_NOT_RUNNING : -1;
     }
     return 0;
+}
+
+int docker_exec_capture(docker_client *d, const char *uuid, const char *const argv[],
+                        size_t max_out, exec_output *out, char *err, size_t errlen)
+{
+    char name[ENGINE_CONTAINER_NAME_LEN];
+    memset(out, 0, sizeof *out);
+    out->exit_code = -1;
+    if (session_container(uuid, name, err, errlen) < 0)
+        return -1;
+    return exec_capture_named(d, name, argv, max_out, out, err, errlen);
 }
 
 void exec_output_clear(exec_output *out)

@@ -60,6 +60,21 @@ def test_send_without_enter_and_from_stdin(cluster):
     assert wait_for(lambda: "STDIN4" in peek_text(root, s["name"]), timeout=10)
 
 
+def test_send_keeps_a_last_semicolon(cluster):
+    """tmux ends a command at an argument ending in ';' and drops that ';':
+    the agent must send such a text so that tmux types it whole."""
+    root, a = cluster
+    s = running_session(a)
+    for text in ["echo TAIL$((3+4));", "echo BS$((1+4)) \\;"]:
+        r = convocate(root, "send", s["name"], text)
+        assert r.returncode == 0, r.stderr
+    screen = wait_for(lambda: (lambda t: t if "BS5 ;" in t else None)(
+        peek_text(root, s["name"])), timeout=10)
+    assert screen, peek_text(root, s["name"])
+    assert "echo TAIL$((3+4));\n" in screen and "TAIL7\n" in screen, screen
+    assert "echo BS$((1+4)) \\;" in screen, screen
+
+
 def test_peek_lines_reaches_into_history(cluster):
     root, a = cluster
     s = running_session(a)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/ops.h"
 #include "engine/docker.h"
 #include "engine/events.h"
 #include "common/fileio.h"
@@ -144,6 +145,13 @@ int docker_exec_capture(docker_client *d, const char *uuid, const char *const ar
                         size_t max_out, exec_output *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&fake_mu);
+    bool running = fake_find(uuid) >= 0;
+    pthread_mutex_unlock(&fake_mu);
+    if (!running) { /* what the engine's exec create answers: 404 or 409 */
+        snprintf(err, errlen, "container convocate-session-%s is not running", uuid);
+        return EXEC_NOT_RUNNING;
+    }
     bool end = false;
     for (int i = 0; i < 16; i++) {
         end |= argv[i] == NULL;
@@ -592,12 +600,24 @@ static void test_restart_kill_and_run_spec(void **state)
     const char *want[] = {"tmux", "send-keys", "-t", "claude", "-l", "--", "-x; $(rm)", ""};
     for (int i = 0; i < 8; i++)
         assert_string_equal(fake_last_exec[i], want[i]);
+    /* With Enter: one exec, the two tmux commands split by ";"; a text that
+     * ends in ';' goes with "\;" there, which tmux reads back as ';'. */
+    json_decref(
+        ok_result(rpcf(f, "{\"op\":\"send\",\"params\":{\"id\":\"%s\",\"text\":\"ls;\"}}", uuid)));
+    const char *want_enter[] = {"tmux", "send-keys", "-t", "claude", "-l",    "--", "ls\\;",
+                                ";",    "send-keys", "-t", "claude", "Enter", ""};
+    for (int i = 0; i < 13; i++)
+        assert_string_equal(fake_last_exec[i], want_enter[i]);
     expect_error(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid),
                  "session \"runner\" already running");
     json_decref(ok_result(rpcf(f, "{\"op\":\"background\",\"params\":{\"id\":\"%s\"}}", uuid)));
     json_decref(ok_result(rpcf(f, "{\"op\":\"kill\",\"params\":{\"id\":\"%s\"}}", uuid)));
     assert_int_equal(fake_n, 0);
     expect_error(rpcf(f, "{\"op\":\"background\",\"params\":{\"id\":\"%s\"}}", uuid),
+                 "session \"runner\" is not running");
+    expect_error(rpcf(f, "{\"op\":\"peek\",\"params\":{\"id\":\"%s\"}}", uuid),
+                 "session \"runner\" is not running");
+    expect_error(rpcf(f, "{\"op\":\"send\",\"params\":{\"id\":\"%s\",\"text\":\"x\"}}", uuid),
                  "session \"runner\" is not running");
     /* The current image is read at each start. */
     snprintf(path, sizeof path, "%s/etc/convocate-agent/current-image", f->root);
@@ -606,6 +626,23 @@ static void test_restart_kill_and_run_spec(void **state)
     assert_int_equal(agent_attach_prepare(f->a, uuid, err, sizeof err), 0);
     assert_string_equal(fake_last_image, "convocate:v9.9.10");
     free(uuid);
+}
+
+/* What tmux_literal_arg gives, and (the comment) what tmux 3.3 reads back:
+ * only a last ';' changes, to "\;", which tmux turns back into ';'. */
+static void test_tmux_literal_arg(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"", ""},         {"a", "a"},         {"a;b", "a;b"},   {";", "\\;"},
+        {"ls;", "ls\\;"}, {"a\\;", "a\\\\;"}, {"; ;", "; \\;"}, {"x\\", "x\\"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = tmux_literal_arg(cases[i][0]);
+        assert_non_null(got);
+        assert_string_equal(got, cases[i][1]);
+        free(got);
+    }
 }
 
 static void test_locks_and_override(void **state)
@@ -1018,6 +1055,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recovery_and_one_engine_call_per_list, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_auth_set_get_clear, setup, teardown),
+        cmocka_unit_test(test_tmux_literal_arg),
         cmocka_unit_test_setup_teardown(test_auth_set_refusals_never_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_mounts_claude_env_or_refuses_it, setup,
                                         teardown),
