@@ -155,18 +155,24 @@ int op_send(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
         snprintf(err, errlen, "send: out of memory");
         return -1;
     }
-    /* One exec for the text and the Enter: tmux runs both commands, split
-     * by the ";" argument, so Enter costs no second process start. */
-    const char *argv[] = {"tmux", "send-keys", "-t", "claude", "-l",    "--", literal,
-                          ";",    "send-keys", "-t", "claude", "Enter", NULL};
-    if (!enter)
-        argv[7] = NULL;
+    /* The Enter goes in an exec of its own, after the text's has ended.
+     * In one tmux command line (text ";" Enter) both reach the pane in one
+     * burst, and Claude takes a burst for a paste: the Enter becomes a new
+     * line in its input instead of sending the prompt (test_activity.py
+     * caught it). */
+    const char *type_argv[] = {"tmux", "send-keys", "-t", "claude", "-l", "--", literal, NULL};
+    static const char *const enter_argv[] = {"tmux", "send-keys", "-t", "claude", "Enter", NULL};
     exec_output out;
-    int rc = run_tmux(a, id, name, argv, SMALL_OUTPUT, &out, err, errlen);
+    int rc = run_tmux(a, id, name, type_argv, SMALL_OUTPUT, &out, err, errlen);
     free(literal);
     if (rc < 0)
         return -1;
     exec_output_clear(&out);
+    if (enter) {
+        if (run_tmux(a, id, name, enter_argv, SMALL_OUTPUT, &out, err, errlen) < 0)
+            return -1;
+        exec_output_clear(&out);
+    }
     *result = NULL;
     return 0;
 }

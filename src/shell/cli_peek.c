@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/ids.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
 #include "shell/orphans.h"
@@ -193,6 +194,7 @@ int cli_send(agent_registry *r, int argc, char **argv)
 
 #define WATCH_LINE_MAX (64 * 1024)
 #define NAMES_RELOAD_MS 5000
+#define WATCH_NAME_MAX 64 /* SPEC 6.1's longest session name */
 
 typedef struct {
     agent_registry *r;
@@ -268,10 +270,33 @@ static int feed_connect(void)
     return -1;
 }
 
+/* container.created, .edited and .started carry the session object: its
+ * name goes into the book at once, so a session made after watch started
+ * is printed by name from its first activity, not by uuid until the next
+ * reload. Only a short printable name is taken. */
+static void names_learn(name_book *b, json_t *ev)
+{
+    const char *type = str_of(ev, "type");
+    if (strcmp(type, "container.created") != 0 && strcmp(type, "container.edited") != 0 &&
+        strcmp(type, "container.started") != 0)
+        return;
+    const char *uuid = str_of(ev, "session_id");
+    const char *name = str_of(json_object_get(ev, "data"), "name");
+    size_t n = strlen(name);
+    if (!uuid_v4_is_valid(uuid) || n == 0 || n > WATCH_NAME_MAX)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return;
+    json_object_set_new(b->names, uuid, json_string(name));
+}
+
 /* One line of the feed; session.activity events are printed. */
 static void watch_line(name_book *b, const char *line, size_t len, bool as_json)
 {
     json_t *ev = json_loadb(line, len, 0, NULL);
+    if (json_is_object(ev) && !as_json)
+        names_learn(b, ev);
     if (json_is_object(ev) && strcmp(str_of(ev, "type"), "session.activity") == 0) {
         if (as_json)
             printf("%.*s\n", (int)len, line);

@@ -87,6 +87,8 @@ def test_one_prompt_through_working_waiting_working_idle(net, standin):
     a = c.agents[0]
     set_credentials(a, standin)
     feed = Feed(c.feed)
+    # The watchers start before the session exists: they learn its name
+    # from its container events, so its lines are by name from the first.
     watchers = [subprocess.Popen([SHELL_BIN, "--root", c.shell_root, "watch", *extra],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for extra in ([], ["--json"])]

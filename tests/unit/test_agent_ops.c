@@ -600,14 +600,17 @@ static void test_restart_kill_and_run_spec(void **state)
     const char *want[] = {"tmux", "send-keys", "-t", "claude", "-l", "--", "-x; $(rm)", ""};
     for (int i = 0; i < 8; i++)
         assert_string_equal(fake_last_exec[i], want[i]);
-    /* With Enter: one exec, the two tmux commands split by ";"; a text that
-     * ends in ';' goes with "\;" there, which tmux reads back as ';'. */
+    /* A text that ends in ';' goes with "\;" there, which tmux reads back
+     * as ';'; the Enter is an exec of its own (the last one). */
     json_decref(
         ok_result(rpcf(f, "{\"op\":\"send\",\"params\":{\"id\":\"%s\",\"text\":\"ls;\"}}", uuid)));
-    const char *want_enter[] = {"tmux", "send-keys", "-t", "claude", "-l",    "--", "ls\\;",
-                                ";",    "send-keys", "-t", "claude", "Enter", ""};
-    for (int i = 0; i < 13; i++)
+    const char *want_enter[] = {"tmux", "send-keys", "-t", "claude", "Enter", ""};
+    for (int i = 0; i < 6; i++)
         assert_string_equal(fake_last_exec[i], want_enter[i]);
+    json_decref(ok_result(rpcf(
+        f, "{\"op\":\"send\",\"params\":{\"id\":\"%s\",\"text\":\"ls;\",\"enter\":false}}", uuid)));
+    assert_string_equal(fake_last_exec[6], "ls\\;");
+    assert_string_equal(fake_last_exec[7], "");
     expect_error(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuid),
                  "session \"runner\" already running");
     json_decref(ok_result(rpcf(f, "{\"op\":\"background\",\"params\":{\"id\":\"%s\"}}", uuid)));
