@@ -134,3 +134,34 @@ def peek_round_trip(ctx):
             Result("`convocate peek NAME` (whole command)", dist(ours_cli), dist(theirs), ref,
                    note="a new process and SSH connection per call, the cluster list "
                         "(name → agent), then peek")]
+
+
+@row("send round trip", order=81)
+def send_round_trip(ctx):
+    """send with Enter (a shell comment, so the pane's shell does nothing)
+    next to the one docker exec that types the same: tmux's two commands in
+    one process."""
+    s = _session(ctx)
+    container = f"convocate-session-{s['uuid']}"
+    client = ctx.ours_client()
+    text = "# convocate bench"
+    line = json.dumps({"op": "send", "params": {"id": s["uuid"], "text": text}}).encode() + b"\n"
+
+    def rpc():
+        resp = json.loads(clients.call(client, line))
+        assert resp["ok"], resp
+
+    def docker_cli():
+        r = subprocess.run([DOCKER, "exec", "-u", "claude", container, "tmux", "send-keys", "-t",
+                            "claude", "-l", "--", text, ";", "send-keys", "-t", "claude",
+                            "Enter"], capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+
+    ours, theirs = clients.side_by_side([rpc, docker_cli], ctx.n(40, 200), warmup=5)
+    return Result("send RPC with Enter, fresh channel on a held connection", dist(ours),
+                  dist(theirs), "`docker exec -u claude C tmux send-keys -l -- TEXT \\; "
+                                "send-keys Enter` (docker CLI)",
+                  note="interleaved; ours takes two execs, the text's, then the Enter's (in "
+                       "one tmux command line Claude takes the burst for a paste and keeps the "
+                       "Enter as a new line), as the reference's one-burst form would not "
+                       "submit a prompt to Claude")
