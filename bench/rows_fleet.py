@@ -12,6 +12,7 @@ new name."""
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import time
@@ -21,7 +22,7 @@ os.environ.setdefault("CONVOCATE_TEST_NET", "10.82.0")  # never the tests' 10.77
 from fleet import AGENT_PORT, Fleet, read  # noqa: E402
 from lib.common import SHELL_BIN  # noqa: E402
 from lib.tui import Tui  # noqa: E402
-from registry import Result, Skip, dist, row, value  # noqa: E402
+from registry import Result, Skip, dist, median, row, value  # noqa: E402
 
 HEARTBEAT_S = 5
 TUI_COLS, TUI_ROWS = 120, 110  # the table holds the newest session of 100 agents
@@ -49,6 +50,9 @@ def fleet(ctx):
         results = status_serve_figures(ctx, f)
         results += ls_figures(ctx, f)
         results += tui_figures(ctx, f)
+    left = f.leftovers()  # namespaces, links, processes, tmux servers, the temp dir
+    ctx.note("Fleet", "after clean-up (`ip netns list`, `ip -o link`, PIDs, tmux, temp dir): " +
+             (", ".join(left) if left else "nothing of the fleet left"))
     return results
 
 
@@ -187,13 +191,25 @@ def _timed(fn, want):
     return took
 
 
+def _agents_cpu_s(f):
+    return sum(_proc_cpu_s(a.proc.pid) for a in f.agents)
+
+
+def _children_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def ls_figures(ctx, f):
     n, every = ctx.n(20, 50), 4  # a reference round after every 4 ls runs
     want = f.total_sessions()
     _ls(f)  # warm-up: page cache, names cache directory
-    ours, seq, par = [], [], []
+    ours, seq, par, cli_cpu, agents_cpu = [], [], [], [], []
     for i in range(n):
+        c0, a0 = _children_cpu_s(), _agents_cpu_s(f)
         ours.append(_timed(lambda: _ls(f), want))
+        cli_cpu.append(_children_cpu_s() - c0)
+        agents_cpu.append(_agents_cpu_s(f) - a0)  # their background (heartbeats) included
         if i % every == 0:
             seq.append(_timed(lambda: _openssh_sequential(f), want))
             par.append(_timed(lambda: _openssh_parallel(f), want))
@@ -203,7 +219,10 @@ def ls_figures(ctx, f):
                    "OpenSSH: one `ssh -s convocate-agent-rpc` list per agent, in turn",
                    note=f"goal p50 ≤ 300 ms. The same calls started all at once (xargs -P): "
                         f"p50 {p50:.0f} ms over {len(par)}. Ours: one process that dials every "
-                        f"agent in parallel, merges, sorts and prints {want:,} objects")]
+                        f"agent in parallel, merges, sorts and prints {want:,} objects. CPU per "
+                        f"ls (median): the CLI {median(cli_cpu) * 1000:.0f} ms, all agents "
+                        f"together {median(agents_cpu) * 1000:.0f} ms, on this machine's "
+                        f"{os.cpu_count()} cores")]
 
 
 # ---- the TUI ------------------------------------------------------------

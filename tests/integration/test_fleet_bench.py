@@ -62,7 +62,9 @@ def test_the_row_reports_every_figure_and_leaves_nothing(monkeypatch, test_image
     assert len(names) == 5, names
     held = results[0]
     assert held.ours.p50 == 3, f"status-serve holds {held.ours.p50} agent connections, not 3"
-    assert "3 of 3 agents live" in " ".join(ctx.sections["Fleet"]), ctx.sections
+    notes = " ".join(ctx.sections["Fleet"])
+    assert "3 of 3 agents live" in notes, notes
+    assert "nothing of the fleet left" in notes, notes
     ls = next(r for r in results if "convocate ls" in r.name)
     assert "15 sessions" in ls.name and ls.ours.n == 20 and ls.theirs.n == 5
     for r in results[2:]:
