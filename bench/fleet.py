@@ -248,7 +248,7 @@ class Fleet:
             raise RuntimeError(f"{op} {params}: {resp}")
         return resp["result"]
 
-    def admitted(self, client, op, params, timeout=300):
+    def admitted(self, client, op, params, timeout=900):
         """call() again while the agent refuses admission on a busy host
         (a create is admitted on CPU like a start); the refusals are
         counted for the report."""
