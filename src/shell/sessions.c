@@ -7,12 +7,34 @@
 #include "shell/names_cache.h"
 #include "shell/orphans.h"
 
+/* A session and its sort key, looked up once: a comparison that looked the
+ * key up in both objects every time cost more than the sort itself with
+ * ten thousand sessions. */
+typedef struct {
+    const char *last_accessed;
+    json_t *session;
+} sort_item;
+
 static int newest_first(const void *a, const void *b)
 {
-    const char *x = json_string_value(json_object_get(*(json_t *const *)a, "last_accessed"));
-    const char *y = json_string_value(json_object_get(*(json_t *const *)b, "last_accessed"));
     /* RFC 3339 UTC strings of one format sort as text. */
-    return strcmp(y ? y : "", x ? x : "");
+    return strcmp(((const sort_item *)b)->last_accessed, ((const sort_item *)a)->last_accessed);
+}
+
+int sessions_sort_newest_first(json_t **all, size_t n)
+{
+    sort_item *items = calloc(n ? n : 1, sizeof *items);
+    if (items == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *when = json_string_value(json_object_get(all[i], "last_accessed"));
+        items[i] = (sort_item){when ? when : "", all[i]};
+    }
+    qsort(items, n, sizeof *items, newest_first);
+    for (size_t i = 0; i < n; i++)
+        all[i] = items[i].session;
+    free(items);
+    return 0;
 }
 
 /* True when some agent's list holds uuid. */
@@ -91,7 +113,11 @@ int cluster_list_load(agent_registry *r, cluster_list *out)
         free(all);
         return -1;
     }
-    qsort(all, k, sizeof *all, newest_first);
+    if (sessions_sort_newest_first(all, k) < 0) {
+        json_decref(orphans);
+        free(all);
+        return -1;
+    }
     for (size_t i = 0; i < k; i++)
         json_array_append(out->sessions, all[i]);
     json_decref(orphans); /* out->sessions holds its own references now */

@@ -17,6 +17,10 @@ typedef struct {
 int cluster_list_load(agent_registry *r, cluster_list *out);
 void cluster_list_free(cluster_list *l);
 
+/* Sorts sessions by last_accessed, newest first (no "last_accessed" sorts
+ * last); -1 when out of memory, the order then untouched. */
+int sessions_sort_newest_first(json_t **all, size_t n);
+
 /* Resolves a session name, full UUID or UUID prefix to exactly one session.
  * Returns a borrowed session object, or NULL with err naming the candidates. */
 json_t *cluster_find(cluster_list *l, const char *target, char *err, size_t errlen);
