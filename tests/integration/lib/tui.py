@@ -39,10 +39,11 @@ def _reverse_after(reverse, params):
 class Tui:
     """One `convocate` TUI in its own tmux server (tmux -L <unique>)."""
 
-    def __init__(self, shell_root, width=WIDTH, height=HEIGHT):
+    def __init__(self, shell_root, width=WIDTH, height=HEIGHT, env=None):
         self.socket = f"convocate-tui-{os.getpid()}-{next(_counter)}"
+        extra = [arg for k, v in (env or {}).items() for arg in ("-e", f"{k}={v}")]
         self.tmux("new-session", "-d", "-x", str(width), "-y", str(height),
-                  "-e", "LANG=C.UTF-8", SHELL_BIN, "--root", shell_root)
+                  "-e", "LANG=C.UTF-8", *extra, SHELL_BIN, "--root", shell_root)
 
     def tmux(self, *args, check=True):
         return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
