@@ -221,14 +221,14 @@ def test_one_change_writes_a_few_bytes_not_the_screen(rig, tui, tmp_root):
 
 def test_thousands_of_rows_stay_usable(rig, tui, tmp_root):
     root, a, _, status = rig
-    n = 3000
+    n = 2000
     names = [f"bulk{i:04d}" for i in range(n)]
     t0 = time.monotonic()
-    uuids = create_many(a, names, workers=4)
+    uuids = create_many(a, names, workers=4, timeout=1200)
     print(f"{n} creates in {time.monotonic() - t0:.1f}s")
     timing = os.path.join(tmp_root, "timing.log")
     t = tui(root, height=HEIGHT, env={"CONVOCATE_TUI_TIMING": timing})
-    t.wait(lambda s: f"{n + 0} sessions" in s.splitlines()[0], 120, f"{n} sessions")
+    t.wait(lambda s: f"{n} sessions" in s.splitlines()[0], 120, f"{n} sessions")
     t.keys("End")
     order = tui_order([a.ok("list")])
     wait_selected(t, order[-1])
@@ -245,14 +245,14 @@ def test_thousands_of_rows_stay_usable(rig, tui, tmp_root):
     t.wait(lambda s: "1 waiting" in s.splitlines()[0], 10, "the waiting count")
     filter_to(t, "waiting")
     t.wait(lambda _: shown_names(t) == [far], 10, f"{far} alone")
-    assert "filter: waiting  1/3,000" in t.lines()[0]
+    assert "filter: waiting  1/2,000" in t.lines()[0]
     t.keys("Escape")
-    filter_to(t, "bulk29")
-    t.wait(lambda _: len(shown_names(t)) == min(100, TABLE_ROWS), 10, "bulk29xx rows")
-    assert "filter: bulk29  100/3,000" in t.lines()[0]
+    filter_to(t, "bulk19")
+    t.wait(lambda _: len(shown_names(t)) == min(100, TABLE_ROWS), 10, "bulk19xx rows")
+    assert "filter: bulk19  100/2,000" in t.lines()[0]
     t.keys("Enter")
     t.keys("End")
-    wait_selected(t, [x for x in order if x.startswith("bulk29")][-1])
+    wait_selected(t, [x for x in order if x.startswith("bulk19")][-1])
     with open(timing) as f:
         lines = f.read().splitlines()
     keys = [float(line.split()[2]) for line in lines if line.startswith("draw key")]

@@ -531,7 +531,11 @@ static void check_frame(tui_app *app, int table_width)
 {
     tui_frame *f = &app->frame;
     int height = view_table_height(app);
-    if (f->valid && f->lines == LINES && f->cols == COLS && f->mode == (int)app->mode &&
+    /* A dialog box over the table may shrink or move between draws and
+     * leave its old edges on lines the cache thinks unchanged. */
+    bool boxed = app->mode == MODE_FORM || app->mode == MODE_PICKER || app->mode == MODE_SETTINGS ||
+                 app->mode == MODE_SETTINGS_EDIT;
+    if (f->valid && !boxed && f->lines == LINES && f->cols == COLS && f->mode == (int)app->mode &&
         f->table_width == table_width && f->table_height == height)
         return;
     view_free(app);
