@@ -419,7 +419,7 @@ static const char *key_menu(tui_mode mode)
     static const char *table_menus[] = {
         " Enter attach  N new  C clone  E edit  B background  D delete  K kill  O override"
         "  R restart  W waiting  P preview  > send  / filter  S settings  Q quit",
-        " Enter attach N new C clone E edit B bg D del K kill O override R restart W wait"
+        " Enter attach N new C clone E edit B bg D del K kill O ovr R restart W wait"
         " P preview > send / filter S settings Q quit",
         " Enter:attach N:new C:clone E:edit B:bg D:delete K:kill O:override R:restart"
         " W:waiting P:preview >:send /:filter S:settings Q:quit",
