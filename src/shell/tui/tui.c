@@ -303,11 +303,11 @@ static void close_app(tui_app *app)
     view_free(app);
     table_free(&app->table);
     snapshot_free(&app->snap);
+    if (app->timing)
+        fclose(app->timing); /* only the UI thread writes it */
     if (!model_done || !jobs_done)
         return;
     registry_free(&app->reg);
-    if (app->timing)
-        fclose(app->timing);
     for (int i = 0; i < 2; i++)
         if (app->notify_pipe[i] >= 0)
             close(app->notify_pipe[i]);
