@@ -21,7 +21,10 @@ static void usage(FILE *out)
         out,
         "usage: convocate [--root DIR] [-v] [command [args]]\n"
         "\n"
-        "With no command, opens the terminal UI over every registered agent.\n"
+        "With no command, opens the terminal UI over every registered agent\n"
+        "(Up/Down, PgUp/PgDn, Home/End move; / filters the table by name, agent or\n"
+        "state as you type, Enter keeps the filter, Esc clears it; the other keys are\n"
+        "in its key menu and in convocate(1)).\n"
         "\n"
         "sessions (NAME is a session name or a unique UUID prefix):\n"
         "  ls [--json]                       every session on every agent, newest first;\n"

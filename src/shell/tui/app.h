@@ -5,11 +5,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ssh/registry.h"
 #include "shell/tui/form.h"
 #include "shell/tui/jobs.h"
 #include "shell/tui/model.h"
+#include "shell/tui/table.h"
 
 typedef enum {
     MODE_TABLE,
@@ -17,8 +19,9 @@ typedef enum {
     MODE_FORM,
     MODE_PICKER,
     MODE_SETTINGS,
-    MODE_SEND,         /* the > prompt: a line typed into a session (SPEC 16) */
-    MODE_SETTINGS_EDIT /* the settings dialog's KEY=VALUE line for one agent */
+    MODE_SEND,          /* the > prompt: a line typed into a session (SPEC 16) */
+    MODE_SETTINGS_EDIT, /* the settings dialog's KEY=VALUE line for one agent */
+    MODE_FILTER         /* the / prompt: the table narrows as it is typed */
 } tui_mode;
 
 #define SEND_TEXT_MAX 4096 /* the send op's limit (SPEC 7) */
@@ -59,6 +62,17 @@ typedef struct {
     tui_job *answer; /* owned; NULL until the ping comes back */
 } tui_settings;
 
+/* What the screen showed after the last draw, so the next draw writes only
+ * the table lines whose content or highlight changed (curses then sends
+ * only the cells that differ). Anything that may have drawn over the table
+ * (a dialog, a resize) changes the layout and invalidates it. */
+typedef struct {
+    bool valid;
+    int lines, cols, mode, table_width, table_height;
+    char **keys; /* per table line: the text and attributes drawn there */
+    int n_keys;
+} tui_frame;
+
 typedef struct {
     agent_registry reg;
     tui_model *model;
@@ -66,8 +80,9 @@ typedef struct {
     int notify_pipe[2];
     int feed_fd; /* the status feed, -1 while not connected */
     tui_snapshot snap;
-    size_t selected; /* index into snap.rows */
-    size_t top;      /* first row shown */
+    tui_table table; /* snap's index, the / filter and the rows it shows */
+    size_t selected; /* position among the shown rows (table.shown) */
+    size_t top;      /* first shown row on screen */
     char selected_uuid[40];
     tui_mode mode;
     tui_confirm confirm;
@@ -81,12 +96,16 @@ typedef struct {
     char osc_out[1024]; /* notifications to write to the terminal after the next refresh */
     char status[700];
     bool status_is_error;
+    tui_frame frame;
+    FILE *timing; /* CONVOCATE_TUI_TIMING: one line per draw, for the bench */
     bool quit;
 } tui_app;
 
 void app_status(tui_app *app, bool is_error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The selected row, or NULL when the table is empty. */
+/* The selected row, or NULL when the table (as filtered) is empty. */
 const tui_row *app_selected(const tui_app *app);
+/* The row at a position among the shown rows (pos < table.n_shown). */
+const tui_row *app_shown(const tui_app *app, size_t pos);
 
 #endif

@@ -37,7 +37,16 @@ struct tui_model {
     tui_row *orphans;
     size_t n_orphans;
     bool orphans_wake;
+    /* Bumped whenever the set of rows or what every row shows changes; the
+     * UI copies everything again only then. */
+    unsigned long gen;
+    /* session.activity updates since the last snapshot, for the UI to patch
+     * in one row at a time; DELTAS_MAX of them turn into one new gen. */
+    tui_delta *deltas;
+    size_t n_deltas;
 };
+
+#define DELTAS_MAX 4096
 
 static void copy_field(char *dst, size_t size, json_t *s, const char *key)
 {
@@ -69,18 +78,30 @@ void row_from_json(tui_row *row, json_t *s, const char *agent_id)
     activity_from_json(&row->activity, activity);
 }
 
+/* A slot's rows are kept in UUID order, so an event finds its row in
+ * O(log n) among ten thousand. */
+static int by_uuid(const void *a, const void *b)
+{
+    return strcmp(((const tui_row *)a)->uuid, ((const tui_row *)b)->uuid);
+}
+
+static tui_row *find_row(tui_row *rows, size_t n, const char *uuid)
+{
+    tui_row key;
+    snprintf(key.uuid, sizeof key.uuid, "%s", uuid);
+    return n ? bsearch(&key, rows, n, sizeof *rows, by_uuid) : NULL;
+}
+
 /* An agent older than SPEC 16 reports no "activity" key: what the status
  * feed said about its sessions stays until the agent says otherwise. */
-static void keep_feed_activity(tui_row *rows, size_t n, const tui_row *old, size_t n_old)
+static void keep_feed_activity(tui_row *rows, size_t n, tui_row *old, size_t n_old)
 {
     for (size_t i = 0; i < n; i++) {
         if (rows[i].activity_reported)
             continue;
-        for (size_t j = 0; j < n_old; j++)
-            if (strcmp(rows[i].uuid, old[j].uuid) == 0) {
-                rows[i].activity = old[j].activity;
-                break;
-            }
+        const tui_row *before = find_row(old, n_old, rows[i].uuid);
+        if (before)
+            rows[i].activity = before->activity;
     }
 }
 
@@ -114,6 +135,7 @@ static tui_row *rows_from_list(json_t *list, const char *agent_id, size_t *n)
         if (json_is_object(s))
             row_from_json(&rows[(*n)++], s, agent_id);
     }
+    qsort(rows, *n, sizeof *rows, by_uuid);
     return rows;
 }
 
@@ -121,6 +143,7 @@ static tui_row *rows_from_list(json_t *list, const char *agent_id, size_t *n)
 static void store_answer(agent_slot *slot, json_t *list, const char *err)
 {
     slot->tried = true;
+    slot->model->gen++;
     if (list == NULL) {
         slot->reachable = false;
         snprintf(slot->error, sizeof slot->error, "%s", err);
@@ -228,6 +251,7 @@ static void store_orphans(tui_model *m, json_t *list)
     free(m->orphans);
     m->orphans = rows;
     m->n_orphans = n;
+    m->gen++;
 }
 
 /* Scans the shell's /home/claude on start, then with every full refresh
@@ -328,9 +352,27 @@ void model_set_silent(tui_model *m, const char *agent_id, bool silent)
 {
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->n_slots; i++)
-        if (strcmp(m->slots[i].agent->id, agent_id) == 0)
+        if (strcmp(m->slots[i].agent->id, agent_id) == 0 && m->slots[i].silent != silent) {
             m->slots[i].silent = silent;
+            m->gen++; /* every row of it shows "unknown" now, or no longer */
+        }
     pthread_mutex_unlock(&m->lock);
+}
+
+/* Lock held: queues the change for the UI, or (queue full) makes it take
+ * a whole snapshot, which holds the change too. */
+static void queue_delta(tui_model *m, const char *uuid, const tui_activity *a)
+{
+    if (m->deltas == NULL)
+        m->deltas = malloc(DELTAS_MAX * sizeof *m->deltas);
+    if (m->deltas == NULL || m->n_deltas == DELTAS_MAX) {
+        m->n_deltas = 0;
+        m->gen++;
+        return;
+    }
+    tui_delta *d = &m->deltas[m->n_deltas++];
+    snprintf(d->uuid, sizeof d->uuid, "%s", uuid);
+    d->activity = *a;
 }
 
 void model_apply_activity(tui_model *m, const char *agent_id, const char *session_id, json_t *data)
@@ -343,13 +385,14 @@ void model_apply_activity(tui_model *m, const char *agent_id, const char *sessio
         agent_slot *slot = &m->slots[i];
         if (strcmp(slot->agent->id, agent_id) != 0)
             continue;
-        for (size_t j = 0; j < slot->n_rows; j++)
-            if (strcmp(slot->rows[j].uuid, session_id) == 0) {
-                slot->rows[j].activity = a;
-                found = true;
-            }
-        if (!found) /* a session this TUI has not listed yet: list it */
+        tui_row *row = find_row(slot->rows, slot->n_rows, session_id);
+        if (row) {
+            row->activity = a;
+            queue_delta(m, session_id, &a);
+            found = true;
+        } else { /* a session this TUI has not listed yet: list it */
             slot->wake = true;
+        }
     }
     pthread_cond_broadcast(&m->wake);
     pthread_mutex_unlock(&m->lock);
@@ -382,9 +425,8 @@ static void fill_agent_view(tui_agent_view *v, const agent_slot *slot, const str
 static bool claimed_by_an_agent(const tui_model *m, const char *uuid)
 {
     for (size_t i = 0; i < m->n_slots; i++)
-        for (size_t j = 0; j < m->slots[i].n_rows; j++)
-            if (strcmp(m->slots[i].rows[j].uuid, uuid) == 0)
-                return true;
+        if (find_row(m->slots[i].rows, m->slots[i].n_rows, uuid))
+            return true;
     return false;
 }
 
@@ -431,9 +473,42 @@ int model_snapshot(tui_model *m, tui_snapshot *out)
     }
     add_orphan_rows(m, out);
     out->n_agents = m->n_slots;
+    out->gen = m->gen;
+    m->n_deltas = 0; /* this copy holds them all */
     pthread_mutex_unlock(&m->lock);
     qsort(out->rows, out->n_rows, sizeof *out->rows, newest_first);
     return 0;
+}
+
+int model_take_deltas(tui_model *m, unsigned long seen_gen, tui_delta **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&m->lock);
+    int rc = m->gen == seen_gen ? 0 : -1;
+    if (rc == 0 && m->n_deltas > 0) {
+        *out = malloc(m->n_deltas * sizeof **out);
+        if (*out == NULL) {
+            m->gen++; /* out of memory: the next snapshot holds them */
+            rc = -1;
+        } else {
+            memcpy(*out, m->deltas, m->n_deltas * sizeof **out);
+            *n = m->n_deltas;
+        }
+        m->n_deltas = 0;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+void model_agent_views(tui_model *m, tui_snapshot *snap)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n_slots && i < snap->n_agents; i++)
+        fill_agent_view(&snap->agents[i], &m->slots[i], &now);
+    pthread_mutex_unlock(&m->lock);
 }
 
 void snapshot_free(tui_snapshot *s)
@@ -467,6 +542,7 @@ bool model_stop(tui_model *m, int wait_ms)
         free(m->slots[i].rows);
     free(m->slots);
     free(m->orphans);
+    free(m->deltas);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->wake);
     pthread_cond_destroy(&m->ended);

@@ -60,7 +60,15 @@ typedef struct {
     size_t n_rows;
     tui_agent_view *agents; /* registry order */
     size_t n_agents;
+    unsigned long gen; /* the model's row-set generation this copy shows */
 } tui_snapshot;
+
+/* One session.activity event applied since the last snapshot: the UI
+ * patches that one row instead of copying and sorting every row again. */
+typedef struct {
+    char uuid[40];
+    tui_activity activity;
+} tui_delta;
 
 typedef struct tui_model tui_model;
 
@@ -74,8 +82,15 @@ void model_set_silent(tui_model *m, const char *agent_id, bool silent);
 /* Applies a session.activity event's data to that session's row at once
  * (no round trip to the agent) and wakes the UI. */
 void model_apply_activity(tui_model *m, const char *agent_id, const char *session_id, json_t *data);
-/* Fills out with a copy of the current state; free it with snapshot_free. */
+/* Fills out with a copy of the current state; free it with snapshot_free.
+ * O(n log n): call it only when model_take_deltas says the rows changed. */
 int model_snapshot(tui_model *m, tui_snapshot *out);
+/* The activity updates since the snapshot of generation seen_gen, handed
+ * over (free *out); -1 when the row set changed since (a list came back, an
+ * agent turned silent, too many updates queued): take a snapshot instead. */
+int model_take_deltas(tui_model *m, unsigned long seen_gen, tui_delta **out, size_t *n);
+/* Refreshes snap's agent views (health, timers, capacity) in place; O(agents). */
+void model_agent_views(tui_model *m, tui_snapshot *snap);
 void snapshot_free(tui_snapshot *s);
 /* Stops the threads. Returns true when all have ended and reg may be freed;
  * false when one is still inside a network call (the process is exiting). */

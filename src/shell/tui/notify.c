@@ -71,15 +71,13 @@ int notify_save(bool on, char *err, size_t errlen)
     return 0;
 }
 
-static bool was_waiting(const tui_snapshot *before, const tui_row *row, bool *seen)
+/* Whether the session was waiting in the copy before (O(1) by its index). */
+static bool was_waiting(const tui_snapshot *before, const tui_table *index, const tui_row *row,
+                        bool *seen)
 {
-    *seen = false;
-    for (size_t i = 0; i < before->n_rows; i++)
-        if (strcmp(before->rows[i].uuid, row->uuid) == 0) {
-            *seen = true;
-            return activity_is_waiting(&before->rows[i].activity);
-        }
-    return false;
+    size_t i = table_find(index, before, row->uuid);
+    *seen = i != TABLE_NONE;
+    return *seen && activity_is_waiting(&before->rows[i].activity);
 }
 
 /* Only printable ASCII goes into the escape sequence: a name can never end
@@ -95,24 +93,35 @@ static void queue_osc(tui_app *app, const tui_row *row)
     snprintf(app->osc_out + len, sizeof app->osc_out - len, "\033]9;%s\007", text);
 }
 
-void notify_transitions(tui_app *app, const tui_snapshot *before)
+static void ring(tui_app *app, const tui_row *row)
 {
-    bool rang = false;
+    if (!app->notify_on)
+        return;
+    /* One bell for all that turned waiting since the last draw. */
+    bool first = app->osc_out[0] == '\0';
+    queue_osc(app, row);
+    if (first)
+        beep();
+}
+
+void notify_transitions(tui_app *app, const tui_snapshot *before, const tui_table *index)
+{
     for (size_t i = 0; i < app->snap.n_rows; i++) {
         const tui_row *row = &app->snap.rows[i];
         bool seen;
         if (!activity_is_waiting(&row->activity) || row->activity_unknown)
             continue;
         /* A session first seen waiting (the TUI just started) is no transition. */
-        if (was_waiting(before, row, &seen) || !seen)
+        if (was_waiting(before, index, row, &seen) || !seen)
             continue;
-        if (app->notify_on) {
-            queue_osc(app, row);
-            rang = true;
-        }
+        ring(app, row);
     }
-    if (rang)
-        beep();
+}
+
+void notify_row(tui_app *app, const tui_row *row, const tui_activity *was)
+{
+    if (activity_is_waiting(&row->activity) && !row->activity_unknown && !activity_is_waiting(was))
+        ring(app, row);
 }
 
 void notify_flush(tui_app *app)

@@ -16,7 +16,9 @@ bool notify_load(void);
 int notify_save(bool on, char *err, size_t errlen);
 /* Compares the rows before and after a refresh: every session that turned
  * waiting rings the bell and queues its OSC 9 (when the setting is on). */
-void notify_transitions(tui_app *app, const tui_snapshot *before);
+void notify_transitions(tui_app *app, const tui_snapshot *before, const tui_table *index);
+/* One row's activity changed from was: rings when it turned waiting. */
+void notify_row(tui_app *app, const tui_row *row, const tui_activity *was);
 /* Writes queued notifications to the terminal; call right after refresh(). */
 void notify_flush(tui_app *app);
 

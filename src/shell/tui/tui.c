@@ -20,6 +20,7 @@
 #include "shell/tui/feed.h"
 #include "shell/tui/notify.h"
 #include "shell/tui/preview.h"
+#include "shell/tui/selection.h"
 #include "shell/tui/view.h"
 #include "shell/tui/settings_edit.h"
 
@@ -33,91 +34,6 @@ void app_status(tui_app *app, bool is_error, const char *fmt, ...)
     vsnprintf(app->status, sizeof app->status, fmt, ap);
     va_end(ap);
     app->status_is_error = is_error;
-}
-
-const tui_row *app_selected(const tui_app *app)
-{
-    return app->selected < app->snap.n_rows ? &app->snap.rows[app->selected] : NULL;
-}
-
-/* Takes the model's current state, keeping the selection on the same
- * session (by UUID) when it moved in the ordering. */
-static void take_snapshot(tui_app *app)
-{
-    tui_snapshot fresh;
-    if (model_snapshot(app->model, &fresh) < 0)
-        return; /* out of memory: keep showing the last one */
-    tui_snapshot before = app->snap;
-    app->snap = fresh;
-    notify_transitions(app, &before);
-    snapshot_free(&before);
-    for (size_t i = 0; i < app->snap.n_rows; i++)
-        if (strcmp(app->snap.rows[i].uuid, app->selected_uuid) == 0) {
-            app->selected = i;
-            return;
-        }
-    if (app->selected >= app->snap.n_rows)
-        app->selected = app->snap.n_rows ? app->snap.n_rows - 1 : 0;
-    const tui_row *row = app_selected(app);
-    snprintf(app->selected_uuid, sizeof app->selected_uuid, "%s", row ? row->uuid : "");
-}
-
-static void move_selection(tui_app *app, long step)
-{
-    if (app->snap.n_rows == 0)
-        return;
-    long target = (long)app->selected + step;
-    if (target < 0)
-        target = 0;
-    if (target >= (long)app->snap.n_rows)
-        target = (long)app->snap.n_rows - 1;
-    app->selected = (size_t)target;
-    snprintf(app->selected_uuid, sizeof app->selected_uuid, "%s",
-             app->snap.rows[app->selected].uuid);
-}
-
-/* W: the next session whose Claude waits for the operator, wrapping. */
-static void next_waiting(tui_app *app)
-{
-    size_t n = app->snap.n_rows;
-    for (size_t step = 1; step <= n; step++) {
-        size_t k = (app->selected + step) % n;
-        const tui_row *row = &app->snap.rows[k];
-        if (activity_is_waiting(&row->activity) && !row->activity_unknown) {
-            move_selection(app, (long)k - (long)app->selected);
-            app_status(app, false, "%s on %s is waiting.", row->name, row->agent);
-            return;
-        }
-    }
-    app_status(app, false, "no session is waiting");
-}
-
-static bool table_motion_key(tui_app *app, wint_t key)
-{
-    int height = view_table_height(app);
-    long page = height > 1 ? height - 1 : 1;
-    switch (key) {
-    case KEY_UP:
-        move_selection(app, -1);
-        return true;
-    case KEY_DOWN:
-        move_selection(app, 1);
-        return true;
-    case KEY_PPAGE:
-        move_selection(app, -page);
-        return true;
-    case KEY_NPAGE:
-        move_selection(app, page);
-        return true;
-    case KEY_HOME:
-        move_selection(app, -(long)app->snap.n_rows);
-        return true;
-    case KEY_END:
-        move_selection(app, (long)app->snap.n_rows);
-        return true;
-    default:
-        return false;
-    }
 }
 
 static void table_letter_key(tui_app *app, wint_t key)
@@ -151,7 +67,10 @@ static void table_letter_key(tui_app *app, wint_t key)
         action_settings(app);
         break;
     case 'w':
-        next_waiting(app);
+        selection_next_waiting(app);
+        break;
+    case '/':
+        filter_open(app);
         break;
     case 'p':
         preview_toggle(app);
@@ -184,7 +103,7 @@ static void handle_key(tui_app *app, bool is_key, wint_t key)
         if (is_key && key == KEY_ENTER)
             action_attach(app);
         else if (is_key)
-            table_motion_key(app, key);
+            selection_motion_key(app, key);
         else
             table_letter_key(app, key);
         break;
@@ -209,6 +128,9 @@ static void handle_key(tui_app *app, bool is_key, wint_t key)
     case MODE_SETTINGS_EDIT:
         settings_edit_key(app, is_key, key);
         break;
+    case MODE_FILTER:
+        filter_key(app, is_key, key);
+        break;
     default:
         dialog_key(app, is_key, key);
         break;
@@ -231,7 +153,33 @@ static void drain_notify(tui_app *app)
     tui_job *job;
     while ((job = jobs_take_done(app->jobs)) != NULL)
         action_job_done(app, job);
-    take_snapshot(app);
+    selection_sync(app);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* CONVOCATE_TUI_TIMING=FILE: one line per draw, "draw CAUSE MS ROWS SHOWN",
+ * MS from the wake-up (a key read, an event) to the screen written; and
+ * "first-rows MS" from start to the first screen holding rows. For the
+ * bench (bench/rows_tui.py); off, it costs one branch per draw. */
+static void log_timing(tui_app *app, const char *cause, double woke_ms, double started_ms)
+{
+    static bool rows_seen;
+    if (app->timing == NULL)
+        return;
+    double done = now_ms();
+    fprintf(app->timing, "draw %s %.3f %zu %zu\n", cause, done - woke_ms, app->snap.n_rows,
+            app->table.n_shown);
+    if (!rows_seen && app->snap.n_rows > 0) {
+        rows_seen = true;
+        fprintf(app->timing, "first-rows %.3f\n", done - started_ms);
+    }
+    fflush(app->timing);
 }
 
 static void draw(tui_app *app)
@@ -241,7 +189,8 @@ static void draw(tui_app *app)
         form_draw(&app->form);
     else
         dialog_draw(app);
-    curs_set(app->mode == MODE_FORM || app->mode == MODE_SEND || app->mode == MODE_SETTINGS_EDIT
+    curs_set(app->mode == MODE_FORM || app->mode == MODE_SEND || app->mode == MODE_SETTINGS_EDIT ||
+                     app->mode == MODE_FILTER
                  ? 1
                  : 0);
     refresh();
@@ -255,12 +204,15 @@ static int ms_to_next_second(void)
     return (int)(1000 - now.tv_nsec / 1000000L);
 }
 
-static void main_loop(tui_app *app, tui_feed *feed)
+static void main_loop(tui_app *app, tui_feed *feed, double started_ms)
 {
     time_t last_feed_try = 0;
+    const char *cause = "start";
+    double woke = started_ms;
     while (!app->quit) {
         preview_tick(app);
         draw(app);
+        log_timing(app, cause, woke, started_ms);
         struct pollfd pfd[3] = {
             {.fd = STDIN_FILENO, .events = POLLIN},
             {.fd = app->notify_pipe[0], .events = POLLIN},
@@ -269,13 +221,15 @@ static void main_loop(tui_app *app, tui_feed *feed)
         int n = poll(pfd, 3, ms_to_next_second());
         if (n < 0 && errno != EINTR)
             break;
+        woke = now_ms();
+        cause = pfd[0].revents ? "key" : n > 0 ? "event" : "tick";
         if (pfd[1].revents & POLLIN)
             drain_notify(app);
         if (feed->fd >= 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
             feed_on_readable(feed, app->model);
         read_keys(app); /* also after EINTR: a SIGWINCH arrives as KEY_RESIZE */
         if (n == 0) {
-            take_snapshot(app); /* the 1 s tick: clock, load, "not answering" timers */
+            selection_sync(app); /* the 1 s tick: clock, load, "not answering" timers */
             time_t now = time(NULL);
             if (feed->fd < 0 && now - last_feed_try >= FEED_RETRY_S) {
                 last_feed_try = now;
@@ -325,8 +279,11 @@ static int open_app(tui_app *app)
         return -1;
     }
     app->notify_on = notify_load();
+    const char *timing = getenv("CONVOCATE_TUI_TIMING");
+    if (timing && timing[0] == '/')
+        app->timing = fopen(timing, "ae");
     app->preview.pref = -1;
-    take_snapshot(app);
+    selection_sync(app);
     if (app->reg.n == 0)
         app_status(app, true, "No agents registered: add one with 'convocate-host init-agent'.");
     else
@@ -343,7 +300,11 @@ static void close_app(tui_app *app)
     bool jobs_done = app->jobs == NULL || jobs_stop(app->jobs, STOP_WAIT_MS);
     job_free(app->settings.answer);
     preview_free(app);
+    view_free(app);
+    table_free(&app->table);
     snapshot_free(&app->snap);
+    if (app->timing)
+        fclose(app->timing); /* only the UI thread writes it */
     if (!model_done || !jobs_done)
         return;
     registry_free(&app->reg);
@@ -359,6 +320,7 @@ int tui_run(void)
                         "the other commands in scripts (see 'convocate help')\n");
         return 1;
     }
+    double started_ms = now_ms();
     use_utf8_locale();
     tui_app *app = calloc(1, sizeof *app);
     if (app == NULL) {
@@ -371,7 +333,7 @@ int tui_run(void)
         feed_init(&feed);
         feed_try_connect(&feed);
         start_curses();
-        main_loop(app, &feed);
+        main_loop(app, &feed, started_ms);
         endwin();
         feed_close(&feed);
         rc = 0;

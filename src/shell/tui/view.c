@@ -39,12 +39,17 @@ static attr_t color(int pair, attr_t fallback)
     return have_colors ? COLOR_PAIR(pair) : fallback;
 }
 
-static size_t count_waiting(const tui_snapshot *snap)
+/* 3400 -> "3,400": the filter's counts are read at a glance. */
+static void thousands(char *out, size_t size, size_t n)
 {
-    size_t waiting = 0;
-    for (size_t i = 0; i < snap->n_rows; i++)
-        waiting += activity_is_waiting(&snap->rows[i].activity) && !snap->rows[i].activity_unknown;
-    return waiting;
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%zu", n), o = 0;
+    for (int i = 0; i < len && (size_t)o + 2 < size; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
 }
 
 /* Load and clock on the right, as much of them as leaves the left part
@@ -72,13 +77,20 @@ static void title_right(char *out, size_t size, int room)
 static void draw_title(const tui_app *app)
 {
     attr_t attr = color(PAIR_TITLE, A_REVERSE) | A_BOLD;
-    char left[160], right[120];
-    size_t waiting = count_waiting(&app->snap);
+    char left[300], right[120];
+    size_t waiting = app->table.waiting;
     int n = snprintf(left, sizeof left, " convocate   %zu session%s on %zu agent%s",
                      app->snap.n_rows, app->snap.n_rows == 1 ? "" : "s", app->snap.n_agents,
                      app->snap.n_agents == 1 ? "" : "s");
     if (waiting && n > 0 && (size_t)n < sizeof left)
-        snprintf(left + n, sizeof left - (size_t)n, "   %zu waiting", waiting);
+        n += snprintf(left + n, sizeof left - (size_t)n, "   %zu waiting", waiting);
+    if (app->table.filter[0] && n > 0 && (size_t)n < sizeof left) {
+        char shown[32], all[32];
+        thousands(shown, sizeof shown, app->table.n_shown);
+        thousands(all, sizeof all, app->snap.n_rows);
+        snprintf(left + n, sizeof left - (size_t)n, "   filter: %s  %s/%s", app->table.filter,
+                 shown, all);
+    }
     title_right(right, sizeof right, COLS - text_width(left) - 2);
     int rw = text_width(right);
     text_put(0, 0, COLS, left, attr);
@@ -132,7 +144,7 @@ static columns layout(int width)
 }
 
 /* Draws the cells that have a width; returns nothing, clips at c->width. */
-static void draw_cells(int y, const columns *c, const char *cells[N_COLS], attr_t attr)
+static void draw_cells(int y, const columns *c, const char *const cells[N_COLS], attr_t attr)
 {
     int x = 1, right = c->width < COLS ? c->width : COLS;
     text_put(y, 0, 1, "", attr);
@@ -221,37 +233,68 @@ static void activity_cells(const tui_row *row, char *act, char *cost, char *ctx,
         snprintf(ctx, size, "%.0f%%", a->context_pct);
 }
 
-static void draw_row(int y, const columns *c, const tui_row *row, bool selected)
+/* A table line as drawn: its cells and attributes. Two lines with equal
+ * keys look the same, so the frame cache skips drawing the second. */
+typedef struct {
+    const char *cells[N_COLS];
+    attr_t attr, act_attr;
+    bool act_over; /* the activity cell drawn again in its own colour */
+    char state[2], port[40], when[24], name[200], act[40], cost[40], ctx[40];
+} row_look;
+
+static void look_of(row_look *l, const columns *c, const tui_row *row, bool selected)
 {
-    char state[2] = {row->state, '\0'}, port[40] = "-", when[24];
+    l->state[0] = row->state;
+    l->state[1] = '\0';
+    snprintf(l->port, sizeof l->port, "-");
     if (row->port > 0)
-        snprintf(port, sizeof port, "%ld/%s", row->port, row->protocol);
-    format_time(when, sizeof when, row->last_accessed, c->w[COL_LAST]);
-    char name[200], act[40], cost[40], ctx[40];
-    snprintf(name, sizeof name, "%s%s%s", row->name, row->autonomous ? " " AUTONOMOUS_MARK : "",
+        snprintf(l->port, sizeof l->port, "%ld/%s", row->port, row->protocol);
+    format_time(l->when, sizeof l->when, row->last_accessed, c->w[COL_LAST]);
+    snprintf(l->name, sizeof l->name, "%s%s%s", row->name,
+             row->autonomous ? " " AUTONOMOUS_MARK : "",
              row->error[0] ? " (broken session.json)" : "");
-    activity_cells(row, act, cost, ctx, sizeof act);
-    const char *agent = row->agent[0] ? row->agent : "-"; /* "" for an orphan */
-    const char *cells[N_COLS] = {
-        state, row->uuid, name, agent, port, act, cost, ctx, row->dns_name[0] ? row->dns_name : "-",
-        when};
-    attr_t attr = row_attr(row, selected);
-    draw_cells(y, c, cells, attr);
+    activity_cells(row, l->act, l->cost, l->ctx, sizeof l->act);
+    const char *cells[N_COLS] = {l->state,
+                                 row->uuid,
+                                 l->name,
+                                 row->agent[0] ? row->agent : "-", /* "" for an orphan */
+                                 l->port,
+                                 l->act,
+                                 l->cost,
+                                 l->ctx,
+                                 row->dns_name[0] ? row->dns_name : "-",
+                                 l->when};
+    memcpy(l->cells, cells, sizeof cells);
+    l->attr = row_attr(row, selected);
     int x = column_x(c, COL_ACT);
-    if (x + c->w[COL_ACT] <= c->width && !row->stale && row->state != 'O')
-        text_put(y, x, c->w[COL_ACT], act, activity_attr(row) | (selected ? A_REVERSE : 0));
+    l->act_over = x + c->w[COL_ACT] <= c->width && !row->stale && row->state != 'O';
+    l->act_attr = activity_attr(row) | (selected ? A_REVERSE : 0);
 }
 
-static void draw_empty_hint(const tui_app *app, int width)
+static void look_key(const row_look *l, char *key, size_t size)
 {
-    const char *hint;
+    size_t len = (size_t)snprintf(key, size, "%lx|%lx|%d", (unsigned long)l->attr,
+                                  (unsigned long)l->act_attr, l->act_over);
+    for (int i = 0; i < N_COLS && len < size; i++)
+        len += (size_t)snprintf(key + len, size - len, "\x1f%s", l->cells[i]);
+}
+
+static void draw_look(int y, const columns *c, const row_look *l)
+{
+    draw_cells(y, c, l->cells, l->attr);
+    if (l->act_over)
+        text_put(y, column_x(c, COL_ACT), c->w[COL_ACT], l->act, l->act_attr);
+}
+
+static const char *empty_hint(const tui_app *app)
+{
     if (app->reg.n == 0)
-        hint = "No agents registered: add one with 'convocate-host init-agent'.";
-    else if (app->snap.n_agents > 0 && !app->snap.agents[0].tried)
-        hint = "Asking the agents for their sessions...";
-    else
-        hint = "No sessions yet: press N to create one.";
-    text_put(HEADER_ROWS + 1, 2, width - 2, hint, A_DIM);
+        return "No agents registered: add one with 'convocate-host init-agent'.";
+    if (app->snap.n_agents > 0 && !app->snap.agents[0].tried)
+        return "Asking the agents for their sessions...";
+    if (app->snap.n_rows > 0)
+        return "No session matches the filter: / to change it, Esc there to clear it.";
+    return "No sessions yet: press N to create one.";
 }
 
 static void adjust_scroll(tui_app *app, int height)
@@ -262,14 +305,29 @@ static void adjust_scroll(tui_app *app, int height)
         app->top = app->selected;
     if (app->selected >= app->top + (size_t)height)
         app->top = app->selected - (size_t)height + 1;
+    /* Rows that went away (filter, deletes) leave no blank screen below. */
+    size_t n = app->table.n_shown;
+    if (app->top > 0 && app->top + (size_t)height > n)
+        app->top = n > (size_t)height ? n - (size_t)height : 0;
 }
 
-static bool any_autonomous(const tui_snapshot *snap)
+/* Draws table line i only when it would look different from last time. */
+static void put_line(tui_app *app, int i, const char *key, const columns *c, const row_look *l,
+                     const char *hint)
 {
-    for (size_t i = 0; i < snap->n_rows; i++)
-        if (snap->rows[i].autonomous)
-            return true;
-    return false;
+    tui_frame *f = &app->frame;
+    if (i < f->n_keys && f->keys[i] && strcmp(f->keys[i], key) == 0)
+        return;
+    int y = HEADER_ROWS + i;
+    text_put(y, 0, c->width < COLS ? c->width : COLS, "", A_NORMAL);
+    if (l)
+        draw_look(y, c, l);
+    else if (hint)
+        text_put(y, 2, c->width - 2, hint, A_DIM);
+    if (i < f->n_keys) {
+        free(f->keys[i]);
+        f->keys[i] = strdup(key); /* out of memory: drawn again next time */
+    }
 }
 
 static void draw_table(tui_app *app, int width)
@@ -277,20 +335,27 @@ static void draw_table(tui_app *app, int width)
     columns c = layout(width);
     /* The marker explains itself in the header whenever it is on screen. */
     const char *name_head =
-        any_autonomous(&app->snap) ? "NAME (" AUTONOMOUS_MARK " = autonomous)" : "NAME";
+        app->table.any_autonomous ? "NAME (" AUTONOMOUS_MARK " = autonomous)" : "NAME";
     const char *header[N_COLS] = {
         "S",        "UUID", name_head, "AGENT", "PORT",
         "ACTIVITY", "COST", "CTX",     "DNS",   c.w[COL_LAST] >= 16 ? "LAST ACCESSED" : "ACCESSED"};
     draw_cells(1, &c, header, A_BOLD | A_UNDERLINE);
     int height = view_table_height(app);
     adjust_scroll(app, height);
-    if (app->snap.n_rows == 0)
-        draw_empty_hint(app, width);
+    char key[1024];
     for (int i = 0; i < height; i++) {
-        size_t k = app->top + (size_t)i;
-        if (k >= app->snap.n_rows)
-            break;
-        draw_row(HEADER_ROWS + i, &c, &app->snap.rows[k], k == app->selected);
+        size_t pos = app->top + (size_t)i;
+        if (pos < app->table.n_shown) {
+            row_look l;
+            look_of(&l, &c, app_shown(app, pos), pos == app->selected);
+            look_key(&l, key, sizeof key);
+            put_line(app, i, key, &c, &l, NULL);
+        } else if (i == 1 && app->table.n_shown == 0) {
+            snprintf(key, sizeof key, "hint\x1f%s", empty_hint(app));
+            put_line(app, i, key, &c, NULL, empty_hint(app));
+        } else {
+            put_line(app, i, "", &c, NULL, NULL);
+        }
     }
 }
 
@@ -353,15 +418,15 @@ static const char *key_menu(tui_mode mode)
 {
     static const char *table_menus[] = {
         " Enter attach  N new  C clone  E edit  B background  D delete  K kill  O override"
-        "  R restart  W waiting  P preview  > send  S settings  Q quit",
-        " Enter attach N new C clone E edit B bg D del K kill O override R restart W wait"
-        " P preview > send S settings Q quit",
+        "  R restart  W waiting  P preview  > send  / filter  S settings  Q quit",
+        " Enter attach N new C clone E edit B bg D del K kill O ovr R restart W wait"
+        " P preview > send / filter S settings Q quit",
         " Enter:attach N:new C:clone E:edit B:bg D:delete K:kill O:override R:restart"
-        " W:waiting P:preview >:send S:settings Q:quit",
+        " W:waiting P:preview >:send /:filter S:settings Q:quit",
         "Enter:attach N:new C:clone E:edit B:bg D:del K:kill O:ovr R:rst W:wait P:preview >:send"
-        " S:set Q:quit",
-        "Enter N C E B D K O R W:wait P:preview >:send S:set Q:quit",
-        " Enter N C E B D K O R W P > S Q",
+        " /:filter S:set Q:quit",
+        "Enter N C E B D K O R W:wait P:preview >:send /:filter S:set Q:quit",
+        " Enter N C E B D K O R W P > / S Q",
     };
     switch (mode) {
     case MODE_CONFIRM:
@@ -376,6 +441,8 @@ static const char *key_menu(tui_mode mode)
         return " KEY=VALUE ...   Enter save   Esc back";
     case MODE_SEND:
         return " Enter send (with Enter)   Esc cancel";
+    case MODE_FILTER:
+        return " type to narrow: name, agent or state   Enter keep   Esc clear";
     default:
         break;
     }
@@ -438,23 +505,65 @@ static void draw_bottom_line(tui_app *app)
         draw_prompt(prompt, app->settings_edit.text);
         return;
     }
+    if (app->mode == MODE_FILTER) {
+        draw_prompt("/", app->table.filter);
+        return;
+    }
     const char *status = app->mode == MODE_CONFIRM ? app->confirm.question : app->status;
     attr_t attr =
         app->status_is_error && app->mode != MODE_CONFIRM ? color(PAIR_ERROR, A_BOLD) : A_BOLD;
     text_put(LINES - 1, 0, COLS - 1, status, attr);
 }
 
+void view_free(tui_app *app)
+{
+    for (int i = 0; i < app->frame.n_keys; i++)
+        free(app->frame.keys[i]);
+    free(app->frame.keys);
+    memset(&app->frame, 0, sizeof app->frame);
+}
+
+/* The frame cache holds while nothing but the table's own lines can have
+ * changed under it: same size, same mode (no dialog opened or closed), same
+ * table area. Otherwise the screen is blanked and every line drawn; curses
+ * still sends the terminal only what differs. */
+static void check_frame(tui_app *app, int table_width)
+{
+    tui_frame *f = &app->frame;
+    int height = view_table_height(app);
+    /* A dialog box over the table may shrink or move between draws and
+     * leave its old edges on lines the cache thinks unchanged. */
+    bool boxed = app->mode == MODE_FORM || app->mode == MODE_PICKER || app->mode == MODE_SETTINGS ||
+                 app->mode == MODE_SETTINGS_EDIT;
+    if (f->valid && !boxed && f->lines == LINES && f->cols == COLS && f->mode == (int)app->mode &&
+        f->table_width == table_width && f->table_height == height)
+        return;
+    view_free(app);
+    erase();
+    f->keys = calloc(height > 0 ? (size_t)height : 1, sizeof *f->keys);
+    f->n_keys = f->keys ? height : 0;
+    f->valid = true;
+    f->lines = LINES;
+    f->cols = COLS;
+    f->mode = (int)app->mode;
+    f->table_width = table_width;
+    f->table_height = height;
+}
+
 void view_draw(tui_app *app)
 {
-    erase();
     if (LINES < HEADER_ROWS + FOOTER_ROWS + 1 || COLS < 20) {
+        view_free(app);
+        erase();
         text_put(0, 0, COLS, "convocate: the terminal is too small", A_BOLD);
         return;
     }
-    draw_title(app);
     view_rect pane;
     bool preview = view_preview_rect(app, &pane);
-    draw_table(app, preview && pane.x > 0 ? pane.x - 1 : COLS);
+    int table_width = preview && pane.x > 0 ? pane.x - 1 : COLS;
+    check_frame(app, table_width);
+    draw_title(app);
+    draw_table(app, table_width);
     if (preview)
         preview_draw(app, &pane);
     draw_agents(app, LINES - 3);

@@ -17,9 +17,12 @@ ask conftest.py's fixtures by name); no test module imports another.
   fleet_hosts    Host (sshd + dockerd container), Lan (a bridge of hosts)
   netcluster     NetCluster (agents in network namespaces), Feed
   status_serve   Shell (a status-serve on paired roots), Subscriber (its feed)
+  status_channel StatusChannel (status-serve with an agent's side spoken by
+                 OpenSSH, to put events on the channel)
   pipeline_pair  an agent with --test-hooks and a status-serve, for event loads
   claude_cli     the real Claude CLI from npm, installed once and cached
   model_standin  a stand-in for the Messages API that sessions reach
+  bulk           create_many: many sessions through the real create RPC
   claude_session the real Claude in a NetCluster agent's session (wrapper
                  with --permission-mode default, credentials, prompt)
 """
