@@ -279,7 +279,7 @@ def summary(minutes, took, tally, start, end):
 
 def run_load(pair, minutes, rps, attaches_per_min):
     agent = pair.agent
-    session = agent.rpc("create", {"name": "soak-attach"})["result"]["uuid"]
+    session = agent.ok("create", {"name": "soak-attach"})["uuid"]  # retries admission
     tally = Tally()
     gate = Gate(workers=3)
     workers = [RpcWorker(agent, rps / 2, gate, tally) for _ in range(2)]
