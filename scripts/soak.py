@@ -5,21 +5,26 @@ and whether its memory and descriptors stay flat.
 Load: SOAK_RPS (default 50) RPC calls a second, a fresh channel per call on
 two persistent connections as the shell makes them (ping, list, get, edit,
 create, delete in a fixed mix), plus SOAK_ATTACHES_PER_MIN (default 20)
-attach/detach cycles a minute through OpenSSH's client (`-s
-convocate-agent-attach`, the header line, wait for the terminal's first
+attach/detach cycles a minute through OpenSSH's client
+(`-s convocate-agent-attach`, the header line, wait for the terminal's first
 bytes, then close the connection).
 
-After SOAK_WARMUP_S (default 60) of the same load, the agent's RSS, USS
-(from /proc/PID/smaps_rollup) and open descriptor count (/proc/PID/fd) are
-read, and again at the end, each time with the load paused and every attach
-closed, so both readings see the agent at rest; a line a minute shows them
-under load. Growth of each must stay within 1 %. Prints one summary line starting
-with "soak:"; exits 1 when growth is over 1 % or the load saw transport
-errors. It stops and removes only what it started (its agent, status-serve,
-ssh clients and the containers labelled with its agent's id)."""
+After SOAK_WARMUP_S (default 60) of the same load, the agent's RSS, USS (from
+/proc/PID/smaps_rollup) and open descriptor count (/proc/PID/fd) are read, and
+again at the end, each time with the load paused and every attach closed, so
+both readings see the agent at rest; a line a minute shows them under load.
+Growth of each must stay within 1 %. Prints one summary line starting with
+"soak:"; exits 1 when growth is over 1 % or the load saw transport errors. To
+look for what grows, SOAK_AGENT_PREFIX puts a tool in front of the agent (e.g.
+"valgrind --leak-check=full") and SOAK_AGENT_LOG=PATH keeps the agent's
+stderr, where such a tool reports at exit. It stops and removes only what it
+started (its agent, status-serve, ssh clients and the containers labelled with
+its agent's id)."""
 import json
 import os
 import select
+import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -212,6 +217,8 @@ class AttachWorker(threading.Thread):
             first = os.read(proc.stdout.fileno(), 65536) if ready else b""
             if first and not first.startswith(b'{"ok":false'):
                 self.tally.add("attach cycle")
+            elif b"admission denied" in first:  # a busy machine: the session could not start
+                self.tally.add("attach refused by admission")
             else:
                 self.tally.add("attach failed", first[:200].decode(errors="replace"))
         finally:
@@ -272,7 +279,8 @@ def summary(minutes, took, tally, start, end):
                 f"({calls / took:.1f}/s; {tally.get('refused by admission')} refused by admission, "
                 f"{tally.get('error answer')} error answers, {tally.get('transport error')} "
                 f"transport errors), {tally.get('attach cycle')} attach cycles "
-                f"({tally.get('attach failed')} failed); {mem}; fds {start['fds']} -> "
+                f"({tally.get('attach refused by admission')} refused by admission, "
+                f"{tally.get('attach failed')} failed); {mem}; fds {start['fds']} -> "
                 f"{end['fds']} ({g['fds']:+.2f} %); growth <= {GROWTH_LIMIT_PCT:g} %: "
                 f"{'yes' if ok else 'NO'}")
 
@@ -311,6 +319,14 @@ def run_load(pair, minutes, rps, attaches_per_min):
     return tally, took, start, end
 
 
+def keep_agent_log(pair):
+    """SOAK_AGENT_LOG=PATH: the agent's stderr is copied there before its
+    root is removed (what a SOAK_AGENT_PREFIX tool reported at exit)."""
+    dest = os.environ.get("SOAK_AGENT_LOG", "")
+    if dest:
+        shutil.copyfile(pair.agent.log_path, dest)
+
+
 def main():
     minutes = env_float("SOAK_MINUTES", 30)
     rps = env_float("SOAK_RPS", 50)
@@ -322,6 +338,10 @@ def main():
           f"{os.getloadavg()[0]:.2f} at start (other work on this machine counts)",
           file=sys.stderr, flush=True)
     pair = PipelinePair(verbose=False, image=image)
+    wrap = shlex.split(os.environ.get("SOAK_AGENT_PREFIX", ""))
+    if wrap:  # e.g. valgrind --leak-check=full: to find what grows, not to measure
+        argv = pair.agent.serve_argv
+        pair.agent.serve_argv = lambda: wrap + argv()
     reader = pair.subscribe(keep=False)
     try:
         pair.agent.start()
@@ -329,6 +349,8 @@ def main():
         tally, took, start, end = run_load(pair, minutes, rps, attaches)
     finally:
         reader.close()
+        pair.agent.stop(timeout=120)
+        keep_agent_log(pair)
         pair.cleanup()
     ok, line = summary(minutes, took, tally, start, end)
     print(line, flush=True)
