@@ -64,9 +64,7 @@ static int unit_step(plan *p, runner *r, const char *unit, const char *homes)
     return plan_run(p, r, unit, reload, NULL);
 }
 
-/* What `systemctl enable` makes for RequiredBy=: a link in the agent
- * service's .requires directory. Made here directly, so that it exists also
- * where systemd does not run (a packaging root, a container, these tests). */
+/* Points link at target, replacing whatever link was there in one rename. */
 static int replace_link(const char *target, const char *link, char *err, size_t errlen)
 {
     char tmp[PATH_BUF];
@@ -83,6 +81,9 @@ static int replace_link(const char *target, const char *link, char *err, size_t 
     return 0;
 }
 
+/* What `systemctl enable` makes for RequiredBy=: a link in the agent
+ * service's .requires directory. Made here directly, so that it exists also
+ * where systemd does not run (a packaging root, a container, these tests). */
 static int enable_step(plan *p, runner *r, const char *unit)
 {
     char step[UNIT_NAME_MAX + 16], host_link[PATH_BUF], link[PATH_BUF], target[PATH_BUF];
