@@ -93,8 +93,10 @@ def test_a_60_s_partition_heals_within_the_backoff_bound(cluster, tui_factory):
             t.wait_row(name, "-", timeout=30)
         assert tui_pid(t) == pid and t.alive()
         assert not re.search(rf"{a.agent_id} {DOWN}", t.screen()), t.screen()
-        # Nothing restarted: one listener start, the original process.
+        # Nothing restarted: one listener start, the original process; the
+        # feed subscriber's one connection lasted through it all.
         assert a.proc.poll() is None and a.log().count("listening on") == 1
+        assert not reader.closed and c.status_proc.poll() is None
     finally:
         a.link(True)
         reader.close()
