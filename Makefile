@@ -5,7 +5,7 @@ BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 60
 PREFIX     ?= /usr/local
 
-.PHONY: all deps check check-asan fuzz bench demo demo-stop install image deb clean format
+.PHONY: all deps check check-asan fuzz bench soak demo demo-stop install image deb clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -32,6 +32,14 @@ fuzz:
 
 bench: all
 	bash bench/run.sh $(BUILD)
+
+# One agent under steady mixed load (50 RPC/s, 20 attach cycles a minute) for
+# SOAK_MINUTES (default 30); reports its RSS, USS and fds at start and end and
+# whether they grew more than 1 % (scripts/soak.py). Not part of make check.
+soak: all
+	bash scripts/install-deps.sh >&2
+	CONVOCATE_BUILD=$(CURDIR)/$(BUILD) \
+	  CONVOCATE_TEST_IMAGE=$$(bash scripts/build-image.sh test) /usr/bin/python3 scripts/soak.py
 
 # The full session image convocate:vX.Y.Z (debootstrap base, no registry).
 image:

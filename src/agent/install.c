@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/home_mount.h"
 #include "common/fileio.h"
 #include "common/ids.h"
 #include "common/layout.h"
@@ -395,7 +396,7 @@ static int install_steps(plan *p, runner *r, const install_options *opt)
         return -1;
     if (plan_dir(p, r, CONF_DIR "/", CONF_DIR, conf_dir_mode(r), 0, 0) < 0 ||
         identity_steps(p, r) < 0 || service_steps(p, r) < 0 ||
-        session_home_steps(p, r, uid, gid) < 0)
+        session_home_steps(p, r, uid, gid) < 0 || home_mount_steps(p, r, SESSION_HOMES) < 0)
         return -1;
     int sessions = 0;
     if (count_session_dirs(p, r, &sessions) < 0)

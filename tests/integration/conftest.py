@@ -23,7 +23,6 @@ Hosts in network namespaces (root only):
   net           a lib.netcluster.NetCluster: status-serve and two agents,
                 every agent connected to the shell"""
 import os
-import shutil
 import subprocess
 import tempfile
 
@@ -33,6 +32,7 @@ import pytest
 pytest.register_assert_rewrite("lib")
 
 from lib.agent import Agent, register_agent  # noqa: E402
+from lib.common import remove_tree  # noqa: E402
 from lib.fleet_hosts import Lan  # noqa: E402
 from lib.netcluster import NetCluster  # noqa: E402
 from lib.remote import LIBS_DOCKERFILE, TARGET_DOCKERFILE, Target, cached_image  # noqa: E402
@@ -61,7 +61,7 @@ def test_image():
 def tmp_root():
     d = tempfile.mkdtemp(prefix="convocate-test-")
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    remove_tree(d)
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def start_agent(test_image):
     yield factory
     for a in started:
         a.cleanup()
-        shutil.rmtree(a.root, ignore_errors=True)
+        remove_tree(a.root)
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def agent(start_agent):
 def shell_root():
     d = tempfile.mkdtemp(prefix="convocate-shell-")
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    remove_tree(d)
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def roots():
     made = [tempfile.mkdtemp(prefix=f"convocate-pair-{n}-") for n in ("shell", "a1", "a2")]
     yield made
     for d in made:
-        shutil.rmtree(d, ignore_errors=True)
+        remove_tree(d)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ runs last, over everything the earlier tests made."""
 import json
 import os
 import re
-import shutil
 import socket
 import stat
 import statistics
@@ -28,6 +27,7 @@ import pytest
 from conftest import (BUILD, SHELL_BIN, Agent, convocate, docker, free_port,
                       register_agent, stop_process, wait_for_port)
 from lib import claude_cli
+from lib.common import remove_tree
 from lib.model_standin import ModelStandin, texts_of
 from lib.wait import wait_until
 
@@ -177,7 +177,7 @@ class Pair:
         if self.agent:
             self.agent.cleanup()
         stop_process(self.status_proc)
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ exactly the daemons the demo started, and a second `make demo` finds the
 session again."""
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 
 import pytest
 
-from lib.common import BUILD, REPO, SHELL_BIN, docker, free_port
+from lib.common import remove_tree, BUILD, REPO, SHELL_BIN, docker, free_port
 from lib.shell_cli import attach_type_detach, convocate
 from lib.wait import wait_until
 
@@ -38,7 +37,7 @@ def demo(test_image):
                  check=False).stdout.split()
     if ids:
         docker("rm", "-f", *ids, check=False)
-    shutil.rmtree(root, ignore_errors=True)
+    remove_tree(root)
 
 
 def pids(root):

@@ -11,7 +11,6 @@ port (a free one above 1024) and the listener's address (127.0.0.1). Nothing
 here touches the system's rsyslog or /dev/log."""
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ import uuid
 
 import pytest
 
-from lib.common import DOCKER, HOST_BIN, free_port, wait_for_port
+from lib.common import remove_tree, DOCKER, HOST_BIN, free_port, wait_for_port
 from lib.wait import wait_until
 
 RSYSLOGD = "/usr/sbin/rsyslogd"
@@ -196,7 +195,7 @@ def cluster():
     c = Cluster(base)
     yield c
     c.stop_all()
-    shutil.rmtree(base, ignore_errors=True)
+    remove_tree(base)
 
 
 def test_generated_configs(cluster):

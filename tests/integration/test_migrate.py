@@ -16,7 +16,7 @@ import uuid as uuidlib
 
 import pytest
 
-from lib.common import AGENT_BIN, HOST_BIN, SHELL_BIN, docker, free_port, stop_process, \
+from lib.common import remove_tree, AGENT_BIN, HOST_BIN, SHELL_BIN, docker, free_port, stop_process, \
     wait_for_port
 from lib.pairing import agent_id, init_agent, init_shell
 from lib.pairing import snapshot as full_snapshot
@@ -83,7 +83,7 @@ class Cluster:
     def cleanup(self):
         self.stop()
         for d in (self.shell, self.agent, self.tmp):
-            shutil.rmtree(d, ignore_errors=True)
+            remove_tree(d)
 
 
 @pytest.fixture

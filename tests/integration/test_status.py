@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from lib.common import SHELL_BIN, free_port, make_client_key
+from lib.common import remove_tree, SHELL_BIN, free_port, make_client_key
 from lib.status_serve import Shell, Subscriber
 from lib.wait import wait_until
 
@@ -30,7 +30,7 @@ UUID2 = "1c6b1b4f-5c6d-4e7f-9a81-92a3b4c5d6e7"
 def base():
     d = tempfile.mkdtemp(prefix="cvs-")  # short: the feed is a unix socket path
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    remove_tree(d)
 
 
 @pytest.fixture

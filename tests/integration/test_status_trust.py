@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import free_port, make_client_key
-from lib.common import HOST_BIN
+from lib.common import remove_tree, HOST_BIN
 from lib.status_serve import Shell, Subscriber, run_ok
 
 DOMAIN = "convocate.internal"
@@ -73,7 +73,7 @@ def wait_for_log(shell, pattern, timeout=10):
 def base():
     d = tempfile.mkdtemp(prefix="cvt-")  # short: the feed is a unix socket path
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    remove_tree(d)
 
 
 def start_shell(base, **kw):

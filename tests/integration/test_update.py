@@ -20,7 +20,6 @@ any connection."""
 import hashlib
 import os
 import pty
-import shutil
 import subprocess
 import tempfile
 import uuid
@@ -28,7 +27,7 @@ import uuid
 import pytest
 
 from lib.agent_helpers import inspect, unique_name
-from lib.common import AGENT_BIN, HOST_BIN, docker, runs_build_on_target
+from lib.common import remove_tree, AGENT_BIN, HOST_BIN, docker, runs_build_on_target
 from lib.remote import engine_target, ok
 
 DEPLOYED = os.path.join("usr", "local", "bin", "convocate-agent")
@@ -66,7 +65,7 @@ def agent_dir():
                        timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    remove_tree(d)
 
 
 def kept_archives(root):

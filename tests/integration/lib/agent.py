@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from lib.common import AGENT_BIN, clean_env, docker, free_port, make_client_key, stop_process, \
-    wait_for_port
+    unmount_under, wait_for_port
 
 
 class Agent:
@@ -137,6 +137,7 @@ class Agent:
         ids = self.containers()
         if ids:
             docker("rm", "-f", *ids, check=False)
+        unmount_under(self.root)  # install's nosuid,nodev home mount
 
 
 def register_agent(shell_root, agent, host_key_pub=None):

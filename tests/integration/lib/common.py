@@ -2,6 +2,8 @@
 ports, waiting for a listener, stopping a process, the docker CLI, client
 keys."""
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,6 +60,38 @@ def clean_env():
     """This environment without systemd's per-unit variables, for daemons
     the tests start."""
     return {k: v for k, v in os.environ.items() if k not in ("INVOCATION_ID", "JOURNAL_STREAM")}
+
+
+def mounts_under(path):
+    """Mount points at or below path, deepest first, from this process's
+    mountinfo (the kernel writes a space in a path as \\040)."""
+    top = os.path.realpath(path)
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split(" ")
+            if len(fields) < 5:
+                continue
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            if point == top or point.startswith(top.rstrip("/") + "/"):
+                found.append(point)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def unmount_under(path):
+    """Unmounts what `convocate-agent install` mounted under a test root (the
+    nosuid,nodev bind of <root>/home/claude). Only mounts below path are
+    touched, never one another test run made elsewhere."""
+    for point in mounts_under(path):
+        subprocess.run(["umount", "--lazy", point], capture_output=True)
+
+
+def remove_tree(path):
+    """shutil.rmtree for a test's root: unmounts what is mounted below it
+    first, so neither the mount nor its directory is left behind."""
+    if path and os.path.isdir(path):
+        unmount_under(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def docker(*args, check=True):

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from lib.common import AGENT_BIN, HOST_BIN, SHELL_BIN, clean_env, docker, free_port, stop_process
+from lib.common import remove_tree, AGENT_BIN, HOST_BIN, SHELL_BIN, clean_env, docker, free_port, stop_process
 from lib.shell_cli import convocate
 from lib.wait import wait_until
 
@@ -186,7 +186,7 @@ class NetCluster:
         for a in self.agents:
             a.cleanup()
         sh("ip", "link", "del", self.bridge, check=False)
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)
 
 
 class Feed:
