@@ -184,6 +184,20 @@ static void start(fixture *f)
         fail_msg("agent_new: %s", err);
 }
 
+/* The agent starts again on the same root: what it holds in memory is
+ * loaded from the disk anew (a test's hand edit of a file is seen). */
+static void restart_agent(fixture *f)
+{
+    agent_free(f->a);
+    start(f);
+}
+
+/* <root>/var/lib/convocate-agent/sessions/<uuid>.json */
+static void meta_path(const fixture *f, const char *uuid, char *out, size_t size)
+{
+    snprintf(out, size, "%s/var/lib/convocate-agent/sessions/%s.json", f->root, uuid);
+}
+
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
@@ -352,10 +366,15 @@ static void test_create_list_get(void **state)
     assert_int_equal(st.st_uid, CLAUDE_UID_DEFAULT);
     snprintf(path, sizeof path, "%s/%s/CLAUDE.md", f->home, uuid);
     assert_int_equal(lstat(path, &st), 0); /* the skel was copied */
-    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    meta_path(f, uuid, path, sizeof path);
     json_t *disk = read_json_file(path);
     assert_string_equal(json_string_value(json_object_get(disk, "name")), "web");
     json_decref(disk);
+    assert_int_equal(lstat(path, &st), 0); /* the agent's alone */
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_uid, geteuid());
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    assert_int_equal(lstat(path, &st), -1); /* the home holds user data only */
 
     json_t *list = ok_result(rpc(f, "{\"op\":\"list\",\"params\":null}"));
     assert_int_equal(json_array_size(list), 1);
@@ -446,13 +465,14 @@ static void test_edit_keeps_unknown_fields_and_checks_claims(void **state)
     char *web = create_ok(f, "{\"name\":\"web\",\"port\":8080}");
     char *db = create_ok(f, "{\"name\":\"db\",\"port\":5432,\"dns_name\":\"db\"}");
     char path[PATH_BUF * 2];
-    snprintf(path, sizeof path, "%s/%s/session.json", f->home, web);
+    meta_path(f, web, path, sizeof path);
     json_t *disk = read_json_file(path);
     json_object_set_new(disk, "owner", json_string("alice"));
     char *text = json_dumps(disk, JSON_COMPACT);
     write_file(path, text);
     free(text);
     json_decref(disk);
+    restart_agent(f); /* the hand edit is read at start */
 
     json_t *r = ok_result(rpcf(f,
                                "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"name\":\"\","
@@ -485,14 +505,15 @@ static void test_corrupt_session_is_listed_never_overwritten(void **state)
     fixture *f = *state;
     char *uuid = create_ok(f, "{\"name\":\"broken\"}");
     char path[PATH_BUF * 2];
-    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    meta_path(f, uuid, path, sizeof path);
     write_file(path, "{\"uuid\": truncated");
+    restart_agent(f);
     json_t *list = ok_result(rpc(f, "{\"op\":\"list\",\"params\":null}"));
     assert_int_equal(json_array_size(list), 1);
     json_t *e = json_array_get(list, 0);
     assert_string_equal(json_string_value(json_object_get(e, "uuid")), uuid);
     assert_non_null(json_string_value(json_object_get(e, "error")));
-    assert_string_equal(json_string_value(json_object_get(e, "state")), "-");
+    assert_string_equal(json_string_value(json_object_get(e, "state")), "!");
     json_decref(list);
     expect_error_prefix(
         rpcf(f, "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"name\":\"x\"}}", uuid), "session \"");
@@ -968,7 +989,7 @@ static void test_model_and_autonomous_on_sessions(void **state)
     assert_true(json_is_false(json_object_get(r, "autonomous")));
     json_decref(r);
     char path[PATH_BUF * 2];
-    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    meta_path(f, uuid, path, sizeof path);
     json_t *disk = read_json_file(path);
     assert_true(json_is_false(json_object_get(disk, "autonomous")));
     json_decref(disk);
