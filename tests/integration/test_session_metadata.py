@@ -18,22 +18,10 @@ import uuid as uuidlib
 
 import pytest
 
-from lib.agent_helpers import by_uuid, create_ok, error_of, home, unique_name
+from lib.agent_helpers import by_uuid, create_ok, error_of, home, meta_dir, meta_path, \
+    read_meta, unique_name
 
 ANSWER_S = 2.0  # the brief's bound for ping/list/get next to a hostile home
-
-
-def meta_dir(agent):
-    return os.path.join(agent.root, "var", "lib", "convocate-agent", "sessions")
-
-
-def meta_path(agent, u):
-    return os.path.join(meta_dir(agent), f"{u}.json")
-
-
-def read_meta(agent, u):
-    with open(meta_path(agent, u)) as f:
-        return json.load(f)
 
 
 def legacy_meta(u, name, port=0, dns_name=""):

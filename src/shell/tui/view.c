@@ -177,7 +177,7 @@ static attr_t row_attr(const tui_row *row, bool selected)
     /* Orphans are greyed like an unreachable agent's rows: no agent can act on them. */
     if (row->stale || row->state == 'O')
         attr = color(PAIR_STALE, A_DIM) | (grey_color < 0 ? A_DIM : 0);
-    else if (row->state == '?')
+    else if (row->state == '!')
         attr = color(PAIR_ERROR, A_BOLD);
     else if (row->state == 'R' || row->state == 'C')
         attr = color(PAIR_RUNNING, A_BOLD);
@@ -229,7 +229,7 @@ static void draw_row(int y, const columns *c, const tui_row *row, bool selected)
     format_time(when, sizeof when, row->last_accessed, c->w[COL_LAST]);
     char name[200], act[40], cost[40], ctx[40];
     snprintf(name, sizeof name, "%s%s%s", row->name, row->autonomous ? " " AUTONOMOUS_MARK : "",
-             row->error[0] ? " (broken session.json)" : "");
+             row->error[0] ? " (broken: see get)" : "");
     activity_cells(row, act, cost, ctx, sizeof act);
     const char *agent = row->agent[0] ? row->agent : "-"; /* "" for an orphan */
     const char *cells[N_COLS] = {
