@@ -39,6 +39,19 @@ def old_style_home(agent, u, content=None):
     return d
 
 
+def plant(agent, name, **fields):
+    """A session laid down as the agent keeps it (a home, and its metadata
+    out of it), for an agent that is stopped: tests that are not about
+    create need not wait out CPU admission on this busy 2-core machine."""
+    u = str(uuidlib.uuid4())
+    os.makedirs(home(agent, u), mode=0o700)
+    os.makedirs(meta_dir(agent), mode=0o700, exist_ok=True)
+    with open(meta_path(agent, u), "w") as f:
+        json.dump(dict(legacy_meta(u, name), **fields), f)
+    os.chmod(meta_path(agent, u), 0o600)
+    return dict(legacy_meta(u, name), **fields)
+
+
 def timed_rpc(agent, op, params=None):
     """The call's answer and how long it took; a hung agent fails here."""
     t0 = time.monotonic()
@@ -119,8 +132,10 @@ def test_forged_session_json_in_a_home_is_ignored(agent):
     name, port and DNS name: list, get, adopt and a restart all ignore it,
     and the restart removes it unread."""
     dns = f"victim{os.getpid()}"
-    victim = create_ok(agent, name=unique_name("victim"), port=8080, dns_name=dns)
-    thief = create_ok(agent, name=unique_name("thief"))
+    agent.stop()
+    victim = plant(agent, unique_name("victim"), port=8080, dns_name=dns)
+    thief = plant(agent, unique_name("thief"))
+    agent.start()
     forged = legacy_meta(thief["uuid"], victim["name"], port=8080, dns_name=dns)
     forged_path = os.path.join(home(agent, thief["uuid"]), "session.json")
     with open(forged_path, "w") as f:
@@ -148,8 +163,11 @@ def test_old_style_homes_migrate_once_at_start(agent):
     metadata file moved into the home as session.json), and one home
     caught mid-migration (both files, the home's one stale): one start moves
     them, the next finds nothing to move."""
-    a = create_ok(agent, name=unique_name("olda"), port=-1)
-    b = create_ok(agent, name=unique_name("oldb"))
+    agent.stop()
+    a = plant(agent, unique_name("olda"), port=4242)
+    b = plant(agent, unique_name("oldb"))
+    agent.start()
+    assert {a["uuid"], b["uuid"]} <= {s["uuid"] for s in agent.ok("list")}
     agent.stop()
     os.rename(meta_path(agent, a["uuid"]), os.path.join(home(agent, a["uuid"]), "session.json"))
     stale = dict(read_meta(agent, b["uuid"]), name="stale-copy")
@@ -197,8 +215,10 @@ def test_list_does_not_scan_the_sessions_per_call(agent, tmp_root):
     agent sees no getdents64 on any directory of its root. A metadata file
     written behind the agent's back is not listed until the next start,
     since list answers from memory."""
+    agent.stop()
     for _ in range(3):
-        create_ok(agent, name=unique_name("scan"))
+        plant(agent, unique_name("scan"))
+    agent.start()
     before = agent.ok("ping")["store_scans"]
     trace = os.path.join(tmp_root, "strace.out")
     tracer = subprocess.Popen(["strace", "-f", "-y", "-e", "trace=getdents64", "-o", trace,
@@ -217,10 +237,7 @@ def test_list_does_not_scan_the_sessions_per_call(agent, tmp_root):
     assert getdents_on(trace, agent.root) == []
 
     # Proof that the check above can see a scan: a restart scans.
-    hidden = str(uuidlib.uuid4())
-    os.makedirs(home(agent, hidden), mode=0o700)
-    with open(meta_path(agent, hidden), "w") as f:
-        json.dump(legacy_meta(hidden, "behind-the-back"), f)
+    hidden = plant(agent, "behind-the-back")["uuid"]
     assert by_uuid(agent.ok("list"), hidden) is None
     agent.restart()
     assert agent.ok("ping")["store_scans"] > 0
@@ -232,12 +249,11 @@ def test_list_does_not_scan_the_sessions_per_call(agent, tmp_root):
     {"uuid": "00000000-0000-4000-8000-000000000000"},
 ])
 def test_a_bad_metadata_file_breaks_only_its_session(agent, bad):
-    ok = create_ok(agent, name=unique_name("ok"))
-    s = create_ok(agent, name=unique_name("bad"))
     agent.stop()
-    disk = dict(read_meta(agent, s["uuid"]), **bad)
+    ok = plant(agent, unique_name("ok"))
+    s = plant(agent, unique_name("bad"))
     with open(meta_path(agent, s["uuid"]), "w") as f:
-        json.dump(disk, f)
+        json.dump(dict(s, **bad), f)
     agent.start()
     listed = {x["uuid"]: x for x in agent.ok("list")}
     assert listed[s["uuid"]]["state"] == "!" and listed[s["uuid"]]["error"], listed[s["uuid"]]
