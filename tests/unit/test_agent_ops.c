@@ -1016,11 +1016,80 @@ static void test_model_and_autonomous_on_sessions(void **state)
     free(uuid);
 }
 
+/* Writes <home>/<uuid>/session.json (an old-style home) with this name. */
+static void plant_old_home(fixture *f, const char *uuid, const char *name, int port)
+{
+    char path[PATH_BUF * 2], text[512];
+    snprintf(path, sizeof path, "%s/%s", f->home, uuid);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    snprintf(text, sizeof text,
+             "{\"uuid\":\"%s\",\"name\":\"%s\",\"port\":%d,\"protocol\":\"tcp\","
+             "\"dns_name\":\"\",\"created_at\":\"2026-11-24T10:00:00Z\"}",
+             uuid, name, port);
+    write_file(path, text);
+}
+
+static json_t *get_session(fixture *f, const char *uuid)
+{
+    return ok_result(rpcf(f, "{\"op\":\"get\",\"params\":{\"id\":\"%s\"}}", uuid));
+}
+
+/* Old-style homes move over at start; a second claim on a port stays in
+ * its home and breaks only its session; a FIFO breaks only its own; once a
+ * session has metadata, a session.json in its home is dropped unread and
+ * adopt refuses it. */
+static void test_old_homes_move_once_and_forgeries_are_ignored(void **state)
+{
+    fixture *f = *state;
+    const char *a = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    const char *b = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+    const char *c = "16fd2706-8baf-433b-82eb-8c7fada847da";
+    char path[PATH_BUF * 2];
+    plant_old_home(f, a, "alpha", 7001);
+    plant_old_home(f, b, "beta", 7001); /* b sorts after a: a wins the port */
+    snprintf(path, sizeof path, "%s/%s", f->home, c);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, c);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    restart_agent(f);
+
+    json_t *r = get_session(f, a);
+    assert_string_equal(json_string_value(json_object_get(r, "name")), "alpha");
+    json_decref(r);
+    meta_path(f, a, path, sizeof path);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, a);
+    assert_int_equal(access(path, F_OK), -1);
+    r = get_session(f, b);
+    assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "already in use"));
+    json_decref(r);
+    r = get_session(f, c);
+    assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "not a regular file"));
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "!");
+    json_decref(r);
+
+    /* a forges a session.json claiming to be beta on port 9: ignored. */
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, a);
+    write_file(path, "{\"uuid\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"name\":\"beta\","
+                     "\"port\":9,\"created_at\":\"2026-11-24T10:00:00Z\"}");
+    expect_error_prefix(rpcf(f, "{\"op\":\"adopt\",\"params\":{\"id\":\"%s\"}}", a),
+                        "session \"0f8fad5b-d9cb-469f-a165-70867728950e\" already has metadata");
+    restart_agent(f);
+    r = get_session(f, a);
+    assert_string_equal(json_string_value(json_object_get(r, "name")), "alpha");
+    assert_int_equal(json_integer_value(json_object_get(r, "port")), 7001);
+    json_decref(r);
+    assert_int_equal(access(path, F_OK), -1); /* dropped unread */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ping_and_unknown_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_list_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_homes_move_once_and_forgeries_are_ignored, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_collisions_and_auto_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_creates_never_share_a_port, setup,
                                         teardown),
