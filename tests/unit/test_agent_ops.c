@@ -1083,12 +1083,59 @@ static void test_old_homes_move_once_and_forgeries_are_ignored(void **state)
     assert_int_equal(access(path, F_OK), -1); /* dropped unread */
 }
 
+/* What a crash leaves at each step of create and delete is finished or
+ * swept at the next start: a staged home (.new-) and a half-deleted one
+ * (.del-) take their metadata with them, a metadata temporary goes, and a
+ * whole session stays. */
+static void test_crash_leftovers_are_swept_with_their_metadata(void **state)
+{
+    fixture *f = *state;
+    const char *staged = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    const char *doomed = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+    const char *whole = "16fd2706-8baf-433b-82eb-8c7fada847da";
+    char path[PATH_BUF * 2], tmp[PATH_BUF * 2 + 16];
+    plant_old_home(f, whole, "whole", 0);
+    restart_agent(f); /* whole now has metadata */
+    snprintf(path, sizeof path, "%s/.new-%s", f->home, staged);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/.del-%s", f->home, doomed);
+    assert_int_equal(mkdir(path, 0700), 0);
+    const char *cut_short[] = {staged, doomed};
+    for (size_t i = 0; i < 2; i++) {
+        meta_path(f, cut_short[i], path, sizeof path);
+        write_file(path, "{}");
+    }
+    meta_path(f, whole, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp-abcdefgh", path);
+    write_file(tmp, "{\"torn");
+    restart_agent(f);
+
+    for (size_t i = 0; i < 2; i++) {
+        meta_path(f, cut_short[i], path, sizeof path);
+        assert_int_equal(access(path, F_OK), -1);
+        expect_error(rpcf(f, "{\"op\":\"get\",\"params\":{\"id\":\"%s\"}}", cut_short[i]),
+                     cut_short[i] == staged
+                         ? "session \"0f8fad5b-d9cb-469f-a165-70867728950e\" not found"
+                         : "session \"7c9e6679-7425-40de-944b-e07fc1f90ae7\" not found");
+    }
+    snprintf(path, sizeof path, "%s/.new-%s", f->home, staged);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof path, "%s/.del-%s", f->home, doomed);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(access(tmp, F_OK), -1);
+    json_t *r = get_session(f, whole);
+    assert_string_equal(json_string_value(json_object_get(r, "name")), "whole");
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ping_and_unknown_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_list_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_homes_move_once_and_forgeries_are_ignored, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_crash_leftovers_are_swept_with_their_metadata, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_collisions_and_auto_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_creates_never_share_a_port, setup,
