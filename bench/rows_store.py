@@ -184,6 +184,6 @@ def create_row(ctx):
     return Result("create (paramiko, fresh channel)", dist(ours), dist(theirs),
                   "mkdir + cp skel + metadata write with sync and mv, /bin/sh under OpenSSH",
                   note="goal p50 ≤ 5 ms; ours also validates, checks claims, takes the "
-                       "session lock, runs admission (one engine query) and publishes "
-                       "container.created; 3 fsyncs each side; admission refusals retried, "
-                       "not counted")
+                       "session lock, runs admission (the host sample, no engine query without "
+                       "per-session limits) and publishes container.created; 3 fsyncs each "
+                       "side; admission refusals retried, not counted")
