@@ -35,6 +35,10 @@ class Context:
         self.sections = {}  # title -> lines, written after the table
         self._pair = self._reader = self._ref = None
         self._clients = []
+        self._closers = []  # a row's own resources, stopped at the end
+
+    def on_close(self, fn):
+        self._closers.append(fn)
 
     def n(self, quick, full):
         return full if self.full else quick
@@ -82,6 +86,8 @@ class Context:
         return c
 
     def close(self):
+        for fn in self._closers:
+            fn()
         for c in self._clients:
             c.close()
         if self._reader:

@@ -62,6 +62,9 @@ class ReferenceSshd:
         self.user = USER
         self.port = free_port()
         self.responder = build(self.dir, "responder")
+        # The store rows' references (bench/rows_store.py fills them in).
+        self.list_file = os.path.join(self.dir, "list.json")
+        self.create_script = os.path.join(self.dir, "create-ref.sh")
         host_key = os.path.join(self.dir, "host_ed25519")
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key], check=True)
         auth = os.path.join(self.dir, "authorized_keys")
@@ -98,6 +101,8 @@ StrictModes no
 PrintMotd no
 Subsystem convocate-agent-rpc {self.responder}
 Subsystem convocate-sink {self.responder} --sink
+Subsystem convocate-list {self.responder} --cat {self.list_file}
+Subsystem convocate-create /bin/sh {self.create_script}
 """
 
     def pid(self):

@@ -5,7 +5,9 @@
  *                      response line, exits (the ping reference);
  *   responder --sink   reads lines until EOF, then writes their count and the
  *                      microseconds from the first byte to EOF (the transport
- *                      reference for the events rows).
+ *                      reference for the events rows);
+ *   responder --cat F  reads one request line, writes the bytes of file F
+ *                      (the store rows: the same answer a big list gives).
  *
  * Built by bench/reference.py with the machine's cc. Bounded reads only. */
 #include <stdio.h>
@@ -74,10 +76,27 @@ static int sink(void)
     return write_all(out, (size_t)len);
 }
 
+/* Streams a file to stdout, in bounded chunks. */
+static int cat(const char *path)
+{
+    static char buf[65536];
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -1;
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        rc = write_all(buf, n);
+    fclose(f);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--sink") == 0)
         return sink() == 0 ? 0 : 1;
+    if (argc > 2 && strcmp(argv[1], "--cat") == 0)
+        return read_request() == 0 && cat(argv[2]) == 0 ? 0 : 1;
     if (read_request() < 0)
         return 1;
     return write_all(RESPONSE, sizeof RESPONSE - 1) == 0 ? 0 : 1;

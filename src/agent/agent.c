@@ -12,6 +12,7 @@
 #include "common/array.h"
 #include "common/fileio.h"
 #include "common/hostport.h"
+#include "common/layout.h"
 #include "common/log.h"
 #include "version.h"
 
@@ -104,15 +105,16 @@ static int load_identity(agent *a, char *err, size_t errlen)
 
 static int open_store(agent *a, char *err, size_t errlen)
 {
-    char home[PATH_BUF];
-    if (root_path(home, sizeof home, "/home/claude") < 0) {
+    char home[PATH_BUF], meta[PATH_BUF];
+    if (root_path(home, sizeof home, "/home/claude") < 0 ||
+        root_path(meta, sizeof meta, "%s", AGENT_SESSIONS_DIR) < 0) {
         snprintf(err, errlen, "--root path is too long");
         return -1;
     }
     /* Only root can give homes to claude; a developer's unprivileged run
      * keeps its own ownership instead of failing every create. */
     uid_t uid = geteuid() == 0 ? a->cfg.claude_uid : KEEP_OWNER;
-    a->store = store_open(home, uid, a->cfg.claude_gid, err, errlen);
+    a->store = store_open(home, meta, uid, a->cfg.claude_gid, err, errlen);
     return a->store ? 0 : -1;
 }
 

@@ -52,8 +52,10 @@ static bool session_is_locked(agent *a, const char *uuid)
     return store_lock_path(a->store, uuid, path, sizeof path) == 0 && lock_is_held(path);
 }
 
-static const char *state_char(bool running, int attached, bool locked)
+static const char *state_char(bool valid, bool running, int attached, bool locked)
 {
+    if (!valid)
+        return "!"; /* SPEC 6.2: its metadata does not parse or validate */
     if (running)
         return attached > 0 ? "C" : "R";
     return locked ? "L" : "-";
@@ -74,7 +76,8 @@ json_t *session_object(agent *a, const store_entry *e, bool running, bool held_b
         json_object_set_new(obj, "running", json_boolean(running)) < 0 ||
         json_object_set_new(obj, "attached", json_integer(attached)) < 0 ||
         json_object_set_new(obj, "locked", json_boolean(locked)) < 0 ||
-        json_object_set_new(obj, "state", json_string(state_char(running, attached, locked))) < 0 ||
+        json_object_set_new(obj, "state",
+                            json_string(state_char(e->valid, running, attached, locked))) < 0 ||
         json_object_set_new(obj, "activity",
                             running ? activity_json(a->activity, e->uuid) : json_null()) < 0) {
         json_decref(obj);
@@ -142,6 +145,11 @@ static int op_ping(agent *a, json_t *params, json_t **result, char *err, size_t 
     if (*result != NULL)
         json_object_set_new(*result, "activity_dropped",
                             json_integer((json_int_t)activity_dropped(a->activity)));
+    /* Directory scans of the session store since start: list and get
+     * answer from memory, so this moves only at start (issue 13). */
+    if (*result != NULL)
+        json_object_set_new(*result, "store_scans",
+                            json_integer((json_int_t)store_scans(a->store)));
     return *result ? 0 : (snprintf(err, errlen, "ping: out of memory"), -1);
 }
 
@@ -198,6 +206,26 @@ static int op_get(agent *a, json_t *params, json_t **result, char *err, size_t e
     return *result ? 0 : (snprintf(err, errlen, "get: out of memory"), -1);
 }
 
+/* Takes in a home without metadata, e.g. one migrate-session untarred
+ * (SPEC 6.5): its session.json becomes the session's metadata. */
+static int op_adopt(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"id", NULL};
+    const char *id;
+    store_entry e = {.valid = true};
+    if (params_expect_object(params, 0, err, errlen) < 0 ||
+        params_only_keys(params, keys, err, errlen) < 0 ||
+        params_get_id(params, "id", &id, err, errlen) < 0 ||
+        store_adopt(a->store, id, &e.meta, err, errlen) < 0)
+        return -1;
+    memcpy(e.uuid, id, UUID_STR_LEN);
+    *result = session_object(a, &e, agent_session_running(a, id), false);
+    if (*result != NULL)
+        emitter_publish(a->events, "container.created", id, json_incref(*result));
+    store_entry_clear(&e);
+    return *result ? 0 : (snprintf(err, errlen, "adopt: out of memory"), -1);
+}
+
 static int op_settings_get(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
 {
     if (expect_no_params(params, err, errlen) < 0)
@@ -239,6 +267,7 @@ static const struct {
     {"ping", op_ping},
     {"list", op_list},
     {"get", op_get},
+    {"adopt", op_adopt},
     {"create", op_create},
     {"edit", op_edit},
     {"clone", op_clone},

@@ -2,7 +2,8 @@
  *
  * Locking, from outermost to innermost: a session's PID lock file (held for
  * a whole lifecycle operation, engine calls included), then the store's
- * mutex (claims and session.json rewrites only), settings_mu and attach_mu
+ * mutex (the session table, claims and metadata writes; never a read from a
+ * session home), settings_mu and attach_mu
  * (short copies). No mutex is ever held across an engine call, so a 10 s
  * stop of one session never delays an operation on another. */
 #ifndef CONVOCATE_AGENT_OPS_H

@@ -187,15 +187,22 @@ static int admit(agent *a, const agent_settings *s, char *err, size_t errlen)
         snprintf(err, errlen, "admission denied: cannot measure the host: %s", why);
         return -1;
     }
+    /* The running count costs an engine query (~1 ms of a create). Without
+     * per-session limits it cannot change the decision, so it is asked for
+     * only to word a refusal. */
+    bool limits = s->session_cpus > 0 || s->session_memory_mb > 0;
     admission_request req = {.threshold_pct = s->admission_threshold_pct,
                              .session_cpus = s->session_cpus,
                              .session_memory_mb = s->session_memory_mb,
-                             .running = agent_count_running(a)};
-    if (capacity_admit(&snap, &req, err, errlen) < 0) {
-        log_info("%s", err);
-        return -1;
+                             .running = limits ? agent_count_running(a) : 0};
+    if (capacity_admit(&snap, &req, err, errlen) == 0)
+        return 0;
+    if (!limits) {
+        req.running = agent_count_running(a);
+        capacity_admit(&snap, &req, err, errlen);
     }
-    return 0;
+    log_info("%s", err);
+    return -1;
 }
 
 typedef struct {

@@ -1,7 +1,8 @@
-/* The session metadata model (SPEC 6.1): session.json decoded, validated and
- * encoded again with every field we do not know preserved. A session.json
- * lives in a home directory the session's container can write, so it is
- * untrusted input: bounded, strictly typed, validated field by field. */
+/* The session metadata model (SPEC 6.1): a metadata file decoded,
+ * validated and encoded again with every field we do not know preserved.
+ * Metadata is read at start, and from old homes' session.json files, which
+ * a session's container could write, so it is untrusted input: bounded,
+ * strictly typed, validated field by field. */
 #ifndef CONVOCATE_AGENT_SESSION_H
 #define CONVOCATE_AGENT_SESSION_H
 
@@ -44,16 +45,16 @@ bool protocol_is_valid(const char *s);
 /* The session's autonomy as containers get it: its own, else the default. */
 bool session_autonomous(const session_meta *m, bool agent_default);
 
-/* Decodes session.json text. expect_uuid (may be NULL) must match its "uuid"
- * field, so a file copied into the wrong directory is reported, not trusted.
+/* Decodes metadata text. expect_uuid (may be NULL) must match its "uuid"
+ * field, so a file copied under the wrong name is reported, not trusted.
  * Returns 0, or -1 with err saying what is wrong. */
 int session_decode(const char *text, size_t len, const char *expect_uuid, session_meta *out,
                    char *err, size_t errlen);
 
-/* The session.json object: known fields and the preserved unknown ones.
+/* The metadata object: known fields and the preserved unknown ones.
  * "model" is always written; "autonomous" only when the session sets it. */
 json_t *session_to_json(const session_meta *m);
-/* session.json text ending in '\n'; malloc'd, NULL on allocation failure. */
+/* Metadata text ending in '\n'; malloc'd, NULL on allocation failure. */
 char *session_encode(const session_meta *m, size_t *len);
 
 /* Deep copy (the unknown fields too); 0 or -1 on allocation failure. */

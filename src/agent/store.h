@@ -1,11 +1,19 @@
-/* The session store: one directory per session under <root>/home/claude/
- * holding session.json (SPEC 4, 6). The directories are the truth; nothing
- * is cached, so a session migrated in by hand appears at the next list.
+/* The session store (SPEC 4, 6.1). A session is a home directory under
+ * <root>/home/claude/<uuid>/ (user data only: its container writes it) and a
+ * metadata file <root>/var/lib/convocate-agent/sessions/<uuid>.json that
+ * only the agent writes (root 0600, atomically).
+ *
+ * Every session is held in memory (issue 13): the table is loaded once at
+ * open, validated file by file, and kept up to date by the store's own
+ * writes, so list and get never touch the disk. Metadata written behind the
+ * agent's back is not seen until the next start (or adopt, for a home
+ * without metadata).
  *
  * New homes are built under a staging name (.new-<uuid>) and renamed into
- * place, and deletions rename to .del-<uuid> first, so a reader or a crash
- * never sees half a session. Claims on (port, protocol) and DNS names are
- * checked and reserved under one mutex, so two creates cannot both win. */
+ * place after their metadata is durable; deletions rename the home to
+ * .del-<uuid> first. A crash at any point leaves what the next open
+ * finishes or sweeps. Claims on (port, protocol) and DNS names are checked
+ * and reserved under one mutex, so two creates cannot both win. */
 #ifndef CONVOCATE_AGENT_STORE_H
 #define CONVOCATE_AGENT_STORE_H
 
@@ -21,12 +29,13 @@
 
 typedef struct store store;
 
-/* One session directory as found on disk. */
+/* One session. */
 typedef struct {
     char uuid[UUID_STR_LEN];
-    bool valid;                /* session.json parsed and validated */
+    bool valid;                /* its metadata parsed and validated */
+    bool unmigrated;           /* a home with no metadata file (yet) */
     session_meta meta;         /* when valid */
-    char error[STORE_ERR_LEN]; /* when not: what is wrong with session.json */
+    char error[STORE_ERR_LEN]; /* when not: what is wrong, for "error" */
 } store_entry;
 
 /* What create and edit ask for. NULL / has_* false = keep (edit) or the
@@ -44,9 +53,12 @@ typedef struct {
     int autonomous;
 } session_changes;
 
-/* home_root: <root>/home/claude. Homes and session.json files are chowned to
- * uid:gid unless uid is KEEP_OWNER. Clears staging left by a crash. */
-store *store_open(const char *home_root, uid_t uid, gid_t gid, char *err, size_t errlen);
+/* home_root: <root>/home/claude, meta_dir: <root>/var/lib/convocate-agent/
+ * sessions (made 0700). Homes are chowned to uid:gid unless uid is
+ * KEEP_OWNER; metadata keeps the agent's own owner. Finishes or sweeps what
+ * a crash left, moves pre-6.1 session.json files over, loads the table. */
+store *store_open(const char *home_root, const char *meta_dir, uid_t uid, gid_t gid, char *err,
+                  size_t errlen);
 void store_close(store *s);
 void store_set_port_probe(store *s, port_probe_fn probe, void *ctx);
 
@@ -55,11 +67,16 @@ int store_home_path(const store *s, const char *uuid, char *out, size_t size);
 int store_lock_path(const store *s, const char *uuid, char *out, size_t size);
 const char *store_root(const store *s);
 
-/* Every session directory, sorted by uuid; unparseable ones included. */
+/* <meta_dir>/<uuid>.json; 0 or -1 (too long). */
+int store_meta_path(const store *s, const char *uuid, char *out, size_t size);
+/* Directory scans since open; they happen at open only, never per list. */
+unsigned long store_scans(store *s);
+
+/* Every session from memory, sorted by uuid; broken ones included. */
 int store_list(store *s, store_entry **out, size_t *n, char *err, size_t errlen);
 void store_entries_free(store_entry *entries, size_t n);
-/* One session; -1 with `session "<uuid>" not found` when there is none. A
- * directory whose session.json does not parse is found (valid = false). */
+/* One session from memory; -1 with `session "<uuid>" not found` when there
+ * is none. A broken one is found (valid = false). */
 int store_get(store *s, const char *uuid, store_entry *out, char *err, size_t errlen);
 void store_entry_clear(store_entry *e);
 
@@ -73,9 +90,16 @@ int store_edit(store *s, const char *uuid, const session_changes *c, session_met
  * times; the source's model, autonomy and unknown fields kept. */
 int store_clone(store *s, const char *src_uuid, const char *new_uuid, const char *name,
                 session_meta *out, char *err, size_t errlen);
-/* Removes the home dir (never following symlinks out of it). */
+/* Removes the home dir (never following symlinks out of it) and the
+ * metadata. */
 int store_delete(store *s, const char *uuid, char *err, size_t errlen);
 /* Moves last_accessed to now. */
 int store_touch(store *s, const char *uuid, session_meta *out, char *err, size_t errlen);
+/* Takes in a home that has no metadata file, such as one migrate-session
+ * just untarred: its session.json is read as untrusted input, validated,
+ * checked against the others' claims, written as metadata and removed from
+ * the home. Refused for any session that has metadata, so a session can
+ * never get its own home's session.json adopted. */
+int store_adopt(store *s, const char *uuid, session_meta *out, char *err, size_t errlen);
 
 #endif

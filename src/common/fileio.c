@@ -174,6 +174,77 @@ fail:;
     return -1;
 }
 
+/* Reads what fd holds up to max bytes (one byte past max is asked for, so
+ * an oversized file is detected, not cut); closes fd. */
+static int read_fd_bounded(int fd, size_t max, char **out, size_t *len)
+{
+    char *buf = malloc(max + 1);
+    if (buf == NULL) {
+        close(fd);
+        return -1;
+    }
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + got, max + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (got += (size_t)(n > 0 ? n : 0)) > max) {
+            int saved = n < 0 ? errno : EFBIG;
+            free(buf);
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        if (n == 0)
+            break;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    if (len)
+        *len = got;
+    return 0;
+}
+
+int read_untrusted_at(int dirfd, const char *name, size_t max, char **out, size_t *len)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int why = 0;
+    if (fstat(fd, &st) < 0)
+        why = errno;
+    else if (!S_ISREG(st.st_mode))
+        why = EINVAL;
+    else if (st.st_nlink != 1)
+        why = EMLINK; /* a hard link to a file elsewhere, perhaps the host's */
+    else if ((unsigned long long)st.st_size > max)
+        why = EFBIG;
+    if (why != 0) {
+        close(fd);
+        errno = why;
+        return -1;
+    }
+    return read_fd_bounded(fd, max, out, len);
+}
+
+const char *untrusted_read_error(int err)
+{
+    switch (err) {
+    case ELOOP:
+        return "is a symlink (not followed)";
+    case EINVAL:
+        return "is not a regular file";
+    case EMLINK:
+        return "has more than one link";
+    case EFBIG:
+        return "is too large";
+    default:
+        return strerror(err);
+    }
+}
+
 char *text_first_line(char *text)
 {
     char *nl = strchr(text, '\n');

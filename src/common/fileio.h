@@ -26,6 +26,17 @@ int atomic_write_stream(const char *path, mode_t mode, uid_t uid, gid_t gid, ato
  * (errno EFBIG). *out is NUL-terminated and malloc'd; *len may be NULL. */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *len);
 
+/* Reads <dirfd>/<name> when something untrusted may have put it there (a
+ * session's home, SPEC 14): opened O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC so a
+ * symlink is refused and a FIFO cannot hang us, then checked on the
+ * descriptor: a regular file with one link, at most max bytes. On failure
+ * errno says why: ELOOP symlink, EINVAL not a regular file, EMLINK more than
+ * one link, EFBIG too large, or the open's own errno. *out is NUL-terminated
+ * and malloc'd; *len may be NULL. */
+int read_untrusted_at(int dirfd, const char *name, size_t max, char **out, size_t *len);
+/* A short phrase for a read_untrusted_at() errno, for error texts. */
+const char *untrusted_read_error(int err);
+
 /* Cuts text (in place) to its first line, trailing whitespace stripped;
  * returns text. */
 char *text_first_line(char *text);

@@ -28,6 +28,12 @@
 #define AGENT_CONF_DIR "/etc/convocate-agent"
 #define AGENT_CURRENT_IMAGE AGENT_CONF_DIR "/current-image"
 #define AGENT_RSYSLOG_TLS_DIR AGENT_CONF_DIR "/rsyslog-tls"
+/* Session metadata, <uuid>.json (root 0600 in a root 0700 directory, SPEC
+ * 6.1): out of the homes, which the sessions' containers can write. */
+#define AGENT_STATE_DIR "/var/lib/convocate-agent"
+#define AGENT_SESSIONS_DIR AGENT_STATE_DIR "/sessions"
+/* What agents before SPEC 6.1 kept in each home; read once, to move it. */
+#define LEGACY_SESSION_FILE "session.json"
 /* A session home is built as <home>/.new-<uuid> and renamed into place, by
  * the agent's store and by migrate-session alike; whatever a crash leaves
  * under the prefix is removed when the agent next starts (store.c). */

@@ -429,8 +429,30 @@ static int untar(move *m)
     return 0;
 }
 
-/* The agent's word is the proof: its store scans the directories on every
- * get, so a published home is listed at once. */
+/* The agent holds its sessions in memory and keeps their metadata out of
+ * the homes (SPEC 6.1): the home just published carries the orphan's
+ * session.json, which the agent now reads (as untrusted input), validates,
+ * checks against its other sessions' ports and DNS names, and moves into
+ * its metadata directory. It refuses any uuid that already has metadata,
+ * so no session can have its own home's session.json adopted. */
+static int adopt(move *m)
+{
+    char err[ERR_LEN], real[PATH_BUF];
+    json_t *params = json_pack("{s:s}", "id", m->o->uuid);
+    json_t *got = params ? agent_call(m->agent, "adopt", params, err, sizeof err) : NULL;
+    json_decref(params);
+    if (got == NULL)
+        return plan_fail(m->p, "adopt",
+                         "agent %s did not take in session %s: %s; both copies are kept: %s "
+                         "here and %s on %s",
+                         m->agent->id, m->o->uuid, err, m->source, agent_real(m, m->home, real),
+                         where(m));
+    json_decref(got);
+    say("adopt", "agent %s moved the session's metadata out of its home", m->agent->id);
+    return 0;
+}
+
+/* The agent's word is the proof: get answers from what the agent holds. */
 static int confirm_listed(move *m)
 {
     char err[ERR_LEN], real[PATH_BUF];
@@ -493,7 +515,8 @@ static void print_dry_run(move *m)
            (unsigned)CLAUDE_UID_DEFAULT, (unsigned)CLAUDE_GID_DEFAULT);
     printf("  would copy it to %s on %s and verify its SHA-256 there\n",
            agent_real(m, m->remote_tar, real), where(m));
-    printf("  would untar it into %s (0700) and check that agent %s lists it\n",
+    printf("  would untar it into %s (0700), have agent %s adopt it (its session.json "
+           "becomes the agent's metadata) and check that it lists it\n",
            agent_real(m, m->home, real), m->agent->id);
     printf("  would then remove %s\n", m->source);
     printf("dry run: nothing was touched\n");
@@ -515,8 +538,8 @@ int migrate_session(plan *p, const migrate_options *o, runner *agent_fs)
         print_dry_run(&m);
     } else if (rc == 0) {
         rc = make_archive(&m) < 0 || hash_archive(&m) < 0 || copy_archive(&m) < 0 ||
-                     verify_copy(&m) < 0 || untar(&m) < 0 || confirm_listed(&m) < 0 ||
-                     remove_source(&m) < 0
+                     verify_copy(&m) < 0 || untar(&m) < 0 || adopt(&m) < 0 ||
+                     confirm_listed(&m) < 0 || remove_source(&m) < 0
                  ? -1
                  : 0;
         clean_up(&m);

@@ -129,10 +129,11 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
             json_int_t p = json_integer_value(json_object_get(s, "port"));
             if (p > 0)
                 snprintf(port, sizeof port, "%lld/%s", (long long)p, str_field(s, "protocol"));
-            /* An orphan stays "O" even with a broken session.json: that it
+            /* SPEC 6.2's "!" for a session whose metadata is broken. An
+             * orphan stays "O" even with a broken session.json: that it
              * belongs to no agent is what the operator must act on first. */
             const char *state = session_is_orphan(s)          ? "O"
-                                : json_object_get(s, "error") ? "?"
+                                : json_object_get(s, "error") ? "!"
                                                               : str_field(s, "state");
             const char *agent = *str_field(s, "agent") ? str_field(s, "agent") : "-";
             printf("%-2s %-8.8s  %-20s %-8s  %-9s %-16s %s\n", state, str_field(s, "uuid"),

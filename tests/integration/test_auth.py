@@ -12,7 +12,7 @@ import uuid as uuidlib
 
 import pytest
 
-from lib.agent_helpers import create_ok, error_of, inspect, read_session_json, restart_ok
+from lib.agent_helpers import create_ok, error_of, inspect, read_meta, restart_ok
 from conftest import convocate, docker, register_agent
 
 # Long and unique, so finding it anywhere is never a coincidence.
@@ -187,9 +187,9 @@ def test_model_and_autonomous_on_create_edit_get_list_clone(agent):
     assert plain["model"] == "" and plain["autonomous"] is False
     auto = create_ok(agent, model="claude-opus-4.1", autonomous=True)
     assert auto["model"] == "claude-opus-4.1" and auto["autonomous"] is True
-    disk = read_session_json(agent, auto["uuid"])
+    disk = read_meta(agent, auto["uuid"])
     assert disk["model"] == "claude-opus-4.1" and disk["autonomous"] is True
-    assert "autonomous" not in read_session_json(agent, plain["uuid"])  # the default
+    assert "autonomous" not in read_meta(agent, plain["uuid"])  # the default
     listed = {s["uuid"]: s for s in agent.ok("list")}
     assert listed[auto["uuid"]]["autonomous"] is True
     assert listed[plain["uuid"]]["autonomous"] is False
@@ -203,7 +203,7 @@ def test_model_and_autonomous_on_create_edit_get_list_clone(agent):
     assert (clone["model"], clone["autonomous"]) == ("m2", False)
     back = agent.ok("edit", {"id": auto["uuid"], "autonomous": None, "model": ""})
     assert (back["model"], back["autonomous"]) == ("", True)
-    assert "autonomous" not in read_session_json(agent, auto["uuid"])
+    assert "autonomous" not in read_meta(agent, auto["uuid"])
     for params, prefix in (({"model": "a b"}, 'invalid model "a b"'),
                            ({"model": "x/y"}, 'invalid model "x/y"'),
                            ({"model": "m" * 65}, "invalid model"),

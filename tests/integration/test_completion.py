@@ -21,14 +21,16 @@ COMPLETION = os.path.join(REPO, "completion", "convocate")
 
 
 def plant_session(agent_root, name):
-    """A session as the agent keeps it (SPEC 6.1's metadata in its home, the
-    layout agents read and move on start). Made on disk before the agent
+    """A session as the agent keeps it (a home, and SPEC 6.1's metadata file
+    out of it, which the agent loads at start). Made on disk before the agent
     starts rather than through create, which admission control refuses
     while this 2-core machine is busy with other tests."""
     sid = str(uuid.uuid4())
     home = os.path.join(agent_root, "home", "claude", sid)
     os.makedirs(home, mode=0o700)
-    with open(os.path.join(home, "session.json"), "w") as f:
+    meta = os.path.join(agent_root, "var", "lib", "convocate-agent", "sessions")
+    os.makedirs(meta, mode=0o700, exist_ok=True)
+    with open(os.path.join(meta, f"{sid}.json"), "w") as f:
         json.dump({"uuid": sid, "name": name, "port": 0, "protocol": "tcp", "dns_name": "",
                    "created_at": "2026-01-02T03:04:05Z",
                    "last_accessed": "2026-01-02T03:04:05Z"}, f)

@@ -1,12 +1,13 @@
 """Crash safety (SPEC 4, 6.4): kill -9 in the middle of 200 concurrent
-creates leaves every session.json parseable and every session that answered
-ok present after restart; running containers are adopted, not restarted."""
+creates leaves every metadata file parseable, every home with its metadata
+and every session that answered ok present after restart; running containers are adopted, not restarted."""
 import json
 import os
 import socket
 import threading
 
-from lib.agent_helpers import by_uuid, create_ok, home, inspect, restart_ok, unique_name
+from lib.agent_helpers import by_uuid, create_ok, home, inspect, meta_dir, read_meta, \
+    restart_ok, unique_name
 from lib.wait import wait_until
 
 TOTAL = 200
@@ -66,13 +67,17 @@ def test_kill9_during_creates_loses_nothing_answered(agent):
     assert len(ok_before_kill) < TOTAL, "the kill came after every create: nothing tested"
 
     agent.start()
-    # Every session.json on disk parses, and nothing half-made is visible.
-    names = os.listdir(home(agent))
-    for n in names:
+    # Every home has its metadata and every metadata file its home, each
+    # parses, and nothing half-made is visible.
+    homes = set()
+    for n in os.listdir(home(agent)):
         assert not n.startswith((".new-", ".del-")), n
         if len(n) == 36:
-            with open(os.path.join(home(agent), n, "session.json")) as f:
-                assert json.load(f)["uuid"] == n
+            homes.add(n)
+            assert read_meta(agent, n)["uuid"] == n
+    metas = os.listdir(meta_dir(agent))
+    assert all(".tmp-" not in m for m in metas), metas
+    assert {m[:-len(".json")] for m in metas} == homes
     listed = agent.ok("list")
     assert all("error" not in s for s in listed)
     for uuid in ok_before_kill:

@@ -2,8 +2,9 @@
 root and an agent root paired by init-shell / init-agent --agent-root, a real
 convocate-agent serve on 127.0.0.1, and an orphan home under the shell root.
 The move must land the tree on the agent intact (content, symlinks as
-symlinks, modes, owner claude 1337:1337), be listed by the agent over the
-pinned RPC, and only then remove the source; every refusal and the dry run
+symlinks, modes, owner claude 1337:1337), its session.json adopted by the
+agent as the session's metadata (SPEC 6.1: out of the home, root 0600), be
+listed by the agent over the pinned RPC, and only then remove the source; every refusal and the dry run
 must leave both sides exactly as they were."""
 import json
 import re
@@ -55,6 +56,13 @@ class Cluster:
 
     def stop(self):
         stop_process(self.proc)
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def meta_path(self, u):
+        return os.path.join(self.agent, "var", "lib", "convocate-agent", "sessions", f"{u}.json")
 
     def orphan_path(self, u):
         return os.path.join(self.shell, "home", "claude", u)
@@ -174,16 +182,24 @@ def test_migrate_moves_an_orphan_to_the_agent(cluster):
     r = c.migrate(session=u)
     assert r.returncode == 0, r.stdout + r.stderr
     for step in ("source:", "local container:", "agent sessions:", "archive:", "sha256:",
-                 "copy:", "verify:", "untar:", "listed:", "remove source:"):
+                 "copy:", "verify:", "untar:", "adopt:", "listed:", "remove source:"):
         assert f"  {step}" in r.stdout, r.stdout
     assert f"session {u} moved to agent {c.agent_id}" in r.stdout
     # The archive is streamed with the progress bar of every long copy.
     assert re.search(r"copy: [0-9.]+ / [0-9.]+ MiB +100%", r.stderr), r.stderr
 
-    # The source is gone, the agent holds the same tree.
+    # The source is gone, the agent holds the same tree, but for the
+    # session.json that became its metadata, out of the home.
     assert not os.path.lexists(c.orphan_path(u))
     home = c.agent_home(u)
+    meta = before.pop("session.json")[1]
     assert tree(home) == before
+    st = os.lstat(c.meta_path(u))
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0
+    with open(c.meta_path(u)) as f:
+        on_agent = json.load(f)
+    assert on_agent["name"] == "legacy" and on_agent["custom"] == "kept"
+    assert on_agent == dict(json.loads(meta), model="")
     assert os.path.islink(os.path.join(home, "outside-link"))
     assert os.readlink(os.path.join(home, "outside-link")) == "/etc/passwd"
     assert stat.S_IMODE(os.lstat(home).st_mode) == 0o700
@@ -230,6 +246,7 @@ def test_refuses_when_the_agent_already_has_it(cluster):
     c = cluster
     u = make_orphan(c)
     shutil.copytree(c.orphan_path(u), c.agent_home(u), symlinks=True)
+    c.restart()  # its start takes the copy's session.json in, as adopt would have
     assert c.ls()[u]["agent"] == c.agent_id
     snap = full_snapshot(c.shell, c.agent)
     r = c.migrate(session=u)
@@ -386,7 +403,9 @@ def test_migrate_to_an_agent_host_over_ssh(cluster, target_image):
         assert f"session {u} moved to agent {c.agent_id}" in r.stdout
         assert not os.path.lexists(c.orphan_path(u))
         home = c.agent_home(u)
+        del before["session.json"]  # now the agent's metadata
         assert tree(home) == before
+        assert os.path.isfile(c.meta_path(u))
         assert stat.S_IMODE(os.lstat(home).st_mode) == 0o700
         for d, dirs, files in os.walk(home):
             for name in [""] + dirs + files:
@@ -421,6 +440,7 @@ def test_leftovers_of_an_interrupted_run_are_swept(cluster):
     r = c.migrate(session=u)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("left by an interrupted run") == 2
+    del before["session.json"]  # now the agent's metadata
     assert tree(c.agent_home(u)) == before
     assert [n for n in os.listdir(claude_home) if n.startswith(".new-")] == []
     assert not os.path.lexists(c.orphan_path(u))

@@ -1,6 +1,6 @@
 """The 13 ops of convocate-agent-rpc (SPEC 7) through OpenSSH's client:
 results, session objects, error texts, collisions, unknown fields, corrupt
-session.json, settings, locks and the events log."""
+session metadata, settings, locks and the events log."""
 import json
 import os
 import re
@@ -10,7 +10,7 @@ import time
 import uuid as uuidlib
 
 from lib.agent_helpers import (by_uuid, create, create_ok, error_of, home, inspect,
-                               read_session_json, restart_ok, session_json_path, unique_name)
+                               read_meta, restart_ok, meta_path, unique_name)
 from lib.wait import wait_until
 
 SESSION_KEYS = {"uuid", "name", "port", "protocol", "dns_name", "created_at", "last_accessed",
@@ -62,7 +62,7 @@ def test_create_get_list_delete(agent):
     st = os.stat(home(agent, s["uuid"]))
     assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o700, 1337, 1337)
     assert os.path.exists(os.path.join(home(agent, s["uuid"]), "CLAUDE.md"))  # the skel
-    disk = read_session_json(agent, s["uuid"])
+    disk = read_meta(agent, s["uuid"])
     assert disk["uuid"] == s["uuid"] and disk["name"] == name and disk["port"] == 8080
     assert agent.ok("get", {"id": s["uuid"]})["name"] == name
     assert by_uuid(agent.ok("list"), s["uuid"])["dns_name"] == "web"
@@ -117,22 +117,23 @@ def test_port_auto_pick(agent):
     assert a["port"] >= 1001 and b["port"] >= 1001 and a["port"] != b["port"]
     assert a["port"] != 1001 and b["port"] != 1001
     assert c["port"] >= 1001 and c["protocol"] == "udp"
-    assert read_session_json(agent, a["uuid"])["port"] == a["port"]
+    assert read_meta(agent, a["uuid"])["port"] == a["port"]
     e = agent.ok("edit", {"id": c["uuid"], "port": -1, "protocol": "tcp"})
     assert e["port"] >= 1001 and e["port"] not in (a["port"], b["port"])
 
 
 def test_unknown_fields_are_preserved(agent):
     s = create_ok(agent, name="keep")
-    path = session_json_path(agent, s["uuid"])
-    disk = read_session_json(agent, s["uuid"])
+    path = meta_path(agent, s["uuid"])
+    disk = read_meta(agent, s["uuid"])
     disk["owner"] = "alice"
     disk["tags"] = ["a", {"b": None}]
     with open(path, "w") as f:
         json.dump(disk, f)
+    agent.restart()  # metadata is read at start, then held in memory
     e = agent.ok("edit", {"id": s["uuid"], "name": "kept", "port": 9001})
     assert e["owner"] == "alice" and e["name"] == "kept"
-    after = read_session_json(agent, s["uuid"])
+    after = read_meta(agent, s["uuid"])
     assert after["owner"] == "alice" and after["tags"] == ["a", {"b": None}]
     assert after["name"] == "kept" and after["port"] == 9001
     assert agent.ok("get", {"id": s["uuid"]})["tags"] == ["a", {"b": None}]
@@ -140,26 +141,28 @@ def test_unknown_fields_are_preserved(agent):
     assert agent.ok("edit", {"id": s["uuid"], "name": ""})["name"] == "kept"
 
 
-def test_corrupt_session_json_is_listed_and_never_overwritten(agent):
+def test_corrupt_metadata_is_listed_and_never_overwritten(agent):
     good = create_ok(agent, name="good")
     bad = create_ok(agent, name="bad")
-    path = session_json_path(agent, bad["uuid"])
+    path = meta_path(agent, bad["uuid"])
     with open(path, "w") as f:
         f.write('{"uuid": "torn')
+    agent.restart()  # metadata is read at start, then held in memory
     listed = agent.ok("list")
     assert by_uuid(listed, good["uuid"])["name"] == "good"
     entry = by_uuid(listed, bad["uuid"])
     assert entry is not None and entry["error"]
-    assert entry["state"] == "-" and entry["running"] is False
+    assert entry["state"] == "!" and entry["running"] is False
     assert agent.ok("get", {"id": bad["uuid"]})["error"]
     assert error_of(agent, "edit", {"id": bad["uuid"], "name": "x"})
     assert error_of(agent, "clone", {"source_id": bad["uuid"], "name": "x"})
     with open(path) as f:
         assert f.read() == '{"uuid": "torn'
-    assert "session.json" in agent.log()
+    assert f"session {bad['uuid']} is broken" in agent.log()
     # The way out: delete still works.
     assert agent.ok("delete", {"id": bad["uuid"]}) is None
     assert not os.path.exists(home(agent, bad["uuid"]))
+    assert not os.path.exists(path)
 
 
 def test_settings_get_set_validate_and_persist(agent):

@@ -305,7 +305,8 @@ def test_form_sets_model_and_autonomy_and_the_table_marks_it(single, tui_factory
                    "the edited row")
     s = sessions_of(a)["auto"]
     assert (s["model"], s["autonomous"]) == ("", False)  # the agent's default is off
-    with open(os.path.join(a.root, "home", "claude", s["uuid"], "session.json")) as f:
+    with open(os.path.join(a.root, "var", "lib", "convocate-agent", "sessions",
+                           f"{s['uuid']}.json")) as f:
         assert "autonomous" not in json.load(f)
     assert "= autonomous" not in t.lines()[1]
 

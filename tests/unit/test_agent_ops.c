@@ -192,6 +192,20 @@ static void start(fixture *f)
         fail_msg("agent_new: %s", err);
 }
 
+/* The agent starts again on the same root: what it holds in memory is
+ * loaded from the disk anew (a test's hand edit of a file is seen). */
+static void restart_agent(fixture *f)
+{
+    agent_free(f->a);
+    start(f);
+}
+
+/* <root>/var/lib/convocate-agent/sessions/<uuid>.json */
+static void meta_path(const fixture *f, const char *uuid, char *out, size_t size)
+{
+    snprintf(out, size, "%s/var/lib/convocate-agent/sessions/%s.json", f->root, uuid);
+}
+
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
@@ -360,10 +374,15 @@ static void test_create_list_get(void **state)
     assert_int_equal(st.st_uid, CLAUDE_UID_DEFAULT);
     snprintf(path, sizeof path, "%s/%s/CLAUDE.md", f->home, uuid);
     assert_int_equal(lstat(path, &st), 0); /* the skel was copied */
-    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    meta_path(f, uuid, path, sizeof path);
     json_t *disk = read_json_file(path);
     assert_string_equal(json_string_value(json_object_get(disk, "name")), "web");
     json_decref(disk);
+    assert_int_equal(lstat(path, &st), 0); /* the agent's alone */
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_uid, geteuid());
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    assert_int_equal(lstat(path, &st), -1); /* the home holds user data only */
 
     json_t *list = ok_result(rpc(f, "{\"op\":\"list\",\"params\":null}"));
     assert_int_equal(json_array_size(list), 1);
@@ -454,13 +473,14 @@ static void test_edit_keeps_unknown_fields_and_checks_claims(void **state)
     char *web = create_ok(f, "{\"name\":\"web\",\"port\":8080}");
     char *db = create_ok(f, "{\"name\":\"db\",\"port\":5432,\"dns_name\":\"db\"}");
     char path[PATH_BUF * 2];
-    snprintf(path, sizeof path, "%s/%s/session.json", f->home, web);
+    meta_path(f, web, path, sizeof path);
     json_t *disk = read_json_file(path);
     json_object_set_new(disk, "owner", json_string("alice"));
     char *text = json_dumps(disk, JSON_COMPACT);
     write_file(path, text);
     free(text);
     json_decref(disk);
+    restart_agent(f); /* the hand edit is read at start */
 
     json_t *r = ok_result(rpcf(f,
                                "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"name\":\"\","
@@ -493,14 +513,15 @@ static void test_corrupt_session_is_listed_never_overwritten(void **state)
     fixture *f = *state;
     char *uuid = create_ok(f, "{\"name\":\"broken\"}");
     char path[PATH_BUF * 2];
-    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    meta_path(f, uuid, path, sizeof path);
     write_file(path, "{\"uuid\": truncated");
+    restart_agent(f);
     json_t *list = ok_result(rpc(f, "{\"op\":\"list\",\"params\":null}"));
     assert_int_equal(json_array_size(list), 1);
     json_t *e = json_array_get(list, 0);
     assert_string_equal(json_string_value(json_object_get(e, "uuid")), uuid);
     assert_non_null(json_string_value(json_object_get(e, "error")));
-    assert_string_equal(json_string_value(json_object_get(e, "state")), "-");
+    assert_string_equal(json_string_value(json_object_get(e, "state")), "!");
     json_decref(list);
     expect_error_prefix(
         rpcf(f, "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"name\":\"x\"}}", uuid), "session \"");
@@ -1008,7 +1029,7 @@ static void test_model_and_autonomous_on_sessions(void **state)
     assert_true(json_is_false(json_object_get(r, "autonomous")));
     json_decref(r);
     char path[PATH_BUF * 2];
-    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    meta_path(f, uuid, path, sizeof path);
     json_t *disk = read_json_file(path);
     assert_true(json_is_false(json_object_get(disk, "autonomous")));
     json_decref(disk);
@@ -1035,11 +1056,127 @@ static void test_model_and_autonomous_on_sessions(void **state)
     free(uuid);
 }
 
+/* Writes <home>/<uuid>/session.json (an old-style home) with this name. */
+static void plant_old_home(fixture *f, const char *uuid, const char *name, int port)
+{
+    char path[PATH_BUF * 2], text[512];
+    snprintf(path, sizeof path, "%s/%s", f->home, uuid);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, uuid);
+    snprintf(text, sizeof text,
+             "{\"uuid\":\"%s\",\"name\":\"%s\",\"port\":%d,\"protocol\":\"tcp\","
+             "\"dns_name\":\"\",\"created_at\":\"2026-11-24T10:00:00Z\"}",
+             uuid, name, port);
+    write_file(path, text);
+}
+
+static json_t *get_session(fixture *f, const char *uuid)
+{
+    return ok_result(rpcf(f, "{\"op\":\"get\",\"params\":{\"id\":\"%s\"}}", uuid));
+}
+
+/* Old-style homes move over at start; a second claim on a port stays in
+ * its home and breaks only its session; a FIFO breaks only its own; once a
+ * session has metadata, a session.json in its home is dropped unread and
+ * adopt refuses it. */
+static void test_old_homes_move_once_and_forgeries_are_ignored(void **state)
+{
+    fixture *f = *state;
+    const char *a = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    const char *b = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+    const char *c = "16fd2706-8baf-433b-82eb-8c7fada847da";
+    char path[PATH_BUF * 2];
+    plant_old_home(f, a, "alpha", 7001);
+    plant_old_home(f, b, "beta", 7001); /* b sorts after a: a wins the port */
+    snprintf(path, sizeof path, "%s/%s", f->home, c);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, c);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    restart_agent(f);
+
+    json_t *r = get_session(f, a);
+    assert_string_equal(json_string_value(json_object_get(r, "name")), "alpha");
+    json_decref(r);
+    meta_path(f, a, path, sizeof path);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, a);
+    assert_int_equal(access(path, F_OK), -1);
+    r = get_session(f, b);
+    assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "already in use"));
+    json_decref(r);
+    r = get_session(f, c);
+    assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "not a regular file"));
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "!");
+    json_decref(r);
+
+    /* a forges a session.json claiming to be beta on port 9: ignored. */
+    snprintf(path, sizeof path, "%s/%s/session.json", f->home, a);
+    write_file(path, "{\"uuid\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"name\":\"beta\","
+                     "\"port\":9,\"created_at\":\"2026-11-24T10:00:00Z\"}");
+    expect_error_prefix(rpcf(f, "{\"op\":\"adopt\",\"params\":{\"id\":\"%s\"}}", a),
+                        "session \"0f8fad5b-d9cb-469f-a165-70867728950e\" already has metadata");
+    restart_agent(f);
+    r = get_session(f, a);
+    assert_string_equal(json_string_value(json_object_get(r, "name")), "alpha");
+    assert_int_equal(json_integer_value(json_object_get(r, "port")), 7001);
+    json_decref(r);
+    assert_int_equal(access(path, F_OK), -1); /* dropped unread */
+}
+
+/* What a crash leaves at each step of create and delete is finished or
+ * swept at the next start: a staged home (.new-) and a half-deleted one
+ * (.del-) take their metadata with them, a metadata temporary goes, and a
+ * whole session stays. */
+static void test_crash_leftovers_are_swept_with_their_metadata(void **state)
+{
+    fixture *f = *state;
+    const char *staged = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    const char *doomed = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+    const char *whole = "16fd2706-8baf-433b-82eb-8c7fada847da";
+    char path[PATH_BUF * 2], tmp[PATH_BUF * 2 + 16];
+    plant_old_home(f, whole, "whole", 0);
+    restart_agent(f); /* whole now has metadata */
+    snprintf(path, sizeof path, "%s/.new-%s", f->home, staged);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/.del-%s", f->home, doomed);
+    assert_int_equal(mkdir(path, 0700), 0);
+    const char *cut_short[] = {staged, doomed};
+    for (size_t i = 0; i < 2; i++) {
+        meta_path(f, cut_short[i], path, sizeof path);
+        write_file(path, "{}");
+    }
+    meta_path(f, whole, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp-abcdefgh", path);
+    write_file(tmp, "{\"torn");
+    restart_agent(f);
+
+    for (size_t i = 0; i < 2; i++) {
+        meta_path(f, cut_short[i], path, sizeof path);
+        assert_int_equal(access(path, F_OK), -1);
+        expect_error(rpcf(f, "{\"op\":\"get\",\"params\":{\"id\":\"%s\"}}", cut_short[i]),
+                     cut_short[i] == staged
+                         ? "session \"0f8fad5b-d9cb-469f-a165-70867728950e\" not found"
+                         : "session \"7c9e6679-7425-40de-944b-e07fc1f90ae7\" not found");
+    }
+    snprintf(path, sizeof path, "%s/.new-%s", f->home, staged);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof path, "%s/.del-%s", f->home, doomed);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(access(tmp, F_OK), -1);
+    json_t *r = get_session(f, whole);
+    assert_string_equal(json_string_value(json_object_get(r, "name")), "whole");
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ping_and_unknown_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_list_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_homes_move_once_and_forgeries_are_ignored, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_crash_leftovers_are_swept_with_their_metadata, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_collisions_and_auto_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_creates_never_share_a_port, setup,
                                         teardown),

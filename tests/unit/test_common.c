@@ -178,6 +178,51 @@ static void test_tree_copy_keeps_links_modes_and_skips_sockets(void **state)
     free(dir);
 }
 
+/* What a session could put where the agent reads: each refused on the
+ * descriptor with its own errno, and a FIFO without waiting for a writer. */
+static void test_read_untrusted_refuses_what_a_session_could_plant(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/convocate-untrusted-XXXXXX";
+    char path[PATH_BUF], *text = NULL;
+    size_t len = 0;
+    assert_non_null(mkdtemp(dir));
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    snprintf(path, sizeof path, "%s/ok", dir);
+    assert_int_equal(atomic_write_file(path, "{}\n", 3, 0644, KEEP_OWNER, 0), 0);
+    assert_int_equal(read_untrusted_at(dfd, "ok", 64, &text, &len), 0);
+    assert_string_equal(text, "{}\n");
+    assert_int_equal(len, 3);
+    free(text);
+    struct {
+        const char *name;
+        int err;
+    } cases[] = {
+        {"fifo", EINVAL}, {"link", ELOOP}, {"hard", EMLINK}, {"big", EFBIG}, {"missing", ENOENT}};
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    snprintf(path, sizeof path, "%s/link", dir);
+    assert_int_equal(symlink("ok", path), 0);
+    snprintf(path, sizeof path, "%s/hard", dir);
+    char ok[PATH_BUF];
+    snprintf(ok, sizeof ok, "%s/ok", dir);
+    assert_int_equal(link(ok, path), 0);
+    char big[65];
+    memset(big, 'x', sizeof big);
+    snprintf(path, sizeof path, "%s/big", dir);
+    assert_int_equal(atomic_write_file(path, big, sizeof big, 0644, KEEP_OWNER, 0), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        errno = 0;
+        assert_int_equal(read_untrusted_at(dfd, cases[i].name, 64, &text, &len), -1);
+        if (errno != cases[i].err)
+            fail_msg("%s: errno %d, expected %d", cases[i].name, errno, cases[i].err);
+        assert_non_null(untrusted_read_error(errno));
+    }
+    close(dfd);
+    tree_remove(dir);
+}
+
 static void test_rfc3339_roundtrip(void **state)
 {
     char buf[RFC3339_LEN];
@@ -200,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_root_path),
         cmocka_unit_test(test_atomic_write_and_bounded_read),
         cmocka_unit_test(test_tree_copy_keeps_links_modes_and_skips_sockets),
+        cmocka_unit_test(test_read_untrusted_refuses_what_a_session_could_plant),
         cmocka_unit_test(test_rfc3339_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

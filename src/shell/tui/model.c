@@ -72,7 +72,7 @@ void row_from_json(tui_row *row, json_t *s, const char *agent_id)
     /* An orphan keeps its O with a broken session.json: belonging to no
      * agent is the first thing the operator must fix. */
     if (row->error[0] && row->state != 'O')
-        row->state = '?';
+        row->state = '!'; /* SPEC 6.2: broken */
     json_t *activity = json_object_get(s, "activity");
     row->activity_reported = activity != NULL;
     activity_from_json(&row->activity, activity);

@@ -28,7 +28,7 @@ typedef struct {
     char model[72];  /* "" = none */
     bool autonomous; /* the effective value the agent reports (SPEC 15) */
     char last_accessed[40];
-    char state; /* '-', 'L', 'R', 'C', 'O' (orphan, agent ""), '?' broken session.json */
+    char state; /* '-', 'L', 'R', 'C', 'O' (orphan, agent ""), '!' broken metadata */
     bool stale; /* its agent did not answer the last list: shown greyed */
     char error[128];
     tui_activity activity;  /* SPEC 16; from list and session.activity events */

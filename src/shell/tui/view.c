@@ -189,7 +189,7 @@ static attr_t row_attr(const tui_row *row, bool selected)
     /* Orphans are greyed like an unreachable agent's rows: no agent can act on them. */
     if (row->stale || row->state == 'O')
         attr = color(PAIR_STALE, A_DIM) | (grey_color < 0 ? A_DIM : 0);
-    else if (row->state == '?')
+    else if (row->state == '!')
         attr = color(PAIR_ERROR, A_BOLD);
     else if (row->state == 'R' || row->state == 'C')
         attr = color(PAIR_RUNNING, A_BOLD);
@@ -251,8 +251,7 @@ static void look_of(row_look *l, const columns *c, const tui_row *row, bool sele
         snprintf(l->port, sizeof l->port, "%ld/%s", row->port, row->protocol);
     format_time(l->when, sizeof l->when, row->last_accessed, c->w[COL_LAST]);
     snprintf(l->name, sizeof l->name, "%s%s%s", row->name,
-             row->autonomous ? " " AUTONOMOUS_MARK : "",
-             row->error[0] ? " (broken session.json)" : "");
+             row->autonomous ? " " AUTONOMOUS_MARK : "", row->error[0] ? " (broken: see get)" : "");
     activity_cells(row, l->act, l->cost, l->ctx, sizeof l->act);
     const char *cells[N_COLS] = {l->state,
                                  row->uuid,

@@ -53,12 +53,17 @@ def home(agent, uuid=""):
     return os.path.join(agent.root, "home", "claude", uuid)
 
 
-def session_json_path(agent, uuid):
-    return os.path.join(home(agent, uuid), "session.json")
+def meta_dir(agent):
+    """Where the agent keeps session metadata (SPEC 6.1), out of the homes."""
+    return os.path.join(agent.root, "var", "lib", "convocate-agent", "sessions")
 
 
-def read_session_json(agent, uuid):
-    with open(session_json_path(agent, uuid)) as f:
+def meta_path(agent, uuid):
+    return os.path.join(meta_dir(agent), f"{uuid}.json")
+
+
+def read_meta(agent, uuid):
+    with open(meta_path(agent, uuid)) as f:
         return json.load(f)
 
 
