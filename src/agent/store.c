@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/claims.h"
+#include "agent/disk_error.h"
 #include "agent/lock.h"
 #include "common/array.h"
 #include "common/fileio.h"
@@ -219,7 +220,7 @@ static int write_meta(const store *s, const char *dir, const session_meta *m, ch
                  ? atomic_write_file(path, text, len, 0600, s->uid, s->gid)
                  : (errno = ENAMETOOLONG, -1);
     if (rc < 0)
-        snprintf(err, errlen, "write %s/%s: %s", m->uuid, SESSION_FILE, strerror(errno));
+        disk_error(err, errlen, errno, "write %s/%s", m->uuid, SESSION_FILE);
     free(text);
     return rc;
 }
@@ -295,7 +296,7 @@ static int make_home(store *s, const char *staging, char *err, size_t errlen)
     if (rc == 0)
         rc = chmod(staging, 0700);
     if (rc < 0)
-        snprintf(err, errlen, "make the session home: %s", strerror(errno));
+        disk_error(err, errlen, errno, "make the session home");
     return rc;
 }
 
@@ -305,7 +306,7 @@ static int publish_home(store *s, const char *staging, const char *uuid, char *e
     char home[PATH_BUF];
     if (store_home_path(s, uuid, home, sizeof home) < 0 || rename(staging, home) < 0 ||
         fsync_dir(s->root) < 0) {
-        snprintf(err, errlen, "commit the session home: %s", strerror(errno));
+        disk_error(err, errlen, errno, "commit the session home");
         return -1;
     }
     return 0;
@@ -470,7 +471,7 @@ int store_clone(store *s, const char *src_uuid, const char *new_uuid, const char
         goto done;
     }
     if (tree_copy(src_home, staging, s->uid, s->gid) < 0) {
-        snprintf(err, errlen, "clone: copy the home dir: %s", strerror(errno));
+        disk_error(err, errlen, errno, "clone: copy the home dir");
         tree_remove(staging);
         goto done;
     }
