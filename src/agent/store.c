@@ -48,11 +48,6 @@ int store_lock_path(const store *s, const char *uuid, char *out, size_t size)
     return snprintf(out, size, "%s/%s.lock", s->root, uuid) < (int)size ? 0 : -1;
 }
 
-const char *store_root(const store *s)
-{
-    return s->root;
-}
-
 static int staging_path(const store *s, const char *prefix, const char *uuid, char *out,
                         size_t size)
 {
@@ -524,8 +519,9 @@ static bool is_orphan_lock(int dirfd, const char *name)
     return uuid_v4_is_valid(uuid) && fstatat(dirfd, uuid, &st, AT_SYMLINK_NOFOLLOW) < 0;
 }
 
-/* Removes what a crash left: staged homes, half-deleted homes, temporaries,
- * and the stale locks of sessions that never came to be. */
+/* Removes what a crash left: staged homes, half-deleted homes, temporaries
+ * (of locks and of session.json), and the stale locks of sessions that
+ * never came to be. */
 static void recover(store *s)
 {
     DIR *dir = opendir(s->root);
@@ -533,12 +529,18 @@ static void recover(store *s)
         return;
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {
+        char path[PATH_BUF];
+        if (is_session_dir(dirfd(dir), de->d_name)) {
+            if (snprintf(path, sizeof path, "%s/%s/" SESSION_FILE, s->root, de->d_name) <
+                (int)sizeof path)
+                atomic_write_leftovers_remove(path);
+            continue;
+        }
         bool staged =
             strncmp(de->d_name, AGENT_STAGING_PREFIX, strlen(AGENT_STAGING_PREFIX)) == 0 ||
             strncmp(de->d_name, STAGING_DEL, strlen(STAGING_DEL)) == 0;
         bool lock_tmp = strstr(de->d_name, ".lock.tmp-") != NULL;
         bool orphan_lock = is_orphan_lock(dirfd(dir), de->d_name);
-        char path[PATH_BUF];
         if ((!staged && !lock_tmp && !orphan_lock) ||
             snprintf(path, sizeof path, "%s/%s", s->root, de->d_name) >= (int)sizeof path)
             continue;
