@@ -14,14 +14,12 @@
 #include "agent/claims.h"
 #include "agent/disk_error.h"
 #include "agent/lock.h"
+#include "agent/store_recover.h"
 #include "common/array.h"
 #include "common/fileio.h"
 #include "common/layout.h"
 #include "common/log.h"
 #include "common/tree.h"
-
-#define STAGING_DEL ".del-"
-#define SESSION_FILE "session.json"
 
 struct store {
     char root[PATH_BUF]; /* <root>/home/claude */
@@ -77,13 +75,6 @@ static void load_entry(const store *s, const char *uuid, store_entry *e)
     else
         e->valid = true;
     free(text);
-}
-
-static bool is_session_dir(int dirfd, const char *name)
-{
-    struct stat st;
-    return uuid_v4_is_valid(name) && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-           S_ISDIR(st.st_mode);
 }
 
 static int compare_entries(const void *a, const void *b)
@@ -506,55 +497,6 @@ int store_delete(store *s, const char *uuid, char *err, size_t errlen)
 
 /* ---- life cycle ---- */
 
-/* A lock file whose session has no home: the lock of a create cut short. */
-static bool is_orphan_lock(int dirfd, const char *name)
-{
-    char uuid[UUID_STR_LEN];
-    size_t n = strlen(name);
-    if (n != UUID_STR_LEN - 1 + strlen(".lock") || strcmp(name + UUID_STR_LEN - 1, ".lock") != 0)
-        return false;
-    memcpy(uuid, name, UUID_STR_LEN - 1);
-    uuid[UUID_STR_LEN - 1] = '\0';
-    struct stat st;
-    return uuid_v4_is_valid(uuid) && fstatat(dirfd, uuid, &st, AT_SYMLINK_NOFOLLOW) < 0;
-}
-
-/* Removes what a crash left: staged homes, half-deleted homes, temporaries
- * (of locks and of session.json), and the stale locks of sessions that
- * never came to be. */
-static void recover(store *s)
-{
-    DIR *dir = opendir(s->root);
-    if (dir == NULL)
-        return;
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
-        char path[PATH_BUF];
-        if (is_session_dir(dirfd(dir), de->d_name)) {
-            if (snprintf(path, sizeof path, "%s/%s/" SESSION_FILE, s->root, de->d_name) <
-                (int)sizeof path)
-                atomic_write_leftovers_remove(path);
-            continue;
-        }
-        bool staged =
-            strncmp(de->d_name, AGENT_STAGING_PREFIX, strlen(AGENT_STAGING_PREFIX)) == 0 ||
-            strncmp(de->d_name, STAGING_DEL, strlen(STAGING_DEL)) == 0;
-        bool lock_tmp = strstr(de->d_name, ".lock.tmp-") != NULL;
-        bool orphan_lock = is_orphan_lock(dirfd(dir), de->d_name);
-        if ((!staged && !lock_tmp && !orphan_lock) ||
-            snprintf(path, sizeof path, "%s/%s", s->root, de->d_name) >= (int)sizeof path)
-            continue;
-        if (orphan_lock) {
-            lock_is_held(path); /* removes it when stale, keeps a live one */
-            continue;
-        }
-        log_info("removing %s left by an interrupted operation", path);
-        if (tree_remove(path) < 0)
-            log_warn("cannot remove %s: %s", path, strerror(errno));
-    }
-    closedir(dir);
-}
-
 store *store_open(const char *home_root, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
     store *s = calloc(1, sizeof *s);
@@ -576,7 +518,7 @@ store *store_open(const char *home_root, uid_t uid, gid_t gid, char *err, size_t
     s->gid = gid;
     s->probe = host_port_is_free;
     pthread_mutex_init(&s->mu, NULL);
-    recover(s);
+    store_recover(s->root);
     return s;
 }
 
