@@ -54,7 +54,9 @@ static int staging_path(const store *s, const char *prefix, const char *uuid, ch
 
 /* ---- reading ---- */
 
-static void load_entry(const store *s, const char *uuid, store_entry *e)
+/* 0, or -1 when uuid's home has gone since it was found: a delete renamed
+ * it away meanwhile, and a session deleted is not a broken one. */
+static int load_entry(const store *s, const char *uuid, store_entry *e)
 {
     memset(e, 0, sizeof *e);
     memcpy(e->uuid, uuid, UUID_STR_LEN);
@@ -63,18 +65,24 @@ static void load_entry(const store *s, const char *uuid, store_entry *e)
     size_t len = 0;
     if (snprintf(path, sizeof path, "%s/%s/%s", s->root, uuid, SESSION_FILE) >= (int)sizeof path) {
         snprintf(e->error, sizeof e->error, "session.json: path too long");
-        return;
+        return 0;
     }
     if (read_file_bounded(path, SESSION_JSON_MAX, &text, &len) < 0) {
+        int saved = errno;
+        struct stat st;
+        if (saved == ENOENT && store_home_path(s, uuid, path, sizeof path) == 0 &&
+            lstat(path, &st) < 0 && errno == ENOENT)
+            return -1;
         snprintf(e->error, sizeof e->error, "session.json: %s",
-                 errno == EFBIG ? "too large" : strerror(errno));
-        return;
+                 saved == EFBIG ? "too large" : strerror(saved));
+        return 0;
     }
     if (session_decode(text, len, uuid, &e->meta, why, sizeof why) < 0)
         snprintf(e->error, sizeof e->error, "session.json: %.200s", why);
     else
         e->valid = true;
     free(text);
+    return 0;
 }
 
 static int compare_entries(const void *a, const void *b)
@@ -127,13 +135,14 @@ int store_list(store *s, store_entry **out, size_t *n, char *err, size_t errlen)
         snprintf(err, errlen, "list: out of memory");
         return -1;
     }
+    size_t found = 0;
     for (size_t i = 0; i < count; i++)
-        load_entry(s, uuids[i], &entries[i]);
+        found += load_entry(s, uuids[i], &entries[found]) == 0;
     free(uuids);
-    if (count)
-        qsort(entries, count, sizeof *entries, compare_entries);
+    if (found)
+        qsort(entries, found, sizeof *entries, compare_entries);
     *out = entries;
-    *n = count;
+    *n = found;
     return 0;
 }
 
@@ -157,11 +166,10 @@ int store_get(store *s, const char *uuid, store_entry *out, char *err, size_t er
     struct stat st;
     memset(out, 0, sizeof *out);
     if (!uuid_v4_is_valid(uuid) || store_home_path(s, uuid, home, sizeof home) < 0 ||
-        lstat(home, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        lstat(home, &st) < 0 || !S_ISDIR(st.st_mode) || load_entry(s, uuid, out) < 0) {
         snprintf(err, errlen, "session \"%.64s\" not found", uuid);
         return -1;
     }
-    load_entry(s, uuid, out);
     return 0;
 }
 
