@@ -632,11 +632,20 @@ def listing(client):
     return sorted((s["uuid"], s["name"], s["port"]) for s in call_admitted(client, "list")["result"])
 
 
+def remove_filler(mnt):
+    for n in os.listdir(mnt):
+        if n.startswith("filler"):
+            os.remove(os.path.join(mnt, n))
+
+
 def test_full_disk_refuses_cleanly_and_recovers(test_image):
     with agent_on_tiny_disk(test_image) as (a, mnt):
         client = Client(a)
         try:
             src = call_admitted(client, "create", {"name": "src", "port": 8080})["result"]
+            doomed = call_admitted(client, "create", {"name": "doomed"})["result"]
+            with open(os.path.join(home_root(a.root), doomed["uuid"], "data.bin"), "wb") as f:
+                f.write(os.urandom(1 << 20))
             settings = call_admitted(client, "settings-set", {"heartbeat_s": 45})["result"]
             settings_file = os.path.join(etc_dir(a.root), "settings.json")
             with open(settings_file, "rb") as f:
@@ -649,6 +658,7 @@ def test_full_disk_refuses_cleanly_and_recovers(test_image):
             print(refused_for_space(client, "create", {"name": "nope", "port": -1}))
             print(refused_for_space(client, "clone", {"source_id": src["uuid"], "name": "nope2"}))
             print(refused_for_space(client, "settings-set", {"heartbeat_s": 99}))
+            print(refused_for_space(client, "edit", {"id": src["uuid"], "name": "renamed"}))
 
             assert listing(client) == before_list
             assert snapshot_tree(a.root) == before_tree, "a refused op left something"
@@ -659,16 +669,25 @@ def test_full_disk_refuses_cleanly_and_recovers(test_image):
             got = call_admitted(client, "get", {"id": src["uuid"]})["result"]
             assert fields_of(got) == fields_of(src)
 
-            for p in [filler] + [os.path.join(mnt, n) for n in os.listdir(mnt)
-                                 if n.startswith("filler.")]:
-                os.remove(p)
+            # What an operator does about it: delete a session. Its lock
+            # cannot be written as a file now, yet the delete goes through
+            # and gives the space back.
+            full = free_blocks(mnt)
+            for op in ("kill", "delete"):
+                resp = client.call(op, {"id": doomed["uuid"]})
+                assert resp.get("ok"), f"{op} on a full disk: {resp}"
+            assert free_blocks(mnt) >= full + 1024, (full, free_blocks(mnt))
+            assert not os.path.lexists(os.path.join(home_root(a.root), doomed["uuid"] + ".lock"))
             again = call_admitted(client, "create", {"name": "again", "port": -1})
             assert again.get("ok"), again
+
+            remove_filler(mnt)
             copy = call_admitted(client, "clone", {"source_id": src["uuid"], "name": "copy"})
             assert copy.get("ok"), copy
             assert call_admitted(client, "settings-set", {"heartbeat_s": 99})["ok"]
             assert check_state_files(a.root)["heartbeat_s"] == 99
-            assert len(call_admitted(client, "list")["result"]) == 3
+            assert sorted(s["name"] for s in call_admitted(client, "list")["result"]) == \
+                ["again", "copy", "src"]
         finally:
             client.close()
 
@@ -704,9 +723,7 @@ def test_copy_that_runs_out_of_space_halfway_leaves_nothing(test_image):
                 # The partial copy's blocks came back, not just its names.
                 assert free_blocks(mnt) >= free_before - 8, (free_blocks(mnt), free_before)
 
-            for p in [filler] + [os.path.join(mnt, n) for n in os.listdir(mnt)
-                                 if n.startswith("filler.")]:
-                os.remove(p)
+            remove_filler(mnt)
             whole = call_admitted(client, "create", {"name": "whole"})
             assert whole.get("ok"), whole
             made = os.path.join(home_root(a.root), whole["result"]["uuid"])
