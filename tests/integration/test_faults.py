@@ -12,6 +12,7 @@ import collections
 import contextlib
 import errno
 import json
+import logging
 import os
 import random
 import shutil
@@ -26,6 +27,9 @@ import paramiko
 from lib.agent import Agent
 from lib.agent_helpers import snapshot_tree
 from lib.wait import wait_until
+
+# Each kill resets every client's connection: expected, so not logged.
+logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
 
 DISK_FULL = "no space left on the agent's disk"
 FIELDS = ("name", "port", "protocol", "dns_name")
