@@ -94,11 +94,18 @@ def leftovers(root):
     return found
 
 
-def check_state_files(root):
-    """Every metadata file and settings.json parses; returns the settings."""
-    for uuid, path in metadata_files(root).items():
+def check_state_files(root, listed=None):
+    """Every metadata file and settings.json parses (and, given the agent's
+    list, says what the list says); returns the settings."""
+    files = metadata_files(root)
+    for uuid, path in files.items():
         with open(path) as f:
-            assert json.load(f)["uuid"] == uuid, path
+            meta = json.load(f)
+        assert meta["uuid"] == uuid, path
+        if listed is not None:
+            assert fields_of(meta) == fields_of(listed[uuid]), f"{path} is not what list says"
+    if listed is not None:
+        assert sorted(files) == sorted(listed), "sessions on disk are not those listed"
     settings = os.path.join(etc_dir(root), "settings.json")
     if not os.path.exists(settings):
         return None
@@ -406,7 +413,9 @@ class Worker:
         new truth; counts those outcomes in lost."""
         for uuid in self.deleted:
             assert uuid not in listed, f"{uuid} was deleted (answered ok) but is back"
-            assert not os.path.exists(os.path.join(home_root(self.client.agent.root), uuid))
+            root = self.client.agent.root
+            assert not os.path.exists(os.path.join(home_root(root), uuid))
+            assert not os.path.exists(metadata_path(root, uuid))
         for uuid, owned in list(self.sessions.items()):
             got = listed.pop(uuid, None)
             if owned.pending == ("delete",) and got is None:
@@ -431,13 +440,13 @@ class Worker:
 
 def verify_after_restart(agent, workers):
     assert leftovers(agent.root) == [], "left by the crash, not cleaned at start"
-    on_disk = check_state_files(agent.root)
     client = Client(agent)
     try:
         listed = call_admitted(client, "list")["result"]
         settings = call_admitted(client, "settings-get")["result"]
     finally:
         client.close()
+    on_disk = check_state_files(agent.root, {s["uuid"]: s for s in listed})
     broken = [s for s in listed if "error" in s or s["locked"]]
     assert broken == [], "sessions broken or still locked after the restart"
     ports = [(s["port"], s["protocol"]) for s in listed if s["port"]]
