@@ -17,6 +17,10 @@ ask conftest.py's fixtures by name); no test module imports another.
   netcluster     NetCluster (agents in network namespaces), Feed
   status_serve   Shell (a status-serve on paired roots), Subscriber (its feed)
   pipeline_pair  an agent with --test-hooks and a status-serve, for event loads
+  agent_state    an agent's state files under --root (both metadata layouts),
+                 crash leftovers
+  mixed_ops      paramiko RPC clients driving mixed ops, for crash tests
+  tiny_disk      a small loop-mounted ext4, and filling it
   claude_cli     the real Claude CLI from npm, installed once and cached
   model_standin  a stand-in for the Messages API that sessions reach
 """
