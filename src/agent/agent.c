@@ -103,6 +103,24 @@ static int load_identity(agent *a, char *err, size_t errlen)
     return 0;
 }
 
+/* A write of settings.json or claude.env cut short by a crash leaves its
+ * temporary beside the file (the file itself is whole: SPEC 4). Nothing
+ * else writes them, so what is there now is debris; claude.env's may hold
+ * a secret. */
+static void remove_state_leftovers(const agent *a)
+{
+    static const char *const files[] = {"settings.json", "claude.env"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[PATH_BUF];
+        if (snprintf(path, sizeof path, "%s/%s", a->etc_dir, files[i]) >= (int)sizeof path)
+            continue;
+        int n = atomic_write_leftovers_remove(path);
+        if (n > 0)
+            log_info("removed %d temporar%s of %s left by an interrupted write", n,
+                     n == 1 ? "y" : "ies", path);
+    }
+}
+
 static int open_store(agent *a, char *err, size_t errlen)
 {
     char home[PATH_BUF], meta[PATH_BUF];
@@ -174,8 +192,10 @@ agent *agent_new(const agent_config *cfg, char *err, size_t errlen)
     pthread_mutex_init(&a->settings_mu, NULL);
     pthread_mutex_init(&a->attach_mu, NULL);
     capacity_meter_init(&a->meter);
-    if (load_identity(a, err, errlen) < 0 ||
-        settings_load(a->settings_path, &a->settings, err, errlen) < 0 ||
+    if (load_identity(a, err, errlen) < 0)
+        goto fail;
+    remove_state_leftovers(a);
+    if (settings_load(a->settings_path, &a->settings, err, errlen) < 0 ||
         open_store(a, err, errlen) < 0)
         goto fail;
     pinned_peer_config shell;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/disk_error.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/paths.h"
@@ -253,7 +254,7 @@ int claude_env_save(const char *path, const claude_env *env, char *err, size_t e
     }
     int rc = atomic_write_file(path, text, len, 0600, KEEP_OWNER, 0);
     if (rc < 0)
-        snprintf(err, errlen, "write %s: %s", path, strerror(errno));
+        disk_error(err, errlen, errno, "write %s", path);
     explicit_bzero(text, len);
     free(text);
     return rc;

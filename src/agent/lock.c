@@ -98,17 +98,31 @@ static bool pid_reused_since(pid_t pid, time_t lock_mtime)
     return started > lock_mtime + LOCK_CLOCK_SLACK_S;
 }
 
+/* The PID a lock names: a regular file's text, or a symlink's target (the
+ * form create_lock_link takes on a full disk). */
+static bool read_lock_pid(const char *path, const struct stat *st, pid_t *pid)
+{
+    char target[LOCK_FILE_MAX + 1], *text = NULL;
+    bool known = false;
+    if (S_ISLNK(st->st_mode)) {
+        ssize_t n = readlink(path, target, LOCK_FILE_MAX);
+        target[n > 0 ? n : 0] = '\0';
+        known = n > 0 && lock_parse_pid(target, pid) == 0;
+    } else if (S_ISREG(st->st_mode) && read_file_bounded(path, LOCK_FILE_MAX, &text, NULL) == 0) {
+        known = lock_parse_pid(text, pid) == 0;
+    }
+    free(text);
+    return known;
+}
+
 /* 1 live, 0 absent or stale (and then removed), -1 error. Caller holds lock_mu. */
 static int check_existing(const char *path)
 {
     struct stat st;
     if (lstat(path, &st) < 0)
         return errno == ENOENT ? 0 : -1;
-    char *text = NULL;
     pid_t pid = 0;
-    bool known = S_ISREG(st.st_mode) && read_file_bounded(path, LOCK_FILE_MAX, &text, NULL) == 0 &&
-                 lock_parse_pid(text, &pid) == 0;
-    free(text);
+    bool known = read_lock_pid(path, &st, &pid);
     bool alive = known && lock_pid_alive(pid) && !pid_reused_since(pid, st.st_mtime);
     if (!lock_is_stale(known, alive, st.st_mtime, time(NULL)))
         return 1;
@@ -116,6 +130,29 @@ static int check_existing(const char *path)
              alive ? ", older than 24 h" : " gone");
     if (unlink(path) < 0 && errno != ENOENT)
         return -1;
+    return 0;
+}
+
+static void remember_identity(session_lock *lk, const struct stat *st)
+{
+    lk->dev = st->st_dev;
+    lk->ino = st->st_ino;
+    lk->ctime = st->st_ctim;
+}
+
+/* On a full disk our PID cannot go into a file (its text needs a data
+ * block), but a symlink this short lives in its inode: the lock becomes a
+ * symlink whose target is the PID. Without it, delete, the op that frees
+ * space, would be refused when space is what is missing. symlink() fails
+ * when the lock exists, as link() does. */
+static int create_lock_link(const char *path, session_lock *lk)
+{
+    char pid[32];
+    struct stat st;
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    if (symlink(pid, path) < 0 || lstat(path, &st) < 0)
+        return -1;
+    remember_identity(lk, &st);
     return 0;
 }
 
@@ -142,15 +179,15 @@ static int create_lock_file(const char *path, session_lock *lk)
     /* The identity is taken once the link count is final (it moves ctime). */
     if (unlink(tmp) < 0 || fstat(fd, &st) < 0)
         goto done;
-    lk->dev = st.st_dev;
-    lk->ino = st.st_ino;
-    lk->ctime = st.st_ctim;
+    remember_identity(lk, &st);
     rc = 0;
 done:;
     int saved = errno;
     close(fd);
     unlink(tmp);
     errno = saved;
+    if (rc < 0 && (saved == ENOSPC || saved == EDQUOT))
+        return create_lock_link(path, lk);
     return rc;
 }
 

@@ -1,4 +1,5 @@
-/* Session PID locks (SPEC 6.3): <uuid>.lock holds the owning PID. A lock is
+/* Session PID locks (SPEC 6.3): <uuid>.lock holds the owning PID (a
+ * regular file; on a full disk, a symlink whose target is the PID). A lock is
  * stale when that PID is dead (or now belongs to a process that started after
  * the lock was written) or the file is older than 24 h; stale locks are
  * ignored and removed. Lifecycle operations hold the lock for their duration

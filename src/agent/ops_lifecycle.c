@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agent/disk_error.h"
 #include "agent/lock.h"
 #include "agent/ops.h"
 #include "common/fileio.h"
@@ -119,7 +120,7 @@ static int lock_by_uuid(agent *a, const char *uuid, const char *name, session_lo
     if (rc == 1)
         snprintf(err, errlen, "session \"%s\" is locked", name);
     else if (rc < 0)
-        snprintf(err, errlen, "lock session \"%s\": %s", name, strerror(errno));
+        disk_error(err, errlen, errno, "lock session \"%s\"", name);
     return rc == 0 ? 0 : -1;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/disk_error.h"
 #include "common/fileio.h"
 
 void settings_defaults(agent_settings *s)
@@ -159,7 +160,7 @@ int settings_save(const char *path, const agent_settings *s, char *err, size_t e
     text[len] = '\n'; /* json_dumps leaves room: we own the NUL slot */
     int rc = atomic_write_file(path, text, len + 1, 0644, KEEP_OWNER, 0);
     if (rc < 0)
-        snprintf(err, errlen, "write %s: %s", path, strerror(errno));
+        disk_error(err, errlen, errno, "write %s", path);
     free(text);
     return rc;
 }

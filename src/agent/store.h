@@ -65,7 +65,6 @@ void store_set_port_probe(store *s, port_probe_fn probe, void *ctx);
 /* <home_root>/<uuid> and <home_root>/<uuid>.lock; 0 or -1 (too long). */
 int store_home_path(const store *s, const char *uuid, char *out, size_t size);
 int store_lock_path(const store *s, const char *uuid, char *out, size_t size);
-const char *store_root(const store *s);
 
 /* <meta_dir>/<uuid>.json; 0 or -1 (too long). */
 int store_meta_path(const store *s, const char *uuid, char *out, size_t size);

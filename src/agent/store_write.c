@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/disk_error.h"
 #include "agent/store_internal.h"
 #include "common/array.h"
 #include "common/fileio.h"
@@ -34,8 +35,7 @@ int store_write_meta(const store *s, const session_meta *m, char *err, size_t er
                  ? atomic_write_file(path, text, len, 0600, KEEP_OWNER, KEEP_OWNER)
                  : (errno = ENAMETOOLONG, -1);
     if (rc < 0)
-        snprintf(err, errlen, "write %s/%s%s: %s", s->meta_dir, m->uuid, META_SUFFIX,
-                 strerror(errno));
+        disk_error(err, errlen, errno, "write %s/%s%s", s->meta_dir, m->uuid, META_SUFFIX);
     free(text);
     return rc;
 }
@@ -130,7 +130,7 @@ static int make_home(store *s, const char *staging, char *err, size_t errlen)
     if (rc == 0)
         rc = chmod(staging, 0700);
     if (rc < 0)
-        snprintf(err, errlen, "make the session home: %s", strerror(errno));
+        disk_error(err, errlen, errno, "make the session home");
     return rc;
 }
 
@@ -145,7 +145,7 @@ static int publish_home(store *s, const char *staging, const session_meta *m, ch
         return -1;
     if (store_home_path(s, m->uuid, home, sizeof home) < 0 || rename(staging, home) < 0 ||
         fsync_dir(s->root) < 0) {
-        snprintf(err, errlen, "commit the session home: %s", strerror(errno));
+        disk_error(err, errlen, errno, "commit the session home");
         if (store_meta_path(s, m->uuid, meta, sizeof meta) == 0 && access(home, F_OK) < 0)
             unlink(meta);
         return -1;
@@ -192,7 +192,7 @@ static int build_session(store *s, const char *from, const session_meta *m, char
     } else if (from != NULL) {
         rc = tree_copy(from, staging, s->uid, s->gid);
         if (rc < 0)
-            snprintf(err, errlen, "clone: copy the home dir: %s", strerror(errno));
+            disk_error(err, errlen, errno, "clone: copy the home dir");
     } else {
         rc = make_home(s, staging, err, errlen);
     }

@@ -1,5 +1,6 @@
 #include "common/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -121,6 +122,37 @@ fail:
     unlink(tmp);
     errno = saved;
     return -1;
+}
+
+/* The name of a temporary that atomic_write_stream made for base. */
+static bool is_atomic_temp_of(const char *name, const char *base)
+{
+    size_t n = strlen(base);
+    return strncmp(name, base, n) == 0 && strncmp(name + n, ".tmp-", 5) == 0 &&
+           strlen(name + n + 5) == 8;
+}
+
+int atomic_write_leftovers_remove(const char *path)
+{
+    char dir_buf[PATH_BUF], base_buf[PATH_BUF];
+    if (snprintf(dir_buf, sizeof dir_buf, "%s", path) >= (int)sizeof dir_buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(base_buf, dir_buf, sizeof base_buf);
+    const char *base = basename(base_buf);
+    DIR *dir = opendir(dirname(dir_buf));
+    if (dir == NULL)
+        return -1;
+    int removed = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL)
+        /* unlinkat without AT_REMOVEDIR: a symlink goes, never its target,
+         * and a directory of that name is left alone. */
+        if (is_atomic_temp_of(de->d_name, base) && unlinkat(dirfd(dir), de->d_name, 0) == 0)
+            removed++;
+    closedir(dir);
+    return removed;
 }
 
 int read_file_bounded(const char *path, size_t max, char **out, size_t *len)

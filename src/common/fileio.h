@@ -22,6 +22,12 @@ typedef ssize_t (*atomic_fill_fn)(void *ctx, char *buf, size_t cap);
 int atomic_write_stream(const char *path, mode_t mode, uid_t uid, gid_t gid, atomic_fill_fn fill,
                         void *ctx);
 
+/* Removes the temporaries (<path>.tmp-XXXXXXXX) that atomic writes of path
+ * left when their process died between creating and renaming them. Only
+ * for start-up, when nothing else writes path. Returns how many went, or
+ * -1 with errno when the directory cannot be read. */
+int atomic_write_leftovers_remove(const char *path);
+
 /* Reads a whole regular file, refusing symlinks and files over max bytes
  * (errno EFBIG). *out is NUL-terminated and malloc'd; *len may be NULL. */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *len);

@@ -321,6 +321,32 @@ static void test_lock_files(void **state)
     free(dir);
 }
 
+/* The form a lock takes on a full disk: a symlink whose target is the PID. */
+static void test_lock_as_symlink(void **state)
+{
+    char *dir = make_tmpdir();
+    char path[PATH_BUF], pid[32];
+    snprintf(path, sizeof path, "%s/" UUID_A ".lock", dir);
+    snprintf(pid, sizeof pid, "%d", (int)getppid());
+    session_lock lk;
+    assert_int_equal(symlink(pid, path), 0); /* a live owner: held */
+    assert_true(lock_is_held(path));
+    assert_int_equal(lock_acquire(path, &lk), 1);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink("999999999", path), 0); /* a dead owner: stale */
+    assert_false(lock_is_held(path));
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(symlink("/etc/passwd", path), 0); /* no PID: stale, never followed */
+    assert_int_equal(lock_acquire(path, &lk), 0);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode)); /* with room on the disk, a file as before */
+    lock_release(&lk);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(tree_remove(dir), 0);
+    free(dir);
+}
+
 /* ---- settings ---- */
 
 static int apply_text(agent_settings *s, const char *text, char *err, size_t errlen)
@@ -570,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_port_auto_pick),
         cmocka_unit_test(test_lock_staleness_rule),
         cmocka_unit_test(test_lock_files),
+        cmocka_unit_test(test_lock_as_symlink),
         cmocka_unit_test(test_settings_validation),
         cmocka_unit_test(test_capacity_parsing),
         cmocka_unit_test(test_admission_message),

@@ -119,6 +119,50 @@ static void write_text(const char *path, const char *text, mode_t mode)
     chmod(path, mode);
 }
 
+/* What a process killed inside atomic_write_file leaves, and what must stay:
+ * the file itself, a neighbour's temporary, names that only look alike, a
+ * directory of the temporary's name, and the target of a symlink. */
+static void test_atomic_write_leftovers_remove(void **state)
+{
+    char *dir = make_tmpdir();
+    static const char *const gone[] = {"state.json.tmp-Ab3dEf7h", "state.json.tmp-00000000",
+                                       "state.json.tmp-linklink"};
+    static const char *const kept[] = {"state.json", "other.json.tmp-Ab3dEf7h",
+                                       "state.json.tmp-short", "state.json.tmp-toolong12",
+                                       "target"};
+    char path[PATH_BUF];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, gone[i]);
+        write_text(path, "{\"torn", 0600);
+    }
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
+        write_text(path, "{}", 0644);
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, gone[2]);
+    assert_int_equal(symlink("target", path), 0);
+    snprintf(path, sizeof path, "%s/state.json.tmp-dirdir00", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+
+    snprintf(path, sizeof path, "%s/state.json", dir);
+    assert_int_equal(atomic_write_leftovers_remove(path), 3);
+    struct stat st;
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, gone[i]);
+        assert_int_equal(lstat(path, &st), -1);
+    }
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
+        assert_int_equal(lstat(path, &st), 0);
+    }
+    snprintf(path, sizeof path, "%s/state.json.tmp-dirdir00", dir);
+    assert_int_equal(lstat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/missing/state.json", dir);
+    assert_int_equal(atomic_write_leftovers_remove(path), -1);
+    assert_int_equal(tree_remove(dir), 0);
+    free(dir);
+}
+
 static void test_tree_copy_keeps_links_modes_and_skips_sockets(void **state)
 {
     char *dir = make_tmpdir();
@@ -244,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_random_alnum),
         cmocka_unit_test(test_root_path),
         cmocka_unit_test(test_atomic_write_and_bounded_read),
+        cmocka_unit_test(test_atomic_write_leftovers_remove),
         cmocka_unit_test(test_tree_copy_keeps_links_modes_and_skips_sockets),
         cmocka_unit_test(test_read_untrusted_refuses_what_a_session_could_plant),
         cmocka_unit_test(test_rfc3339_roundtrip),

@@ -20,6 +20,10 @@ ask conftest.py's fixtures by name); no test module imports another.
   status_channel StatusChannel (status-serve with an agent's side spoken by
                  OpenSSH, to put events on the channel)
   pipeline_pair  an agent with --test-hooks and a status-serve, for event loads
+  agent_state    an agent's state files under --root (both metadata layouts),
+                 crash leftovers
+  mixed_ops      paramiko RPC clients driving mixed ops, for crash tests
+  tiny_disk      a small loop-mounted ext4, and filling it
   claude_cli     the real Claude CLI from npm, installed once and cached
   model_standin  a stand-in for the Messages API that sessions reach
   bulk           create_many: many sessions through the real create RPC
