@@ -10,6 +10,7 @@ moved over once at start. list answers from memory: no directory scan per
 call."""
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -169,7 +170,8 @@ def test_old_style_homes_migrate_once_at_start(agent):
     agent.start()
     assert {a["uuid"], b["uuid"]} <= {s["uuid"] for s in agent.ok("list")}
     agent.stop()
-    os.rename(meta_path(agent, a["uuid"]), os.path.join(home(agent, a["uuid"]), "session.json"))
+    # A move, not a rename: the homes are their own (nosuid,nodev) mount.
+    shutil.move(meta_path(agent, a["uuid"]), os.path.join(home(agent, a["uuid"]), "session.json"))
     stale = dict(read_meta(agent, b["uuid"]), name="stale-copy")
     with open(os.path.join(home(agent, b["uuid"]), "session.json"), "w") as f:
         json.dump(stale, f)
