@@ -41,29 +41,36 @@ void listener_forget(listener *l, lconn *c)
         }
     }
     l->nconns--;
+    admission_leave(l, c);
     pthread_cond_broadcast(&l->idle);
     pthread_mutex_unlock(&l->mu);
 }
 
 /* ---------- accepting ---------- */
 
-static void format_peer(const struct sockaddr_storage *ss, char *out, size_t size)
+/* The source address alone (an IPv4 peer on a dual-stack socket written as
+ * IPv4, so budgets and from= patterns see one spelling) and "ip:port". */
+static void format_peer(const struct sockaddr_storage *ss, char *ip, size_t ipsize, char *out,
+                        size_t size)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
+    snprintf(ip, ipsize, "?");
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+        inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t)ipsize);
         port = ntohs(sin->sin_port);
     } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+            inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ip, (socklen_t)ipsize);
+        else
+            inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)ipsize);
         port = ntohs(sin6->sin6_port);
     }
-    snprintf(out, size, "%s:%d", host, port);
+    snprintf(out, size, "%s:%d", ip, port);
 }
 
-static lconn *connection_new(listener *l, int fd, const char *peer)
+static lconn *connection_new(listener *l, int fd, const char *ip, const char *peer)
 {
     lconn *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -72,6 +79,7 @@ static lconn *connection_new(listener *l, int fd, const char *peer)
     c->fd = fd;
     c->wake[0] = c->wake[1] = -1;
     admission_start(c);
+    snprintf(c->ip, sizeof c->ip, "%s", ip);
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     if (pipe2(c->wake, O_CLOEXEC) < 0 || fcntl(c->wake[0], F_SETFL, O_NONBLOCK) < 0)
         goto fail;
@@ -106,9 +114,9 @@ static void accept_one(listener *l)
         }
         return;
     }
-    char who[INET6_ADDRSTRLEN + 8];
-    format_peer(&peer, who, sizeof who);
-    if (!admission_accept(l, who)) {
+    char ip[INET6_ADDRSTRLEN], who[INET6_ADDRSTRLEN + 8];
+    format_peer(&peer, ip, sizeof ip, who, sizeof who);
+    if (!admission_accept(l, ip)) {
         close(fd);
         return;
     }
@@ -117,7 +125,7 @@ static void accept_one(listener *l)
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
         log_debug("TCP_NODELAY: %s", strerror(errno));
-    lconn *c = connection_new(l, fd, who);
+    lconn *c = connection_new(l, fd, ip, who);
     if (c == NULL) {
         close(fd);
         return;
@@ -127,6 +135,7 @@ static void accept_one(listener *l)
     c->next = l->conns;
     l->conns = c;
     l->nconns++;
+    admission_enter(l, c);
     pthread_mutex_unlock(&l->mu);
 
     int rc = start_detached_thread(connection_thread, c);
@@ -161,7 +170,7 @@ int listener_run(listener *l)
     struct pollfd p[2] = {{.fd = l->listen_fd, .events = POLLIN},
                           {.fd = l->stop_pipe[0], .events = POLLIN}};
     for (;;) {
-        if (poll(p, 2, -1) < 0) {
+        if (poll(p, 2, admission_flush_summary(l)) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("poll: %s", strerror(errno));

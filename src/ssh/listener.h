@@ -6,7 +6,11 @@
  * every connection; auth within 10 s and at most 3 failed attempts; only
  * `session` channels, at most 64 per connection; on them only a `subsystem`
  * request naming one of the configured subsystems; every other channel type,
- * channel request and global request is refused; at most 256 connections.
+ * channel request and global request is refused; at most 256 authenticated
+ * connections. Connections that have not authenticated yet live in a
+ * separate pool of 32, at most 8 per source address; when it is full the
+ * oldest connection of the source holding the most slots is dropped, so a
+ * flood of silent connections never locks an operator out.
  *
  * Threads: each connection runs its own libssh event loop on its own thread
  * and never shares its session. Subsystem handlers run on that thread and
@@ -18,7 +22,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define LISTENER_MAX_CONNECTIONS 256
+#define LISTENER_MAX_CONNECTIONS 256 /* authenticated connections */
+#define LISTENER_MAX_PREAUTH 32      /* connections not yet authenticated */
+#define LISTENER_MAX_PREAUTH_PER_SOURCE 8
+/* Threads of connections on their way out (dropped, closing) are bounded
+ * too: past this many in all, new connections are refused. */
+#define LISTENER_MAX_THREADS (LISTENER_MAX_CONNECTIONS + 2 * LISTENER_MAX_PREAUTH)
 #define LISTENER_MAX_CHANNELS 64
 #define LISTENER_MAX_AUTH_TRIES 3
 #define LISTENER_AUTH_TIMEOUT_MS 10000

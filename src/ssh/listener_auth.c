@@ -71,6 +71,8 @@ int on_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
         admission_auth_failed(c, "publickey", "bad signature");
         return SSH_AUTH_DENIED;
     }
+    if (!admission_authenticated(c))
+        return SSH_AUTH_DENIED;
     c->authenticated = true;
     snprintf(c->key_fp, sizeof c->key_fp, "%s", fp);
     log_info("conn %u from %s: authenticated with %s", c->id, c->peer, fp);
