@@ -185,6 +185,51 @@ def test_unlisted_ed25519_key_refused_until_listed(agent, tmp_path):
     assert json.loads(r.stdout)["ok"] is True
 
 
+def rewrite_client_key(agent, options):
+    """The agent's authorized_keys: the test client's key behind options."""
+    with open(agent.client_key + ".pub") as f:
+        pub = f.read().strip()
+    with open(os.path.join(agent.etc, "authorized_keys"), "w") as out:
+        out.write(f"# written by the test\n{options} {pub}\n")
+
+
+def ping_from(agent, source):
+    argv = ssh_base(agent, agent.client_key) + ["-b", source, "claude@127.0.0.1", "-s",
+                                                "convocate-agent-rpc"]
+    return run(argv, PING)
+
+
+def test_from_option_is_honoured(agent):
+    rewrite_client_key(agent, 'from="127.0.0.2,10.0.0.0/8"')
+    r = ping_from(agent, "127.0.0.2")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ok"] is True
+    r = ping_from(agent, "127.0.0.3")
+    assert r.returncode == 255
+    assert b"Permission denied (publickey)" in r.stderr
+    assert r.stdout == b""
+    assert "is not allowed from 127.0.0.3 (its from= option)" in agent.log()
+    # Wildcards and negation, as sshd reads them.
+    rewrite_client_key(agent, 'from="127.0.0.*,!127.0.0.3"')
+    assert ping_from(agent, "127.0.0.4").returncode == 0
+    assert ping_from(agent, "127.0.0.3").returncode == 255
+
+
+@pytest.mark.parametrize("options,named", [
+    ('command="/bin/true"', '"command"'),
+    ("restrict", '"restrict"'),
+    ('from="127.0.0.1",no-pty', '"no-pty"'),
+    ('from="10.0.0.1/8"', "not a valid address"),
+])
+def test_other_options_refuse_the_key(agent, options, named):
+    rewrite_client_key(agent, options)
+    r = agent.rpc_raw(PING)
+    assert r.returncode == 255
+    assert b"Permission denied (publickey)" in r.stderr
+    line = [ln for ln in agent.log().splitlines() if "authorized_keys:2:" in ln]
+    assert line and named in line[-1] and "key refused" in line[-1], agent.log()
+
+
 def test_more_than_three_auth_attempts_refused(agent):
     good = paramiko.Ed25519Key.from_private_key_file(agent.client_key)
     # Two failures, then the good key: still allowed.
