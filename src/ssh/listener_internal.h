@@ -69,6 +69,7 @@ struct lchan {
     bool sent_close;      /* we sent EOF and CLOSE */
     bool closed_notified; /* handler->closed has run */
     int jobs;             /* jobs started and not yet done */
+    size_t held_input;    /* what lchan_hold_input() recorded for it */
     int watch_fd;
     short watch_events;
     char name[96];
@@ -103,7 +104,8 @@ struct lconn {
     lchan *chans;
     size_t nchans;
     unsigned next_chan_id;
-    job *completed; /* jobs whose work has finished, newest first */
+    size_t held_input; /* sum of its channels' held_input */
+    job *completed;    /* jobs whose work has finished, newest first */
     int jobs;
     lconn *next; /* in the listener's list */
 };

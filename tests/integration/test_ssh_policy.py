@@ -467,6 +467,78 @@ def test_request_line_just_under_1mib_is_handled(agent):
     assert json.loads(r.stdout)["ok"] is True
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def read_all(chan, timeout=30):
+    chan.settimeout(timeout)
+    out = b""
+    try:
+        while True:
+            data = chan.recv(65536)
+            if not data:
+                return out
+            out += data
+    except OSError:
+        return out
+
+
+def test_unfinished_requests_are_capped_per_connection(agent):
+    """64 channels each sending a 1 MiB line without its newline: the
+    connection may hold 4 MiB of unfinished requests in all; the channel that
+    would pass that gets an error and is closed, the agent's memory stays
+    bounded, and the connection goes on serving."""
+    assert agent.rpc("ping")["ok"] is True
+    before = rss_kib(agent.proc.pid)
+    t = authed_transport(agent)
+    try:
+        chans = []
+        for _ in range(64):
+            chan = t.open_session()
+            chan.invoke_subsystem("convocate-agent-rpc")
+            try:
+                chan.sendall(b"x" * MIB)
+            except OSError:
+                pass  # refused and closed while we were still writing
+            chans.append(chan)
+        grown = rss_kib(agent.proc.pid) - before
+        refused = 0
+        for chan in chans:
+            chan.settimeout(0.2)
+            try:
+                out = chan.recv(4096)
+            except OSError:  # still open and waiting: one of the held ones
+                continue
+            if b"limit per connection" in out:
+                refused += 1
+                assert json.loads(out + read_all(chan))["ok"] is False
+        assert refused >= 58, f"only {refused} of 64 channels were refused"
+        assert grown < 32 * 1024, f"the agent grew by {grown} KiB"
+        # The same connection answers a request again once a held channel
+        # is closed (its close reaches the agent after our next request may).
+        for chan in chans:
+            chan.close()
+        answers = []
+
+        def pinged():
+            ping = t.open_session()
+            ping.invoke_subsystem("convocate-agent-rpc")
+            ping.sendall(PING)
+            ping.shutdown_write()
+            answers.append(json.loads(read_all(ping)))
+            return answers[-1]["ok"]
+        wait_until(pinged, 10, "a ping on the same connection", detail=lambda: answers[-1])
+    finally:
+        t.close()
+    assert "limit 4194304 per connection" in agent.log()
+    assert agent.rpc("ping")["ok"] is True
+
+
 def test_request_without_newline_is_handled_at_eof(agent):
     r = agent.rpc_raw(PING.rstrip(b"\n"))
     assert r.returncode == 0, r.stderr
