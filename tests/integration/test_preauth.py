@@ -203,3 +203,43 @@ def test_silent_flood_never_locks_an_operator_out(agent):
     # Nothing is logged per refused or dropped connection.
     assert log.count("key exchange") <= lines
     assert "dropped, oldest first" in log
+
+
+def test_authenticated_connections_have_their_own_cap(agent):
+    """256 authenticated connections do not touch the pre-auth pool, and the
+    257th is refused after its authentication, until one of them goes."""
+    import paramiko
+    key = paramiko.Ed25519Key.from_private_key_file(agent.client_key)
+
+    def authenticated():
+        t = paramiko.Transport(socket.create_connection(("127.0.0.1", agent.port), timeout=10))
+        t.start_client(timeout=30)
+        try:
+            t.auth_publickey("claude", key)
+        except paramiko.SSHException:
+            pass
+        return t
+
+    held = []
+    try:
+        for _ in range(256):
+            held.append(authenticated())
+            assert held[-1].is_authenticated(), agent.log()[-2000:]
+        # Unauthenticated newcomers still have their pool.
+        s = silent(agent, "127.0.0.60")
+        assert first_bytes(s).startswith(b"SSH-2.0")
+        s.close()
+        extra = authenticated()
+        assert not extra.is_authenticated(), "a 257th authenticated connection was let in"
+        extra.close()
+        held.pop(0).close()
+
+        def got_in():
+            held.append(authenticated())
+            return held[-1].is_authenticated()
+        wait_until(got_in, 15, "a freed authenticated slot to be taken")
+    finally:
+        for t in held:
+            t.close()
+    wait_until(lambda: "refused after authentication (256 authenticated connections already "
+               "open)" in agent.log(), 15, "the refusal in the summary line", detail=agent.log)
