@@ -146,6 +146,13 @@ static void accept_one(listener *l)
     }
 }
 
+static void drain_pipe(int fd)
+{
+    char sink[64];
+    while (read(fd, sink, sizeof sink) > 0)
+        ;
+}
+
 /* Asks every connection to wind down and waits until all are gone. */
 static void stop_connections(listener *l)
 {
@@ -167,10 +174,11 @@ static void stop_connections(listener *l)
 int listener_run(listener *l)
 {
     int rc = 0;
-    struct pollfd p[2] = {{.fd = l->listen_fd, .events = POLLIN},
-                          {.fd = l->stop_pipe[0], .events = POLLIN}};
+    struct pollfd p[3] = {{.fd = l->listen_fd, .events = POLLIN},
+                          {.fd = l->stop_pipe[0], .events = POLLIN},
+                          {.fd = l->summary_pipe[0], .events = POLLIN}};
     for (;;) {
-        if (poll(p, 2, admission_flush_summary(l)) < 0) {
+        if (poll(p, 3, admission_flush_summary(l)) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("poll: %s", strerror(errno));
@@ -179,6 +187,8 @@ int listener_run(listener *l)
         }
         if (p[1].revents != 0)
             break;
+        if (p[2].revents != 0)
+            drain_pipe(l->summary_pipe[0]);
         if (p[0].revents & POLLIN)
             accept_one(l);
     }
@@ -273,6 +283,7 @@ enum listener_error listener_open(listener **out, const listener_config *cfg, ch
     }
     l->cfg = *cfg;
     l->listen_fd = l->stop_pipe[0] = l->stop_pipe[1] = -1;
+    l->summary_pipe[0] = l->summary_pipe[1] = -1;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->idle, NULL);
     ssh_init();
@@ -282,7 +293,8 @@ enum listener_error listener_open(listener **out, const listener_config *cfg, ch
     }
     if (bind_policy(l, host_key, err, errlen) < 0)
         goto fail;
-    if (pipe2(l->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+    if (pipe2(l->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+        pipe2(l->summary_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         goto fail;
     }
@@ -305,6 +317,8 @@ void listener_free(listener *l)
     close_fd(&l->listen_fd);
     close_fd(&l->stop_pipe[0]);
     close_fd(&l->stop_pipe[1]);
+    close_fd(&l->summary_pipe[0]);
+    close_fd(&l->summary_pipe[1]);
     if (l->bind != NULL)
         ssh_bind_free(l->bind);
     pthread_mutex_destroy(&l->mu);

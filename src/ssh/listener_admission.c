@@ -52,6 +52,14 @@ static int append_count(char *out, size_t size, unsigned long count, int i)
     return snprintf(out, size, " %lu %s;", count, what);
 }
 
+static bool budget_pending(const listener *l)
+{
+    for (int i = 0; i < BUDGET_EVENTS; i++)
+        if (l->budget_counts[i] != 0)
+            return true;
+    return false;
+}
+
 /* Writes the summary of the counts held (mu held) and restarts them. */
 static void budget_summary(listener *l, char *line, size_t size)
 {
@@ -64,21 +72,16 @@ static void budget_summary(listener *l, char *line, size_t size)
     }
 }
 
-static bool budget_pending(const listener *l)
-{
-    for (int i = 0; i < BUDGET_EVENTS; i++)
-        if (l->budget_counts[i] != 0)
-            return true;
-    return false;
-}
-
 /* Counts one event. The first of an interval is logged at once; the rest
- * wait for admission_flush_summary() at the interval's end. */
+ * wait for admission_flush_summary() at the interval's end. The accept loop
+ * may be asleep without a deadline when the first of them comes (nothing
+ * was held), so it is woken to take one. */
 static void budget_note(listener *l, enum budget_event ev, const char *ip)
 {
     char line[768];
     unsigned long held;
     pthread_mutex_lock(&l->mu);
+    bool was_idle = !budget_pending(l);
     l->budget_counts[ev]++;
     snprintf(l->budget_latest, sizeof l->budget_latest, "%s", ip);
     bool due = ratelimit_pass(&l->budget_log, monotonic_ms(), RATELIMIT_DEFAULT_MS, &held);
@@ -87,6 +90,8 @@ static void budget_note(listener *l, enum budget_event ev, const char *ip)
     pthread_mutex_unlock(&l->mu);
     if (due)
         log_warn("%s", line);
+    else if (was_idle && write(l->summary_pipe[1], "", 1) < 0)
+        log_debug("pre-auth summary: wake: %s", strerror(errno)); /* full: already woken */
 }
 
 int admission_flush_summary(listener *l)

@@ -115,6 +115,7 @@ struct listener {
     ssh_bind bind;
     int listen_fd;
     int stop_pipe[2];
+    int summary_pipe[2]; /* wakes the accept loop when a summary line is held */
     pthread_mutex_t mu;
     pthread_cond_t idle;
     lconn *conns;

@@ -11,7 +11,7 @@ import pytest
 from paramiko.common import cMSG_CHANNEL_REQUEST
 from paramiko.message import Message
 
-from lib.common import AGENT_BIN, free_port, make_client_key
+from lib.common import AGENT_BIN, SANITIZED, free_port, make_client_key
 from lib.wait import wait_until
 
 PING = b'{"op":"ping","params":null}\n'
@@ -573,7 +573,8 @@ def test_unfinished_requests_are_capped_per_connection(agent):
                 assert json.loads(out + read_all(chan))["ok"] is False
         print(f"refused {refused} of 64; the agent grew by {grown} KiB")
         assert refused >= 58, f"only {refused} of 64 channels were refused"
-        assert grown < 32 * 1024, f"the agent grew by {grown} KiB"
+        if not SANITIZED:  # ASan's quarantine keeps freed memory resident
+            assert grown < 32 * 1024, f"the agent grew by {grown} KiB"
         # The same connection answers a request again once a held channel
         # is closed (its close reaches the agent after our next request may).
         for chan in chans:
