@@ -57,7 +57,10 @@ typedef struct {
 
 static void *attach_open(lchan *ch, void *app)
 {
-    (void)ch;
+    /* Its header and keystroke buffers count against the connection's
+     * input budget. */
+    if (lchan_hold_input(ch, ATTACH_HEADER_MAX + RELAY_BUF) < 0)
+        return NULL;
     attach_chan *st = calloc(1, sizeof *st);
     if (st == NULL)
         return NULL;

@@ -46,11 +46,15 @@ static void *rpc_open(lchan *ch, void *app)
     return st;
 }
 
+/* What is read after the request (the client may go on writing) is read
+ * and dropped, so it never waits in libssh's buffers. */
+#define RPC_DISCARD_ROOM 65536
+
 static size_t rpc_room(void *state)
 {
     rpc_chan *st = state;
     /* One byte past the limit tells "too long" from "exactly 1 MiB". */
-    return st->phase == RPC_READING ? (size_t)RPC_MAX_LINE + 1 - st->used : 0;
+    return st->phase == RPC_READING ? (size_t)RPC_MAX_LINE + 1 - st->used : RPC_DISCARD_ROOM;
 }
 
 static void rpc_work(void *arg)
@@ -83,7 +87,9 @@ static void rpc_start(lchan *ch, rpc_chan *st)
     }
 }
 
-static int rpc_reserve(rpc_chan *st, size_t need)
+/* Grows the line buffer: -1 out of memory, -2 over the connection's
+ * budget of held input (lchan_hold_input). */
+static int rpc_reserve(lchan *ch, rpc_chan *st, size_t need)
 {
     if (need <= st->cap)
         return 0;
@@ -92,6 +98,8 @@ static int rpc_reserve(rpc_chan *st, size_t need)
         cap *= 2;
     if (cap > (size_t)RPC_MAX_LINE + 1)
         cap = (size_t)RPC_MAX_LINE + 1;
+    if (lchan_hold_input(ch, cap) < 0)
+        return -2;
     char *grown = realloc(st->line, cap);
     if (grown == NULL)
         return -1;
@@ -100,12 +108,29 @@ static int rpc_reserve(rpc_chan *st, size_t need)
     return 0;
 }
 
+static void rpc_refuse(lchan *ch, rpc_chan *st, const char *why)
+{
+    st->phase = RPC_DONE;
+    lchan_reply_and_close(ch, rpc_response_error(why));
+}
+
 static void rpc_input(lchan *ch, const void *buf, size_t len, void *state)
 {
     rpc_chan *st = state;
-    if (rpc_reserve(st, st->used + len) < 0) {
-        st->phase = RPC_DONE;
-        lchan_reply_and_close(ch, rpc_response_error("agent out of memory"));
+    if (st->phase != RPC_READING)
+        return; /* after the request line: dropped */
+    int rc = rpc_reserve(ch, st, st->used + len);
+    if (rc == -2) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "request refused: this connection's channels would hold over %d bytes of "
+                 "unfinished requests (the limit per connection); finish or close them first",
+                 LISTENER_MAX_HELD_INPUT);
+        rpc_refuse(ch, st, msg);
+        return;
+    }
+    if (rc < 0) {
+        rpc_refuse(ch, st, "agent out of memory");
         return;
     }
     memcpy(st->line + st->used, buf, len);

@@ -167,6 +167,9 @@ static void *chan_open(lchan *ch, void *app)
                  lchan_key_fingerprint(ch), why);
         return NULL;
     }
+    /* The line buffer counts against the connection's input budget. */
+    if (lchan_hold_input(ch, STATUS_LINE_MAX + 1) < 0)
+        return NULL;
     status_chan *sc = calloc(1, sizeof *sc);
     if (sc == NULL || (sc->buf = malloc(STATUS_LINE_MAX + 1)) == NULL) {
         free(sc);

@@ -5,8 +5,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/addr_pattern.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "ssh/auth_options.h"
 #include "ssh/keys.h"
 
 #define ED25519_TYPE "ssh-ed25519"
@@ -67,32 +69,61 @@ static const char *skip_options(const char *p)
     return quoted ? NULL : p;
 }
 
-static int append_key(authorized_keys *ak, ssh_key key)
+static int append_key(authorized_keys *ak, ssh_key key, char *from)
 {
     ssh_key *grown = realloc(ak->keys, (ak->count + 1) * sizeof *grown);
     if (grown == NULL)
         return -1;
     ak->keys = grown;
-    ak->keys[ak->count++] = key;
+    char **grown_from = realloc(ak->from, (ak->count + 1) * sizeof *grown_from);
+    if (grown_from == NULL)
+        return -1;
+    ak->from = grown_from;
+    ak->keys[ak->count] = key;
+    ak->from[ak->count] = from;
+    ak->count++;
     return 0;
 }
 
-/* Parses one line; adds its key when it is a valid ed25519 entry. Returns -1
- * only on allocation failure; malformed or foreign lines are logged. */
+/* The options field [opts, end): 0 with *from set (or NULL), 1 when the
+ * line's key is refused (logged), -1 when out of memory. */
+static int line_options(const char *path, int lineno, const char *opts, const char *end,
+                        char **from)
+{
+    char why[256];
+    *from = NULL;
+    if (opts == NULL)
+        return 0;
+    switch (auth_options_parse(opts, (size_t)(end - opts), from, why, sizeof why)) {
+    case AUTH_OPTIONS_OK:
+        return 0;
+    case AUTH_OPTIONS_REFUSED:
+        log_warn("%s:%d: %s; key refused", path, lineno, why);
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+/* Parses one line; adds its key when it is a valid ed25519 entry whose
+ * options we honour. Returns -1 only on allocation failure; malformed,
+ * foreign or refused lines are logged. */
 static int parse_line(const char *path, int lineno, const char *line, authorized_keys *ak)
 {
     char type[128];
-    char *blob = NULL;
+    char *blob = NULL, *from = NULL;
     ssh_key key = NULL;
     int rc = 0;
 
-    const char *p = skip_spaces(line);
+    const char *p = skip_spaces(line), *opts = NULL, *opts_end = NULL;
     if (*p == '\0' || *p == '#')
         return 0;
     const char *after = take_token(p, type, sizeof type);
     if (after == NULL || !looks_like_key_type(type)) {
-        p = skip_options(p);
-        if (p == NULL || (after = take_token(skip_spaces(p), type, sizeof type)) == NULL) {
+        opts = p;
+        opts_end = skip_options(p);
+        if (opts_end == NULL ||
+            (after = take_token(skip_spaces(opts_end), type, sizeof type)) == NULL) {
             log_warn("%s:%d: malformed entry ignored", path, lineno);
             return 0;
         }
@@ -101,9 +132,14 @@ static int parse_line(const char *path, int lineno, const char *line, authorized
         log_info("%s:%d: %s key ignored (only ssh-ed25519 is accepted)", path, lineno, type);
         return 0;
     }
+    int opt = line_options(path, lineno, opts, opts_end, &from);
+    if (opt != 0)
+        return opt < 0 ? -1 : 0;
     blob = malloc(KEY_TOKEN_MAX);
-    if (blob == NULL)
-        return -1;
+    if (blob == NULL) {
+        rc = -1;
+        goto out;
+    }
     if (take_token(skip_spaces(after), blob, KEY_TOKEN_MAX) == NULL || blob[0] == '\0' ||
         ssh_pki_import_pubkey_base64(blob, SSH_KEYTYPE_ED25519, &key) != SSH_OK ||
         ssh_key_type(key) != SSH_KEYTYPE_ED25519) {
@@ -115,13 +151,15 @@ static int parse_line(const char *path, int lineno, const char *line, authorized
                  AUTH_KEYS_MAX_ENTRIES);
         goto out;
     }
-    if (append_key(ak, key) < 0) {
+    if (append_key(ak, key, from) < 0) {
         rc = -1;
         goto out;
     }
-    key = NULL; /* now owned by ak */
+    key = NULL; /* now owned by ak, and from with it */
+    from = NULL;
 out:
     ssh_key_free(key);
+    free(from);
     free(blob);
     return rc;
 }
@@ -165,21 +203,33 @@ int authorized_keys_load(const char *path, authorized_keys *out, char *err, size
 
 void authorized_keys_clear(authorized_keys *ak)
 {
-    for (size_t i = 0; i < ak->count; i++)
+    for (size_t i = 0; i < ak->count; i++) {
         ssh_key_free(ak->keys[i]);
+        free(ak->from[i]);
+    }
     free(ak->keys);
+    free(ak->from);
     ak->keys = NULL;
+    ak->from = NULL;
     ak->count = 0;
 }
 
-bool authorized_keys_match(const authorized_keys *ak, const ssh_key offered)
+enum auth_keys_verdict authorized_keys_check(const authorized_keys *ak, const ssh_key offered,
+                                             const char *ip)
 {
+    enum auth_keys_verdict verdict = AUTH_KEYS_NOT_LISTED;
     if (offered == NULL || ssh_key_type(offered) != SSH_KEYTYPE_ED25519)
-        return false;
-    for (size_t i = 0; i < ak->count; i++)
-        if (ssh_key_cmp(ak->keys[i], offered, SSH_KEY_CMP_PUBLIC) == 0)
-            return true;
-    return false;
+        return verdict;
+    /* A key may be listed more than once: any entry that allows the
+     * source lets it in. */
+    for (size_t i = 0; i < ak->count; i++) {
+        if (ssh_key_cmp(ak->keys[i], offered, SSH_KEY_CMP_PUBLIC) != 0)
+            continue;
+        if (ak->from[i] == NULL || (ip != NULL && addr_pattern_match(ak->from[i], ip)))
+            return AUTH_KEYS_ALLOWED;
+        verdict = AUTH_KEYS_WRONG_SOURCE;
+    }
+    return verdict;
 }
 
 int key_fingerprint_sha256(const ssh_key key, char out[FINGERPRINT_LEN])

@@ -41,29 +41,36 @@ void listener_forget(listener *l, lconn *c)
         }
     }
     l->nconns--;
+    admission_leave(l, c);
     pthread_cond_broadcast(&l->idle);
     pthread_mutex_unlock(&l->mu);
 }
 
 /* ---------- accepting ---------- */
 
-static void format_peer(const struct sockaddr_storage *ss, char *out, size_t size)
+/* The source address alone (an IPv4 peer on a dual-stack socket written as
+ * IPv4, so budgets and from= patterns see one spelling) and "ip:port". */
+static void format_peer(const struct sockaddr_storage *ss, char *ip, size_t ipsize, char *out,
+                        size_t size)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
+    snprintf(ip, ipsize, "?");
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+        inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t)ipsize);
         port = ntohs(sin->sin_port);
     } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+            inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ip, (socklen_t)ipsize);
+        else
+            inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)ipsize);
         port = ntohs(sin6->sin6_port);
     }
-    snprintf(out, size, "%s:%d", host, port);
+    snprintf(out, size, "%s:%d", ip, port);
 }
 
-static lconn *connection_new(listener *l, int fd, const char *peer)
+static lconn *connection_new(listener *l, int fd, const char *ip, const char *peer)
 {
     lconn *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -72,6 +79,7 @@ static lconn *connection_new(listener *l, int fd, const char *peer)
     c->fd = fd;
     c->wake[0] = c->wake[1] = -1;
     admission_start(c);
+    snprintf(c->ip, sizeof c->ip, "%s", ip);
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     if (pipe2(c->wake, O_CLOEXEC) < 0 || fcntl(c->wake[0], F_SETFL, O_NONBLOCK) < 0)
         goto fail;
@@ -106,9 +114,9 @@ static void accept_one(listener *l)
         }
         return;
     }
-    char who[INET6_ADDRSTRLEN + 8];
-    format_peer(&peer, who, sizeof who);
-    if (!admission_accept(l, who)) {
+    char ip[INET6_ADDRSTRLEN], who[INET6_ADDRSTRLEN + 8];
+    format_peer(&peer, ip, sizeof ip, who, sizeof who);
+    if (!admission_accept(l, ip)) {
         close(fd);
         return;
     }
@@ -117,7 +125,7 @@ static void accept_one(listener *l)
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
         log_debug("TCP_NODELAY: %s", strerror(errno));
-    lconn *c = connection_new(l, fd, who);
+    lconn *c = connection_new(l, fd, ip, who);
     if (c == NULL) {
         close(fd);
         return;
@@ -127,6 +135,7 @@ static void accept_one(listener *l)
     c->next = l->conns;
     l->conns = c;
     l->nconns++;
+    admission_enter(l, c);
     pthread_mutex_unlock(&l->mu);
 
     int rc = start_detached_thread(connection_thread, c);
@@ -135,6 +144,13 @@ static void accept_one(listener *l)
         listener_forget(l, c);
         connection_free(c);
     }
+}
+
+static void drain_pipe(int fd)
+{
+    char sink[64];
+    while (read(fd, sink, sizeof sink) > 0)
+        ;
 }
 
 /* Asks every connection to wind down and waits until all are gone. */
@@ -158,10 +174,11 @@ static void stop_connections(listener *l)
 int listener_run(listener *l)
 {
     int rc = 0;
-    struct pollfd p[2] = {{.fd = l->listen_fd, .events = POLLIN},
-                          {.fd = l->stop_pipe[0], .events = POLLIN}};
+    struct pollfd p[3] = {{.fd = l->listen_fd, .events = POLLIN},
+                          {.fd = l->stop_pipe[0], .events = POLLIN},
+                          {.fd = l->summary_pipe[0], .events = POLLIN}};
     for (;;) {
-        if (poll(p, 2, -1) < 0) {
+        if (poll(p, 3, admission_flush_summary(l)) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("poll: %s", strerror(errno));
@@ -170,6 +187,8 @@ int listener_run(listener *l)
         }
         if (p[1].revents != 0)
             break;
+        if (p[2].revents != 0)
+            drain_pipe(l->summary_pipe[0]);
         if (p[0].revents & POLLIN)
             accept_one(l);
     }
@@ -264,6 +283,7 @@ enum listener_error listener_open(listener **out, const listener_config *cfg, ch
     }
     l->cfg = *cfg;
     l->listen_fd = l->stop_pipe[0] = l->stop_pipe[1] = -1;
+    l->summary_pipe[0] = l->summary_pipe[1] = -1;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->idle, NULL);
     ssh_init();
@@ -273,7 +293,8 @@ enum listener_error listener_open(listener **out, const listener_config *cfg, ch
     }
     if (bind_policy(l, host_key, err, errlen) < 0)
         goto fail;
-    if (pipe2(l->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+    if (pipe2(l->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+        pipe2(l->summary_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         goto fail;
     }
@@ -296,6 +317,8 @@ void listener_free(listener *l)
     close_fd(&l->listen_fd);
     close_fd(&l->stop_pipe[0]);
     close_fd(&l->stop_pipe[1]);
+    close_fd(&l->summary_pipe[0]);
+    close_fd(&l->summary_pipe[1]);
     if (l->bind != NULL)
         ssh_bind_free(l->bind);
     pthread_mutex_destroy(&l->mu);

@@ -6,7 +6,11 @@
  * every connection; auth within 10 s and at most 3 failed attempts; only
  * `session` channels, at most 64 per connection; on them only a `subsystem`
  * request naming one of the configured subsystems; every other channel type,
- * channel request and global request is refused; at most 256 connections.
+ * channel request and global request is refused; at most 256 authenticated
+ * connections. Connections that have not authenticated yet live in a
+ * separate pool of 32, at most 8 per source address; when it is full the
+ * oldest connection of the source holding the most slots is dropped, so a
+ * flood of silent connections never locks an operator out.
  *
  * Threads: each connection runs its own libssh event loop on its own thread
  * and never shares its session. Subsystem handlers run on that thread and
@@ -18,8 +22,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define LISTENER_MAX_CONNECTIONS 256
+#define LISTENER_MAX_CONNECTIONS 256 /* authenticated connections */
+#define LISTENER_MAX_PREAUTH 32      /* connections not yet authenticated */
+#define LISTENER_MAX_PREAUTH_PER_SOURCE 8
+/* Threads of connections on their way out (dropped, closing) are bounded
+ * too: past this many in all, new connections are refused. */
+#define LISTENER_MAX_THREADS (LISTENER_MAX_CONNECTIONS + 2 * LISTENER_MAX_PREAUTH)
 #define LISTENER_MAX_CHANNELS 64
+/* Client input the handlers of one connection may hold at once, across its
+ * channels (a request line being read, a relay's buffer): without it,
+ * 64 channels x 1 MiB lines x 256 connections is 16 GiB. */
+#define LISTENER_MAX_HELD_INPUT (4 * 1024 * 1024)
 #define LISTENER_MAX_AUTH_TRIES 3
 #define LISTENER_AUTH_TIMEOUT_MS 10000
 
@@ -99,6 +112,13 @@ int lchan_write(lchan *ch, const void *buf, size_t len);
 size_t lchan_pending(const lchan *ch);
 /* Bytes the client's window accepts now beyond what is queued. */
 size_t lchan_writable(const lchan *ch);
+/* Declares that ch's handler now holds `bytes` of client input in all (an
+ * absolute figure: call it again as the buffer grows or shrinks). Returns 0,
+ * or -1 (nothing recorded) when the connection's channels would then hold
+ * more than LISTENER_MAX_HELD_INPUT: the handler then answers with an error
+ * and closes the channel, and the connection goes on. Released with the
+ * channel. */
+int lchan_hold_input(lchan *ch, size_t bytes);
 /* Sends EOF and closes the channel once the queue has drained. */
 void lchan_close(lchan *ch);
 /* Queues line (malloc'd; taken over and freed; NULL queues nothing), then

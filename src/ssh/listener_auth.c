@@ -61,7 +61,16 @@ int on_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
     if (admission_auth_spent(c))
         return SSH_AUTH_DENIED;
     key_fingerprint_sha256(key, fp);
-    if (!authorized_keys_match(&c->keys, key)) {
+    switch (authorized_keys_check(&c->keys, key, c->ip)) {
+    case AUTH_KEYS_ALLOWED:
+        break;
+    case AUTH_KEYS_WRONG_SOURCE: {
+        char detail[FINGERPRINT_LEN + INET6_ADDRSTRLEN + 64];
+        snprintf(detail, sizeof detail, "%s is not allowed from %s (its from= option)", fp, c->ip);
+        admission_auth_failed(c, "publickey", detail);
+        return SSH_AUTH_DENIED;
+    }
+    default:
         admission_auth_failed(c, "publickey", fp);
         return SSH_AUTH_DENIED;
     }
@@ -71,6 +80,8 @@ int on_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
         admission_auth_failed(c, "publickey", "bad signature");
         return SSH_AUTH_DENIED;
     }
+    if (!admission_authenticated(c))
+        return SSH_AUTH_DENIED;
     c->authenticated = true;
     snprintf(c->key_fp, sizeof c->key_fp, "%s", fp);
     log_info("conn %u from %s: authenticated with %s", c->id, c->peer, fp);

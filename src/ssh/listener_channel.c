@@ -38,6 +38,21 @@ size_t lchan_writable(const lchan *ch)
     return window > pending ? window - pending : 0;
 }
 
+int lchan_hold_input(lchan *ch, size_t bytes)
+{
+    lconn *c = ch->conn;
+    size_t others = c->held_input - ch->held_input;
+    if (bytes > LISTENER_MAX_HELD_INPUT - others) {
+        log_info("%s: %zu bytes of unfinished input refused: its connection already holds %zu "
+                 "(limit %d per connection)",
+                 ch->name, bytes, others, LISTENER_MAX_HELD_INPUT);
+        return -1;
+    }
+    c->held_input = others + bytes;
+    ch->held_input = bytes;
+    return 0;
+}
+
 void lchan_close(lchan *ch)
 {
     ch->want_close = true;
@@ -185,6 +200,8 @@ void channel_round(lconn *c, lchan *ch)
 
 void channel_release(lchan *ch)
 {
+    ch->conn->held_input -= ch->held_input;
+    ch->held_input = 0;
     if (ch->sub != NULL)
         ch->sub->handler.release(ch->state);
     lchan_watch_fd(ch, -1, 0);

@@ -131,8 +131,9 @@ static int connection_setup(lconn *c)
     ssh_set_message_callback(c->session, on_other_message, c);
     ssh_set_auth_methods(c->session, SSH_AUTH_METHOD_PUBLICKEY);
     if (ssh_handle_key_exchange(c->session) != SSH_OK) {
-        log_info("conn %u from %s: key exchange failed: %s", c->id, c->peer,
-                 ssh_get_error(c->session));
+        /* Counted, not logged one by one (not even verbosely): a flood
+         * of silent connections ends here, and must not flood the log. */
+        admission_key_exchange_failed(c);
         return -1;
     }
     /* From here on libssh must never block the loop: writes queue and go
@@ -180,7 +181,8 @@ void *connection_thread(void *arg)
         atomic_store(&c->in_loop, true);
         connection_loop(c);
         connection_drain(c);
-        log_debug("conn %u from %s: closed", c->id, c->peer);
+        if (!atomic_load(&c->dropped))
+            log_debug("conn %u from %s: closed", c->id, c->peer);
     }
     listener_forget(l, c);
     connection_free(c);

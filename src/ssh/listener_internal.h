@@ -21,6 +21,7 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 
+#include "common/ratelimit.h"
 #include "ssh/keys.h"
 #include "ssh/listener.h"
 
@@ -31,6 +32,17 @@
 #define LINGER_MS 1000 /* how long a closing connection waits for the peer to go */
 
 typedef struct lconn lconn;
+
+/* What the pre-auth budget counts for its summary log line. */
+enum budget_event {
+    BUDGET_SOURCE_FULL,  /* refused: the source holds its share of the pool */
+    BUDGET_DROPPED,      /* dropped: the pool was full, oldest went first */
+    BUDGET_THREADS_FULL, /* refused: the listener is at its thread cap */
+    BUDGET_AUTHED_FULL,  /* authenticated, but every authenticated slot is taken */
+    BUDGET_KEX_FAILED,   /* ended in (or by the timeout of) the key exchange */
+    BUDGET_TIMED_OUT,    /* no authentication within LISTENER_AUTH_TIMEOUT_MS */
+    BUDGET_EVENTS
+};
 
 /* A slow piece of work for a channel, run on its own thread. */
 typedef struct job {
@@ -57,6 +69,7 @@ struct lchan {
     bool sent_close;      /* we sent EOF and CLOSE */
     bool closed_notified; /* handler->closed has run */
     int jobs;             /* jobs started and not yet done */
+    size_t held_input;    /* what lchan_hold_input() recorded for it */
     int watch_fd;
     short watch_events;
     char name[96];
@@ -67,7 +80,8 @@ struct lconn {
     listener *l;
     unsigned id;
     int fd;
-    char peer[INET6_ADDRSTRLEN + 8];
+    char ip[INET6_ADDRSTRLEN];       /* the source address alone, IPv4 unmapped */
+    char peer[INET6_ADDRSTRLEN + 8]; /* "ip:port" for log lines */
     ssh_session session;
     ssh_event event;
     struct ssh_server_callbacks_struct server_cb;
@@ -78,13 +92,20 @@ struct lconn {
     int auth_requests;
     int auth_failures;
     int64_t started_ms;
+    /* Budget slots, under the listener's mu: the connection holds one of
+     * the pre-auth pool until it authenticates (then one of the
+     * authenticated cap) or is dropped. */
+    bool holds_preauth;
+    bool holds_authed;
+    atomic_bool dropped; /* evicted from the pre-auth pool: end quietly */
     atomic_bool stop;
     atomic_bool in_loop;
     bool dying;
     lchan *chans;
     size_t nchans;
     unsigned next_chan_id;
-    job *completed; /* jobs whose work has finished, newest first */
+    size_t held_input; /* sum of its channels' held_input */
+    job *completed;    /* jobs whose work has finished, newest first */
     int jobs;
     lconn *next; /* in the listener's list */
 };
@@ -94,11 +115,19 @@ struct listener {
     ssh_bind bind;
     int listen_fd;
     int stop_pipe[2];
+    int summary_pipe[2]; /* wakes the accept loop when a summary line is held */
     pthread_mutex_t mu;
     pthread_cond_t idle;
     lconn *conns;
-    size_t nconns;
+    size_t nconns;   /* every connection with a thread, whatever its state */
+    size_t npreauth; /* connections holding a pre-auth slot */
+    size_t nauthed;  /* connections holding an authenticated slot */
     unsigned next_conn_id;
+    /* One summary line per interval for what the pre-auth budget refused,
+     * dropped or timed out: a flood must not flood the log. */
+    ratelimit budget_log;
+    unsigned long budget_counts[BUDGET_EVENTS];
+    char budget_latest[INET6_ADDRSTRLEN]; /* the source of the latest event */
 };
 
 /* listener.c */
@@ -106,9 +135,26 @@ void close_fd(int *fd);
 void listener_forget(listener *l, lconn *c);
 
 /* listener_admission.c */
-/* At accept, before any thread or libssh state is made: false (logged)
- * when the listener is full; the caller then closes the socket. */
-bool admission_accept(listener *l, const char *peer);
+/* At accept, before any thread or libssh state is made: false (counted
+ * in the summary) when the source holds its share of the pre-auth pool or
+ * the listener is at its thread cap; the caller then closes the socket.
+ * When the pool is full, its oldest connection from the busiest source is
+ * dropped to make room. */
+bool admission_accept(listener *l, const char *ip);
+/* The accepted connection takes its pre-auth slot (mu held). */
+void admission_enter(listener *l, lconn *c);
+/* The connection authenticated: it trades its pre-auth slot for one of the
+ * LISTENER_MAX_CONNECTIONS authenticated ones. False (logged) when those
+ * are all taken or the connection was dropped meanwhile. */
+bool admission_authenticated(lconn *c);
+/* The connection is going away: its slot is freed (mu held). */
+void admission_leave(listener *l, lconn *c);
+/* Logs the summary when its interval is over and counts are held; returns
+ * how long (ms) until it is due, or -1 when nothing is held. Called by the
+ * accept loop, which sleeps no longer than that. */
+int admission_flush_summary(listener *l);
+/* The key exchange failed: counted in the summary unless it was dropped. */
+void admission_key_exchange_failed(lconn *c);
 /* The connection's pre-auth clock starts (at accept). */
 void admission_start(lconn *c);
 /* Bounds libssh's blocking key exchange; before ssh_handle_key_exchange. */

@@ -87,6 +87,19 @@ static int on_window_change(ssh_session s, ssh_channel chan, int cols, int rows,
     return ch->sub->handler.window_change(ch, cols, rows, ch->state);
 }
 
+/* A "signal" request is refused. libssh 0.10 consumes it before any
+ * callback that could answer (no failure reply is sent even when the client
+ * asked for one, and want_reply is not passed on), so the refusal is the
+ * channel's close: a client waiting for a reply is answered by it instead
+ * of waiting forever. None of our subsystems has a process to signal. */
+static void refuse_signal(ssh_session s, ssh_channel chan, const char *signal, void *userdata)
+{
+    lchan *ch = userdata;
+    (void)s, (void)chan;
+    log_info("%s: signal %.32s refused; the channel is closed", ch->name, signal);
+    lchan_close(ch); /* no writes from inside libssh: the next round closes */
+}
+
 static void on_channel_close(ssh_session s, ssh_channel chan, void *userdata)
 {
     lchan *ch = userdata;
@@ -106,6 +119,7 @@ static void channel_callbacks_init(lchan *ch)
     ch->cb.channel_exec_request_function = refuse_exec;
     ch->cb.channel_env_request_function = refuse_env;
     ch->cb.channel_pty_window_change_function = on_window_change;
+    ch->cb.channel_signal_function = refuse_signal;
     ch->cb.channel_close_function = on_channel_close;
     ssh_callbacks_init(&ch->cb);
 }

@@ -11,7 +11,7 @@ import pytest
 from paramiko.common import cMSG_CHANNEL_REQUEST
 from paramiko.message import Message
 
-from lib.common import AGENT_BIN, free_port, make_client_key
+from lib.common import AGENT_BIN, SANITIZED, free_port, make_client_key
 from lib.wait import wait_until
 
 PING = b'{"op":"ping","params":null}\n'
@@ -185,6 +185,51 @@ def test_unlisted_ed25519_key_refused_until_listed(agent, tmp_path):
     assert json.loads(r.stdout)["ok"] is True
 
 
+def rewrite_client_key(agent, options):
+    """The agent's authorized_keys: the test client's key behind options."""
+    with open(agent.client_key + ".pub") as f:
+        pub = f.read().strip()
+    with open(os.path.join(agent.etc, "authorized_keys"), "w") as out:
+        out.write(f"# written by the test\n{options} {pub}\n")
+
+
+def ping_from(agent, source):
+    argv = ssh_base(agent, agent.client_key) + ["-b", source, "claude@127.0.0.1", "-s",
+                                                "convocate-agent-rpc"]
+    return run(argv, PING)
+
+
+def test_from_option_is_honoured(agent):
+    rewrite_client_key(agent, 'from="127.0.0.2,10.0.0.0/8"')
+    r = ping_from(agent, "127.0.0.2")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ok"] is True
+    r = ping_from(agent, "127.0.0.3")
+    assert r.returncode == 255
+    assert b"Permission denied (publickey)" in r.stderr
+    assert r.stdout == b""
+    assert "is not allowed from 127.0.0.3 (its from= option)" in agent.log()
+    # Wildcards and negation, as sshd reads them.
+    rewrite_client_key(agent, 'from="127.0.0.*,!127.0.0.3"')
+    assert ping_from(agent, "127.0.0.4").returncode == 0
+    assert ping_from(agent, "127.0.0.3").returncode == 255
+
+
+@pytest.mark.parametrize("options,named", [
+    ('command="/bin/true"', '"command"'),
+    ("restrict", '"restrict"'),
+    ('from="127.0.0.1",no-pty', '"no-pty"'),
+    ('from="10.0.0.1/8"', "not a valid address"),
+])
+def test_other_options_refuse_the_key(agent, options, named):
+    rewrite_client_key(agent, options)
+    r = agent.rpc_raw(PING)
+    assert r.returncode == 255
+    assert b"Permission denied (publickey)" in r.stderr
+    line = [ln for ln in agent.log().splitlines() if "authorized_keys:2:" in ln]
+    assert line and named in line[-1] and "key refused" in line[-1], agent.log()
+
+
 def test_more_than_three_auth_attempts_refused(agent):
     good = paramiko.Ed25519Key.from_private_key_file(agent.client_key)
     # Two failures, then the good key: still allowed.
@@ -245,7 +290,10 @@ def test_auth_must_finish_within_10s(agent):
         assert not t.is_active(), "connection still open 25 s after key exchange"
     finally:
         t.close()
-    assert "no authentication within 10 s" in agent.log()
+    # Counted in the pre-auth summary: logged at once, or at the end of the
+    # summary's 10 s interval when another pre-auth event came first.
+    wait_until(lambda: "timed out (no authentication within 10 s)" in agent.log(), 15,
+               "the timeout in the pre-auth summary", detail=agent.log)
 
 
 # ---------- channels and requests ----------
@@ -268,6 +316,57 @@ def test_channel_request_refused(agent, kind, fields):
         # The same connection still gets its own subsystem.
         good = t.open_session()
         assert channel_request(good, "subsystem", "convocate-agent-rpc") is True
+    finally:
+        t.close()
+
+
+def answered_within(chan, kind, fields, timeout):
+    """Sends a channel request with want_reply=1 and waits at most timeout s:
+    None when nothing came back, else True (success) or False (failure, or
+    the channel closed)."""
+    m = Message()
+    m.add_byte(cMSG_CHANNEL_REQUEST)
+    m.add_int(chan.remote_chanid)
+    m.add_string(kind)
+    m.add_boolean(True)
+    for f in fields:
+        m.add_string(f)
+    chan._event_pending()
+    chan.transport._send_user_message(m)
+    if not chan.event.wait(timeout):
+        return None
+    return bool(chan.event_ready)
+
+
+def test_signal_with_want_reply_is_answered(agent):
+    """libssh 0.10 swallows "signal" without a reply; the listener closes the
+    channel, so a client that asked for a reply is not left waiting."""
+    t = authed_transport(agent)
+    try:
+        chan = t.open_session()
+        assert channel_request(chan, "subsystem", "convocate-agent-rpc") is True
+        assert answered_within(chan, "signal", ("TERM",), 10) is False
+        # Other channels of the connection are unaffected.
+        good = t.open_session()
+        assert channel_request(good, "subsystem", "convocate-agent-rpc") is True
+        good.sendall(PING)
+        good.shutdown_write()
+        good.settimeout(30)
+        assert json.loads(good.recv(65536))["ok"] is True
+    finally:
+        t.close()
+    assert "signal TERM refused" in agent.log()
+
+
+@pytest.mark.xfail(strict=True, reason="libssh 0.10 cuts a subsystem name at its first NUL "
+                   "before any callback sees it (the length is not passed on), so the listener "
+                   "cannot tell 'convocate-agent-rpc\\0x' from 'convocate-agent-rpc'; see "
+                   "docs/decisions.md. Strict: this starts failing once libssh passes lengths.")
+def test_subsystem_name_with_nul_refused(agent):
+    t = authed_transport(agent)
+    try:
+        chan = t.open_session()
+        assert channel_request(chan, "subsystem", b"convocate-agent-rpc\x00junk") is False
     finally:
         t.close()
 
@@ -400,33 +499,8 @@ def test_at_most_64_channels(agent):
         t.close()
 
 
-def test_at_most_256_connections(agent):
-    socks = []
-    try:
-        for _ in range(256):
-            s = socket.create_connection(("127.0.0.1", agent.port), timeout=10)
-            s.sendall(b"SSH-2.0-test\r\n")
-            socks.append(s)
-        for s in socks:  # each of them got the server's banner
-            assert s.recv(8).startswith(b"SSH-2.0")
-        extra = socket.create_connection(("127.0.0.1", agent.port), timeout=10)
-        extra.settimeout(10)
-        assert extra.recv(100) == b""  # closed without a banner
-        extra.close()
-        assert "256 connections already open" in agent.log()
-    finally:
-        for s in socks:
-            s.close()
-    # Slots come back once those connections are gone.
-    tries = []
-
-    def answered():
-        tries.append(agent.rpc_raw(PING, timeout=30))
-        return tries[-1].returncode == 0
-    wait_until(answered, 20, "a ping to get a slot again", interval=0.5,
-               detail=lambda: tries[-1].stderr)
-    r = tries[-1]
-    assert json.loads(r.stdout)["ok"] is True
+# The connection budget (the pre-auth pool, the per-source cap, the drop of
+# the oldest) is tested in test_preauth.py.
 
 
 # ---------- request lines ----------
@@ -445,6 +519,80 @@ def test_request_line_just_under_1mib_is_handled(agent):
     r = agent.rpc_raw(line, timeout=60)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["ok"] is True
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def read_all(chan, timeout=30):
+    chan.settimeout(timeout)
+    out = b""
+    try:
+        while True:
+            data = chan.recv(65536)
+            if not data:
+                return out
+            out += data
+    except OSError:
+        return out
+
+
+def test_unfinished_requests_are_capped_per_connection(agent):
+    """64 channels each sending a 1 MiB line without its newline: the
+    connection may hold 4 MiB of unfinished requests in all; the channel that
+    would pass that gets an error and is closed, the agent's memory stays
+    bounded, and the connection goes on serving."""
+    assert agent.rpc("ping")["ok"] is True
+    before = rss_kib(agent.proc.pid)
+    t = authed_transport(agent)
+    try:
+        chans = []
+        for _ in range(64):
+            chan = t.open_session()
+            chan.invoke_subsystem("convocate-agent-rpc")
+            try:
+                chan.sendall(b"x" * MIB)
+            except OSError:
+                pass  # refused and closed while we were still writing
+            chans.append(chan)
+        grown = rss_kib(agent.proc.pid) - before
+        refused = 0
+        for chan in chans:
+            chan.settimeout(0.2)
+            try:
+                out = chan.recv(4096)
+            except OSError:  # still open and waiting: one of the held ones
+                continue
+            if b"limit per connection" in out:
+                refused += 1
+                assert json.loads(out + read_all(chan))["ok"] is False
+        print(f"refused {refused} of 64; the agent grew by {grown} KiB")
+        assert refused >= 58, f"only {refused} of 64 channels were refused"
+        if not SANITIZED:  # ASan's quarantine keeps freed memory resident
+            assert grown < 32 * 1024, f"the agent grew by {grown} KiB"
+        # The same connection answers a request again once a held channel
+        # is closed (its close reaches the agent after our next request may).
+        for chan in chans:
+            chan.close()
+        answers = []
+
+        def pinged():
+            ping = t.open_session()
+            ping.invoke_subsystem("convocate-agent-rpc")
+            ping.sendall(PING)
+            ping.shutdown_write()
+            answers.append(json.loads(read_all(ping)))
+            return answers[-1]["ok"]
+        wait_until(pinged, 10, "a ping on the same connection", detail=lambda: answers[-1])
+    finally:
+        t.close()
+    assert "limit 4194304 per connection" in agent.log()
+    assert agent.rpc("ping")["ok"] is True
 
 
 def test_request_without_newline_is_handled_at_eof(agent):

@@ -92,6 +92,28 @@ def test_unknown_key_and_other_requests_refused(shell, base):
         sub.sock.recv(100)  # nothing was forwarded
 
 
+def test_from_option_in_status_authorized_keys(shell):
+    """The 223 listener reads status_authorized_keys with the agent's
+    parser: from= binds the agent's key to its address."""
+    path = os.path.join(shell.root, "etc/convocate/status_authorized_keys")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    with open(path, "w") as f:
+        for ln in lines:
+            f.write(ln if not ln.strip() or ln.startswith("#") else f'from="127.0.0.2" {ln}')
+            f.write("\n")
+    sub = Subscriber(shell.feed)
+    sub.next()  # greeting
+    started = json.dumps(shell.event("agent.started", {"version": "v0.1.0", "image_tag": ""}))
+    r = shell.ssh(data=(started + "\n").encode(), extra=("-b", "127.0.0.3"))
+    assert r.returncode == 255 and b"Permission denied" in r.stderr
+    assert "is not allowed from 127.0.0.3 (its from= option)" in shell.log()
+    r = shell.ssh(data=(started + "\n").encode(), extra=("-b", "127.0.0.2"))
+    assert r.returncode == 0, r.stderr
+    assert sub.next() == started.encode()  # only the allowed one was forwarded
+    sub.close()
+
+
 def test_agent_turns_silent_after_three_heartbeats(shell):
     sub = Subscriber(shell.feed)
     greeting = json.loads(sub.next())

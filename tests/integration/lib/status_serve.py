@@ -56,8 +56,8 @@ class Shell:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
-    def ssh(self, subsystem="convocate-status", key=None, data=b"", timeout=30):
-        argv = ["ssh", "-p", str(self.port), "-i", key or self.agent_key,
+    def ssh(self, subsystem="convocate-status", key=None, data=b"", timeout=30, extra=()):
+        argv = ["ssh", "-p", str(self.port), "-i", key or self.agent_key, *extra,
                 "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                 "-o", f"UserKnownHostsFile={self.known_hosts}",
                 "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR",
