@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 import clients  # noqa: E402
 import reference  # noqa: E402
-from pipeline_pair import PipelinePair  # noqa: E402
+from lib.pipeline_pair import PipelinePair  # noqa: E402
 from registry import ROWS, Skip  # noqa: E402
 
 

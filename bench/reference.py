@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import time
 
-from conftest import free_port, wait_for_port
+from lib.common import free_port, wait_for_port
 
 USER = "convocate-bench"
 HOME = "/var/lib/convocate-bench"
