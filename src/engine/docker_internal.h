@@ -48,6 +48,9 @@ int remove_container(docker_client *d, const char *name, char *err, size_t errle
  * running". 0, or -1 with err filled. */
 int exec_create(docker_client *d, const char *name, const char *body, char *id, size_t idlen,
                 char *err, size_t errlen);
+/* GET /exec/<id>/json once its stream has ended: the exit code. 0, or -1
+ * with err (also when the engine still reports it running). */
+int exec_exit_code(docker_client *d, const char *id, long *code, char *err, size_t errlen);
 
 /* containers.c */
 /* A session's container name, after checking uuid; -1 with err when it is

@@ -1,11 +1,11 @@
-/* Execs inside a session container through the Engine API: created,
- * started detached and polled for their exit code. */
+/* Execs inside a session container through the Engine API: created, then
+ * started attached, so the engine's answer ends exactly when the process
+ * does (no polling), and their exit code read once. */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
-#include "common/timeutil.h"
 #include "engine/docker_internal.h"
 
 #define EXEC_WAIT_S 10  /* tmux detach-client is instant; allow slack */
@@ -43,67 +43,75 @@ int exec_create(docker_client *d, const char *name, const char *body, char *id, 
 }
 
 /* An exec of cmd_json (a constant JSON array: never built from input) run
- * as user claude with nothing attached. */
-static int exec_create_detached(docker_client *d, const char *name, const char *cmd_json, char *id,
-                                size_t idlen, char *err, size_t errlen)
+ * as user (a constant) with its output attached, so that its start below
+ * returns exactly when it ends. */
+static int exec_create_attached(docker_client *d, const char *name, const char *user,
+                                const char *cmd_json, char *id, size_t idlen, char *err,
+                                size_t errlen)
 {
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"User\":\"claude\",\"AttachStdin\":false,\"AttachStdout\":false,"
-             "\"AttachStderr\":false,\"Tty\":false,\"Cmd\":%s}",
-             cmd_json);
+    char body[1024];
+    if (snprintf(body, sizeof body,
+                 "{\"User\":\"%s\",\"AttachStdin\":false,\"AttachStdout\":true,"
+                 "\"AttachStderr\":true,\"Tty\":false,\"Cmd\":%s}",
+                 user, cmd_json) >= (int)sizeof body) {
+        snprintf(err, errlen, "exec command too long");
+        return -1;
+    }
     return exec_create(d, name, body, id, idlen, err, errlen);
 }
 
-static int exec_start_detached(docker_client *d, const char *id, char *err, size_t errlen)
+/* Starts the exec attached: the engine streams its output and closes the
+ * stream when the process ends, so no polling and no sleep; the few bytes
+ * of output (error lines) are dropped. */
+static int exec_start_until_exit(docker_client *d, const char *id, long timeout_s, char *err,
+                                 size_t errlen)
 {
-    static const long ok[] = {200, 204, 0};
     char path[256];
     snprintf(path, sizeof path, "/exec/%s/start", id);
-    return docker_expect(d, "POST", path, "{\"Detach\":true,\"Tty\":false}", QUICK_TIMEOUT_S, ok,
-                         NULL, "start exec", err, errlen);
+    docker_reply r;
+    if (docker_call(d, "POST", path, "{\"Detach\":false,\"Tty\":false}", timeout_s, &r, err,
+                    errlen) < 0)
+        return -1;
+    int rc = 0;
+    if (r.status != 200) {
+        describe_engine_error(&r, "start exec", err, errlen);
+        rc = -1;
+    }
+    reply_clear(&r);
+    return rc;
 }
 
-/* Polls GET /exec/<id>/json until the process has ended; its exit code. */
-static int exec_wait(docker_client *d, const char *id, long *exit_code, char *err, size_t errlen)
+int exec_exit_code(docker_client *d, const char *id, long *code, char *err, size_t errlen)
 {
     char path[256];
     snprintf(path, sizeof path, "/exec/%s/json", id);
-    int64_t deadline = monotonic_ms() + EXEC_WAIT_S * 1000;
-    while (monotonic_ms() < deadline) {
-        docker_reply r;
-        if (docker_call(d, "GET", path, NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
-            return -1;
-        if (r.status != 200) {
-            describe_engine_error(&r, "inspect exec", err, errlen);
-            reply_clear(&r);
-            return -1;
-        }
-        json_t *root = json_loadb(r.body, r.len, 0, NULL);
-        bool running = json_is_true(json_object_get(root, "Running"));
-        json_t *code = json_object_get(root, "ExitCode");
-        bool done = root != NULL && !running && json_is_integer(code);
-        if (done)
-            *exit_code = (long)json_integer_value(code);
-        json_decref(root);
-        reply_clear(&r);
-        if (done)
-            return 0;
-        sleep_ms(50);
-    }
-    snprintf(err, errlen, "tmux detach-client did not finish within %d s", EXEC_WAIT_S);
-    return -1;
+    docker_reply r;
+    if (docker_call(d, "GET", path, NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
+        return -1;
+    json_t *root = r.status == 200 ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+    json_t *v = json_object_get(root, "ExitCode");
+    bool done = root != NULL && !json_is_true(json_object_get(root, "Running"));
+    int rc = done && json_is_integer(v) ? 0 : -1;
+    if (rc == 0)
+        *code = (long)json_integer_value(v);
+    else if (r.status != 200)
+        describe_engine_error(&r, "inspect exec", err, errlen);
+    else
+        snprintf(err, errlen, "docker engine sent no exit code for the exec");
+    json_decref(root);
+    reply_clear(&r);
+    return rc;
 }
 
-/* Runs cmd_json as claude inside the container and waits for its exit code. */
-static int run_exec(docker_client *d, const char *name, const char *cmd_json, long *exit_code,
-                    char *err, size_t errlen)
+/* Runs cmd_json as user inside the container and waits for its exit code. */
+static int run_exec(docker_client *d, const char *name, const char *user, const char *cmd_json,
+                    long timeout_s, long *exit_code, char *err, size_t errlen)
 {
     char exec_id[128];
     *exit_code = -1;
-    if (exec_create_detached(d, name, cmd_json, exec_id, sizeof exec_id, err, errlen) < 0 ||
-        exec_start_detached(d, exec_id, err, errlen) < 0 ||
-        exec_wait(d, exec_id, exit_code, err, errlen) < 0)
+    if (exec_create_attached(d, name, user, cmd_json, exec_id, sizeof exec_id, err, errlen) < 0 ||
+        exec_start_until_exit(d, exec_id, timeout_s, err, errlen) < 0 ||
+        exec_exit_code(d, exec_id, exit_code, err, errlen) < 0)
         return -1;
     return 0;
 }
@@ -121,7 +129,7 @@ int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t 
     if (session_container(uuid, name, err, errlen) < 0)
         return -1;
     long exit_code;
-    if (run_exec(d, name, DETACH_ALL_CMD, &exit_code, err, errlen) < 0)
+    if (run_exec(d, name, "claude", DETACH_ALL_CMD, EXEC_WAIT_S, &exit_code, err, errlen) < 0)
         return -1;
     if (exit_code != 0) {
         snprintf(err, errlen, "tmux detach-client failed in %s (exit %ld)", name, exit_code);
@@ -130,32 +138,47 @@ int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t 
     return 0;
 }
 
+/* The readiness probe, run once as root inside the container: it asks
+ * tmux as claude (as the operator's attach will) until the session answers,
+ * and ends at once when it does, so the start returns within a few ms of
+ * the session being usable. It runs in the container's cgroup, next to the
+ * entrypoint it waits for, so each try is cheap: a shell test for a tmux
+ * server socket under /tmp (tmux's default place, no process), and only
+ * when one exists setpriv + tmux has-session (setpriv, not runuser: no PAM
+ * session). At most READY_TRIES tries 20 ms apart (READY_WAIT_S); exit 1
+ * then. A constant: nothing from input. */
+#define READY_TRIES "750"
+#define READY_CMD                                                                                  \
+    "[\"sh\",\"-c\",\"i=0; while [ $i -lt " READY_TRIES " ]; do "                                  \
+    "for s in /tmp/tmux-*/default; do [ -S $s ] && "                                               \
+    "setpriv --reuid claude --regid claude --init-groups tmux has-session -t claude "              \
+    "2>/dev/null && exit 0; done; "                                                                \
+    "sleep 0.02; i=$((i+1)); done; exit 1\"]"
+
 /* A started container is usable once its entrypoint has made the claude user
  * and the tmux session: an attach or a background right after a start must
- * find them. Errors while polling mean "not yet"; a container that stops
- * means its entrypoint failed. */
+ * find them. A probe that cannot run or gives up while the container still
+ * runs leaves it running (logged); a container that stopped means its
+ * entrypoint failed. */
 int wait_session_ready(docker_client *d, const char *name, char *err, size_t errlen)
 {
-    int64_t deadline = monotonic_ms() + READY_WAIT_S * 1000;
-    while (monotonic_ms() < deadline) {
-        long exit_code;
-        char ignored[256];
-        if (run_exec(d, name, "[\"tmux\",\"has-session\",\"-t\",\"claude\"]", &exit_code, ignored,
-                     sizeof ignored) == 0 &&
-            exit_code == 0)
-            return 0;
-        bool exists, running;
-        if (inspect_state(d, name, &exists, &running, err, errlen) < 0)
-            return -1;
-        if (!running) {
-            snprintf(err, errlen,
-                     "container %s stopped right after starting: its entrypoint failed "
-                     "(is the image a convocate session image?)",
-                     name);
-            return -1;
-        }
-        sleep_ms(100);
+    long exit_code;
+    char why[256];
+    if (run_exec(d, name, "root", READY_CMD, READY_WAIT_S + QUICK_TIMEOUT_S, &exit_code, why,
+                 sizeof why) == 0 &&
+        exit_code == 0)
+        return 0;
+    bool exists, running;
+    if (inspect_state(d, name, &exists, &running, err, errlen) < 0)
+        return -1;
+    if (!running) {
+        snprintf(err, errlen,
+                 "container %s stopped right after starting: its entrypoint failed "
+                 "(is the image a convocate session image?)",
+                 name);
+        return -1;
     }
-    log_warn("%s: tmux session not up after %d s; leaving it running", name, READY_WAIT_S);
+    log_warn("%s: tmux session not up after %d s (%s); leaving it running", name, READY_WAIT_S,
+             exit_code > 0 ? "the probe gave up" : why);
     return 0;
 }

@@ -96,28 +96,6 @@ static int capture_start(docker_client *d, const char *id, size_t max_out, exec_
     return rc;
 }
 
-/* The stream has ended, so the process has; its code is read once. */
-static int capture_exit_code(docker_client *d, const char *id, long *code, char *err, size_t errlen)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/exec/%s/json", id);
-    docker_reply r;
-    if (docker_call(d, "GET", path, NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
-        return -1;
-    json_t *root = r.status == 200 ? json_loadb(r.body, r.len, 0, NULL) : NULL;
-    json_t *v = json_object_get(root, "ExitCode");
-    int rc = json_is_integer(v) ? 0 : -1;
-    if (rc == 0)
-        *code = (long)json_integer_value(v);
-    else if (r.status != 200)
-        describe_engine_error(&r, "inspect exec", err, errlen);
-    else
-        snprintf(err, errlen, "docker engine sent no exit code for the exec");
-    json_decref(root);
-    reply_clear(&r);
-    return rc;
-}
-
 int docker_exec_capture(docker_client *d, const char *uuid, const char *const argv[],
                         size_t max_out, exec_output *out, char *err, size_t errlen)
 {
@@ -133,7 +111,7 @@ int docker_exec_capture(docker_client *d, const char *uuid, const char *const ar
     }
     if (capture_create(d, name, argv, id, sizeof id, err, errlen) < 0 ||
         capture_start(d, id, max_out, out, err, errlen) < 0 ||
-        capture_exit_code(d, id, &out->exit_code, err, errlen) < 0) {
+        exec_exit_code(d, id, &out->exit_code, err, errlen) < 0) {
         exec_output_clear(out);
         return -1;
     }
