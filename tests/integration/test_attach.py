@@ -183,7 +183,18 @@ def test_slow_kill_holds_up_no_ping(agent):
 
 
 def agent_fds(agent):
-    return sorted(os.listdir(f"/proc/{agent.proc.pid}/fd"), key=int)
+    """The agent's sockets, pipes and event fds: what a relay holds (its
+    engine stream, wake pipes). Files are left out: the activity watcher
+    opens the sessions' spools for a moment every few ms."""
+    out = []
+    for fd in os.listdir(f"/proc/{agent.proc.pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{agent.proc.pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith(("socket:", "pipe:", "anon_inode:")):
+            out.append(f"{fd}={target}")
+    return sorted(out)
 
 
 def steady_fds(agent, timeout=15):
