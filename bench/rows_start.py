@@ -26,7 +26,7 @@ def rpc(client, op, params=None):
     return resp
 
 
-def rpc_ok(client, op, params=None, tries=30):
+def rpc_ok(client, op, params=None, tries=120):
     """A CPU admission refusal (the 2-core machine busy) is retried."""
     for _ in range(tries):
         resp = rpc(client, op, params)
@@ -196,7 +196,7 @@ def _note_parts(ctx, parts):
                   "returns only once tmux answers, so its first poll succeeds.")
 
 
-def _retry_busy(fn, tries=30):
+def _retry_busy(fn, tries=120):
     for _ in range(tries):
         try:
             return fn()
