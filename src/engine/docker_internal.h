@@ -48,8 +48,9 @@ int remove_container(docker_client *d, const char *name, char *err, size_t errle
  * running". 0, or -1 with err filled. */
 int exec_create(docker_client *d, const char *name, const char *body, char *id, size_t idlen,
                 char *err, size_t errlen);
-/* GET /exec/<id>/json once its stream has ended: the exit code. 0, or -1
- * with err (also when the engine still reports it running). */
+/* GET /exec/<id>/json once its stream has ended: the exit code. Asked
+ * again for up to a second while the engine has not recorded the exit yet.
+ * 0, or -1 with err. */
 int exec_exit_code(docker_client *d, const char *id, long *code, char *err, size_t errlen);
 
 /* containers.c */

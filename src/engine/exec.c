@@ -6,10 +6,12 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "engine/docker_internal.h"
 
-#define EXEC_WAIT_S 10  /* tmux detach-client is instant; allow slack */
-#define READY_WAIT_S 15 /* entrypoint: user, then tmux session */
+#define EXEC_WAIT_S 10      /* tmux detach-client is instant; allow slack */
+#define READY_WAIT_S 15     /* entrypoint: user, then tmux session */
+#define EXIT_SETTLE_MS 1000 /* an exec's exit recorded after its stream closed */
 
 /* ---- exec: detach tmux clients ----------------------------------------- */
 
@@ -81,26 +83,49 @@ static int exec_start_until_exit(docker_client *d, const char *id, long timeout_
     return rc;
 }
 
-int exec_exit_code(docker_client *d, const char *id, long *code, char *err, size_t errlen)
+/* One GET /exec/<id>/json: 1 with *code when the exec has ended, 0 when
+ * the engine still calls it running, -1 with err. */
+static int exec_inspect_once(docker_client *d, const char *path, long *code, char *err,
+                             size_t errlen)
 {
-    char path[256];
-    snprintf(path, sizeof path, "/exec/%s/json", id);
     docker_reply r;
     if (docker_call(d, "GET", path, NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
         return -1;
     json_t *root = r.status == 200 ? json_loadb(r.body, r.len, 0, NULL) : NULL;
     json_t *v = json_object_get(root, "ExitCode");
-    bool done = root != NULL && !json_is_true(json_object_get(root, "Running"));
-    int rc = done && json_is_integer(v) ? 0 : -1;
-    if (rc == 0)
+    int rc = -1;
+    if (root != NULL && json_is_true(json_object_get(root, "Running"))) {
+        rc = 0;
+    } else if (json_is_integer(v)) {
         *code = (long)json_integer_value(v);
-    else if (r.status != 200)
+        rc = 1;
+    } else if (r.status != 200) {
         describe_engine_error(&r, "inspect exec", err, errlen);
-    else
+    } else {
         snprintf(err, errlen, "docker engine sent no exit code for the exec");
+    }
     json_decref(root);
     reply_clear(&r);
     return rc;
+}
+
+/* The stream can close a moment before the engine has recorded the exit:
+ * then it is asked again, a few ms apart, for at most EXIT_SETTLE_MS. */
+int exec_exit_code(docker_client *d, const char *id, long *code, char *err, size_t errlen)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/exec/%s/json", id);
+    int64_t deadline = monotonic_ms() + EXIT_SETTLE_MS;
+    for (;;) {
+        int rc = exec_inspect_once(d, path, code, err, errlen);
+        if (rc != 0)
+            return rc > 0 ? 0 : -1;
+        if (monotonic_ms() >= deadline) {
+            snprintf(err, errlen, "the exec's stream ended but the engine still runs it");
+            return -1;
+        }
+        sleep_ms(5);
+    }
 }
 
 /* Runs cmd_json as user inside the container and waits for its exit code. */
