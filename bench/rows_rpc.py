@@ -1,7 +1,10 @@
 """RPC rows: ping round trips next to the OpenSSH reference, and where the
 reference's time goes."""
+import json
 import os
+import random
 import statistics
+import time
 
 import clients
 import reference
@@ -28,6 +31,43 @@ def ping_after_idle(ctx):
     a, b = clients.side_by_side(_pings(ctx), ctx.n(10, 60), warmup=2, gap_s=1.05)
     return Result("ping after ≥ 1 s idle", dist(a), dist(b), REF,
                   note="1.05 s of quiet before every call (the capacity sample's age passes 1 s)")
+
+
+def _line(op, params=None):
+    return json.dumps({"op": op, "params": params}).encode() + b"\n"
+
+
+@row("ping in a mixed, spaced load", order=35)
+def ping_mixed(ctx):
+    """Pings interleaved with list, get and create on the same connection,
+    each call 10-50 ms after the one before: a modest rate, not saturation.
+    The reference gets the same lines at the same spacing (its responder
+    answers every line as it answers a ping)."""
+    ours, theirs = ctx.ours_client(), ctx.reference_client()
+    rng = random.Random(13)
+    made = [json.loads(clients.call(ours, _line("create", {"name": "bench-mix-0"})))]
+    uuid = made[0].get("result", {}).get("uuid") if made[0].get("ok") else None
+    a, b = [], []
+    for i in range(ctx.n(200, 1000)):
+        if i % 20 == 19:
+            other = _line("create", {"name": f"bench-mix-{i}"})
+        elif i % 2 == 0 or uuid is None:
+            other = _line("list")
+        else:
+            other = _line("get", {"id": uuid})
+        for client, samples in ((ours, a), (theirs, b)):
+            time.sleep(rng.uniform(0.010, 0.050))
+            samples.append(clients.timed(lambda: clients.call(client, clients.PING)))
+            time.sleep(rng.uniform(0.010, 0.050))
+            out = clients.call(client, other)
+            if client is ours and other.startswith(b'{"op": "create"'):
+                made.append(json.loads(out))
+    for resp in made:
+        if resp.get("ok"):
+            clients.call(ours, _line("delete", {"id": resp["result"]["uuid"]}))
+    return Result("ping in a mixed load (list/get/create between, 10–50 ms apart)", dist(a),
+                  dist(b), REF, note="goal p99 ≤ 3 ms; one paramiko connection per server; "
+                                     "a create every 20th call on ours")
 
 
 @row("ping, OpenSSH client via ControlMaster", order=40)

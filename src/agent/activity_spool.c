@@ -148,7 +148,10 @@ static int open_checked(activity_watcher *w, spool_session *s, struct stat *st)
                                               : "the events file is no regular file of one link");
     } else {
         snprintf(path, sizeof path, "/proc/self/fd/%d", pfd);
-        fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        /* Read-only: closing a writable descriptor is an IN_CLOSE_WRITE on
+         * the watched directory, which made every pass wake the next one
+         * (the thread spun at a core's worth of CPU per running session). */
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
         struct stat again;
         if (fd >= 0 &&
             (fstat(fd, &again) < 0 || again.st_ino != st->st_ino || again.st_dev != st->st_dev)) {
@@ -162,15 +165,26 @@ static int open_checked(activity_watcher *w, spool_session *s, struct stat *st)
 
 /* Past ACTIVITY_FILE_MAX and read to its end: empty the file. The hooks
  * append under an exclusive flock, so holding it (never waiting for it)
- * and finding the size unchanged means no line can be lost. */
+ * and finding the size unchanged means no line can be lost. Only here is
+ * the file opened for writing (the same inode, through the read fd), so
+ * the inotify events this causes wake one more pass, which finds the file
+ * empty and writes nothing. */
 static void maybe_truncate(spool_session *s, int fd)
 {
     struct stat st;
-    if (s->offset < ACTIVITY_FILE_MAX || flock(fd, LOCK_EX | LOCK_NB) < 0)
+    char path[64];
+    if (s->offset < ACTIVITY_FILE_MAX)
         return;
-    if (fstat(fd, &st) == 0 && st.st_size == s->offset && ftruncate(fd, 0) == 0)
-        s->offset = 0;
-    flock(fd, LOCK_UN);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int wfd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (wfd < 0)
+        return;
+    if (flock(wfd, LOCK_EX | LOCK_NB) == 0) {
+        if (fstat(wfd, &st) == 0 && st.st_size == s->offset && ftruncate(wfd, 0) == 0)
+            s->offset = 0;
+        flock(wfd, LOCK_UN);
+    }
+    close(wfd);
 }
 
 void spool_drain(activity_watcher *w, spool_session *s, bool publish)

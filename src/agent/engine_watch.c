@@ -30,6 +30,7 @@ typedef struct {
     bool op_stop;         /* the agent's own kill/delete is stopping it */
     bool op_stop_done;    /* ...and the watcher published that stop */
     int64_t op_start_end; /* until then, a start event is the agent's own */
+    bool start_seen;      /* the engine's start event came during the op */
     int64_t last_kill_ms, last_oom_ms;
 } tracked;
 
@@ -103,6 +104,7 @@ static void on_start(engine_watch *w, tracked *t, int64_t now)
         return; /* replayed, or already known from a list */
     t->running = true;
     t->last_kill_ms = t->last_oom_ms = 0;
+    t->start_seen = true;
     if (now < t->op_start_end)
         t->op_start_end = 0; /* the op publishes its own start */
     else
@@ -295,6 +297,23 @@ void engine_watch_stop(engine_watch *w)
     free(w);
 }
 
+int engine_watch_running_count(engine_watch *w)
+{
+    if (w == NULL)
+        return -1;
+    int n = 0;
+    pthread_mutex_lock(&w->mu);
+    /* Only a followed stream keeps the table true: while it is down, what
+     * the table says may be stale by any amount. */
+    if (w->connected)
+        for (size_t i = 0; i < w->n; i++)
+            n += w->t[i].running;
+    else
+        n = -1;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
 /* ---- the agent's own starts and stops ---- */
 
 void engine_watch_op_start_begin(engine_watch *w, const char *uuid)
@@ -303,8 +322,10 @@ void engine_watch_op_start_begin(engine_watch *w, const char *uuid)
         return;
     pthread_mutex_lock(&w->mu);
     tracked *t = find_or_add(w, uuid);
-    if (t != NULL)
+    if (t != NULL) {
         t->op_start_end = monotonic_ms() + OP_START_MARK_MS;
+        t->start_seen = false;
+    }
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -314,8 +335,10 @@ void engine_watch_op_start_end(engine_watch *w, const char *uuid, bool ok)
         return;
     pthread_mutex_lock(&w->mu);
     tracked *t = find(w, uuid);
-    if (t != NULL && ok && !t->running) {
-        /* Its start event is still on the way: it will find it running. */
+    /* Its start event is still on the way: it will find it running. Once
+     * the event came, the table already holds the truth (a container that
+     * died right after its start stays stopped here). */
+    if (t != NULL && ok && !t->running && !t->start_seen) {
         t->running = true;
         t->last_kill_ms = t->last_oom_ms = 0;
     }

@@ -23,6 +23,11 @@ engine_watch *engine_watch_start(agent *a);
 /* Stops and joins the thread (within about a second). NULL is a no-op. */
 void engine_watch_stop(engine_watch *w);
 
+/* How many of this agent's session containers run, as the followed event
+ * stream says (no engine call); -1 when the stream is not up now (or w is
+ * NULL), so the caller asks the engine instead. */
+int engine_watch_running_count(engine_watch *w);
+
 /* Before the agent's own container start: the start event that follows is
  * the op's to publish. After it, ok says whether the container runs. */
 void engine_watch_op_start_begin(engine_watch *w, const char *uuid);

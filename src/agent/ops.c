@@ -112,8 +112,13 @@ static bool is_running(const docker_session_info *info, size_t n, const char *uu
     return false;
 }
 
+/* From the engine watch's table when its stream is up: ping and admission
+ * then cost no engine round trip. Else one engine query. */
 int agent_count_running(agent *a)
 {
+    int watched = engine_watch_running_count(a->watch);
+    if (watched >= 0)
+        return watched;
     docker_session_info *info;
     size_t n, running = 0;
     running_sessions(a, &info, &n);

@@ -68,7 +68,8 @@ json_t *session_object(agent *a, const store_entry *e, bool running, bool held_b
 /* Reads and checks params["id"] (or another key): a canonical UUIDv4, or
  * `invalid id "<id>"`, before anything touches the filesystem. */
 int params_get_id(json_t *params, const char *key, const char **out, char *err, size_t errlen);
-/* Engine answers; an engine error counts as "not running" and is logged. */
+/* Sessions running now: the engine watch's view while its stream is up,
+ * else one engine query (an error counts as none, logged). */
 int agent_count_running(agent *a);
 bool agent_session_running(agent *a, const char *uuid);
 

@@ -308,6 +308,7 @@ static int start_container(agent *a, const session_meta *m, char *err, size_t er
     char why[256];
     if (admit(a, &s, err, errlen) < 0 || plan_run(a, m, &s, &plan, err, errlen) < 0)
         return -1;
+    log_debug("start %s: admitted, planned", m->uuid);
     engine_watch_op_start_begin(a->watch, m->uuid);
     int rc = docker_start_session(a->docker, &plan.spec, why, sizeof why);
     engine_watch_op_start_end(a->watch, m->uuid, rc == 0);

@@ -468,6 +468,7 @@ int docker_start_session(docker_client *d, const docker_run_spec *spec, char *er
     free(body);
     if (rc < 0)
         return -1;
+    log_debug("%s: created", name); /* the log's timestamps time each step */
     if (start_container(d, name, err, errlen) < 0) {
         /* Leave nothing behind: a never-started container is not auto-removed. */
         char ignored[256];
@@ -475,6 +476,7 @@ int docker_start_session(docker_client *d, const docker_run_spec *spec, char *er
             log_warn("%s: %s", name, ignored);
         return -1;
     }
+    log_debug("%s: started; waiting for its tmux session", name);
     if (wait_session_ready(d, name, err, errlen) < 0)
         return -1;
     log_info("started %s (image %s)", name, spec->image);

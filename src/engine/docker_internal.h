@@ -58,9 +58,21 @@ int inspect_state(docker_client *d, const char *name, bool *exists, bool *runnin
                   size_t errlen);
 
 /* exec_capture.c */
-/* docker_exec_capture on a container by name. */
-int exec_capture_named(docker_client *d, const char *name, const char *const argv[], size_t max_out,
+/* One exec: who runs it, what (a NULL-ended argv, never through a shell of
+ * ours), how long its start may take, and how much stdout is kept. */
+typedef struct {
+    const char *user;
+    const char *const *argv;
+    long timeout_s;
+    size_t max_out;
+} exec_request;
+/* docker_exec_capture on a container by name, as req says. */
+int exec_capture_named(docker_client *d, const char *name, const exec_request *req,
                        exec_output *out, char *err, size_t errlen);
+/* GET /exec/<id>/json once its stream has ended: the exit code. Asked
+ * again for up to a second while the engine has not recorded the exit yet.
+ * 0, or -1 with err. */
+int exec_exit_code(docker_client *d, const char *id, long *code, char *err, size_t errlen);
 
 /* exec.c */
 int wait_session_ready(docker_client *d, const char *name, char *err, size_t errlen);

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "common/timeutil.h"
 #include "engine/docker_internal.h"
 
 #define READY_WAIT_S 15      /* entrypoint: user, then tmux session */
@@ -43,16 +42,17 @@ int exec_create(docker_client *d, const char *name, const char *body, char *id, 
     return rc;
 }
 
-/* Runs argv as claude inside the container and gives its exit code. The
+/* Runs argv as user inside the container and gives its exit code. The
  * exec is started attached (exec_capture.c): the end of its stream is the
  * end of the process, so one inspect reads the code where a detached start
  * had to poll for it. */
-static int run_exec(docker_client *d, const char *name, const char *const argv[], long *exit_code,
-                    char *err, size_t errlen)
+static int run_exec(docker_client *d, const char *name, const char *user, const char *const argv[],
+                    long timeout_s, long *exit_code, char *err, size_t errlen)
 {
+    const exec_request req = {user, argv, timeout_s, EXEC_OUTPUT_KEPT};
     exec_output out;
     *exit_code = -1;
-    if (exec_capture_named(d, name, argv, EXEC_OUTPUT_KEPT, &out, err, errlen) < 0)
+    if (exec_capture_named(d, name, &req, &out, err, errlen) < 0)
         return -1;
     *exit_code = out.exit_code;
     exec_output_clear(&out);
@@ -65,7 +65,6 @@ static int run_exec(docker_client *d, const char *name, const char *const argv[]
 static const char *const detach_all_argv[] = {
     "tmux", "if-shell", "-F", "-t", "claude", "#{session_attached}", "detach-client -s claude",
     NULL};
-static const char *const has_session_argv[] = {"tmux", "has-session", "-t", "claude", NULL};
 
 int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t errlen)
 {
@@ -73,7 +72,7 @@ int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t 
     if (session_container(uuid, name, err, errlen) < 0)
         return -1;
     long exit_code;
-    if (run_exec(d, name, detach_all_argv, &exit_code, err, errlen) < 0)
+    if (run_exec(d, name, "claude", detach_all_argv, QUICK_TIMEOUT_S, &exit_code, err, errlen) < 0)
         return -1;
     if (exit_code != 0) {
         snprintf(err, errlen, "tmux detach-client failed in %s (exit %ld)", name, exit_code);
@@ -82,31 +81,49 @@ int docker_detach_clients(docker_client *d, const char *uuid, char *err, size_t 
     return 0;
 }
 
+/* The readiness probe, run once as root inside the container: it asks
+ * tmux as claude (as the operator's attach will) until the session answers,
+ * and ends at once when it does, so the start returns within a few ms of
+ * the session being usable. It runs in the container's cgroup, next to the
+ * entrypoint it waits for, so each try is cheap: a shell test for a tmux
+ * server socket under /tmp (tmux's default place, no process), and only
+ * when one exists setpriv + tmux has-session (setpriv, not runuser: no PAM
+ * session). At most READY_TRIES tries 20 ms apart (READY_WAIT_S); exit 1
+ * then. A constant: nothing from input. */
+#define READY_TRIES "750"
+static const char *const ready_argv[] = {
+    "sh", "-c",
+    "i=0; while [ $i -lt " READY_TRIES " ]; do "
+    "for s in /tmp/tmux-*/default; do [ -S $s ] && "
+    "setpriv --reuid claude --regid claude --init-groups tmux has-session -t claude "
+    "2>/dev/null && exit 0; done; "
+    "sleep 0.02; i=$((i+1)); done; exit 1",
+    NULL};
+
 /* A started container is usable once its entrypoint has made the claude user
  * and the tmux session: an attach or a background right after a start must
- * find them. Errors while polling mean "not yet"; a container that stops
- * means its entrypoint failed. */
+ * find them. A probe that cannot run or gives up while the container still
+ * runs leaves it running (logged); a container that stopped means its
+ * entrypoint failed. */
 int wait_session_ready(docker_client *d, const char *name, char *err, size_t errlen)
 {
-    int64_t deadline = monotonic_ms() + READY_WAIT_S * 1000;
-    while (monotonic_ms() < deadline) {
-        long exit_code;
-        char ignored[256];
-        if (run_exec(d, name, has_session_argv, &exit_code, ignored, sizeof ignored) == 0 &&
-            exit_code == 0)
-            return 0;
-        bool exists, running;
-        if (inspect_state(d, name, &exists, &running, err, errlen) < 0)
-            return -1;
-        if (!running) {
-            snprintf(err, errlen,
-                     "container %s stopped right after starting: its entrypoint failed "
-                     "(is the image a convocate session image?)",
-                     name);
-            return -1;
-        }
-        sleep_ms(100);
+    long exit_code;
+    char why[256];
+    if (run_exec(d, name, "root", ready_argv, READY_WAIT_S + QUICK_TIMEOUT_S, &exit_code, why,
+                 sizeof why) == 0 &&
+        exit_code == 0)
+        return 0;
+    bool exists, running;
+    if (inspect_state(d, name, &exists, &running, err, errlen) < 0)
+        return -1;
+    if (!running) {
+        snprintf(err, errlen,
+                 "container %s stopped right after starting: its entrypoint failed "
+                 "(is the image a convocate session image?)",
+                 name);
+        return -1;
     }
-    log_warn("%s: tmux session not up after %d s; leaving it running", name, READY_WAIT_S);
+    log_warn("%s: tmux session not up after %d s (%s); leaving it running", name, READY_WAIT_S,
+             exit_code > 0 ? "the probe gave up" : why);
     return 0;
 }

@@ -4,9 +4,9 @@
  * then POST /exec/<id>/start with Detach false: the engine answers with the
  * raw stream, multiplexed in frames of an 8-byte header (stream type, three
  * zero bytes, big-endian length) and the payload, and closes it when the
- * process ends. The exit code comes from GET /exec/<id>/json afterwards:
- * one request, made once the stream's end said the process is gone, so
- * there is nothing to poll. The argv travels as a JSON array, so no shell
+ * process ends. The exit code comes from GET /exec/<id>/json afterwards,
+ * once the stream's end said the process is gone (asked again only in the
+ * moment before the engine has recorded the exit). The argv travels as a JSON array, so no shell
  * ever parses it. Nobody inspects the container first: the exec's create
  * answers 404 or 409 when it is gone or stopped, which is the one answer
  * "not running" needs (EXEC_NOT_RUNNING). */
@@ -16,25 +16,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/timeutil.h"
 #include "engine/docker_internal.h"
 
 #define FRAME_HEADER 8
 #define STDERR_KEPT 200
+#define EXIT_SETTLE_MS 1000 /* an exec's exit recorded after its stream closed */
 
-static int capture_create(docker_client *d, const char *name, const char *const argv[], char *id,
+static int capture_create(docker_client *d, const char *name, const exec_request *req, char *id,
                           size_t idlen, char *err, size_t errlen)
 {
     json_t *cmd = json_array();
-    for (size_t i = 0; cmd != NULL && argv[i] != NULL; i++)
-        if (json_array_append_new(cmd, json_string(argv[i])) < 0) {
+    for (size_t i = 0; cmd != NULL && req->argv[i] != NULL; i++)
+        if (json_array_append_new(cmd, json_string(req->argv[i])) < 0) {
             json_decref(cmd);
             cmd = NULL;
         }
-    json_t *req = cmd ? json_pack("{s:s, s:b, s:b, s:b, s:b, s:o}", "User", "claude", "AttachStdin",
-                                  0, "AttachStdout", 1, "AttachStderr", 1, "Tty", 0, "Cmd", cmd)
-                      : NULL;
-    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req);
+    json_t *spec =
+        cmd ? json_pack("{s:s, s:b, s:b, s:b, s:b, s:o}", "User", req->user, "AttachStdin", 0,
+                        "AttachStdout", 1, "AttachStderr", 1, "Tty", 0, "Cmd", cmd)
+            : NULL;
+    char *body = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
+    json_decref(spec);
     if (body == NULL) {
         snprintf(err, errlen, "exec: out of memory (or an argument is not UTF-8)");
         return -1;
@@ -82,60 +85,83 @@ static int demux(const docker_reply *r, size_t max_out, exec_output *out, char *
     return 0;
 }
 
-static int capture_start(docker_client *d, const char *id, size_t max_out, exec_output *out,
-                         char *err, size_t errlen)
+static int capture_start(docker_client *d, const char *id, const exec_request *req,
+                         exec_output *out, char *err, size_t errlen)
 {
     char path[256];
     snprintf(path, sizeof path, "/exec/%s/start", id);
     docker_reply r;
-    if (docker_call(d, "POST", path, "{\"Detach\":false,\"Tty\":false}", QUICK_TIMEOUT_S, &r, err,
+    if (docker_call(d, "POST", path, "{\"Detach\":false,\"Tty\":false}", req->timeout_s, &r, err,
                     errlen) < 0)
         return -1;
     int rc = -1;
     if (r.status != 200)
         describe_engine_error(&r, "start exec", err, errlen);
     else
-        rc = demux(&r, max_out, out, err, errlen);
+        rc = demux(&r, req->max_out, out, err, errlen);
     reply_clear(&r);
     return rc;
 }
 
-/* The stream has ended, so the process has; its code is read once. */
-static int capture_exit_code(docker_client *d, const char *id, long *code, char *err, size_t errlen)
+/* One GET /exec/<id>/json: 1 with *code when the exec has ended, 0 when
+ * the engine still calls it running, -1 with err. */
+static int exec_inspect_once(docker_client *d, const char *path, long *code, char *err,
+                             size_t errlen)
 {
-    char path[256];
-    snprintf(path, sizeof path, "/exec/%s/json", id);
     docker_reply r;
     if (docker_call(d, "GET", path, NULL, QUICK_TIMEOUT_S, &r, err, errlen) < 0)
         return -1;
     json_t *root = r.status == 200 ? json_loadb(r.body, r.len, 0, NULL) : NULL;
     json_t *v = json_object_get(root, "ExitCode");
-    int rc = json_is_integer(v) ? 0 : -1;
-    if (rc == 0)
+    int rc = -1;
+    if (root != NULL && json_is_true(json_object_get(root, "Running"))) {
+        rc = 0;
+    } else if (json_is_integer(v)) {
         *code = (long)json_integer_value(v);
-    else if (r.status != 200)
+        rc = 1;
+    } else if (r.status != 200) {
         describe_engine_error(&r, "inspect exec", err, errlen);
-    else
+    } else {
         snprintf(err, errlen, "docker engine sent no exit code for the exec");
+    }
     json_decref(root);
     reply_clear(&r);
     return rc;
 }
 
-int exec_capture_named(docker_client *d, const char *name, const char *const argv[], size_t max_out,
+/* The stream can close a moment before the engine has recorded the exit:
+ * then it is asked again, a few ms apart, for at most EXIT_SETTLE_MS. */
+int exec_exit_code(docker_client *d, const char *id, long *code, char *err, size_t errlen)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/exec/%s/json", id);
+    int64_t deadline = monotonic_ms() + EXIT_SETTLE_MS;
+    for (;;) {
+        int rc = exec_inspect_once(d, path, code, err, errlen);
+        if (rc != 0)
+            return rc > 0 ? 0 : -1;
+        if (monotonic_ms() >= deadline) {
+            snprintf(err, errlen, "the exec's stream ended but the engine still runs it");
+            return -1;
+        }
+        sleep_ms(5);
+    }
+}
+
+int exec_capture_named(docker_client *d, const char *name, const exec_request *req,
                        exec_output *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->exit_code = -1;
     char id[128];
-    out->data = malloc(max_out + 1);
+    out->data = malloc(req->max_out + 1);
     if (out->data == NULL) {
         snprintf(err, errlen, "exec: out of memory");
         return -1;
     }
-    int created = capture_create(d, name, argv, id, sizeof id, err, errlen);
-    if (created < 0 || capture_start(d, id, max_out, out, err, errlen) < 0 ||
-        capture_exit_code(d, id, &out->exit_code, err, errlen) < 0) {
+    int created = capture_create(d, name, req, id, sizeof id, err, errlen);
+    if (created < 0 || capture_start(d, id, req, out, err, errlen) < 0 ||
+        exec_exit_code(d, id, &out->exit_code, err, errlen) < 0) {
         exec_output_clear(out);
         return created == EXEC_NOT_RUNNING ? EXEC_NOT_RUNNING : -1;
     }
@@ -150,7 +176,8 @@ int docker_exec_capture(docker_client *d, const char *uuid, const char *const ar
     out->exit_code = -1;
     if (session_container(uuid, name, err, errlen) < 0)
         return -1;
-    return exec_capture_named(d, name, argv, max_out, out, err, errlen);
+    const exec_request req = {"claude", argv, QUICK_TIMEOUT_S, max_out};
+    return exec_capture_named(d, name, &req, out, err, errlen);
 }
 
 void exec_output_clear(exec_output *out)

@@ -155,3 +155,31 @@ def test_spool_file_is_truncated_once_read_past_its_bound(start_agent):
     assert wait_for(lambda: (activity_of(a, uuid) or {}).get("detail") == "after truncation",
                     timeout=2)
     assert activity_of(a, uuid)["cost_usd"] == 0.5
+
+
+def agent_cpu_ticks(a):
+    """utime + stime of the whole agent, in clock ticks."""
+    with open(f"/proc/{a.proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_an_idle_running_session_costs_the_agent_no_cpu(start_agent):
+    """The watcher reads the spool without writing to it: opening the events
+    file for writing made each pass's close an inotify event that woke the
+    next pass, and the thread spun at a core per running session."""
+    a = start_agent()
+    s = running_session(a)
+    path = os.path.join(spool(a, s["uuid"]), "events")
+    append(path, state_line("idle"))
+    assert wait_for(lambda: (activity_of(a, s["uuid"]) or {}).get("state") == "idle", 15), \
+        activity_of(a, s["uuid"])
+    ticks = os.sysconf("SC_CLK_TCK")
+    before, t0 = agent_cpu_ticks(a), time.monotonic()
+    time.sleep(3)  # a window to measure over, not a wait for a condition
+    used = (agent_cpu_ticks(a) - before) / ticks
+    wall = time.monotonic() - t0
+    # Idle, the agent wakes about once a second (capacity, heartbeat): a
+    # few ms. A spinning thread shows as a large share of the window even
+    # on a busy machine.
+    assert used < 0.1 * wall, f"the agent used {used:.2f} s of CPU in {wall:.1f} s while idle"

@@ -180,3 +180,64 @@ def test_slow_kill_holds_up_no_ping(agent):
     finally:
         t.close()
         other.close()
+
+
+def agent_fds(agent):
+    """The agent's sockets, pipes and event fds: what a relay holds (its
+    engine stream, wake pipes). Files are left out: the activity watcher
+    opens the sessions' spools for a moment every few ms."""
+    out = []
+    for fd in os.listdir(f"/proc/{agent.proc.pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{agent.proc.pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith(("socket:", "pipe:", "anon_inode:")):
+            out.append(f"{fd}={target}")
+    return sorted(out)
+
+
+def steady_fds(agent, timeout=15):
+    """The agent's fds once they stay the same for a second: the RPC
+    connections the test's own calls made have closed by then."""
+    last = agent_fds(agent)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = agent_fds(agent)
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"the agent's fds kept changing: {last}")
+
+
+def one_attach_cycle(agent, uuid, by_detach):
+    """One operator attaches, sees tmux's screen and leaves: by Ctrl-b d, or
+    by their connection closing under them."""
+    t = connect(agent)
+    try:
+        a = Attached(t, uuid)
+        a.read_until(b"\x1b[")  # tmux drew its first frame
+        if by_detach:
+            a.type("\x02d")
+            assert a.closed_within(30), "Ctrl-b d did not end the relay"
+    finally:
+        t.close()
+
+
+def test_twenty_attach_cycles_leave_no_fd_behind(agent):
+    s = create_ok(agent)
+    restart_ok(agent, s["uuid"])
+    one_attach_cycle(agent, s["uuid"], by_detach=True)  # as in service: the paths have run
+    wait_until(lambda: agent.ok("get", {"id": s["uuid"]})["attached"] == 0, 15, "no operator")
+    before = steady_fds(agent)
+    for i in range(20):
+        one_attach_cycle(agent, s["uuid"], by_detach=i % 2 == 0)
+    wait_until(lambda: agent.ok("get", {"id": s["uuid"]})["attached"] == 0, 15, "no operator")
+    # The relays' engine streams close on worker threads just after the
+    # channels end: wait for the count, then compare the fds themselves.
+    wait_until(lambda: len(agent_fds(agent)) <= len(before), 15,
+               f"the agent's fds to come back to {len(before)}",
+               detail=lambda: f"before {before}\nnow {agent_fds(agent)}")
+    after = steady_fds(agent)
+    assert len(after) == len(before), (before, after)

@@ -14,6 +14,7 @@ import pexpect
 from lib.agent_helpers import create_ok, restart_ok
 from lib.agent import register_agent
 from lib.common import SHELL_BIN, docker
+from lib.wait import wait_until
 
 # tput inside tmux, then the tmux client's own size (what the header set),
 # behind a nonce: tmux redraws earlier attaches' output on attach.
@@ -188,6 +189,30 @@ def test_an_oom_kill_is_the_engines_with_oom(agent):
     print(f"oom: container.stopped {lag:+.3f}s after the engine's die")
     assert lag < 1.0
     assert ev["data"]["oom"] is True and ev["data"]["by"] == "engine", ev
+
+
+def ping_sessions(agent):
+    return agent.ok("ping")["capacity"]["sessions"]
+
+
+def test_ping_counts_what_the_engine_runs_from_its_event_stream(agent):
+    """ping answers its session count from the engine watch's table (no
+    engine call per ping): it must follow starts by the agent and stops and
+    kills from outside, as the engine says."""
+    wait_until(lambda: ping_sessions(agent) == 0, 10, "ping: 0 sessions at start")
+    uuid, name = running_session(agent, "ping-count")
+    assert ping_sessions(agent) == 1  # the op's own start counts at once
+    subprocess.run(["docker", "stop", "-t", "2", name], check=True, capture_output=True)
+    wait_until(lambda: ping_sessions(agent) == 0, 10, "ping: 0 sessions after docker stop")
+    restart_ok(agent, uuid)
+    assert ping_sessions(agent) == 1
+    subprocess.run(["docker", "kill", name], check=True, capture_output=True)
+    wait_until(lambda: ping_sessions(agent) == 0, 10, "ping: 0 sessions after docker kill")
+    restart_ok(agent, uuid)
+    agent.ok("kill", {"id": uuid})
+    assert ping_sessions(agent) == 0  # the agent's own stop, at once
+    running = docker("ps", "-q", "--filter", f"label=convocate.agent={agent.agent_id}").stdout
+    assert running.strip() == "", running
 
 
 def test_a_restart_outside_the_agent_is_stopped_then_started(agent):
