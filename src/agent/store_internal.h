@@ -44,6 +44,9 @@ int store_table_claims(store *s, session_claim **out, size_t *n, char *err, size
 
 /* Writes <meta_dir>/<uuid>.json atomically, root 0600. 0 or -1 with err. */
 int store_write_meta(const store *s, const session_meta *m, char *err, size_t errlen);
+/* store_write_meta, then (once on disk) the table entry; caller holds
+ * s->mu. 0 or -1 with err. */
+int store_commit_meta(store *s, const session_meta *m, char *err, size_t errlen);
 /* Resolves PORT_AUTO and checks m's claims against everyone else's. */
 int store_settle_claim(store *s, const session_claim *claims, size_t n, session_meta *m,
                        bool check_port, bool check_dns, char *err, size_t errlen);

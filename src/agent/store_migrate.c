@@ -89,16 +89,7 @@ static int adopt_locked(store *s, const session_meta *m, char *err, size_t errle
     if (rc == 0)
         rc = store_settle_claim(s, claims, n, &probe, true, true, err, errlen);
     free(claims);
-    if (rc < 0 || store_write_meta(s, m, err, errlen) < 0)
-        return -1;
-    store_entry e = {.valid = true};
-    memcpy(e.uuid, m->uuid, UUID_STR_LEN);
-    if (session_meta_copy(&e.meta, m) < 0 || store_table_put(s, &e) < 0) {
-        store_entry_clear(&e);
-        snprintf(err, errlen, "out of memory (the metadata was written; restart the agent)");
-        return -1;
-    }
-    return 0;
+    return rc < 0 ? -1 : store_commit_meta(s, m, err, errlen);
 }
 
 /* A home the table does not know, at start: moved over, or listed broken

@@ -249,9 +249,7 @@ static int load_valid(store *s, const char *uuid, session_meta *out, char *err, 
     return 0;
 }
 
-/* Writes m as the session's metadata and, once on disk, into the table;
- * caller holds s->mu. */
-static int rewrite_locked(store *s, const session_meta *m, char *err, size_t errlen)
+int store_commit_meta(store *s, const session_meta *m, char *err, size_t errlen)
 {
     if (store_write_meta(s, m, err, errlen) < 0)
         return -1;
@@ -259,7 +257,7 @@ static int rewrite_locked(store *s, const session_meta *m, char *err, size_t err
     memcpy(e.uuid, m->uuid, UUID_STR_LEN);
     if (session_meta_copy(&e.meta, m) < 0 || store_table_put(s, &e) < 0) {
         store_entry_clear(&e);
-        snprintf(err, errlen, "out of memory (the file was written; restart the agent)");
+        snprintf(err, errlen, "out of memory (the metadata was written; restart the agent)");
         return -1;
     }
     return 0;
@@ -281,7 +279,7 @@ static int edit_locked(store *s, const char *uuid, const session_changes *c, ses
         rc = store_settle_claim(s, claims, n, m, port_changed, dns_changed, err, errlen);
     free(claims);
     if (rc == 0)
-        rc = rewrite_locked(s, m, err, errlen);
+        rc = store_commit_meta(s, m, err, errlen);
     if (rc < 0)
         session_meta_clear(m);
     return rc;
@@ -302,7 +300,7 @@ int store_touch(store *s, const char *uuid, session_meta *out, char *err, size_t
     int rc = load_valid(s, uuid, out, err, errlen);
     if (rc == 0) {
         out->last_accessed = time(NULL);
-        rc = rewrite_locked(s, out, err, errlen);
+        rc = store_commit_meta(s, out, err, errlen);
         if (rc < 0)
             session_meta_clear(out);
     }

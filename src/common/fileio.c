@@ -155,57 +155,6 @@ int atomic_write_leftovers_remove(const char *path)
     return removed;
 }
 
-int read_file_bounded(const char *path, size_t max, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        errno = EINVAL;
-        return -1;
-    }
-    char *buf = malloc(max + 1);
-    if (buf == NULL) {
-        close(fd);
-        return -1;
-    }
-    size_t got = 0;
-    for (;;) {
-        /* Read one byte past max so an oversized file is detected, not cut. */
-        ssize_t n = read(fd, buf + got, max + 1 - got);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-        if (got > max) {
-            errno = EFBIG;
-            goto fail;
-        }
-    }
-    close(fd);
-    buf[got] = '\0';
-    *out = buf;
-    if (len)
-        *len = got;
-    return 0;
-fail:;
-    int saved = errno;
-    free(buf);
-    close(fd);
-    errno = saved;
-    return -1;
-}
-
 /* Reads what fd holds up to max bytes (one byte past max is asked for, so
  * an oversized file is detected, not cut); closes fd. */
 static int read_fd_bounded(int fd, size_t max, char **out, size_t *len)
@@ -236,6 +185,21 @@ static int read_fd_bounded(int fd, size_t max, char **out, size_t *len)
     if (len)
         *len = got;
     return 0;
+}
+
+int read_file_bounded(const char *path, size_t max, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int why = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+    if (why != 0) {
+        close(fd);
+        errno = why;
+        return -1;
+    }
+    return read_fd_bounded(fd, max, out, len);
 }
 
 int read_untrusted_at(int dirfd, const char *name, size_t max, char **out, size_t *len)
