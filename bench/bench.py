@@ -9,7 +9,6 @@ import argparse
 import glob
 import importlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 import clients  # noqa: E402
 import reference  # noqa: E402
+from lib.common import remove_tree  # noqa: E402
 from lib.pipeline_pair import PipelinePair  # noqa: E402
 from registry import ROWS, Skip  # noqa: E402
 
@@ -96,7 +96,7 @@ class Context:
             self._ref.stop()
         if self._pair:
             self._pair.cleanup()
-        shutil.rmtree(self.work, ignore_errors=True)
+        remove_tree(self.work)
 
 
 def load_rows():

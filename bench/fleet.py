@@ -24,7 +24,7 @@ import time
 
 import paramiko
 
-from lib.common import AGENT_BIN, HOST_BIN, SHELL_BIN, clean_env, free_port
+from lib.common import AGENT_BIN, HOST_BIN, SHELL_BIN, clean_env, free_port, remove_tree
 from lib.wait import wait_until
 
 AGENT_PORT = 222  # each agent has a namespace of its own: the default port for all
@@ -343,7 +343,7 @@ class Fleet:
         # -force: go on past a line whose link or namespace was never made.
         subprocess.run(["ip", "-force", "-batch", "-"], input=batch, capture_output=True,
                        text=True, timeout=120)
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)  # unmounts each agent's nosuid,nodev home first
 
     def leftovers(self):
         """What of this fleet is still on the machine: [] after cleanup()."""

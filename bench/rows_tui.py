@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "integration"))
 from lib.agent import Agent, register_agent  # noqa: E402
 from lib.bulk import create_many  # noqa: E402
-from lib.common import SHELL_BIN  # noqa: E402
+from lib.common import SHELL_BIN, remove_tree  # noqa: E402
 from lib.tui import Tui  # noqa: E402
 
 ROWS = 10000
@@ -146,4 +146,4 @@ def tui_at_scale(ctx):
             t.close()
         for agent in agents:
             agent.cleanup()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)

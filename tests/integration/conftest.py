@@ -32,7 +32,7 @@ import pytest
 pytest.register_assert_rewrite("lib")
 
 from lib.agent import Agent, register_agent  # noqa: E402
-from lib.common import remove_tree  # noqa: E402
+from lib.common import remove_tree, unmount_under  # noqa: E402
 from lib.fleet_hosts import Lan  # noqa: E402
 from lib.netcluster import NetCluster  # noqa: E402
 from lib.remote import LIBS_DOCKERFILE, TARGET_DOCKERFILE, Target, cached_image  # noqa: E402
@@ -43,6 +43,16 @@ from lib.tui import Tui  # noqa: E402
 from lib.common import (AGENT_BIN, BUILD, DOCKER, REPO, SHELL_BIN, docker,  # noqa: E402,F401
                         free_port, make_client_key, stop_process, wait_for_port)
 from lib.shell_cli import attach_type_detach, convocate  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session", autouse=True)
+def unmount_pytest_roots(tmp_path_factory):
+    """`convocate-agent install` bind-mounts <root>/home/claude nosuid,nodev.
+    Roots made in pytest's tmp_path are removed by pytest itself, which
+    cannot remove a mount point: the mounts below this run's base directory
+    (and only those) are undone at the end."""
+    yield
+    unmount_under(str(tmp_path_factory.getbasetemp()))
 
 
 @pytest.fixture(scope="session")

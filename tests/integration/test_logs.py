@@ -20,6 +20,7 @@ import uuid
 import pytest
 
 from lib.common import remove_tree, DOCKER, HOST_BIN, free_port, wait_for_port
+from lib.pairing import snapshot
 from lib.wait import wait_until
 
 RSYSLOGD = "/usr/sbin/rsyslogd"
@@ -232,17 +233,6 @@ def test_generated_configs(cluster):
 def verifies(ca_file, cert_file, purpose="sslclient"):
     return subprocess.run(["openssl", "verify", "-purpose", purpose, "-CAfile", ca_file,
                            cert_file], capture_output=True, text=True).returncode == 0
-
-
-def snapshot(*roots):
-    out = {}
-    for root in roots:
-        for d, _, files in os.walk(root):
-            for name in files:
-                full = os.path.join(d, name)
-                with open(full, "rb") as f:
-                    out[full] = (f.read(), os.lstat(full).st_mode)
-    return out
 
 
 def test_certificates_are_kept_and_repaired(cluster):

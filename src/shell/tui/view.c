@@ -424,6 +424,7 @@ static const char *key_menu(tui_mode mode)
         " W:waiting P:preview >:send /:filter S:settings Q:quit",
         "Enter:attach N:new C:clone E:edit B:bg D:del K:kill O:ovr R:rst W:wait P:preview >:send"
         " /:filter S:set Q:quit",
+        "Enter:attach N C E B D K O R W:wait P:preview >:send /:filter S:set Q:quit",
         "Enter N C E B D K O R W:wait P:preview >:send /:filter S:set Q:quit",
         " Enter N C E B D K O R W P > / S Q",
     };
