@@ -22,8 +22,7 @@ import tempfile
 import threading
 import time
 
-import paramiko
-
+from lib import paramiko_rpc
 from lib.common import AGENT_BIN, HOST_BIN, SHELL_BIN, clean_env, free_port
 from lib.wait import wait_until
 
@@ -219,31 +218,12 @@ class Fleet:
 
     def connect(self, a):
         """A paramiko connection to one agent, pinned to its host key."""
-        c = paramiko.SSHClient()
-        c.load_host_keys(self.known_hosts)
-        c.set_missing_host_key_policy(paramiko.RejectPolicy())
-        c.connect(a.ip, port=AGENT_PORT, username="claude",
-                  pkey=paramiko.Ed25519Key.from_private_key_file(a.key),
-                  allow_agent=False, look_for_keys=False, timeout=30)
-        c.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return c
+        return paramiko_rpc.connect(a.ip, AGENT_PORT, a.key, self.known_hosts)
 
     @staticmethod
     def call(client, op, params):
         """One RPC on a fresh channel; returns the result or raises."""
-        ch = client.get_transport().open_session(timeout=30)
-        ch.settimeout(60)
-        ch.invoke_subsystem("convocate-agent-rpc")
-        ch.sendall(json.dumps({"op": op, "params": params}).encode() + b"\n")
-        ch.shutdown_write()
-        out = b""
-        while True:
-            chunk = ch.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        ch.close()
-        resp = json.loads(out)
+        resp = paramiko_rpc.rpc(client, op, params, timeout=60, open_timeout=30)
         if resp.get("ok") is not True:
             raise RuntimeError(f"{op} {params}: {resp}")
         return resp["result"]

@@ -18,8 +18,7 @@ import subprocess
 import termios
 import time
 
-import paramiko
-
+from lib import paramiko_rpc
 from registry import Result, Skip, row, value
 from rows_memory import smaps_rollup
 from rows_start import rpc, rpc_ok
@@ -77,17 +76,14 @@ def fd_count(pid):
 
 
 def connect(agent):
-    t = paramiko.Transport(("127.0.0.1", agent.port))
-    t.start_client(timeout=30)
-    t.auth_publickey("claude", paramiko.Ed25519Key.from_private_key_file(agent.client_key))
-    return t
+    return paramiko_rpc.open_transport("127.0.0.1", agent.port, agent.client_key, timeout=30)
 
 
 def attach(transport, uuid, cols=120, rows=40):
     """One operator on the session: the channel once the tmux screen came."""
     ch = transport.open_session(timeout=30)
     ch.settimeout(30)
-    ch.invoke_subsystem("convocate-agent-attach")
+    ch.invoke_subsystem(paramiko_rpc.ATTACH_SUBSYSTEM)
     ch.sendall(json.dumps({"id": uuid, "cols": cols, "rows": rows}).encode() + b"\n")
     got = b""
     while b"\x1b[" not in got:  # tmux's first frame

@@ -6,38 +6,22 @@ import os
 import threading
 import time
 
-import paramiko
-
+from lib import paramiko_rpc
 from lib.agent_helpers import create_ok, home, pane_columns, restart_ok
 from lib.common import docker
 from lib.wait import wait_until
 
-PING = json.dumps({"op": "ping", "params": None}).encode() + b"\n"
+PING = paramiko_rpc.request_line("ping")
 
 
 def connect(agent):
-    t = paramiko.Transport(("127.0.0.1", agent.port))
-    t.start_client(timeout=15)
-    t.auth_publickey("claude", paramiko.Ed25519Key.from_private_key_file(agent.client_key))
-    return t
+    return paramiko_rpc.open_transport("127.0.0.1", agent.port, agent.client_key, timeout=15)
 
 
 def rpc(transport, op, params=None, timeout=60):
-    chan = transport.open_session(timeout=15)
-    try:
-        chan.settimeout(timeout)
-        chan.invoke_subsystem("convocate-agent-rpc")
-        chan.sendall(json.dumps({"op": op, "params": params}).encode() + b"\n")
-        chan.shutdown_write()
-        out = b""
-        while not out.endswith(b"\n"):
-            chunk = chan.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        return json.loads(out)
-    finally:
-        chan.close()
+    """The response as read up to its newline (the channel may stay open)."""
+    return paramiko_rpc.rpc(transport, op, params, timeout=timeout, open_timeout=15,
+                            until_newline=True)
 
 
 class Attached:
@@ -46,7 +30,7 @@ class Attached:
     def __init__(self, transport, uuid, cols=100, rows=30):
         self.chan = transport.open_session(timeout=15)
         self.chan.settimeout(1.0)
-        self.chan.invoke_subsystem("convocate-agent-attach")
+        self.chan.invoke_subsystem(paramiko_rpc.ATTACH_SUBSYSTEM)
         self.chan.sendall(json.dumps({"id": uuid, "cols": cols, "rows": rows}).encode() + b"\n")
         self.screen = b""
 

@@ -23,6 +23,8 @@ ask conftest.py's fixtures by name); no test module imports another.
   agent_state    an agent's state files under --root (both metadata layouts),
                  crash leftovers
   mixed_ops      paramiko RPC clients driving mixed ops, for crash tests
+  paramiko_rpc   paramiko connect (TCP_NODELAY) and one request on a fresh
+                 channel: raw_call (bytes), rpc (decoded); tests and bench
   tiny_disk      a small loop-mounted ext4, and filling it
   claude_cli     the real Claude CLI from npm, installed once and cached
   model_standin  a stand-in for the Messages API that sessions reach
