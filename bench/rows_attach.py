@@ -19,33 +19,13 @@ import termios
 import time
 
 from lib import paramiko_rpc
+from lib.procfs import descendants
 from registry import Result, Skip, row, value
 from rows_memory import smaps_rollup
 from rows_start import rpc, rpc_ok
 
 REF = "100 × `docker exec -it … tmux attach` under ptys"
 N_ATTACH = 100
-
-
-def descendants(pid):
-    """pid and every process below it, from /proc."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
 
 
 def memory_of(pids):

@@ -14,6 +14,7 @@ import pexpect
 from lib.agent_helpers import create_ok, restart_ok
 from lib.agent import register_agent
 from lib.common import SHELL_BIN, docker
+from lib.procfs import children_of
 from lib.wait import wait_until
 
 # tput inside tmux, then the tmux client's own size (what the header set),
@@ -21,24 +22,6 @@ from lib.wait import wait_until
 SIZE_PROBE = ('echo "SZ-{nonce}=$(tput cols)x$(tput lines)/'
               '$(tmux display -p \'#{{client_width}}x#{{client_height}}\')=ZS"')
 SIZE_RE = r"SZ-{nonce}=(\d+)x(\d+)/(\d+)x(\d+)=ZS"
-
-
-def children_of(pid):
-    """(pid, comm) of every direct child of pid, from /proc."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        if ppid == pid:
-            out.append((int(entry), comm))
-    return out
 
 
 def attach_at(shell_root, name, cols, rows, agent_pid):
