@@ -19,6 +19,8 @@ ask conftest.py's fixtures by name); no test module imports another.
   netns          bridge, namespace + veth, waits for status-serve's feed and
                  an agent's listener (netcluster and bench/fleet.py)
   status_serve   Shell (a status-serve on paired roots), Subscriber (its feed)
+  feed_lines     FeedLines: status-serve's local feed a line at a time (under
+                 Feed, Subscriber and the fleet row's reader)
   status_channel StatusChannel (status-serve with an agent's side spoken by
                  OpenSSH, to put events on the channel)
   pipeline_pair  an agent with --test-hooks and a status-serve, for event loads

@@ -9,12 +9,12 @@ fixture net (conftest.py) makes one with two agents, all connected."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 from lib.common import remove_tree, AGENT_BIN, HOST_BIN, SHELL_BIN, clean_env, docker, free_port, stop_process
+from lib.feed_lines import FeedLines
 from lib.netns import add_bridge, add_namespace, wait_feed, wait_listening
 from lib.shell_cli import convocate
 from lib.wait import wait_until
@@ -167,30 +167,16 @@ class NetCluster:
         remove_tree(self.base)
 
 
-class Feed:
+class Feed(FeedLines):
     """A subscriber of status-serve's local feed."""
 
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.buf = b""
-
     def next(self, timeout):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                return None
-            if not chunk:
-                raise AssertionError("the feed closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        """The next event; None when none came within timeout s."""
+        try:
+            line = self.line(timeout)
+        except EOFError:
+            raise AssertionError("the feed closed") from None
+        return None if line is None else json.loads(line)
 
     def until(self, pred, timeout=30, what="an event"):
         """Reads events until pred(event); returns (event, every event read)."""
@@ -203,6 +189,3 @@ class Feed:
             seen.append(ev)
             if pred(ev):
                 return ev, seen
-
-    def close(self):
-        self.sock.close()
