@@ -14,6 +14,7 @@ import pexpect
 from lib.agent_helpers import create_ok, restart_ok
 from lib.agent import register_agent
 from lib.common import SHELL_BIN, docker
+from lib.paramiko_attach import Attached, agent_transport
 from lib.procfs import children_of
 from lib.wait import wait_until
 
@@ -293,7 +294,6 @@ def host_docker0():
 
 
 def test_dockerd_restart_under_an_attached_operator(start_agent, test_image):
-    from test_attach import Attached, connect
     docker0 = host_docker0()
     engine = PrivateDockerd(test_image)
     try:
@@ -301,7 +301,7 @@ def test_dockerd_restart_under_an_attached_operator(start_agent, test_image):
         agent = start_agent(docker_host=engine.host)
         one, name_one = running_session(agent, "dd-one")
         two, _ = running_session(agent, "dd-two")
-        t = connect(agent)
+        t = agent_transport(agent)
         try:
             op = Attached(t, one)
             op.read_until(b"claude@convocate-")
@@ -341,9 +341,8 @@ def test_dockerd_restart_under_an_attached_operator(start_agent, test_image):
 def test_an_operator_who_vanishes_leaves_no_tmux_client(agent):
     """The engine keeps an exec running when its stream closes; the agent
     hangs up the tmux client of a relay whose operator went away."""
-    from test_attach import Attached, connect
     uuid, name = running_session(agent, "vanish")
-    t = connect(agent)
+    t = agent_transport(agent)
     op = Attached(t, uuid)
     op.read_until(b"claude@convocate-")
     listed = docker("exec", "-u", "claude", name, "tmux", "list-clients").stdout

@@ -29,6 +29,8 @@ ask conftest.py's fixtures by name); no test module imports another.
   mixed_ops      paramiko RPC clients driving mixed ops, for crash tests
   paramiko_rpc   paramiko connect (TCP_NODELAY) and one request on a fresh
                  channel: raw_call (bytes), rpc (decoded); tests and bench
+  paramiko_attach Attached (an operator on the attach subsystem through
+                 paramiko), agent_transport
   procfs         processes from /proc: children_of, descendants,
                  smaps_rollup_kib
   tiny_disk      a small loop-mounted ext4, and filling it
