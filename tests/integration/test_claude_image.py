@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from conftest import docker
+from lib.common import docker
 from lib.model_standin import ModelStandin
 from lib.wait import wait_until
 
