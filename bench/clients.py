@@ -4,42 +4,23 @@ ControlMaster. The same client code runs against convocate and the
 reference, so client costs cancel out in the ratios."""
 import json
 import os
-import socket
 import subprocess
 import time
 
-import paramiko
+from lib import paramiko_rpc
 
 PING = json.dumps({"op": "ping", "params": None}).encode() + b"\n"
 
 
 def connect(port, key, user, known_hosts):
-    """One persistent paramiko connection, TCP_NODELAY on (paramiko leaves
-    Nagle on; without it both servers would wait for delayed ACKs)."""
-    client = paramiko.SSHClient()
-    client.load_host_keys(known_hosts)
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("127.0.0.1", port=port, username=user,
-                   pkey=paramiko.Ed25519Key.from_private_key_file(key),
-                   allow_agent=False, look_for_keys=False)
-    client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return client
+    """One persistent paramiko connection to loopback, TCP_NODELAY on
+    (without it both servers would wait for delayed ACKs)."""
+    return paramiko_rpc.connect("127.0.0.1", port, key, known_hosts, user=user, timeout=None)
 
 
-def call(client, line, subsystem="convocate-agent-rpc"):
+def call(client, line, subsystem=paramiko_rpc.RPC_SUBSYSTEM):
     """One request on a fresh channel; returns the response bytes."""
-    ch = client.get_transport().open_session()
-    ch.invoke_subsystem(subsystem)
-    ch.sendall(line)
-    ch.shutdown_write()
-    out = b""
-    while True:
-        chunk = ch.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-    ch.close()
-    return out
+    return paramiko_rpc.raw_call(client, line, subsystem=subsystem)
 
 
 def timed(fn):

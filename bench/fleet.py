@@ -16,15 +16,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 
-import paramiko
-
+from lib import paramiko_rpc
 from lib.common import AGENT_BIN, HOST_BIN, SHELL_BIN, clean_env, free_port, remove_tree
+from lib.netns import add_bridge, add_namespace, ip_batch, wait_feed, wait_listening
 from lib.wait import wait_until
 
 AGENT_PORT = 222  # each agent has a namespace of its own: the default port for all
@@ -131,22 +130,12 @@ class Fleet:
             raise RuntimeError(f"{self.net}.0/24 is already on this machine ({used.split()[1]}); "
                                "give the fleet another prefix with CONVOCATE_TEST_NET")
         self.bridge_made = True  # recorded first: a half-made bridge is removed too
-        sh("ip", "link", "add", self.bridge, "type", "bridge")
-        sh("ip", "addr", "add", f"{self.shell_ip}/24", "dev", self.bridge)
-        sh("ip", "link", "set", self.bridge, "up")
+        add_bridge(self.bridge, self.shell_ip)
 
     def _make_agent(self, a):
         self.agents.append(a)  # recorded first, for cleanup
         os.makedirs(a.root)
-        outside = (f"netns add {a.ns}\n"
-                   f"link add {a.veth} type veth peer name eth0 netns {a.ns}\n"
-                   f"link set {a.veth} master {self.bridge} up\n")
-        inside = f"addr add {a.ip}/24 dev eth0\nlink set eth0 up\nlink set lo up\n"
-        for argv, batch in ((["ip", "-batch", "-"], outside),
-                            (["ip", "-n", a.ns, "-batch", "-"], inside)):
-            r = subprocess.run(argv, input=batch, capture_output=True, text=True, timeout=60)
-            if r.returncode != 0:
-                raise RuntimeError(f"namespace {a.ns}: {r.stderr}")
+        add_namespace(a.ns, a.veth, self.bridge, a.ip)
         sh(HOST_BIN, "init-agent", "--root", self.shell_root, "--agent-root", a.root,
            "--agent-addr", f"{a.ip}:{AGENT_PORT}",
            "--shell-host", f"{self.shell_ip}:{self.status_port}")
@@ -177,17 +166,7 @@ class Fleet:
                 [SHELL_BIN, "--root", self.shell_root, "status-serve",
                  "--listen", f"{self.shell_ip}:{self.status_port}", "-v"],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
-
-        def feed_answers():
-            assert self.status_proc.poll() is None, read(self.status_log)
-            try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                    s.connect(self.feed)
-                return True
-            except OSError:
-                return False
-        wait_until(feed_answers, 30, "status-serve's feed", interval=0.05,
-                   detail=lambda: read(self.status_log))
+        wait_feed(self.status_proc, self.feed, 30, lambda: read(self.status_log))
 
     def _start_agent(self, a):
         # ip netns exec execs the agent: the PID is the agent's own.
@@ -198,14 +177,7 @@ class Fleet:
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
 
     def _wait_listening(self, a):
-        def listening():
-            assert a.proc.poll() is None, a.log()
-            try:
-                with socket.create_connection((a.ip, AGENT_PORT), timeout=0.5):
-                    return True
-            except OSError:
-                return False
-        wait_until(listening, 60, f"the agent in {a.ns} to listen", interval=0.05, detail=a.log)
+        wait_listening(a.proc, a.ip, AGENT_PORT, 60, f"the agent in {a.ns} to listen", a.log)
 
     def wait_connected(self, timeout=120):
         """Until every agent says it holds its connection to the shell."""
@@ -219,31 +191,12 @@ class Fleet:
 
     def connect(self, a):
         """A paramiko connection to one agent, pinned to its host key."""
-        c = paramiko.SSHClient()
-        c.load_host_keys(self.known_hosts)
-        c.set_missing_host_key_policy(paramiko.RejectPolicy())
-        c.connect(a.ip, port=AGENT_PORT, username="claude",
-                  pkey=paramiko.Ed25519Key.from_private_key_file(a.key),
-                  allow_agent=False, look_for_keys=False, timeout=30)
-        c.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return c
+        return paramiko_rpc.connect(a.ip, AGENT_PORT, a.key, self.known_hosts)
 
     @staticmethod
     def call(client, op, params):
         """One RPC on a fresh channel; returns the result or raises."""
-        ch = client.get_transport().open_session(timeout=30)
-        ch.settimeout(60)
-        ch.invoke_subsystem("convocate-agent-rpc")
-        ch.sendall(json.dumps({"op": op, "params": params}).encode() + b"\n")
-        ch.shutdown_write()
-        out = b""
-        while True:
-            chunk = ch.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        ch.close()
-        resp = json.loads(out)
+        resp = paramiko_rpc.rpc(client, op, params, timeout=60, open_timeout=30)
         if resp.get("ok") is not True:
             raise RuntimeError(f"{op} {params}: {resp}")
         return resp["result"]
@@ -337,13 +290,12 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        batch = "".join(f"link del {a.veth}\nnetns del {a.ns}\n" for a in self.agents)
+        batch = [c for a in self.agents for c in (f"link del {a.veth}", f"netns del {a.ns}")]
         if self.bridge_made:
-            batch += f"link del {self.bridge}\n"
-        # -force: go on past a line whose link or namespace was never made.
-        subprocess.run(["ip", "-force", "-batch", "-"], input=batch, capture_output=True,
-                       text=True, timeout=120)
-        remove_tree(self.base)  # unmounts each agent's nosuid,nodev home first
+            batch.append(f"link del {self.bridge}")
+        # force: go on past a line whose link or namespace was never made.
+        ip_batch(batch, force=True)
+        remove_tree(self.base)  # unmounts first: each agent binds its home/claude
 
     def leftovers(self):
         """What of this fleet is still on the machine: [] after cleanup()."""

@@ -17,6 +17,9 @@ import subprocess
 import time
 
 from lib.common import free_port, wait_for_port
+# descendants: the per-connection sshd processes were forked before any
+# tracer attaches, so count_execs is given each by pid (rows_rpc.py).
+from lib.procfs import descendants  # noqa: F401
 
 USER = "convocate-bench"
 HOME = "/var/lib/convocate-bench"
@@ -125,27 +128,6 @@ def spawn_cost(workdir, responder, n):
     prog = build(workdir, "spawncost")
     r = subprocess.run([prog, str(n), responder], capture_output=True, text=True, check=True)
     return [float(x) / 1e6 for x in r.stdout.split()]
-
-
-def descendants(pid):
-    """pid and every process below it (the per-connection sshd processes
-    were forked before any tracer attaches, so each is traced by pid)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    return found
 
 
 def threads(pid):

@@ -18,35 +18,14 @@ import subprocess
 import termios
 import time
 
-import paramiko
-
+from lib import paramiko_rpc
+from lib.procfs import descendants
 from registry import Result, Skip, row, value
 from rows_memory import smaps_rollup
 from rows_start import rpc, rpc_ok
 
 REF = "100 × `docker exec -it … tmux attach` under ptys"
 N_ATTACH = 100
-
-
-def descendants(pid):
-    """pid and every process below it, from /proc."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
 
 
 def memory_of(pids):
@@ -77,17 +56,14 @@ def fd_count(pid):
 
 
 def connect(agent):
-    t = paramiko.Transport(("127.0.0.1", agent.port))
-    t.start_client(timeout=30)
-    t.auth_publickey("claude", paramiko.Ed25519Key.from_private_key_file(agent.client_key))
-    return t
+    return paramiko_rpc.open_transport("127.0.0.1", agent.port, agent.client_key, timeout=30)
 
 
 def attach(transport, uuid, cols=120, rows=40):
     """One operator on the session: the channel once the tmux screen came."""
     ch = transport.open_session(timeout=30)
     ch.settimeout(30)
-    ch.invoke_subsystem("convocate-agent-attach")
+    ch.invoke_subsystem(paramiko_rpc.ATTACH_SUBSYSTEM)
     ch.sendall(json.dumps({"id": uuid, "cols": cols, "rows": rows}).encode() + b"\n")
     got = b""
     while b"\x1b[" not in got:  # tmux's first frame

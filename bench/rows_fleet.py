@@ -13,7 +13,6 @@ import json
 import os
 import random
 import resource
-import socket
 import subprocess
 import time
 
@@ -21,6 +20,7 @@ os.environ.setdefault("CONVOCATE_TEST_NET", "10.82.0")  # never the tests' 10.77
 
 from fleet import AGENT_PORT, Fleet, read  # noqa: E402
 from lib.common import SHELL_BIN  # noqa: E402
+from lib.feed_lines import FeedLines  # noqa: E402
 from lib.tui import Tui  # noqa: E402
 from registry import Result, Skip, dist, median, row, value  # noqa: E402
 
@@ -78,34 +78,18 @@ def _rss_kib(pid):
     return 0
 
 
-class _FeedReader:
-    """status-serve's local feed: the greeting, then events as they come."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.buf = b""
-
-    def events(self, seconds):
-        deadline = time.monotonic() + seconds
-        while True:
-            while b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
-                yield json.loads(line)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(1 << 16)
-            except socket.timeout:
-                return
-            if not chunk:
-                return
-            self.buf += chunk
-
-    def close(self):
-        self.sock.close()
+def feed_events(feed, seconds):
+    """status-serve's feed for seconds: the greeting, then events as they
+    come; ends early when the feed closes."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            line = feed.line(max(0.0, deadline - time.monotonic()))
+        except EOFError:
+            return
+        if line is None:
+            return
+        yield json.loads(line)
 
 
 def status_serve_figures(ctx, f):
@@ -113,12 +97,12 @@ def status_serve_figures(ctx, f):
     agents its feed says are live, the heartbeats that reached the feed,
     and status-serve's CPU and RSS."""
     window = ctx.n(3, 6) * HEARTBEAT_S
-    feed = _FeedReader(f.feed)
+    feed = FeedLines(f.feed)
     pid = f.status_proc.pid
     try:
         live, beats, beating = set(), 0, set()
         cpu0, t0 = _proc_cpu_s(pid), time.monotonic()
-        for ev in feed.events(window):
+        for ev in feed_events(feed, window):
             if ev.get("type") == "shell.agent" and ev["data"].get("live"):
                 live.add(ev["agent_id"])
             elif ev.get("type") == "agent.heartbeat":

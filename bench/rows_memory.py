@@ -4,18 +4,15 @@ PSS: its share of shared pages too; RSS for the record) from
 import time
 
 import clients
+from lib import procfs
 from registry import Result, row, value
 
 REF = "OpenSSH sshd listener, idle"
 
 
 def smaps_rollup(pid):
-    fields = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
-                fields[parts[0][:-1]] = int(parts[1])
+    """USS, PSS and RSS of pid in MB."""
+    fields = procfs.smaps_rollup_kib(pid)
     uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
     return {"USS": uss / 1024.0, "PSS": fields.get("Pss", 0) / 1024.0,
             "RSS": fields.get("Rss", 0) / 1024.0}

@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import time
 
-import clients
+from lib import paramiko_rpc
 from registry import Result, Skip, dist, row
 
 REF = "`docker run -d` (raw CLI), same config"
@@ -21,9 +21,8 @@ REF_AGENT = "bench-reference"  # the reference container's agent label: no agent
 
 
 def rpc(client, op, params=None):
-    out = clients.call(client, json.dumps({"op": op, "params": params}).encode() + b"\n")
-    resp = json.loads(out)
-    return resp
+    """One RPC on a fresh channel, no timeout (as clients.call); the response."""
+    return paramiko_rpc.rpc(client, op, params)
 
 
 def rpc_ok(client, op, params=None, tries=120):

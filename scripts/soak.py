@@ -20,6 +20,7 @@ look for what grows, SOAK_AGENT_PREFIX puts a tool in front of the agent (e.g.
 stderr, where such a tool reports at exit. It stops and removes only what it
 started (its agent, status-serve, ssh clients and the containers labelled with
 its agent's id)."""
+import itertools
 import json
 import os
 import select
@@ -37,6 +38,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 
 import clients  # noqa: E402
+from lib import paramiko_rpc, procfs  # noqa: E402
 from lib.pipeline_pair import PipelinePair  # noqa: E402
 
 GROWTH_LIMIT_PCT = 1.0
@@ -54,15 +56,26 @@ def env_float(name, default):
 
 def agent_figures(pid):
     """RSS and USS in KiB, and the open descriptor count, from /proc."""
-    fields = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
-                fields[parts[0][:-1]] = int(parts[1])
+    fields = procfs.smaps_rollup_kib(pid)
     return {"RSS": fields.get("Rss", 0),
             "USS": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0),
             "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+
+
+def paced(gate, period, action, catch_up_s=None):
+    """Calls action() every period seconds, by schedule, while the gate lets
+    the worker on. Once late, the missed calls are made back to back, but
+    at most catch_up_s seconds' worth (None: all of them)."""
+    due = time.monotonic()
+    while gate.checkpoint():
+        now = time.monotonic()
+        if now < due:
+            time.sleep(min(due - now, 0.5))
+            continue
+        due += period
+        if catch_up_s is not None:
+            due = max(due, now - catch_up_s)
+        action()
 
 
 class Tally:
@@ -164,9 +177,8 @@ class RpcWorker(threading.Thread):
         return ("list", None) if op in ("create", "delete") else ("ping", None)
 
     def call(self, op, params):
-        line = json.dumps({"op": op, "params": params}).encode() + b"\n"
         try:
-            out = clients.call(self.client, line)
+            out = clients.call(self.client, paramiko_rpc.request_line(op, params))
             resp = json.loads(out)
         except Exception as e:  # noqa: BLE001 (every failure is counted and reported)
             self.tally.add("transport error", f"{op}: {e!r}")
@@ -182,16 +194,9 @@ class RpcWorker(threading.Thread):
             self.tally.add("error answer", f"{op}: {resp.get('error')}")
 
     def run(self):
-        step, i = 1.0 / self.rate, 0
-        due = time.monotonic()
-        while self.gate.checkpoint():
-            now = time.monotonic()
-            if now < due:
-                time.sleep(min(due - now, 0.5))
-                continue
-            due = max(due + step, now - 1.0)  # at most a second of catching up
-            self.call(*self.request(MIX[i % len(MIX)]))
-            i += 1
+        ops = itertools.cycle(MIX)
+        paced(self.gate, 1.0 / self.rate, lambda: self.call(*self.request(next(ops))),
+              catch_up_s=1.0)
 
     def close(self):
         self.client.close()
@@ -232,14 +237,7 @@ class AttachWorker(threading.Thread):
             proc.stdout.close()
 
     def run(self):
-        due = time.monotonic()
-        while self.gate.checkpoint():
-            now = time.monotonic()
-            if now < due:
-                time.sleep(min(due - now, 0.5))
-                continue
-            due += self.period
-            self.cycle()
+        paced(self.gate, self.period, self.cycle)
 
 
 def wait_attached_zero(agent, session, timeout=30):

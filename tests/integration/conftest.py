@@ -11,6 +11,8 @@ Agents on loopback:
   single        (shell_root, agent): one agent registered with the shell
   two_agents    (shell_root, a, b): two agents registered with the shell
   tui_factory   factory: a lib.tui.Tui on a shell root, killed afterwards
+  status_channel factory: status_channel(shell_root, agent) -> a started
+                lib.status_channel.StatusChannel, stopped afterwards
   roots         three empty roots (a shell and two agents) to pair
 
 Hosts reached over SSH (containers):
@@ -18,6 +20,10 @@ Hosts reached over SSH (containers):
   libs_target_image  the same with the libraries our programs link
   target             a started lib.remote.Target
   lan                factory: a lib.fleet_hosts.Lan (bridge + host containers)
+
+The real Claude against the model stand-in:
+  claude_bin    the real Claude CLI's executable (lib.claude_cli, cached)
+  standin       a started lib.model_standin.ModelStandin, stopped afterwards
 
 Hosts in network namespaces (root only):
   net           a lib.netcluster.NetCluster: status-serve and two agents,
@@ -31,11 +37,14 @@ import pytest
 # Assertions in lib/ report their operands as they do in test modules.
 pytest.register_assert_rewrite("lib")
 
+from lib import claude_cli  # noqa: E402
 from lib.agent import Agent, register_agent  # noqa: E402
 from lib.common import remove_tree, unmount_under  # noqa: E402
 from lib.fleet_hosts import Lan  # noqa: E402
+from lib.model_standin import ModelStandin  # noqa: E402
 from lib.netcluster import NetCluster  # noqa: E402
 from lib.remote import LIBS_DOCKERFILE, TARGET_DOCKERFILE, Target, cached_image  # noqa: E402
+from lib.status_channel import StatusChannel  # noqa: E402
 from lib.tui import Tui  # noqa: E402
 
 # Modules written before lib/ existed import these from conftest; new code
@@ -135,11 +144,39 @@ def tui_factory():
 
 
 @pytest.fixture
+def status_channel(tmp_root):
+    """Factory: status_channel(shell_root, agent) -> a StatusChannel (a real
+    status-serve on shell_root, the agent's side spoken by OpenSSH); every
+    one made is stopped afterwards."""
+    started = []
+
+    def factory(shell_root, agent):
+        started.append(StatusChannel(shell_root, agent, tmp_root))
+        return started[-1]
+
+    yield factory
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
 def roots():
     made = [tempfile.mkdtemp(prefix=f"convocate-pair-{n}-") for n in ("shell", "a1", "a2")]
     yield made
     for d in made:
         remove_tree(d)
+
+
+@pytest.fixture(scope="session")
+def claude_bin():
+    return claude_cli.executable()
+
+
+@pytest.fixture
+def standin():
+    api = ModelStandin().start()
+    yield api
+    api.stop()
 
 
 @pytest.fixture(scope="session")

@@ -15,11 +15,9 @@ import time
 import pytest
 
 from lib.common import SHELL_BIN, docker
-from lib import claude_cli
-from lib.claude_session import convocate_ok, install_wrapper, new_claude_session, \
+from lib.claude_session import claude_cluster, convocate_ok, new_claude_session, \
     set_credentials, wait_prompt
-from lib.model_standin import ModelStandin
-from lib.netcluster import Feed, NetCluster
+from lib.netcluster import Feed
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -27,24 +25,9 @@ STEP_S = 1.0  # hook line written -> event on the feed
 
 
 @pytest.fixture
-def standin():
-    api = ModelStandin().start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def net(test_image):
-    claude_bin = claude_cli.executable()
-    c = NetCluster(1, test_image)
-    try:
-        c.start_status()
-        a = c.agents[0]
-        install_wrapper(a)
-        a.start()
+def net(test_image, claude_bin):
+    with claude_cluster(test_image) as c:
         yield c, claude_bin
-    finally:
-        c.cleanup()
 
 
 def spool_lines(agent, uuid):

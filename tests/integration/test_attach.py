@@ -6,80 +6,19 @@ import os
 import threading
 import time
 
-import paramiko
-
+from lib import paramiko_rpc
 from lib.agent_helpers import create_ok, home, pane_columns, restart_ok
 from lib.common import docker
+from lib.paramiko_attach import Attached, agent_transport
 from lib.wait import wait_until
 
-PING = json.dumps({"op": "ping", "params": None}).encode() + b"\n"
-
-
-def connect(agent):
-    t = paramiko.Transport(("127.0.0.1", agent.port))
-    t.start_client(timeout=15)
-    t.auth_publickey("claude", paramiko.Ed25519Key.from_private_key_file(agent.client_key))
-    return t
+PING = paramiko_rpc.request_line("ping")
 
 
 def rpc(transport, op, params=None, timeout=60):
-    chan = transport.open_session(timeout=15)
-    try:
-        chan.settimeout(timeout)
-        chan.invoke_subsystem("convocate-agent-rpc")
-        chan.sendall(json.dumps({"op": op, "params": params}).encode() + b"\n")
-        chan.shutdown_write()
-        out = b""
-        while not out.endswith(b"\n"):
-            chunk = chan.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        return json.loads(out)
-    finally:
-        chan.close()
-
-
-class Attached:
-    """One operator on a session's terminal through convocate-agent-attach."""
-
-    def __init__(self, transport, uuid, cols=100, rows=30):
-        self.chan = transport.open_session(timeout=15)
-        self.chan.settimeout(1.0)
-        self.chan.invoke_subsystem("convocate-agent-attach")
-        self.chan.sendall(json.dumps({"id": uuid, "cols": cols, "rows": rows}).encode() + b"\n")
-        self.screen = b""
-
-    def read_until(self, needle, timeout=60):
-        deadline = time.monotonic() + timeout
-        while needle not in self.screen:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {needle!r} within {timeout}s: {self.screen[-500:]!r}")
-            try:
-                chunk = self.chan.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:  # paramiko's socket.timeout on older Pythons
-                continue
-            if not chunk:
-                raise AssertionError(f"attach closed: {self.screen[-500:]!r}")
-            self.screen += chunk
-        return self.screen
-
-    def type(self, text):
-        self.chan.sendall(text.encode())
-
-    def closed_within(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.chan.exit_status_ready() or self.chan.closed or self.chan.eof_received:
-                return True
-            try:
-                if self.chan.recv(65536) == b"":
-                    return True
-            except (TimeoutError, OSError):
-                pass
-        return False
+    """The response as read up to its newline (the channel may stay open)."""
+    return paramiko_rpc.rpc(transport, op, params, timeout=timeout, open_timeout=15,
+                            until_newline=True)
 
 
 def cols_in_session(agent, uuid, attached):
@@ -95,7 +34,7 @@ def cols_in_session(agent, uuid, attached):
 
 def test_attach_types_resizes_detaches_and_counts_operators(agent):
     s = create_ok(agent)
-    t1, t2 = connect(agent), connect(agent)
+    t1, t2 = agent_transport(agent), agent_transport(agent)
     try:
         one = Attached(t1, s["uuid"])  # starts the stopped container
         one.read_until(b"claude@convocate-")  # the prompt inside tmux
@@ -133,7 +72,7 @@ def test_attach_types_resizes_detaches_and_counts_operators(agent):
 
 
 def test_attach_to_unknown_session_gets_one_error_line(agent):
-    t = connect(agent)
+    t = agent_transport(agent)
     try:
         a = Attached(t, "0b5a0a3e-4b5c-4d6e-8f70-8192a3b4c5d6")
         a.read_until(b"\n", timeout=15)
@@ -151,7 +90,7 @@ def test_slow_kill_holds_up_no_ping(agent):
     # `tmux kill-server`, so the kill takes the engine's whole 10 s grace: a
     # thread that blocked on it would show here.
     docker("exec", f"convocate-session-{s['uuid']}", "pkill", "-STOP", "-f", "tmux new-session")
-    t, other = connect(agent), connect(agent)
+    t, other = agent_transport(agent), agent_transport(agent)
     try:
         done = {}
 
@@ -214,7 +153,7 @@ def steady_fds(agent, timeout=15):
 def one_attach_cycle(agent, uuid, by_detach):
     """One operator attaches, sees tmux's screen and leaves: by Ctrl-b d, or
     by their connection closing under them."""
-    t = connect(agent)
+    t = agent_transport(agent)
     try:
         a = Attached(t, uuid)
         a.read_until(b"\x1b[")  # tmux drew its first frame

@@ -21,8 +21,7 @@ import uuid
 
 import pytest
 
-from conftest import docker
-from lib import claude_cli
+from lib.common import docker
 from lib.model_standin import ModelStandin
 from lib.wait import wait_until
 
@@ -209,18 +208,6 @@ def after_last(text, first, then):
     lines = text.splitlines()
     last_first = max((i for i, line in enumerate(lines) if first.search(line)), default=-1)
     return any(then.search(line) for line in lines[last_first + 1:])
-
-
-@pytest.fixture(scope="session")
-def claude_bin():
-    return claude_cli.executable()
-
-
-@pytest.fixture
-def standin():
-    api = ModelStandin().start()
-    yield api
-    api.stop()
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ import pexpect
 from lib.agent_helpers import create_ok, restart_ok
 from lib.agent import register_agent
 from lib.common import SHELL_BIN, docker
+from lib.paramiko_attach import Attached, agent_transport
+from lib.procfs import children_of
 from lib.wait import wait_until
 
 # tput inside tmux, then the tmux client's own size (what the header set),
@@ -21,24 +23,6 @@ from lib.wait import wait_until
 SIZE_PROBE = ('echo "SZ-{nonce}=$(tput cols)x$(tput lines)/'
               '$(tmux display -p \'#{{client_width}}x#{{client_height}}\')=ZS"')
 SIZE_RE = r"SZ-{nonce}=(\d+)x(\d+)/(\d+)x(\d+)=ZS"
-
-
-def children_of(pid):
-    """(pid, comm) of every direct child of pid, from /proc."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        if ppid == pid:
-            out.append((int(entry), comm))
-    return out
 
 
 def attach_at(shell_root, name, cols, rows, agent_pid):
@@ -310,7 +294,6 @@ def host_docker0():
 
 
 def test_dockerd_restart_under_an_attached_operator(start_agent, test_image):
-    from test_attach import Attached, connect
     docker0 = host_docker0()
     engine = PrivateDockerd(test_image)
     try:
@@ -318,7 +301,7 @@ def test_dockerd_restart_under_an_attached_operator(start_agent, test_image):
         agent = start_agent(docker_host=engine.host)
         one, name_one = running_session(agent, "dd-one")
         two, _ = running_session(agent, "dd-two")
-        t = connect(agent)
+        t = agent_transport(agent)
         try:
             op = Attached(t, one)
             op.read_until(b"claude@convocate-")
@@ -358,9 +341,8 @@ def test_dockerd_restart_under_an_attached_operator(start_agent, test_image):
 def test_an_operator_who_vanishes_leaves_no_tmux_client(agent):
     """The engine keeps an exec running when its stream closes; the agent
     hangs up the tmux client of a relay whose operator went away."""
-    from test_attach import Attached, connect
     uuid, name = running_session(agent, "vanish")
-    t = connect(agent)
+    t = agent_transport(agent)
     op = Attached(t, uuid)
     op.read_until(b"claude@convocate-")
     listed = docker("exec", "-u", "claude", name, "tmux", "list-clients").stdout

@@ -12,6 +12,7 @@ from paramiko.common import cMSG_CHANNEL_REQUEST
 from paramiko.message import Message
 
 from lib.common import AGENT_BIN, SANITIZED, free_port, make_client_key
+from lib.paramiko_rpc import exchange
 from lib.wait import wait_until
 
 PING = b'{"op":"ping","params":null}\n'
@@ -43,9 +44,9 @@ def authed_transport(agent):
     return t
 
 
-def channel_request(chan, kind, *fields):
-    """Sends a channel request with want_reply=1; True on success, False when
-    the server answered failure (paramiko then closes the channel)."""
+def send_channel_request(chan, kind, fields):
+    """Sends a channel request with want_reply=1 by hand (paramiko has no
+    call for an arbitrary one) and arms the channel's event for the reply."""
     m = Message()
     m.add_byte(cMSG_CHANNEL_REQUEST)
     m.add_int(chan.remote_chanid)
@@ -60,6 +61,12 @@ def channel_request(chan, kind, *fields):
             m.add_string(f)
     chan._event_pending()
     chan.transport._send_user_message(m)
+
+
+def channel_request(chan, kind, *fields):
+    """Sends a channel request with want_reply=1; True on success, False when
+    the server answered failure (paramiko then closes the channel)."""
+    send_channel_request(chan, kind, fields)
     try:
         chan._wait_for_event()
         return True
@@ -88,15 +95,7 @@ def test_rpc_subsystem_through_paramiko(agent):
     t = authed_transport(agent)
     try:
         chan = t.open_session()
-        chan.invoke_subsystem("convocate-agent-rpc")
-        chan.sendall(PING)
-        chan.shutdown_write()
-        out = b""
-        while True:
-            data = chan.recv(65536)
-            if not data:
-                break
-            out += data
+        out = exchange(chan, PING)  # read to EOF: one line, then the close
         assert out.count(b"\n") == 1
         assert json.loads(out)["ok"] is True
         assert chan.recv_exit_status() == 0
@@ -324,15 +323,7 @@ def answered_within(chan, kind, fields, timeout):
     """Sends a channel request with want_reply=1 and waits at most timeout s:
     None when nothing came back, else True (success) or False (failure, or
     the channel closed)."""
-    m = Message()
-    m.add_byte(cMSG_CHANNEL_REQUEST)
-    m.add_int(chan.remote_chanid)
-    m.add_string(kind)
-    m.add_boolean(True)
-    for f in fields:
-        m.add_string(f)
-    chan._event_pending()
-    chan.transport._send_user_message(m)
+    send_channel_request(chan, kind, fields)
     if not chan.event.wait(timeout):
         return None
     return bool(chan.event_ready)

@@ -12,42 +12,24 @@ import time
 
 import pytest
 
-from lib.agent import register_agent
 from lib.shell_cli import convocate_ok as cli
-from lib.status_channel import StatusChannel
-from lib.tui import Raw, Tui
+from lib.tui import Raw
 
 OSC9 = "\x1b]9;convocate: {name} on {agent} is waiting\x07"
 
 
 @pytest.fixture
-def rig(start_agent, shell_root, tmp_root):
-    a = start_agent()
-    register_agent(shell_root, a)
-    status = StatusChannel(shell_root, a, tmp_root)
-    yield shell_root, a, status
-    status.stop()
+def rig(single, status_channel):
+    """One registered agent and its status channel."""
+    shell_root, a = single
+    return shell_root, a, status_channel(shell_root, a)
 
 
-@pytest.fixture
-def tuis(tmp_root):
-    made = []
-
-    def factory(root, **kw):
-        t = Tui(root, **kw)
-        made.append(t)
-        return t
-
-    yield factory
-    for t in made:
-        t.close()
-
-
-def start_tui(root, tuis, tmp_root, **kw):
+def start_tui(root, tui_factory, tmp_root, **kw):
     """A TUI whose notify setting lives in a private XDG_CONFIG_HOME; the
     path of its tui.conf."""
     conf = os.path.join(tmp_root, "config")
-    t = tuis(root, env={"XDG_CONFIG_HOME": conf}, **kw)
+    t = tui_factory(root, env={"XDG_CONFIG_HOME": conf}, **kw)
     return t, os.path.join(conf, "convocate", "tui.conf")
 
 
@@ -55,7 +37,7 @@ def uuid_of(agent, name):
     return {s["name"]: s["uuid"] for s in agent.ok("list")}[name]
 
 
-def test_activity_cells_one_bell_per_turn_and_notify_setting(rig, tuis, tmp_root):
+def test_activity_cells_one_bell_per_turn_and_notify_setting(rig, tui_factory, tmp_root):
     """Injected events, for what Claude cannot be made to produce on cue
     (test_tui_claude.py drives the real Claude through waiting, the title
     count, the bell, OSC 9 and W): a state entered minutes ago with a given
@@ -66,7 +48,7 @@ def test_activity_cells_one_bell_per_turn_and_notify_setting(rig, tuis, tmp_root
     cli(root, "new", "web")
     cli(root, "new", "api")
     web, api = uuid_of(a, "web"), uuid_of(a, "api")
-    t, conf = start_tui(root, tuis, tmp_root, width=130, height=30)
+    t, conf = start_tui(root, tui_factory, tmp_root, width=130, height=30)
     t.wait_row("web")
     t.wait_row("api")
     raw = Raw(t, os.path.join(tmp_root, "raw.out"))
@@ -110,18 +92,18 @@ def test_activity_cells_one_bell_per_turn_and_notify_setting(rig, tuis, tmp_root
     time.sleep(2)
     assert b"\x07" not in raw.bytes()[before:]
     # a new TUI reads the setting back
-    t2, _ = start_tui(root, tuis, tmp_root, width=130, height=30)
+    t2, _ = start_tui(root, tui_factory, tmp_root, width=130, height=30)
     t2.wait_row("web")
     t2.keys("S")
     t2.wait_text("bell + notification when a session waits: off")
 
 
-def test_silent_agent_makes_activity_unknown(rig, tuis, tmp_root):
+def test_silent_agent_makes_activity_unknown(rig, tui_factory, tmp_root):
     """Injected: an agent's own shutdown and heartbeat, which no Claude sends."""
     root, a, status = rig
     cli(root, "new", "web")
     web = uuid_of(a, "web")
-    t, _ = start_tui(root, tuis, tmp_root, width=80, height=24)
+    t, _ = start_tui(root, tui_factory, tmp_root, width=80, height=24)
     t.wait_row("web")
     status.activity(web, "waiting")
     t.wait(lambda _: "waiting" in (t.row("web") or ""), 10, "web waiting")
@@ -139,13 +121,13 @@ def test_silent_agent_makes_activity_unknown(rig, tuis, tmp_root):
     assert f"{a.agent_id} SILENT" not in t.screen()
 
 
-def test_quiet_agent_turns_unknown_after_three_heartbeats(rig, tuis, tmp_root):
+def test_quiet_agent_turns_unknown_after_three_heartbeats(rig, tui_factory, tmp_root):
     """Injected: an agent that goes quiet on its status channel while it
     still answers list, which a real agent does not do on cue."""
     root, a, status = rig
     cli(root, "new", "web")
     web = uuid_of(a, "web")
-    t, _ = start_tui(root, tuis, tmp_root)
+    t, _ = start_tui(root, tui_factory, tmp_root)
     t.wait_row("web")
     # the agent says it beats every 5 s, says what web does, then says nothing
     status.send(status.event("agent.settings", {"heartbeat_s": 5}))
@@ -158,9 +140,9 @@ def test_quiet_agent_turns_unknown_after_three_heartbeats(rig, tuis, tmp_root):
     assert t.row("web").split()[0] == "-"  # the agent still answers list: only the feed is quiet
 
 
-def test_capacity_gauge_in_the_agents_line(rig, tuis, tmp_root):
+def test_capacity_gauge_in_the_agents_line(rig, tui_factory, tmp_root):
     root, a, _ = rig
-    t, _ = start_tui(root, tuis, tmp_root)
+    t, _ = start_tui(root, tui_factory, tmp_root)
     shot = t.wait(lambda s: re.search(rf"{a.agent_id} up \[cpu \d+/\d+% mem \d+/\d+% \d+ sess\]",
                                       s), 30, "the gauge")
     cap = a.ok("ping")["capacity"]
@@ -171,12 +153,12 @@ def wait_running(t, name):
     return t.wait(lambda _: (t.row(name) or "?").split()[0] in ("R", "C"), 120, f"{name} running")
 
 
-def test_preview_pane_and_send(rig, tuis, tmp_root):
+def test_preview_pane_and_send(rig, tui_factory, tmp_root):
     root, a, _ = rig
     cli(root, "new", "idle")
     cli(root, "new", "web")
     cli(root, "restart", "web")
-    t, _ = start_tui(root, tuis, tmp_root, width=100, height=30)
+    t, _ = start_tui(root, tui_factory, tmp_root, width=100, height=30)
     wait_running(t, "web")
     assert "preview:" not in t.screen()  # 100 columns: not by itself
     t.select("idle")
@@ -215,10 +197,10 @@ def test_preview_pane_and_send(rig, tuis, tmp_root):
         assert shot.splitlines()[-1].strip() == 'unknown op "send"', shot
 
 
-def test_preview_opens_by_itself_when_wide(rig, tuis, tmp_root):
+def test_preview_opens_by_itself_when_wide(rig, tui_factory, tmp_root):
     root, a, _ = rig
     cli(root, "new", "web")
-    t, _ = start_tui(root, tuis, tmp_root, width=170, height=40)
+    t, _ = start_tui(root, tui_factory, tmp_root, width=170, height=40)
     t.wait_row("web")
     shot = t.wait_text("preview: web")
     assert "not running" in shot

@@ -12,11 +12,8 @@ import re
 
 import pytest
 
-from lib import claude_cli
-from lib.claude_session import convocate_ok, install_wrapper, new_claude_session, \
+from lib.claude_session import claude_cluster, convocate_ok, new_claude_session, \
     set_credentials, wait_prompt
-from lib.model_standin import ModelStandin
-from lib.netcluster import NetCluster
 from lib.tui import Raw, Tui
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
@@ -25,24 +22,9 @@ OSC9 = "\x1b]9;convocate: {name} on {agent} is waiting\x07"
 
 
 @pytest.fixture
-def standin():
-    api = ModelStandin().start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def net(test_image):
-    claude_bin = claude_cli.executable()
-    c = NetCluster(1, test_image)
-    try:
-        c.start_status()
-        install_wrapper(c.agents[0])
-        c.agents[0].start()
-        c.wait_connected()
+def net(test_image, claude_bin):
+    with claude_cluster(test_image, wait_connected=True) as c:
         yield c, claude_bin
-    finally:
-        c.cleanup()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pytest
 
 from lib.agent import register_agent
 from lib.bulk import create_many
-from lib.status_channel import StatusChannel
 from lib.tui import Raw, Tui
 from lib.wait import wait_until
 
@@ -22,29 +21,11 @@ TABLE_ROWS = HEIGHT - 5  # title, column names; agents line, key menu, status li
 
 
 @pytest.fixture
-def rig(start_agent, shell_root, tmp_root):
+def rig(two_agents, status_channel):
     """One agent with a status channel (for activity events) and a second
     one without, both registered with the shell."""
-    a, b = start_agent(), start_agent()
-    register_agent(shell_root, a)
-    register_agent(shell_root, b)
-    status = StatusChannel(shell_root, a, tmp_root)
-    yield shell_root, a, b, status
-    status.stop()
-
-
-@pytest.fixture
-def tui(tmp_root):
-    made = []
-
-    def factory(root, **kw):
-        t = Tui(root, **kw)
-        made.append(t)
-        return t
-
-    yield factory
-    for t in made:
-        t.close()
+    shell_root, a, b = two_agents
+    return shell_root, a, b, status_channel(shell_root, a)
 
 
 def shown_names(t):
@@ -72,11 +53,11 @@ def wait_selected(t, name):
                detail=lambda: f"screen:\n{t.screen()}")
 
 
-def test_filter_narrows_by_name_agent_and_state_and_clears(rig, tui):
+def test_filter_narrows_by_name_agent_and_state_and_clears(rig, tui_factory):
     root, a, b, status = rig
     uuids = create_many(a, ["web-1", "web-2", "db"], workers=1)
     create_many(b, ["api"], workers=1)
-    t = tui(root)
+    t = tui_factory(root)
     for name in ("web-1", "web-2", "db", "api"):
         t.wait_row(name)
     t.select("web-2")
@@ -127,11 +108,11 @@ def test_filter_narrows_by_name_agent_and_state_and_clears(rig, tui):
     t.wait(lambda _: len(shown_names(t)) == 4, 10, "every row again")
 
 
-def test_page_keys_home_and_end(single, tui):
+def test_page_keys_home_and_end(single, tui_factory):
     root, a = single
     create_many(a, [f"s{i:03d}" for i in range(70)])
     order = tui_order([a.ok("list")])
-    t = tui(root, height=HEIGHT)
+    t = tui_factory(root, height=HEIGHT)
     t.wait(lambda s: "70 sessions" in s.splitlines()[0], 30, "70 sessions")
     t.keys("Home")
     wait_selected(t, order[0])
@@ -183,10 +164,10 @@ class Output:
         raise AssertionError(f"output never settled on {needle!r}: {self.raw.bytes()[-300:]!r}")
 
 
-def test_one_change_writes_a_few_bytes_not_the_screen(rig, tui, tmp_root):
+def test_one_change_writes_a_few_bytes_not_the_screen(rig, tui_factory, tmp_root):
     root, a, _, status = rig
     uuids = create_many(a, [f"row{i:02d}" for i in range(40)])
-    t = tui(root, height=HEIGHT)
+    t = tui_factory(root, height=HEIGHT)
     t.wait(lambda s: "40 sessions" in s.splitlines()[0], 30, "40 sessions")
     t.wait(lambda _: len(shown_names(t)) == TABLE_ROWS, 10, "a full table")
     raw = Raw(t, os.path.join(tmp_root, "raw.out"))
@@ -220,7 +201,7 @@ def test_one_change_writes_a_few_bytes_not_the_screen(rig, tui, tmp_root):
     assert len(one_key) < len(full) / 4, one_key
 
 
-def test_thousands_of_rows_stay_usable(rig, start_agent, tui, tmp_root):
+def test_thousands_of_rows_stay_usable(rig, start_agent, tui_factory, tmp_root):
     root, a, b, status = rig
     more = [start_agent(), start_agent()]
     for agent in more:
@@ -246,7 +227,7 @@ def test_thousands_of_rows_stay_usable(rig, start_agent, tui, tmp_root):
     a_names = {f"bulk{k:04d}" for k in range(per)}  # the agent with the status channel
     print(f"{n} creates in {time.monotonic() - t0:.1f}s")
     timing = os.path.join(tmp_root, "timing.log")
-    t = tui(root, height=HEIGHT, env={"CONVOCATE_TUI_TIMING": timing})
+    t = tui_factory(root, height=HEIGHT, env={"CONVOCATE_TUI_TIMING": timing})
     t.wait(lambda s: f"{n} sessions" in s.splitlines()[0], 120, f"{n} sessions")
     t.keys("End")
     order = tui_order([x.ok("list") for x in (a, b, *more)])

@@ -16,17 +16,28 @@ ask conftest.py's fixtures by name); no test module imports another.
                  operator_keys, engine_target
   fleet_hosts    Host (sshd + dockerd container), Lan (a bridge of hosts)
   netcluster     NetCluster (agents in network namespaces), Feed
+  netns          bridge, namespace + veth, waits for status-serve's feed and
+                 an agent's listener (netcluster and bench/fleet.py)
   status_serve   Shell (a status-serve on paired roots), Subscriber (its feed)
+  feed_lines     FeedLines: status-serve's local feed a line at a time (under
+                 Feed, Subscriber and the fleet row's reader)
   status_channel StatusChannel (status-serve with an agent's side spoken by
                  OpenSSH, to put events on the channel)
   pipeline_pair  an agent with --test-hooks and a status-serve, for event loads
   agent_state    an agent's state files under --root (both metadata layouts),
                  crash leftovers
   mixed_ops      paramiko RPC clients driving mixed ops, for crash tests
+  paramiko_rpc   paramiko connect (TCP_NODELAY) and one request on a fresh
+                 channel: raw_call (bytes), rpc (decoded); tests and bench
+  paramiko_attach Attached (an operator on the attach subsystem through
+                 paramiko), agent_transport
+  procfs         processes from /proc: children_of, descendants,
+                 smaps_rollup_kib
   tiny_disk      a small loop-mounted ext4, and filling it
   claude_cli     the real Claude CLI from npm, installed once and cached
   model_standin  a stand-in for the Messages API that sessions reach
   bulk           create_many: many sessions through the real create RPC
-  claude_session the real Claude in a NetCluster agent's session (wrapper
-                 with --permission-mode default, credentials, prompt)
+  claude_session the real Claude in a NetCluster agent's session
+                 (claude_cluster: one agent with the wrapper for
+                 --permission-mode default; credentials, prompt)
 """

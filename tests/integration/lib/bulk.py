@@ -2,41 +2,12 @@
 container) over a few persistent SSH connections (paramiko, a fresh
 channel per call as the shell does), in parallel. For the TUI at scale
 (test_tui_scale.py) and its bench row (bench/rows_tui.py)."""
-import json
-import socket
 import threading
 import time
 
-import paramiko
+from .paramiko_rpc import connect, rpc
 
 BUSY = "admission denied: cpu"
-
-
-def _connect(agent):
-    client = paramiko.SSHClient()
-    client.load_host_keys(agent.known_hosts)
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("127.0.0.1", port=agent.port, username="claude",
-                   pkey=paramiko.Ed25519Key.from_private_key_file(agent.client_key),
-                   allow_agent=False, look_for_keys=False, timeout=30)
-    client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return client
-
-
-def _call(client, op, params):
-    ch = client.get_transport().open_session(timeout=30)
-    ch.settimeout(120)
-    ch.invoke_subsystem("convocate-agent-rpc")
-    ch.sendall(json.dumps({"op": op, "params": params}).encode() + b"\n")
-    ch.shutdown_write()
-    out = b""
-    while True:
-        chunk = ch.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-    ch.close()
-    return json.loads(out)
 
 
 def create_many(agent, names, workers=4, timeout=600):
@@ -48,11 +19,11 @@ def create_many(agent, names, workers=4, timeout=600):
     deadline = time.monotonic() + timeout
 
     def work(part):
-        client = _connect(agent)
+        client = connect("127.0.0.1", agent.port, agent.client_key, agent.known_hosts)
         try:
             for name in part:
                 while True:
-                    resp = _call(client, "create", {"name": name})
+                    resp = rpc(client, "create", {"name": name}, timeout=120, open_timeout=30)
                     if resp.get("ok") or not str(resp.get("error", "")).startswith(BUSY):
                         break
                     if time.monotonic() > deadline:

@@ -8,17 +8,21 @@ so a tool_use of Bash (the stand-in answers one for the marker
 [[bash: CMD]]) makes it ask permission. The real CLI is copied into the
 session's home, where the wrapper finds it.
 
-    c = NetCluster(1, image); c.start_status()
-    install_wrapper(c.agents[0]); c.agents[0].start()
-    set_credentials(c.agents[0], standin)
-    uuid = new_claude_session(c, "act1", claude_bin)   # created, CLI copied, running
-    wait_prompt(c, "act1")                              # Claude's input line is up
+    with claude_cluster(image) as c:   # one agent, wrapper in place, started
+        set_credentials(c.agents[0], standin)
+        uuid = new_claude_session(c, "act1", claude_bin)  # created, CLI copied, running
+        wait_prompt(c, "act1")                             # Claude's input line is up
+
+The fixtures `standin` (the stand-in, started) and `claude_bin` (the real
+CLI) are in conftest.py.
 """
 import os
 import re
 import shutil
 import time
+from contextlib import contextmanager
 
+from lib.netcluster import NetCluster
 from lib.wait import wait_until
 
 API_KEY = "sk-ant-api03-standin-" + "A" * 40 + "-activity-0123456789"
@@ -36,6 +40,23 @@ def install_wrapper(agent):
     with open(wrapper, "w") as f:
         f.write(WRAPPER)
     os.chmod(wrapper, 0o755)
+
+
+@contextmanager
+def claude_cluster(image, wait_connected=False):
+    """A NetCluster of one agent with the wrapper installed and status-serve
+    running, removed on exit; wait_connected: until the agent's link to the
+    shell is up (what the TUI needs to show its rows)."""
+    c = NetCluster(1, image)
+    try:
+        c.start_status()
+        install_wrapper(c.agents[0])
+        c.agents[0].start()
+        if wait_connected:
+            c.wait_connected()
+        yield c
+    finally:
+        c.cleanup()
 
 
 def set_credentials(agent, standin):

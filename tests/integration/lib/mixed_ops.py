@@ -14,6 +14,7 @@ import paramiko
 
 from lib.agent_state import FIELDS, check_state_files, fields_of, home_root, leftovers, \
     metadata_path
+from lib.paramiko_rpc import open_transport, raw_call, request_line
 
 class Client:
     """One operator's persistent SSH connection to the agent; redials when
@@ -25,31 +26,18 @@ class Client:
 
     def _connect(self):
         self.close()
-        t = paramiko.Transport(("127.0.0.1", self.agent.port))
-        t.start_client(timeout=15)
-        t.auth_publickey("claude",
-                         paramiko.Ed25519Key.from_private_key_file(self.agent.client_key))
-        self.transport = t
+        self.transport = open_transport("127.0.0.1", self.agent.port, self.agent.client_key,
+                                        timeout=15)
 
     def call(self, op, params=None, timeout=60):
         """The answer; raises when the agent did not give a whole one."""
         if self.transport is None or not self.transport.is_active():
             self._connect()
-        chan = self.transport.open_session(timeout=15)
-        try:
-            chan.settimeout(timeout)
-            chan.invoke_subsystem("convocate-agent-rpc")
-            chan.sendall(json.dumps({"op": op, "params": params}).encode() + b"\n")
-            chan.shutdown_write()
-            out = b""
-            while not out.endswith(b"\n"):
-                chunk = chan.recv(65536)
-                if not chunk:
-                    raise ConnectionError(f"{op}: answer cut short: {out!r}")
-                out += chunk
-            return json.loads(out)
-        finally:
-            chan.close()
+        out = raw_call(self.transport, request_line(op, params), timeout=timeout,
+                       open_timeout=15, until_newline=True)
+        if not out.endswith(b"\n"):
+            raise ConnectionError(f"{op}: answer cut short: {out!r}")
+        return json.loads(out)
 
     def close(self):
         if self.transport is not None:

@@ -9,12 +9,13 @@ fixture net (conftest.py) makes one with two agents, all connected."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 from lib.common import remove_tree, AGENT_BIN, HOST_BIN, SHELL_BIN, clean_env, docker, free_port, stop_process
+from lib.feed_lines import FeedLines
+from lib.netns import add_bridge, add_namespace, wait_feed, wait_listening
 from lib.shell_cli import convocate
 from lib.wait import wait_until
 
@@ -42,12 +43,7 @@ class NetAgent:
         self.proc = None
         self.log_path = os.path.join(self.root, "agent.stderr")
         os.makedirs(self.root)
-        sh("ip", "netns", "add", self.ns)
-        sh("ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.ns)
-        sh("ip", "link", "set", self.veth, "master", cluster.bridge, "up")
-        sh("ip", "-n", self.ns, "addr", "add", f"{self.ip}/24", "dev", "eth0")
-        sh("ip", "-n", self.ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", self.ns, "link", "set", "lo", "up")
+        add_namespace(self.ns, self.veth, cluster.bridge, self.ip)
         sh(HOST_BIN, "init-agent", "--root", cluster.shell_root, "--agent-root", self.root,
            "--agent-addr", f"{self.ip}:{self.port}",
            "--shell-host", f"{SHELL_IP}:{cluster.status_port}")
@@ -73,15 +69,8 @@ class NetAgent:
              "--listen", f"{self.ip}:{self.port}", "-v"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
         log.close()
-
-        def listening():
-            assert self.proc.poll() is None, self.log()
-            try:
-                with socket.create_connection((self.ip, self.port), timeout=0.5):
-                    return True
-            except OSError:
-                return False
-        wait_until(listening, 15, f"the agent in {self.ns} to listen", detail=self.log)
+        wait_listening(self.proc, self.ip, self.port, 15, f"the agent in {self.ns} to listen",
+                       self.log)
 
     def stop(self):
         stop_process(self.proc)
@@ -134,9 +123,7 @@ class NetCluster:
         self.status_log = os.path.join(self.base, "status-serve.log")
         self.agents = []
         os.makedirs(self.shell_root)
-        sh("ip", "link", "add", self.bridge, "type", "bridge")
-        sh("ip", "addr", "add", f"{SHELL_IP}/24", "dev", self.bridge)
-        sh("ip", "link", "set", self.bridge, "up")
+        add_bridge(self.bridge, SHELL_IP)
         sh(HOST_BIN, "init-shell", "--root", self.shell_root)
         for i in range(n_agents):
             self.agents.append(NetAgent(self, i, image))
@@ -148,16 +135,7 @@ class NetCluster:
              "--listen", f"{SHELL_IP}:{self.status_port}", "-v"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
         log.close()
-
-        def feed_answers():  # a killed listener leaves its socket file: connect to be sure
-            assert self.status_proc.poll() is None, self.log()
-            try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                    s.connect(self.feed)
-                return True
-            except OSError:
-                return False
-        wait_until(feed_answers, 15, f"the feed at {self.feed}", interval=0.05, detail=self.log)
+        wait_feed(self.status_proc, self.feed, 15, self.log)
 
     def stop_status(self):
         stop_process(self.status_proc)
@@ -189,30 +167,16 @@ class NetCluster:
         remove_tree(self.base)
 
 
-class Feed:
+class Feed(FeedLines):
     """A subscriber of status-serve's local feed."""
 
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.buf = b""
-
     def next(self, timeout):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                return None
-            if not chunk:
-                raise AssertionError("the feed closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        """The next event; None when none came within timeout s."""
+        try:
+            line = self.line(timeout)
+        except EOFError:
+            raise AssertionError("the feed closed") from None
+        return None if line is None else json.loads(line)
 
     def until(self, pred, timeout=30, what="an event"):
         """Reads events until pred(event); returns (event, every event read)."""
@@ -225,6 +189,3 @@ class Feed:
             seen.append(ev)
             if pred(ev):
                 return ev, seen
-
-    def close(self):
-        self.sock.close()

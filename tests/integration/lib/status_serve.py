@@ -2,11 +2,11 @@
 subscriber of its local event feed (Subscriber), for the tests of SPEC 8.4."""
 import json
 import os
-import socket
 import subprocess
 import time
 
 from lib.common import HOST_BIN, SHELL_BIN, free_port, stop_process, wait_for_port
+from lib.feed_lines import FeedLines
 
 
 def run_ok(*argv):
@@ -82,26 +82,19 @@ class Shell:
         return stop_process(self.proc)
 
 
-class Subscriber:
-    def __init__(self, path, rcvbuf=None):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.connect(path)
-        self.buf = b""
+class Subscriber(FeedLines):
+    """A subscriber of the local feed; rcvbuf: a small receive buffer, for a
+    subscriber that falls behind."""
 
     def next(self, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no event within {timeout}s; have {self.buf[:200]!r}")
-            self.sock.settimeout(left)
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise AssertionError("feed closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
+        """The next line (bytes); fails when none came within timeout s or
+        the feed closed."""
+        try:
+            line = self.line(timeout)
+        except EOFError:
+            raise AssertionError("feed closed") from None
+        if line is None:
+            raise AssertionError(f"no event within {timeout}s; have {self.buf[:200]!r}")
         return line
 
     def until(self, pred, timeout=10.0):
@@ -112,6 +105,3 @@ class Subscriber:
             seen.append(ev)
             if pred(ev):
                 return ev, seen
-
-    def close(self):
-        self.sock.close()
