@@ -314,6 +314,27 @@ int engine_watch_running_count(engine_watch *w)
     return n;
 }
 
+int engine_watch_running_sessions(engine_watch *w, docker_session_info **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (w == NULL)
+        return -1;
+    int rc = -1;
+    pthread_mutex_lock(&w->mu);
+    if (w->connected) {
+        *out = calloc(w->n ? w->n : 1, sizeof **out);
+        rc = *out ? 0 : -1;
+        for (size_t i = 0; *out && i < w->n; i++)
+            if (w->t[i].running) {
+                memcpy((*out)[*n].uuid, w->t[i].uuid, UUID_STR_LEN);
+                (*out)[(*n)++].running = true;
+            }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 /* ---- the agent's own starts and stops ---- */
 
 void engine_watch_op_start_begin(engine_watch *w, const char *uuid)

@@ -13,6 +13,9 @@
 #define CONVOCATE_AGENT_ENGINE_WATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/docker.h"
 
 typedef struct agent agent;
 typedef struct engine_watch engine_watch;
@@ -27,6 +30,11 @@ void engine_watch_stop(engine_watch *w);
  * stream says (no engine call); -1 when the stream is not up now (or w is
  * NULL), so the caller asks the engine instead. */
 int engine_watch_running_count(engine_watch *w);
+/* The same table's running sessions, as docker_list_sessions would give
+ * them (uuid and running only, no image): 0 with *out malloc'd (free() it);
+ * -1 when the stream is not up now (or w is NULL) or out of memory, so the
+ * caller asks the engine instead. */
+int engine_watch_running_sessions(engine_watch *w, docker_session_info **out, size_t *n);
 
 /* Before the agent's own container start: the start event that follows is
  * the op's to publish. After it, ok says whether the container runs. */

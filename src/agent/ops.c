@@ -90,9 +90,13 @@ json_t *session_object(agent *a, const store_entry *e, bool running, bool held_b
 
 /* One engine query: which of this agent's sessions run now. An engine error
  * counts as "nothing runs", with a log line (SPEC 7). */
+/* From the engine watch's table while its stream is up (no engine round
+ * trip: list answers from memory); else one engine query. */
 static int running_sessions(agent *a, docker_session_info **out, size_t *n)
 {
     char err[256];
+    if (engine_watch_running_sessions(a->watch, out, n) == 0)
+        return 0;
     *out = NULL;
     *n = 0;
     if (docker_list_sessions(a->docker, a->agent_id, out, n, err, sizeof err) < 0) {
