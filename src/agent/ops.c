@@ -88,10 +88,9 @@ json_t *session_object(agent *a, const store_entry *e, bool running, bool held_b
 
 /* ---- read-only ops ---- */
 
-/* One engine query: which of this agent's sessions run now. An engine error
- * counts as "nothing runs", with a log line (SPEC 7). */
-/* From the engine watch's table while its stream is up (no engine round
- * trip: list answers from memory); else one engine query. */
+/* Which of this agent's sessions run now: from the engine watch's table
+ * while its stream is up (no engine round trip), else one engine query. An
+ * engine error counts as "nothing runs", with a log line (SPEC 7). */
 static int running_sessions(agent *a, docker_session_info **out, size_t *n)
 {
     char err[256];
