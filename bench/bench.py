@@ -133,6 +133,9 @@ def main():
     if args.only:
         wanted = args.only.split(",")
         rows = [(n, f) for n, f in rows if any(w in n for w in wanted)]
+        if not rows:
+            sys.exit(f"bench: no row matches --only {args.only!r}; rows: "
+                     + "; ".join(n for n, _ in load_rows()))
     started = time.time()
     load = os.getloadavg()[0]
     ctx = Context(args.full)

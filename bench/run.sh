@@ -4,8 +4,26 @@
 # the long versions (60 s of sustained load, more samples).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build}
-[ $# -gt 0 ] && shift # the rest goes to bench.py (--only ROW, --full, --out FILE)
+usage() {
+  cat <<'USAGE'
+usage: bash bench/run.sh [BUILD_DIR] [--only ROW[,ROW...]] [--full] [--out FILE]
+  BUILD_DIR  a meson build directory holding src/convocate-agent (default build)
+  --only     run the rows whose names contain one of these words
+  --full     the long versions (also BENCH_FULL=1)
+  --out      where the table goes (default bench/results.md)
+BENCH_FLEET=1 adds the 100-agent fleet row (see bench/README.md).
+USAGE
+}
+case "${1:-}" in -h | --help) usage; exit 0 ;; esac
+build=build
+case "${1:-}" in "" | -*) ;; *) build=$1; shift ;; esac # the rest goes to bench.py
+# A mistyped first argument would otherwise run every row against nothing
+# and overwrite bench/results.md with a table of failures.
+if [ ! -x "$build/src/convocate-agent" ]; then
+  echo "bench: $build/src/convocate-agent not found; build first (make) or name the build directory" >&2
+  usage >&2
+  exit 2
+fi
 bash scripts/install-deps.sh >&2
 # strace counts the processes behind each reference channel (the diagnosis).
 if ! command -v strace >/dev/null; then
