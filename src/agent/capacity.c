@@ -5,9 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/fileio.h"
-
-#define PROC_TEXT_MAX (1024 * 1024)
 #define CPU_FIELDS 10
 
 /* Reads up to CPU_FIELDS counters after a "cpu" label; returns how many. */
@@ -145,40 +142,6 @@ int capacity_admit(const capacity_snapshot *snap, const admission_request *req, 
         return -1;
     }
     return 0;
-}
-
-static int read_proc(const char *path, char **text, char *err, size_t errlen)
-{
-    if (read_file_bounded(path, PROC_TEXT_MAX, text, NULL) < 0) {
-        snprintf(err, errlen, "capacity: read %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-int capacity_read_cpu(cpu_sample *out, char *err, size_t errlen)
-{
-    char *text;
-    if (read_proc("/proc/stat", &text, err, errlen) < 0)
-        return -1;
-    int rc = capacity_parse_stat(text, out);
-    free(text);
-    if (rc < 0)
-        snprintf(err, errlen, "capacity: /proc/stat has no cpu line");
-    return rc;
-}
-
-int capacity_read_host(host_reading *out, char *err, size_t errlen)
-{
-    char *mem = NULL;
-    if (capacity_read_cpu(&out->cpu, err, errlen) < 0 ||
-        read_proc("/proc/meminfo", &mem, err, errlen) < 0)
-        return -1;
-    int rc = capacity_parse_meminfo(mem, &out->mem_total_kb, &out->mem_avail_kb);
-    free(mem);
-    if (rc < 0)
-        snprintf(err, errlen, "capacity: /proc/meminfo lacks MemTotal or MemAvailable");
-    return rc;
 }
 
 void capacity_snapshot_of(const cpu_sample *before, const host_reading *now, capacity_snapshot *out)
