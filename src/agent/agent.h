@@ -52,6 +52,12 @@ const agent_config *agent_cfg(const agent *a);
  * and returns the malloc'd response line, ending in '\n'. Never NULL. */
 char *agent_rpc_handle(agent *a, const char *line, size_t len);
 
+/* The same, for a request that can be answered without waiting on
+ * anything (the engine, the disk, a lock held across I/O): today a ping
+ * while the engine watch knows the running count. NULL when the request
+ * needs agent_rpc_handle() on a worker thread. */
+char *agent_rpc_quick(agent *a, const char *line, size_t len);
+
 /* Before an attach relay starts: checks the session exists, starts its
  * container when stopped (admission and lock rules apply), and moves
  * last_accessed. Returns 0, or -1 with the error text for the operator. */

@@ -68,6 +68,8 @@ typedef struct {
     unsigned long served_cached, sampled_inline; /* for tests and logs */
 } capacity_meter;
 
+/* True once a first sample exists, so capacity_measure() will not wait. */
+bool capacity_meter_has_sample(capacity_meter *m);
 /* Takes the base counters and starts the sampling thread; a thread that
  * cannot start is logged and readers sample inline instead. */
 void capacity_meter_init(capacity_meter *m);

@@ -163,6 +163,14 @@ static int64_t await_first_sample(capacity_meter *m)
     return monotonic_ms() - start;
 }
 
+bool capacity_meter_has_sample(capacity_meter *m)
+{
+    pthread_mutex_lock(&m->mu);
+    bool valid = m->valid;
+    pthread_mutex_unlock(&m->mu);
+    return valid;
+}
+
 int capacity_measure(capacity_meter *m, capacity_snapshot *out, char *err, size_t errlen)
 {
     pthread_mutex_lock(&m->mu);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/engine_watch.h"
 #include "agent/lock.h"
 #include "agent/test_hooks.h"
 #include "common/log.h"
@@ -131,10 +132,9 @@ int agent_count_running(agent *a)
     return (int)running;
 }
 
-static int op_ping(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+/* ping's answer, given the running session count. */
+static json_t *ping_result(agent *a, int running)
 {
-    if (expect_no_params(params, err, errlen) < 0)
-        return -1;
     char image[256], now[RFC3339_LEN];
     capacity_snapshot snap = {0};
     char why[256];
@@ -143,21 +143,28 @@ static int op_ping(agent *a, json_t *params, json_t **result, char *err, size_t 
     if (capacity_measure(&a->meter, &snap, why, sizeof why) < 0)
         log_warn("%s", why);
     agent_settings s = agent_settings_now(a);
-    *result =
+    json_t *result =
         json_pack("{s:s, s:s, s:s, s:s, s:{s:f, s:f, s:i, s:i}}", "agent_id", a->agent_id,
                   "version", CONVOCATE_VERSION, "server_time", now, "image_tag", image, "capacity",
                   "cpu_pct", snap.cpu_pct, "mem_pct", snap.mem_pct, "threshold_pct",
-                  s.admission_threshold_pct, "sessions", agent_count_running(a));
+                  s.admission_threshold_pct, "sessions", running);
+    if (result == NULL)
+        return NULL;
     /* Spool lines dropped and files refused (SPEC 16): a hostile or broken
      * session shows here without flooding the log. */
-    if (*result != NULL)
-        json_object_set_new(*result, "activity_dropped",
-                            json_integer((json_int_t)activity_dropped(a->activity)));
+    json_object_set_new(result, "activity_dropped",
+                        json_integer((json_int_t)activity_dropped(a->activity)));
     /* Directory scans of the session store since start: list and get
      * answer from memory, so this moves only at start (issue 13). */
-    if (*result != NULL)
-        json_object_set_new(*result, "store_scans",
-                            json_integer((json_int_t)store_scans(a->store)));
+    json_object_set_new(result, "store_scans", json_integer((json_int_t)store_scans(a->store)));
+    return result;
+}
+
+static int op_ping(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+{
+    if (expect_no_params(params, err, errlen) < 0)
+        return -1;
+    *result = ping_result(a, agent_count_running(a));
     return *result ? 0 : (snprintf(err, errlen, "ping: out of memory"), -1);
 }
 
@@ -305,6 +312,29 @@ static char *response_or_oom(char *line)
 {
     /* The contract says never NULL: a constant answer when even that failed. */
     return line ? line : strdup("{\"ok\":false,\"error\":\"out of memory\"}\n");
+}
+
+#define QUICK_LINE_MAX 256 /* a ping line is about 30 bytes */
+
+char *agent_rpc_quick(agent *a, const char *line, size_t len)
+{
+    /* Decoding runs on the connection's thread: only a line that can be a
+     * ping is decoded here, so a large request never is twice. */
+    if (len > QUICK_LINE_MAX || memmem(line, len, "\"ping\"", 6) == NULL)
+        return NULL;
+    rpc_request req;
+    char err[RPC_ERR_LEN];
+    if (rpc_request_decode(line, len, &req, err, sizeof err) < 0)
+        return NULL;
+    char *resp = NULL;
+    int running = engine_watch_running_count(a->watch);
+    if (strcmp(req.op, "ping") == 0 && expect_no_params(req.params, err, sizeof err) == 0 &&
+        running >= 0 && capacity_meter_has_sample(&a->meter)) {
+        json_t *result = ping_result(a, running);
+        resp = result ? rpc_response_ok(result) : NULL;
+    }
+    rpc_request_clear(&req);
+    return resp;
 }
 
 char *agent_rpc_handle(agent *a, const char *line, size_t len)

@@ -43,3 +43,25 @@ def test_admission_uses_a_sample_under_a_second_old(agent):
     reads = cached[len(cached0):] + inline[len(inline0):]
     assert reads, "create's admission did not read the capacity sample"
     assert all(age <= 1000 for age in cached[len(cached0):])
+
+
+QUICK = "answered on the connection's thread"
+
+
+def test_a_ping_is_answered_without_a_worker_thread(agent):
+    """A ping needs nothing that can wait once the engine watch knows the
+    running count and a sample exists, so the connection's own thread
+    answers it: no hand-off to a worker and back (two wake-ups that can
+    each wait behind other threads on a busy machine). Anything else still
+    goes to a worker."""
+    deadline = time.monotonic() + 15
+    while agent.log().count(QUICK) == 0:
+        assert time.monotonic() < deadline, "no ping was ever answered on its connection's thread"
+        agent.ok("ping")
+        time.sleep(0.1)
+    before = agent.log().count(QUICK)
+    for _ in range(10):
+        agent.ok("ping")
+    agent.ok("list")
+    agent.ok("settings-get")
+    assert agent.log().count(QUICK) - before == 10
