@@ -2,7 +2,6 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
-FUZZ_SECONDS ?= 60
 PREFIX     ?= /usr/local
 
 .PHONY: all deps check check-asan fuzz bench soak demo demo-stop install image deb clean format
@@ -26,9 +25,11 @@ check-asan:
 	SANITIZE=1 bash scripts/check.sh $(BUILD_ASAN)
 
 # libFuzzer harnesses (tests/fuzz), built by clang in $(BUILD_FUZZ), each run
-# for FUZZ_SECONDS (FUZZ_JOBS side by side).
+# for FUZZ_SECONDS (default 60), or to FUZZ_RUNS executions, FUZZ_JOBS side
+# by side: scripts/fuzz.sh reads them from the environment, where make puts
+# them when they are given on its command line.
 fuzz:
-	bash scripts/fuzz.sh --seconds $(FUZZ_SECONDS) $(BUILD_FUZZ)
+	bash scripts/fuzz.sh $(BUILD_FUZZ)
 
 bench: all
 	bash bench/run.sh $(BUILD)

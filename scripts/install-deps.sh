@@ -9,7 +9,7 @@ packages=(
   docker.io openssh-client openssh-server tmux debootstrap
   python3 python3-pytest python3-pexpect python3-paramiko
   iproute2 procps util-linux rsyslog rsyslog-openssl dnsmasq dnsutils apparmor
-  genisoimage
+  genisoimage time
   scdoc man-db debhelper lintian
 )
 

@@ -155,36 +155,63 @@ int atomic_write_leftovers_remove(const char *path)
     return removed;
 }
 
-/* Reads what fd holds up to max bytes (one byte past max is asked for, so
- * an oversized file is detected, not cut); closes fd. */
-static int read_fd_bounded(int fd, size_t max, char **out, size_t *len)
+/* The first buffer: what fstat says the file holds, plus the byte that shows
+ * the end was reached. Sized by the file, not by max: authorized_keys (max
+ * 1 MiB) is read afresh on every connection, and a 1 MiB buffer for a file
+ * of a few hundred bytes costs page faults each time. */
+#define READ_FIRST_MIN 256
+
+static size_t first_capacity(off_t size_hint, size_t max)
 {
-    char *buf = malloc(max + 1);
-    if (buf == NULL) {
-        close(fd);
-        return -1;
-    }
-    size_t got = 0;
+    size_t want = size_hint > READ_FIRST_MIN ? (size_t)size_hint : READ_FIRST_MIN;
+    return want >= max ? max + 1 : want + 1;
+}
+
+/* Reads what fd holds up to max bytes (one byte past max is asked for, so
+ * an oversized file is detected, not cut); closes fd. A file longer than
+ * size_hint (still being written, or a /proc file that says 0) grows the
+ * buffer, doubling, up to max + 1 bytes. */
+static int read_fd_bounded(int fd, size_t max, off_t size_hint, char **out, size_t *len)
+{
+    size_t cap = first_capacity(size_hint, max), got = 0;
+    char *buf = malloc(cap);
+    int saved = ENOMEM;
+    if (buf == NULL)
+        goto fail;
     for (;;) {
-        ssize_t n = read(fd, buf + got, max + 1 - got);
+        if (got == cap) {
+            saved = EFBIG;
+            if (cap > max)
+                goto fail;
+            size_t next = cap > max / 2 ? max + 1 : cap * 2;
+            char *grown = realloc(buf, next);
+            saved = ENOMEM;
+            if (grown == NULL)
+                goto fail;
+            buf = grown;
+            cap = next;
+        }
+        ssize_t n = read(fd, buf + got, cap - got);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 || (got += (size_t)(n > 0 ? n : 0)) > max) {
-            int saved = n < 0 ? errno : EFBIG;
-            free(buf);
-            close(fd);
-            errno = saved;
-            return -1;
-        }
+        saved = errno;
+        if (n < 0)
+            goto fail;
         if (n == 0)
             break;
+        got += (size_t)n;
     }
     close(fd);
-    buf[got] = '\0';
+    buf[got] = '\0'; /* got < cap: the loop grows or fails on a full buffer */
     *out = buf;
     if (len)
         *len = got;
     return 0;
+fail:
+    free(buf);
+    close(fd);
+    errno = saved;
+    return -1;
 }
 
 int read_file_bounded(const char *path, size_t max, char **out, size_t *len)
@@ -199,7 +226,7 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *len)
         errno = why;
         return -1;
     }
-    return read_fd_bounded(fd, max, out, len);
+    return read_fd_bounded(fd, max, st.st_size, out, len);
 }
 
 int read_untrusted_at(int dirfd, const char *name, size_t max, char **out, size_t *len)
@@ -222,7 +249,7 @@ int read_untrusted_at(int dirfd, const char *name, size_t max, char **out, size_
         errno = why;
         return -1;
     }
-    return read_fd_bounded(fd, max, out, len);
+    return read_fd_bounded(fd, max, st.st_size, out, len);
 }
 
 const char *untrusted_read_error(int err)

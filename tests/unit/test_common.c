@@ -122,6 +122,37 @@ static void write_text(const char *path, const char *text, mode_t mode)
 /* What a process killed inside atomic_write_file leaves, and what must stay:
  * the file itself, a neighbour's temporary, names that only look alike, a
  * directory of the temporary's name, and the target of a symlink. */
+/* The read buffer starts at the file's stat size and grows: a file of
+ * exactly max bytes, one byte over, one larger than the first buffer, and
+ * a /proc file whose stat size (0) is less than what it holds. */
+static void test_bounded_read_sizes(void **state)
+{
+    char *dir = make_tmpdir();
+    char path[PATH_BUF];
+    snprintf(path, sizeof path, "%s/f", dir);
+    static char big[5000];
+    memset(big, 'k', sizeof big);
+    assert_int_equal(atomic_write_file(path, big, sizeof big, 0600, KEEP_OWNER, 0), 0);
+    char *buf;
+    size_t len;
+    assert_int_equal(read_file_bounded(path, sizeof big, &buf, &len), 0);
+    assert_int_equal(len, sizeof big);
+    assert_int_equal(buf[len], '\0');
+    assert_memory_equal(buf, big, sizeof big);
+    free(buf);
+    assert_int_equal(read_file_bounded(path, sizeof big - 1, &buf, &len), -1);
+    assert_int_equal(errno, EFBIG);
+    assert_int_equal(read_file_bounded("/proc/self/status", 1 << 20, &buf, &len), 0);
+    assert_true(len > 300 && strlen(buf) == len);
+    assert_non_null(strstr(buf, "\nVmRSS:"));
+    free(buf);
+    /* a /proc file longer than max is refused, not cut */
+    assert_int_equal(read_file_bounded("/proc/self/status", 300, &buf, &len), -1);
+    assert_int_equal(errno, EFBIG);
+    assert_int_equal(tree_remove(dir), 0);
+    free(dir);
+}
+
 static void test_atomic_write_leftovers_remove(void **state)
 {
     char *dir = make_tmpdir();
@@ -288,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_random_alnum),
         cmocka_unit_test(test_root_path),
         cmocka_unit_test(test_atomic_write_and_bounded_read),
+        cmocka_unit_test(test_bounded_read_sizes),
         cmocka_unit_test(test_atomic_write_leftovers_remove),
         cmocka_unit_test(test_tree_copy_keeps_links_modes_and_skips_sockets),
         cmocka_unit_test(test_read_untrusted_refuses_what_a_session_could_plant),
