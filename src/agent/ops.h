@@ -20,6 +20,7 @@
 #include "agent/engine_watch.h"
 #include "agent/settings.h"
 #include "agent/store.h"
+#include "common/textbuf.h"
 
 #define STOP_GRACE_S 10
 #define SESSION_SLICE "convocate-sessions.slice"
@@ -53,8 +54,9 @@ struct agent {
  * holding the text the operator sees. */
 typedef int (*op_handler)(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
 
-/* Looks an op up by name; NULL when unknown. */
-op_handler ops_find(const char *name);
+/* An op that encodes its result itself (list, issue 13): 0 with exactly
+ * one compact JSON value appended to result, or -1 with err. */
+typedef int (*op_text_handler)(agent *a, json_t *params, textbuf *result, char *err, size_t errlen);
 
 /* Helpers shared by the handlers. */
 agent_settings agent_settings_now(agent *a);
