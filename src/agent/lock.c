@@ -284,10 +284,68 @@ int lock_names_scan(const char *dir, lock_names *out)
     return 0;
 }
 
+/* Where uuid is or would go; *found says which. */
+static size_t names_index(const lock_names *names, const char *uuid, bool *found)
+{
+    size_t lo = 0, hi = names->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(names->uuids[mid], uuid);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
 bool lock_names_has(const lock_names *names, const char *uuid)
 {
-    return names->n > 0 &&
-           bsearch(uuid, names->uuids, names->n, sizeof *names->uuids, compare_names) != NULL;
+    bool found;
+    names_index(names, uuid, &found);
+    return found;
+}
+
+int lock_names_add(lock_names *names, const char *uuid)
+{
+    bool found;
+    size_t i = names_index(names, uuid, &found);
+    if (found)
+        return 0;
+    if (grow_array(&names->uuids, &names->cap, names->n + 1, sizeof *names->uuids, 16) < 0)
+        return -1;
+    memmove(names->uuids[i + 1], names->uuids[i], (names->n - i) * sizeof *names->uuids);
+    memcpy(names->uuids[i], uuid, UUID_STR_LEN);
+    names->n++;
+    return 0;
+}
+
+void lock_names_remove(lock_names *names, const char *uuid)
+{
+    bool found;
+    size_t i = names_index(names, uuid, &found);
+    if (!found)
+        return;
+    memmove(names->uuids[i], names->uuids[i + 1], (names->n - i - 1) * sizeof *names->uuids);
+    names->n--;
+}
+
+int lock_names_copy(lock_names *dst, const lock_names *src)
+{
+    memset(dst, 0, sizeof *dst);
+    if (src->n == 0)
+        return 0;
+    dst->uuids = malloc(src->n * sizeof *src->uuids);
+    if (dst->uuids == NULL)
+        return -1;
+    memcpy(dst->uuids, src->uuids, src->n * sizeof *src->uuids);
+    dst->n = dst->cap = src->n;
+    return 0;
 }
 
 void lock_names_free(lock_names *names)

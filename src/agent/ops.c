@@ -199,8 +199,17 @@ static int op_ping(agent *a, json_t *params, json_t **result, char *err, size_t 
     return *result ? 0 : (snprintf(err, errlen, "ping: out of memory"), -1);
 }
 
-/* With a read of the lock directory in hand, only sessions that have a
- * lock file are checked; without one (it could not be read), each is. */
+/* Which sessions have a lock file: the lock watch's names, else one read
+ * of the directory; false when neither could tell. */
+static bool lock_files_now(agent *a, lock_names *out)
+{
+    if (a->locks != NULL && lock_watch_names(a->locks, out) == 0)
+        return true;
+    return lock_names_scan(store_root(a->store), out) == 0;
+}
+
+/* Knowing which sessions have a lock file, only those are checked; not
+ * knowing, each is. */
 static bool list_locked(agent *a, const lock_names *locks, bool scanned, const char *uuid)
 {
     if (scanned && !lock_names_has(locks, uuid))
@@ -213,7 +222,7 @@ static void list_append_sessions(agent *a, textbuf *out, const store_heads *head
                                  const docker_session_info *running, size_t n_running)
 {
     lock_names locks;
-    bool scanned = lock_names_scan(store_root(a->store), &locks) == 0;
+    bool scanned = lock_files_now(a, &locks);
     /* The heads and a tail of about LIST_TAIL_GUESS bytes each. */
     textbuf_reserve(out, heads->text_len + heads->n * LIST_TAIL_GUESS + 2);
     textbuf_append_str(out, "[");

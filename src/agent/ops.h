@@ -18,6 +18,7 @@
 #include "engine/docker.h"
 #include "agent/emitter.h"
 #include "agent/engine_watch.h"
+#include "agent/lock_watch.h"
 #include "agent/settings.h"
 #include "agent/store.h"
 #include "common/textbuf.h"
@@ -35,6 +36,7 @@ struct agent {
     char agent_id[AGENT_ID_LEN + 1];
     char etc_dir[PATH_BUF]; /* <root>/etc/convocate-agent */
     store *store;
+    lock_watch *locks; /* NULL when inotify is not available */
     docker_client *docker;
     emitter *events;
     activity_watcher *activity; /* SPEC 16 */

@@ -1309,6 +1309,37 @@ static void test_list_follows_every_change(void **state)
     free(gamma);
 }
 
+/* More changes in the home root than the kernel queues for the lock
+ * watch (16384 events by default): the events are lost, and the lock
+ * taken after them must still show, from a fresh read of the directory. */
+static void test_list_sees_a_lock_after_lost_events(void **state)
+{
+    fixture *f = *state;
+    char *uuid = create_ok(f, "{\"name\":\"busy\"}");
+    json_decref(list_matching_get(f)); /* the watch has drained once */
+    char path[PATH_BUF * 2], text[32];
+    int queued = 16384;
+    FILE *limit = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+    if (limit != NULL) {
+        assert_int_equal(fscanf(limit, "%d", &queued), 1);
+        fclose(limit);
+    }
+    for (int i = 0; i <= queued / 2; i++) {
+        snprintf(path, sizeof path, "%s/churn-%d", f->home, i);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(unlink(path), 0);
+    }
+    snprintf(path, sizeof path, "%s/%s.lock", f->home, uuid);
+    snprintf(text, sizeof text, "%d\n", (int)getppid());
+    write_file(path, text);
+    expect_listed(f, uuid, "state", json_string("L"));
+    assert_int_equal(unlink(path), 0);
+    expect_listed(f, uuid, "state", json_string("-"));
+    free(uuid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1342,6 +1373,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_model_and_autonomous_on_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_follows_every_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_sees_a_lock_after_lost_events, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
