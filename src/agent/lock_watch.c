@@ -5,89 +5,79 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <unistd.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "common/log.h"
 
-/* Names coming and going; the directory itself going away or moving. */
-#define WATCH_MASK                                                                                 \
-    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF |         \
-     IN_ONLYDIR)
-#define EVENT_BUF 4096
+#define NS_PER_MS 1000000LL
+#define OPEN_TRIES 4
+
+/* What identifies the directory's state: any entry made, removed or
+ * renamed moves its change time; a new directory has a new inode. */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    struct timespec ctime;
+} dir_state;
 
 struct lock_watch {
     pthread_mutex_t mu; /* list calls come from several connection threads */
     char dir[PATH_BUF];
-    int fd;
-    int wd;     /* -1: not watching (the directory went away) */
-    bool stale; /* events were lost: names must be read again */
+    bool trusted; /* names and seen hold a settled read */
+    dir_state seen;
     lock_names names;
 };
 
-/* Watch first, read second: a lock made in between shows in both, and
- * an event about a name already known changes nothing. */
-static int rescan(lock_watch *w)
+static long long ns_of(struct timespec t)
 {
-    if (w->wd < 0 && (w->wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK)) < 0)
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int stat_dir(const char *dir, dir_state *out)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0)
         return -1;
-    lock_names fresh;
-    if (lock_names_scan(w->dir, &fresh) < 0)
-        return -1;
-    lock_names_free(&w->names);
-    w->names = fresh;
-    w->stale = false;
+    out->dev = st.st_dev;
+    out->ino = st.st_ino;
+    out->ctime = st.st_ctim;
     return 0;
 }
 
-static void apply_event(lock_watch *w, const struct inotify_event *ev)
+static bool same_state(const dir_state *a, const dir_state *b)
 {
-    char uuid[UUID_STR_LEN];
-    if (ev->mask & IN_Q_OVERFLOW) {
-        w->stale = true;
-        return;
-    }
-    if (ev->wd != w->wd)
-        return; /* a watch dropped earlier */
-    if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
-        inotify_rm_watch(w->fd, w->wd); /* fails once the kernel dropped it: fine */
-        w->wd = -1;
-        w->stale = true;
-        return;
-    }
-    /* ev->name is NUL-padded within ev->len bytes (inotify(7)). */
-    if (ev->len == 0 || strnlen(ev->name, ev->len) == ev->len || !lock_file_uuid(ev->name, uuid))
-        return;
-    int rc = ev->mask & (IN_CREATE | IN_MOVED_TO) ? lock_names_add(&w->names, uuid) : 0;
-    if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
-        lock_names_remove(&w->names, uuid);
-    if (rc < 0)
-        w->stale = true; /* out of memory: know it from the directory next time */
+    return a->dev == b->dev && a->ino == b->ino && ns_of(a->ctime) == ns_of(b->ctime);
 }
 
-/* Everything the kernel queued so far. */
-static void drain(lock_watch *w)
+/* Reads the names again. The clock is read before the directory's state:
+ * a change after the read carries a change time of at least "now" minus
+ * one tick, so once "now" is LOCK_WATCH_SETTLE_MS past the state's time,
+ * any later change shows as a different time. A read made sooner is used
+ * for this call only. */
+static int reread(lock_watch *w)
 {
-    char buf[EVENT_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
-    for (;;) {
-        ssize_t n = read(w->fd, buf, sizeof buf);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n == 0 || errno != EAGAIN)
-                w->stale = true;
-            return;
-        }
-        for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
-            const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
-            off += (ssize_t)(sizeof *ev + ev->len);
-            if (off > n) {
-                w->stale = true; /* cannot happen: the kernel gives whole events */
-                break;
-            }
-            apply_event(w, ev);
-        }
-    }
+    struct timespec now;
+    dir_state before;
+    lock_names fresh;
+    w->trusted = false;
+    if (clock_gettime(CLOCK_REALTIME, &now) < 0 || stat_dir(w->dir, &before) < 0 ||
+        lock_names_scan(w->dir, &fresh) < 0)
+        return -1;
+    lock_names_free(&w->names);
+    w->names = fresh;
+    w->seen = before;
+    w->trusted = ns_of(now) - ns_of(before.ctime) >= LOCK_WATCH_SETTLE_MS * NS_PER_MS;
+    return 0;
+}
+
+/* 1 when the names must be read again, 0 when they stand, -1 on error. */
+static int changed(lock_watch *w)
+{
+    dir_state now;
+    if (stat_dir(w->dir, &now) < 0)
+        return -1;
+    return !w->trusted || !same_state(&now, &w->seen);
 }
 
 lock_watch *lock_watch_open(const char *dir)
@@ -95,16 +85,20 @@ lock_watch *lock_watch_open(const char *dir)
     lock_watch *w = calloc(1, sizeof *w);
     if (w == NULL || snprintf(w->dir, sizeof w->dir, "%s", dir) >= (int)sizeof w->dir) {
         free(w);
-        log_warn("lock watch of %s: out of memory or path too long", dir);
+        log_warn("lock files in %s: out of memory or path too long", dir);
         return NULL;
     }
-    w->wd = -1;
-    w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (w->fd < 0 || rescan(w) < 0) {
-        log_warn("cannot watch %s for lock files (%s): list reads it per call", dir,
+    /* A home root that just changed (a create, a test planting sessions)
+     * is read again after it settles, so that lists start from memory. */
+    int rc = reread(w);
+    for (int i = 1; rc == 0 && !w->trusted && i < OPEN_TRIES; i++) {
+        struct timespec pause = {0, LOCK_WATCH_SETTLE_MS * NS_PER_MS};
+        nanosleep(&pause, NULL);
+        rc = reread(w);
+    }
+    if (rc < 0) {
+        log_warn("cannot read %s for lock files (%s): list reads it per call", dir,
                  strerror(errno));
-        if (w->fd >= 0)
-            close(w->fd);
         lock_names_free(&w->names);
         free(w);
         return NULL;
@@ -117,7 +111,6 @@ void lock_watch_close(lock_watch *w)
 {
     if (w == NULL)
         return;
-    close(w->fd);
     lock_names_free(&w->names);
     pthread_mutex_destroy(&w->mu);
     free(w);
@@ -127,8 +120,9 @@ int lock_watch_names(lock_watch *w, lock_names *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&w->mu);
-    drain(w);
-    int rc = w->stale ? rescan(w) : 0;
+    int rc = changed(w);
+    if (rc == 1)
+        rc = reread(w);
     if (rc == 0)
         rc = lock_names_copy(out, &w->names);
     pthread_mutex_unlock(&w->mu);

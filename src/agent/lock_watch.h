@@ -1,21 +1,28 @@
-/* Which sessions have a lock file, from the kernel's word (issue 13): one
- * read of the home root when the watch opens, then inotify's create,
- * delete and rename events of "<uuid>.lock" names, drained before each
- * answer. list then checks (lock_is_held) only the sessions that have a
- * lock file, with neither a lookup per session nor a directory read per
- * call. A lock any process takes shows: the kernel queues the event in
- * the very syscall that makes the file, before it returns. When the queue
- * overflowed or the watch was lost, the next call reads the directory
- * again. */
+/* Which sessions have a lock file, without a lookup per session nor a
+ * directory read per list (issue 13). The home root is read once, and
+ * read again only when its change time moved: every lock file made,
+ * removed or renamed in it moves that time. list then checks
+ * (lock_is_held) only the sessions that have a lock file, so a lock any
+ * process takes still shows.
+ *
+ * A change time is taken from a clock that may tick only every few ms, so
+ * a change in the same tick as the last one leaves it where it was. A read
+ * of the directory is trusted only when it was made LOCK_WATCH_SETTLE_MS
+ * after the last change: until then, every call reads it again. No
+ * inotify instance is used: the kernel gives each user only 128, and test
+ * fleets run a hundred agents on one machine. */
 #ifndef CONVOCATE_AGENT_LOCK_WATCH_H
 #define CONVOCATE_AGENT_LOCK_WATCH_H
 
 #include "agent/lock.h"
 
+/* Far above a kernel's timestamp tick (1 to 10 ms). */
+#define LOCK_WATCH_SETTLE_MS 50
+
 typedef struct lock_watch lock_watch;
 
-/* NULL, with a log line, when inotify is not available: callers then read
- * the directory per call. */
+/* Reads dir once (waiting for it to settle if it just changed). NULL, with
+ * a log line, when it cannot be read: callers then read it per call. */
 lock_watch *lock_watch_open(const char *dir);
 void lock_watch_close(lock_watch *w);
 
