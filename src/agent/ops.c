@@ -65,8 +65,7 @@ static session_live live_fields(agent *a, const char *uuid, bool valid, int auto
         .running = running,
         .attached = running ? agent_attached_count(a, uuid) : 0,
         .locked = locked,
-        .autonomous = valid && (autonomous_setting == AUTONOMOUS_DEFAULT ? agent_default
-                                                                         : autonomous_setting != 0),
+        .autonomous = valid && autonomy_effective(autonomous_setting, agent_default),
         .activity = running ? activity_json(a->activity, uuid) : NULL,
     };
     return live;

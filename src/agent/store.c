@@ -149,27 +149,6 @@ static int entry_copy(store_entry *dst, const store_entry *src)
     return 0;
 }
 
-int store_list(store *s, store_entry **out, size_t *n, char *err, size_t errlen)
-{
-    *out = NULL;
-    *n = 0;
-    pthread_mutex_lock(&s->mu);
-    size_t count = s->n;
-    store_entry *entries = calloc(count + 1, sizeof *entries);
-    size_t done = 0;
-    while (entries != NULL && done < count && entry_copy(&entries[done], &s->table[done].e) == 0)
-        done++;
-    pthread_mutex_unlock(&s->mu);
-    if (entries == NULL || done < count) {
-        store_entries_free(entries, done);
-        snprintf(err, errlen, "list: out of memory");
-        return -1;
-    }
-    *out = entries;
-    *n = count;
-    return 0;
-}
-
 void store_entry_clear(store_entry *e)
 {
     if (e->valid)

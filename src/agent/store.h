@@ -73,8 +73,6 @@ int store_meta_path(const store *s, const char *uuid, char *out, size_t size);
 /* Directory scans since open; they happen at open only, never per list. */
 unsigned long store_scans(store *s);
 
-/* Every session from memory, sorted by uuid; broken ones included. */
-int store_list(store *s, store_entry **out, size_t *n, char *err, size_t errlen);
 void store_entries_free(store_entry *entries, size_t n);
 
 /* What list needs of every session, copied from memory in one go: the
