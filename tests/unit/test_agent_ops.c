@@ -1242,35 +1242,56 @@ static void expect_listed(fixture *f, const char *uuid, const char *key, json_t 
     json_decref(want);
 }
 
-/* A session planted on disk with unknown fields, some named like the
- * fields list adds per call, and text jansson must escape. */
-static void plant_odd_session(fixture *f, const char *uuid)
+/* A session laid down on disk as the agent keeps it (home and metadata),
+ * seen at the agent's next start: no create, so no CPU admission. */
+static void plant_session(fixture *f, const char *uuid, const char *meta_text)
 {
-    char path[PATH_BUF * 2], text[1024];
+    char path[PATH_BUF * 2];
     snprintf(path, sizeof path, "%s/%s", f->home, uuid);
     assert_int_equal(mkdir(path, 0700), 0);
     meta_path(f, uuid, path, sizeof path);
+    write_file(path, meta_text);
+}
+
+/* One with unknown fields, some named like the fields list adds per call,
+ * and text jansson must escape. */
+static void plant_odd_session(fixture *f, const char *uuid)
+{
+    char text[1024];
     snprintf(text, sizeof text,
              "{\"note\":\"caf\\u00e9 \\\"q\\\" \\u2603 a/b\",\"running\":\"forged\","
              "\"state\":\"x\",\"nested\":{\"a\":[1,2.5,null,true]},\"uuid\":\"%s\","
              "\"name\":\"odd\",\"created_at\":\"2026-11-24T10:00:00Z\",\"autonomous\":true}",
              uuid);
-    write_file(path, text);
+    plant_session(f, uuid, text);
 }
 
 static void test_list_follows_every_change(void **state)
 {
     fixture *f = *state;
-    char *alpha = create_ok(f, "{\"name\":\"alpha\",\"port\":8080,\"dns_name\":\"alpha\"}");
-    char *beta = create_ok(f, "{\"name\":\"beta\",\"model\":\"m.1\",\"autonomous\":false}");
-    char *gamma = create_ok(f, "{\"name\":\"gamma\"}");
+    const char *alpha = "0b5c1f5e-6a43-4d8e-9a51-3f1b2c7d8e90";
+    const char *beta = "1c6d2a6f-7b54-4e9f-8b62-4a2c3d8e9fa1";
+    const char *gamma = "2d7e3b7a-8c65-4fa0-9c73-5b3d4e9fa0b2";
     const char *odd = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
     const char *broken = "16fd2706-8baf-433b-82eb-8c7fada847da";
-    char path[PATH_BUF * 2], text[32];
+    char path[PATH_BUF * 2], text[512];
+    snprintf(text, sizeof text,
+             "{\"uuid\":\"%s\",\"name\":\"alpha\",\"port\":8080,\"dns_name\":\"alpha\","
+             "\"created_at\":\"2026-11-24T10:00:00Z\"}",
+             alpha);
+    plant_session(f, alpha, text);
+    snprintf(text, sizeof text,
+             "{\"uuid\":\"%s\",\"name\":\"beta\",\"model\":\"m.1\",\"autonomous\":false,"
+             "\"created_at\":\"2026-11-24T10:00:00Z\"}",
+             beta);
+    plant_session(f, beta, text);
+    snprintf(text, sizeof text,
+             "{\"uuid\":\"%s\",\"name\":\"gamma\",\"created_at\":\"2026-11-24T10:00:00Z\"}", gamma);
+    plant_session(f, gamma, text);
     plant_odd_session(f, odd);
     meta_path(f, broken, path, sizeof path);
     write_file(path, "{\"uuid\": cut short");
-    restart_agent(f); /* loads both: every head encoded at start */
+    restart_agent(f); /* loads them all: every head encoded at start */
     json_decref(list_matching_get(f));
     json_t *e = listed(f, odd);
     assert_string_equal(json_string_value(json_object_get(e, "state")), "-");
@@ -1304,9 +1325,6 @@ static void test_list_follows_every_change(void **state)
     json_t *list = list_matching_get(f);
     assert_int_equal(json_array_size(list), 5); /* alpha2, beta, c, odd, broken */
     json_decref(list);
-    free(alpha);
-    free(beta);
-    free(gamma);
 }
 
 /* A lock taken or given up right after a list, within the same tick of
@@ -1316,7 +1334,11 @@ static void test_list_follows_every_change(void **state)
 static void test_list_sees_locks_that_come_and_go_at_once(void **state)
 {
     fixture *f = *state;
-    char *uuid = create_ok(f, "{\"name\":\"busy\"}");
+    const char *uuid = "3b241101-e2bb-4255-8caf-4136c566a962";
+    plant_session(f, uuid,
+                  "{\"uuid\":\"3b241101-e2bb-4255-8caf-4136c566a962\",\"name\":\"busy\","
+                  "\"created_at\":\"2026-11-24T10:00:00Z\"}");
+    restart_agent(f);
     char path[PATH_BUF * 2], text[32];
     snprintf(path, sizeof path, "%s/%s.lock", f->home, uuid);
     snprintf(text, sizeof text, "%d\n", (int)getppid());
@@ -1326,7 +1348,6 @@ static void test_list_sees_locks_that_come_and_go_at_once(void **state)
         assert_int_equal(unlink(path), 0);
         expect_listed(f, uuid, "state", json_string("-"));
     }
-    free(uuid);
 }
 
 int main(void)
