@@ -280,7 +280,8 @@ int lock_names_scan(const char *dir, lock_names *out)
         lock_names_free(out);
         return -1;
     }
-    qsort(out->uuids, out->n, sizeof *out->uuids, compare_names);
+    if (out->n > 1) /* none found leaves uuids NULL, which qsort must not get */
+        qsort(out->uuids, out->n, sizeof *out->uuids, compare_names);
     return 0;
 }
 
@@ -309,30 +310,6 @@ bool lock_names_has(const lock_names *names, const char *uuid)
     bool found;
     names_index(names, uuid, &found);
     return found;
-}
-
-int lock_names_add(lock_names *names, const char *uuid)
-{
-    bool found;
-    size_t i = names_index(names, uuid, &found);
-    if (found)
-        return 0;
-    if (grow_array(&names->uuids, &names->cap, names->n + 1, sizeof *names->uuids, 16) < 0)
-        return -1;
-    memmove(names->uuids[i + 1], names->uuids[i], (names->n - i) * sizeof *names->uuids);
-    memcpy(names->uuids[i], uuid, UUID_STR_LEN);
-    names->n++;
-    return 0;
-}
-
-void lock_names_remove(lock_names *names, const char *uuid)
-{
-    bool found;
-    size_t i = names_index(names, uuid, &found);
-    if (!found)
-        return;
-    memmove(names->uuids[i], names->uuids[i + 1], (names->n - i - 1) * sizeof *names->uuids);
-    names->n--;
 }
 
 int lock_names_copy(lock_names *dst, const lock_names *src)

@@ -65,9 +65,6 @@ typedef struct {
  * be read or memory runs out: the caller then checks every session. */
 int lock_names_scan(const char *dir, lock_names *out);
 bool lock_names_has(const lock_names *names, const char *uuid);
-/* Keeps the order; 0, or -1 when out of memory (add only). */
-int lock_names_add(lock_names *names, const char *uuid);
-void lock_names_remove(lock_names *names, const char *uuid);
 /* dst gets its own copy of src; 0 or -1 when out of memory. */
 int lock_names_copy(lock_names *dst, const lock_names *src);
 void lock_names_free(lock_names *names);
