@@ -133,7 +133,10 @@ static int open_store(agent *a, char *err, size_t errlen)
      * keeps its own ownership instead of failing every create. */
     uid_t uid = geteuid() == 0 ? a->cfg.claude_uid : KEEP_OWNER;
     a->store = store_open(home, meta, uid, a->cfg.claude_gid, err, errlen);
-    return a->store ? 0 : -1;
+    if (a->store == NULL)
+        return -1;
+    a->locks = lock_watch_open(home);
+    return 0;
 }
 
 /* Running containers of this agent are taken as they are: never restarted,
@@ -228,6 +231,7 @@ void agent_free(agent *a)
     engine_watch_stop(a->watch);
     emitter_free(a->events);
     docker_free(a->docker);
+    lock_watch_close(a->locks);
     store_close(a->store);
     capacity_meter_destroy(&a->meter);
     pthread_mutex_destroy(&a->settings_mu);

@@ -1,5 +1,6 @@
 #include "agent/lock.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/ids.h"
@@ -238,4 +240,93 @@ int lock_remove(const char *path)
     int rc = unlink(path) < 0 && errno != ENOENT ? -1 : 0;
     pthread_mutex_unlock(&lock_mu);
     return rc;
+}
+
+bool lock_file_uuid(const char *name, char uuid[UUID_STR_LEN])
+{
+    static const char suffix[] = ".lock";
+    size_t n = strlen(name);
+    if (n != UUID_STR_LEN - 1 + strlen(suffix) || strcmp(name + UUID_STR_LEN - 1, suffix) != 0)
+        return false;
+    memcpy(uuid, name, UUID_STR_LEN - 1);
+    uuid[UUID_STR_LEN - 1] = '\0';
+    return uuid_v4_is_valid(uuid);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+int lock_names_scan(const char *dir, lock_names *out)
+{
+    memset(out, 0, sizeof *out);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    struct dirent *de;
+    char uuid[UUID_STR_LEN];
+    int rc = 0;
+    /* d_name is what a readdir gives: NUL-terminated, at most NAME_MAX. */
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (!lock_file_uuid(de->d_name, uuid))
+            continue;
+        rc = grow_array(&out->uuids, &out->cap, out->n + 1, sizeof *out->uuids, 16);
+        if (rc == 0)
+            memcpy(out->uuids[out->n++], uuid, UUID_STR_LEN);
+    }
+    closedir(d);
+    if (rc < 0) {
+        lock_names_free(out);
+        return -1;
+    }
+    if (out->n > 1) /* none found leaves uuids NULL, which qsort must not get */
+        qsort(out->uuids, out->n, sizeof *out->uuids, compare_names);
+    return 0;
+}
+
+/* Where uuid is or would go; *found says which. */
+static size_t names_index(const lock_names *names, const char *uuid, bool *found)
+{
+    size_t lo = 0, hi = names->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(names->uuids[mid], uuid);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+bool lock_names_has(const lock_names *names, const char *uuid)
+{
+    bool found;
+    names_index(names, uuid, &found);
+    return found;
+}
+
+int lock_names_copy(lock_names *dst, const lock_names *src)
+{
+    memset(dst, 0, sizeof *dst);
+    if (src->n == 0)
+        return 0;
+    dst->uuids = malloc(src->n * sizeof *src->uuids);
+    if (dst->uuids == NULL)
+        return -1;
+    memcpy(dst->uuids, src->uuids, src->n * sizeof *src->uuids);
+    dst->n = dst->cap = src->n;
+    return 0;
+}
+
+void lock_names_free(lock_names *names)
+{
+    free(names->uuids);
+    memset(names, 0, sizeof *names);
 }

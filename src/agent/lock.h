@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "common/ids.h"
 #include "common/paths.h"
 
 #define LOCK_MAX_AGE_S (24 * 60 * 60)
@@ -47,5 +48,25 @@ void lock_release(session_lock *lk);
 bool lock_is_held(const char *path);
 /* override: removes the lock file whoever holds it; a missing file is fine. */
 int lock_remove(const char *path);
+
+/* Whether name is a lock file's name, "<uuid>.lock"; uuid gets the uuid. */
+bool lock_file_uuid(const char *name, char uuid[UUID_STR_LEN]);
+
+/* The sessions that have a lock file in a directory, from one read of it:
+ * list checks (lock_is_held) only these instead of looking up one path per
+ * session (issue 13). A lock file created after the read is not seen, as
+ * it would not be by a lookup made just before it. */
+typedef struct {
+    char (*uuids)[UUID_STR_LEN]; /* sorted */
+    size_t n, cap;
+} lock_names;
+
+/* 0 with *out filled (lock_names_free it), or -1 when the directory cannot
+ * be read or memory runs out: the caller then checks every session. */
+int lock_names_scan(const char *dir, lock_names *out);
+bool lock_names_has(const lock_names *names, const char *uuid);
+/* dst gets its own copy of src; 0 or -1 when out of memory. */
+int lock_names_copy(lock_names *dst, const lock_names *src);
+void lock_names_free(lock_names *names);
 
 #endif

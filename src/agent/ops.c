@@ -10,6 +10,7 @@
 
 #include "agent/engine_watch.h"
 #include "agent/lock.h"
+#include "agent/session_text.h"
 #include "agent/test_hooks.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -17,6 +18,7 @@
 #include "version.h"
 
 #define ID_SHOWN_MAX 64
+#define LIST_TAIL_GUESS 128
 
 /* ---- small shared helpers ---- */
 
@@ -53,34 +55,52 @@ static bool session_is_locked(agent *a, const char *uuid)
     return store_lock_path(a->store, uuid, path, sizeof path) == 0 && lock_is_held(path);
 }
 
-static const char *state_char(bool valid, bool running, int attached, bool locked)
+/* What is true of one session now. autonomous_setting is the session's own
+ * (AUTONOMOUS_DEFAULT: the agent's default applies). live.activity is a new
+ * reference the caller drops. */
+static session_live live_fields(agent *a, const char *uuid, bool valid, int autonomous_setting,
+                                bool running, bool locked)
 {
-    if (!valid)
-        return "!"; /* SPEC 6.2: its metadata does not parse or validate */
-    if (running)
-        return attached > 0 ? "C" : "R";
-    return locked ? "L" : "-";
+    bool agent_default = agent_settings_now(a).default_autonomous;
+    session_live live = {
+        .running = running,
+        .attached = running ? agent_attached_count(a, uuid) : 0,
+        .locked = locked,
+        .autonomous = valid && autonomy_effective(autonomous_setting, agent_default),
+        .activity = running ? activity_json(a->activity, uuid) : NULL,
+    };
+    return live;
+}
+
+/* The tail's fields onto obj, in session_text_tail's order. */
+static int set_live_fields(json_t *obj, bool valid, session_live *live)
+{
+    json_t *activity = live->activity ? live->activity : json_null();
+    live->activity = NULL; /* handed to obj */
+    const char *state = session_state_char(valid, live->running, live->attached, live->locked);
+    if (valid && json_object_set_new(obj, "autonomous", json_boolean(live->autonomous)) < 0) {
+        json_decref(activity);
+        return -1;
+    }
+    if (json_object_set_new(obj, "running", json_boolean(live->running)) < 0 ||
+        json_object_set_new(obj, "attached", json_integer(live->attached)) < 0 ||
+        json_object_set_new(obj, "locked", json_boolean(live->locked)) < 0 ||
+        json_object_set_new(obj, "state", json_string(state)) < 0) {
+        json_decref(activity);
+        return -1;
+    }
+    return json_object_set_new(obj, "activity", activity);
 }
 
 json_t *session_object(agent *a, const store_entry *e, bool running, bool held_by_caller)
 {
-    json_t *obj = e->valid ? session_to_json(&e->meta)
-                           : json_pack("{s:s, s:s}", "uuid", e->uuid, "error", e->error);
+    json_t *obj = session_head_object(e);
     if (obj == NULL)
         return NULL;
-    int attached = running ? agent_attached_count(a, e->uuid) : 0;
     bool locked = !held_by_caller && session_is_locked(a, e->uuid);
-    /* The effective value: the session's own, else the agent's default. */
-    bool autonomous =
-        e->valid && session_autonomous(&e->meta, agent_settings_now(a).default_autonomous);
-    if ((e->valid && json_object_set_new(obj, "autonomous", json_boolean(autonomous)) < 0) ||
-        json_object_set_new(obj, "running", json_boolean(running)) < 0 ||
-        json_object_set_new(obj, "attached", json_integer(attached)) < 0 ||
-        json_object_set_new(obj, "locked", json_boolean(locked)) < 0 ||
-        json_object_set_new(obj, "state",
-                            json_string(state_char(e->valid, running, attached, locked))) < 0 ||
-        json_object_set_new(obj, "activity",
-                            running ? activity_json(a->activity, e->uuid) : json_null()) < 0) {
+    session_live live = live_fields(
+        a, e->uuid, e->valid, e->valid ? e->meta.autonomous : AUTONOMOUS_DEFAULT, running, locked);
+    if (set_live_fields(obj, e->valid, &live) < 0) {
         json_decref(obj);
         return NULL;
     }
@@ -108,12 +128,29 @@ static int running_sessions(agent *a, docker_session_info **out, size_t *n)
     return 0;
 }
 
-static bool is_running(const docker_session_info *info, size_t n, const char *uuid)
+static int compare_info_uuid(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (info[i].running && strcmp(info[i].uuid, uuid) == 0)
-            return true;
-    return false;
+    return strcmp(((const docker_session_info *)a)->uuid, ((const docker_session_info *)b)->uuid);
+}
+
+/* Keeps the running ones, sorted by uuid, for is_running's binary search. */
+static void keep_running_sorted(docker_session_info *info, size_t *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (info[i].running)
+            info[k++] = info[i];
+    *n = k;
+    if (k > 1)
+        qsort(info, k, sizeof *info, compare_info_uuid);
+}
+
+static bool is_running(const docker_session_info *running, size_t n, const char *uuid)
+{
+    docker_session_info key;
+    if (n == 0 || snprintf(key.uuid, sizeof key.uuid, "%s", uuid) >= (int)sizeof key.uuid)
+        return false;
+    return bsearch(&key, running, n, sizeof *running, compare_info_uuid) != NULL;
 }
 
 /* From the engine watch's table when its stream is up: ping and admission
@@ -168,31 +205,73 @@ static int op_ping(agent *a, json_t *params, json_t **result, char *err, size_t 
     return *result ? 0 : (snprintf(err, errlen, "ping: out of memory"), -1);
 }
 
-static int op_list(agent *a, json_t *params, json_t **result, char *err, size_t errlen)
+/* Which sessions have a lock file: the lock watch's names, else one read
+ * of the directory; false when neither could tell. */
+static bool lock_files_now(agent *a, lock_names *out)
+{
+    if (a->locks != NULL && lock_watch_names(a->locks, out) == 0)
+        return true;
+    return lock_names_scan(store_root(a->store), out) == 0;
+}
+
+/* Knowing which sessions have a lock file, only those are checked; not
+ * knowing, each is. */
+static bool list_locked(agent *a, const lock_names *locks, bool scanned, const char *uuid)
+{
+    if (scanned && !lock_names_has(locks, uuid))
+        return false;
+    return session_is_locked(a, uuid);
+}
+
+/* list's array: each session's cached head and this call's tail. */
+static void list_append_sessions(agent *a, textbuf *out, const store_heads *heads,
+                                 const docker_session_info *running, size_t n_running)
+{
+    lock_names locks;
+    bool scanned = lock_files_now(a, &locks);
+    /* The heads and a tail of about LIST_TAIL_GUESS bytes each. */
+    textbuf_reserve(out, heads->text_len + heads->n * LIST_TAIL_GUESS + 2);
+    textbuf_append_str(out, "[");
+    for (size_t i = 0; i < heads->n && !out->failed; i++) {
+        const store_head *h = &heads->items[i];
+        if (i > 0)
+            textbuf_append_str(out, ",");
+        textbuf_append(out, heads->text + h->head_off, h->len);
+        session_live live = live_fields(a, h->uuid, h->valid, h->autonomous,
+                                        is_running(running, n_running, h->uuid),
+                                        list_locked(a, &locks, scanned, h->uuid));
+        session_text_tail(out, h->valid, &live);
+        json_decref(live.activity);
+    }
+    textbuf_append_str(out, "]");
+    if (scanned)
+        lock_names_free(&locks);
+}
+
+/* Answered from texts cached in the store (issue 13): per call, only the
+ * fields that change without a metadata write are encoded. */
+static int op_list(agent *a, json_t *params, textbuf *out, char *err, size_t errlen)
 {
     if (expect_no_params(params, err, errlen) < 0)
         return -1;
-    docker_session_info *info;
-    size_t n_info, n;
-    store_entry *entries;
-    running_sessions(a, &info, &n_info);
-    if (store_list(a->store, &entries, &n, err, errlen) < 0) {
-        free(info);
+    docker_session_info *running;
+    size_t n_running;
+    store_heads heads;
+    running_sessions(a, &running, &n_running);
+    keep_running_sorted(running, &n_running);
+    if (store_list_heads(a->store, &heads, err, errlen) < 0) {
+        free(running);
         return -1;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++) {
-        json_t *obj =
-            session_object(a, &entries[i], is_running(info, n_info, entries[i].uuid), false);
-        if (obj == NULL || json_array_append_new(arr, obj) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
+    list_append_sessions(a, out, &heads, running, n_running);
+    store_heads_free(&heads);
+    free(running);
+    if (out->failed) {
+        snprintf(err, errlen, "list: %s",
+                 out->over_limit ? "the answer is too large" : "out of memory");
+        return -1;
     }
-    store_entries_free(entries, n);
-    free(info);
-    *result = arr;
-    return arr ? 0 : (snprintf(err, errlen, "list: out of memory"), -1);
+    return 0;
 }
 
 bool agent_session_running(agent *a, const char *uuid)
@@ -275,36 +354,38 @@ static int op_settings_set(agent *a, json_t *params, json_t **result, char *err,
 
 /* ---- dispatch ---- */
 
-static const struct {
+/* One of text or fn: text for an op that encodes its own result. */
+static const struct op_row {
     const char *name;
     op_handler fn;
+    op_text_handler text;
 } op_table[] = {
-    {"ping", op_ping},
-    {"list", op_list},
-    {"get", op_get},
-    {"adopt", op_adopt},
-    {"create", op_create},
-    {"edit", op_edit},
-    {"clone", op_clone},
-    {"delete", op_delete},
-    {"kill", op_kill},
-    {"background", op_background},
-    {"restart", op_restart},
-    {"override", op_override},
-    {"settings-get", op_settings_get},
-    {"settings-set", op_settings_set},
-    {"test-emit", op_test_emit}, /* answers as unknown without --test-hooks */
-    {"auth-set", op_auth_set},
-    {"auth-get", op_auth_get},
-    {"peek", op_peek},
-    {"send", op_send},
+    {"ping", op_ping, NULL},
+    {"list", NULL, op_list},
+    {"get", op_get, NULL},
+    {"adopt", op_adopt, NULL},
+    {"create", op_create, NULL},
+    {"edit", op_edit, NULL},
+    {"clone", op_clone, NULL},
+    {"delete", op_delete, NULL},
+    {"kill", op_kill, NULL},
+    {"background", op_background, NULL},
+    {"restart", op_restart, NULL},
+    {"override", op_override, NULL},
+    {"settings-get", op_settings_get, NULL},
+    {"settings-set", op_settings_set, NULL},
+    {"test-emit", op_test_emit, NULL}, /* answers as unknown without --test-hooks */
+    {"auth-set", op_auth_set, NULL},
+    {"auth-get", op_auth_get, NULL},
+    {"peek", op_peek, NULL},
+    {"send", op_send, NULL},
 };
 
-op_handler ops_find(const char *name)
+static const struct op_row *find_op(const char *name)
 {
     for (size_t i = 0; i < sizeof op_table / sizeof op_table[0]; i++)
         if (strcmp(op_table[i].name, name) == 0)
-            return op_table[i].fn;
+            return &op_table[i];
     return NULL;
 }
 
@@ -337,19 +418,36 @@ char *agent_rpc_quick(agent *a, const char *line, size_t len)
     return resp;
 }
 
+/* The response of an op that encodes its own result. */
+static char *run_text_op(agent *a, const struct op_row *op, json_t *params)
+{
+    char err[RPC_ERR_LEN];
+    textbuf out;
+    textbuf_init(&out, RPC_TEXT_RESULT_MAX, 0);
+    rpc_response_ok_open(&out);
+    if (op->text(a, params, &out, err, sizeof err) < 0) {
+        textbuf_free(&out);
+        log_debug("op %s failed: %s", op->name, err);
+        return rpc_response_error(err);
+    }
+    return rpc_response_ok_close(&out);
+}
+
 char *agent_rpc_handle(agent *a, const char *line, size_t len)
 {
     rpc_request req;
     char err[RPC_ERR_LEN];
     if (rpc_request_decode(line, len, &req, err, sizeof err) < 0)
         return response_or_oom(rpc_response_error(err));
-    op_handler fn = ops_find(req.op);
+    const struct op_row *op = find_op(req.op);
     json_t *result = NULL;
     char *resp;
-    if (fn == NULL) {
+    if (op == NULL) {
         snprintf(err, sizeof err, "unknown op \"%s\"", req.op);
         resp = rpc_response_error(err);
-    } else if (fn(a, req.params, &result, err, sizeof err) < 0) {
+    } else if (op->text != NULL) {
+        resp = run_text_op(a, op, req.params);
+    } else if (op->fn(a, req.params, &result, err, sizeof err) < 0) {
         log_debug("op %s failed: %s", req.op, err);
         resp = rpc_response_error(err);
     } else {

@@ -18,8 +18,10 @@
 #include "engine/docker.h"
 #include "agent/emitter.h"
 #include "agent/engine_watch.h"
+#include "agent/lock_watch.h"
 #include "agent/settings.h"
 #include "agent/store.h"
+#include "common/textbuf.h"
 
 #define STOP_GRACE_S 10
 #define SESSION_SLICE "convocate-sessions.slice"
@@ -34,6 +36,7 @@ struct agent {
     char agent_id[AGENT_ID_LEN + 1];
     char etc_dir[PATH_BUF]; /* <root>/etc/convocate-agent */
     store *store;
+    lock_watch *locks; /* NULL when inotify is not available */
     docker_client *docker;
     emitter *events;
     activity_watcher *activity; /* SPEC 16 */
@@ -53,8 +56,9 @@ struct agent {
  * holding the text the operator sees. */
 typedef int (*op_handler)(agent *a, json_t *params, json_t **result, char *err, size_t errlen);
 
-/* Looks an op up by name; NULL when unknown. */
-op_handler ops_find(const char *name);
+/* An op that encodes its result itself (list, issue 13): 0 with exactly
+ * one compact JSON value appended to result, or -1 with err. */
+typedef int (*op_text_handler)(agent *a, json_t *params, textbuf *result, char *err, size_t errlen);
 
 /* Helpers shared by the handlers. */
 agent_settings agent_settings_now(agent *a);

@@ -44,9 +44,14 @@ bool protocol_is_valid(const char *s)
     return strcmp(s, "tcp") == 0 || strcmp(s, "udp") == 0;
 }
 
+bool autonomy_effective(int setting, bool agent_default)
+{
+    return setting == AUTONOMOUS_DEFAULT ? agent_default : setting != 0;
+}
+
 bool session_autonomous(const session_meta *m, bool agent_default)
 {
-    return m->autonomous == AUTONOMOUS_DEFAULT ? agent_default : m->autonomous != 0;
+    return autonomy_effective(m->autonomous, agent_default);
 }
 
 /* Each decode_* checks one known field; -1 with err when it is wrong. */

@@ -44,6 +44,8 @@ bool dns_label_is_valid(const char *s);
 bool protocol_is_valid(const char *s);
 /* The session's autonomy as containers get it: its own, else the default. */
 bool session_autonomous(const session_meta *m, bool agent_default);
+/* The same from the session's own setting (AUTONOMOUS_DEFAULT, 0 or 1). */
+bool autonomy_effective(int setting, bool agent_default);
 
 /* Decodes metadata text. expect_uuid (may be NULL) must match its "uuid"
  * field, so a file copied under the wrong name is reported, not trusted.

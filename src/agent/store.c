@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/lock.h"
+#include "agent/session_text.h"
 #include "agent/store_internal.h"
 #include "common/array.h"
 #include "common/fileio.h"
@@ -54,7 +55,7 @@ static size_t table_index(const store *s, const char *uuid, bool *found)
     size_t lo = 0, hi = s->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->table[mid].uuid, uuid);
+        int c = strcmp(s->table[mid].e.uuid, uuid);
         if (c == 0) {
             *found = true;
             return mid;
@@ -72,22 +73,35 @@ store_entry *store_table_find(store *s, const char *uuid)
 {
     bool found;
     size_t i = table_index(s, uuid, &found);
-    return found ? &s->table[i] : NULL;
+    return found ? &s->table[i].e : NULL;
+}
+
+static void row_clear(store_row *row)
+{
+    store_entry_clear(&row->e);
+    free(row->head);
+    row->head = NULL;
 }
 
 int store_table_put(store *s, store_entry *e)
 {
+    store_row row = {.e = *e};
+    row.head = session_text_head(e, &row.head_len);
+    if (row.head == NULL)
+        return -1;
     bool found;
     size_t i = table_index(s, e->uuid, &found);
     if (found) {
-        store_entry_clear(&s->table[i]);
-        s->table[i] = *e;
+        row_clear(&s->table[i]);
+        s->table[i] = row;
         return 0;
     }
-    if (grow_array(&s->table, &s->cap, s->n + 1, sizeof *s->table, 64) < 0)
+    if (grow_array(&s->table, &s->cap, s->n + 1, sizeof *s->table, 64) < 0) {
+        free(row.head);
         return -1;
+    }
     memmove(&s->table[i + 1], &s->table[i], (s->n - i) * sizeof *s->table);
-    s->table[i] = *e;
+    s->table[i] = row;
     s->n++;
     return 0;
 }
@@ -98,7 +112,7 @@ void store_table_remove(store *s, const char *uuid)
     size_t i = table_index(s, uuid, &found);
     if (!found)
         return;
-    store_entry_clear(&s->table[i]);
+    row_clear(&s->table[i]);
     memmove(&s->table[i], &s->table[i + 1], (s->n - i - 1) * sizeof *s->table);
     s->n--;
 }
@@ -112,8 +126,8 @@ int store_table_claims(store *s, session_claim **out, size_t *n, char *err, size
     }
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++)
-        if (s->table[i].valid) /* a broken session claims nothing we can know */
-            claim_from_meta(&claims[k++], &s->table[i].meta);
+        if (s->table[i].e.valid) /* a broken session claims nothing we can know */
+            claim_from_meta(&claims[k++], &s->table[i].e.meta);
     for (size_t i = 0; i < s->n_reserved; i++)
         claims[k++] = s->reserved[i];
     *out = claims;
@@ -135,27 +149,6 @@ static int entry_copy(store_entry *dst, const store_entry *src)
     return 0;
 }
 
-int store_list(store *s, store_entry **out, size_t *n, char *err, size_t errlen)
-{
-    *out = NULL;
-    *n = 0;
-    pthread_mutex_lock(&s->mu);
-    size_t count = s->n;
-    store_entry *entries = calloc(count + 1, sizeof *entries);
-    size_t done = 0;
-    while (entries != NULL && done < count && entry_copy(&entries[done], &s->table[done]) == 0)
-        done++;
-    pthread_mutex_unlock(&s->mu);
-    if (entries == NULL || done < count) {
-        store_entries_free(entries, done);
-        snprintf(err, errlen, "list: out of memory");
-        return -1;
-    }
-    *out = entries;
-    *n = count;
-    return 0;
-}
-
 void store_entry_clear(store_entry *e)
 {
     if (e->valid)
@@ -168,6 +161,53 @@ void store_entries_free(store_entry *entries, size_t n)
     for (size_t i = 0; entries && i < n; i++)
         store_entry_clear(&entries[i]);
     free(entries);
+}
+
+/* The heads' total size; caller holds s->mu. */
+static size_t heads_size(const store *s)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < s->n; i++)
+        total += s->table[i].head_len;
+    return total;
+}
+
+int store_list_heads(store *s, store_heads *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&s->mu);
+    /* One copy under the mutex, so a write during the answer's assembly
+     * neither waits for it nor frees a head it reads. */
+    out->items = malloc((s->n + 1) * sizeof *out->items);
+    out->text = malloc(heads_size(s) + 1);
+    size_t off = 0;
+    for (size_t i = 0; out->items && out->text && i < s->n; i++) {
+        const store_row *row = &s->table[i];
+        store_head *h = &out->items[i];
+        memcpy(h->uuid, row->e.uuid, UUID_STR_LEN);
+        h->valid = row->e.valid;
+        h->autonomous = row->e.valid ? row->e.meta.autonomous : AUTONOMOUS_DEFAULT;
+        h->head_off = off;
+        h->len = row->head_len;
+        memcpy(out->text + off, row->head, row->head_len);
+        off += row->head_len;
+    }
+    out->n = s->n;
+    out->text_len = off;
+    pthread_mutex_unlock(&s->mu);
+    if (out->items == NULL || out->text == NULL) {
+        store_heads_free(out);
+        snprintf(err, errlen, "list: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void store_heads_free(store_heads *h)
+{
+    free(h->items);
+    free(h->text);
+    memset(h, 0, sizeof *h);
 }
 
 int store_get(store *s, const char *uuid, store_entry *out, char *err, size_t errlen)
@@ -202,13 +242,8 @@ unsigned long store_scans(store *s)
 static bool is_orphan_lock(int dirfd, const char *name)
 {
     char uuid[UUID_STR_LEN];
-    size_t n = strlen(name);
-    if (n != UUID_STR_LEN - 1 + strlen(".lock") || strcmp(name + UUID_STR_LEN - 1, ".lock") != 0)
-        return false;
-    memcpy(uuid, name, UUID_STR_LEN - 1);
-    uuid[UUID_STR_LEN - 1] = '\0';
     struct stat st;
-    return uuid_v4_is_valid(uuid) && fstatat(dirfd, uuid, &st, AT_SYMLINK_NOFOLLOW) < 0;
+    return lock_file_uuid(name, uuid) && fstatat(dirfd, uuid, &st, AT_SYMLINK_NOFOLLOW) < 0;
 }
 
 /* A staged home (.new-<uuid>) without its home is a create or clone cut
@@ -377,7 +412,9 @@ void store_close(store *s)
     if (s == NULL)
         return;
     pthread_mutex_destroy(&s->mu);
-    store_entries_free(s->table, s->n);
+    for (size_t i = 0; i < s->n; i++)
+        row_clear(&s->table[i]);
+    free(s->table);
     free(s->reserved);
     free(s);
 }

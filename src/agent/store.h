@@ -66,14 +66,34 @@ void store_set_port_probe(store *s, port_probe_fn probe, void *ctx);
 int store_home_path(const store *s, const char *uuid, char *out, size_t size);
 int store_lock_path(const store *s, const char *uuid, char *out, size_t size);
 
+/* <home_root>: the homes and their lock files. */
+const char *store_root(const store *s);
 /* <meta_dir>/<uuid>.json; 0 or -1 (too long). */
 int store_meta_path(const store *s, const char *uuid, char *out, size_t size);
 /* Directory scans since open; they happen at open only, never per list. */
 unsigned long store_scans(store *s);
 
-/* Every session from memory, sorted by uuid; broken ones included. */
-int store_list(store *s, store_entry **out, size_t *n, char *err, size_t errlen);
 void store_entries_free(store_entry *entries, size_t n);
+
+/* What list needs of every session, copied from memory in one go: the
+ * cached head of its object (session_text.h) and what its tail depends on. */
+typedef struct {
+    char uuid[UUID_STR_LEN];
+    bool valid;
+    int autonomous;       /* the session's own setting (AUTONOMOUS_DEFAULT: none) */
+    size_t head_off, len; /* its head: text + head_off, len bytes */
+} store_head;
+
+typedef struct {
+    store_head *items; /* sorted by uuid */
+    size_t n;
+    char *text; /* every head, one after another */
+    size_t text_len;
+} store_heads;
+
+/* 0, or -1 with err when out of memory. */
+int store_list_heads(store *s, store_heads *out, char *err, size_t errlen);
+void store_heads_free(store_heads *h);
 /* One session from memory; -1 with `session "<uuid>" not found` when there
  * is none. A broken one is found (valid = false). */
 int store_get(store *s, const char *uuid, store_entry *out, char *err, size_t errlen);

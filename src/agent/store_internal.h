@@ -12,6 +12,15 @@
 #define STAGING_DEL ".del-"
 #define META_SUFFIX ".json"
 
+/* One session in the table, and the head of its session object as text
+ * (session_text.h), encoded when the row is put, so that list joins cached
+ * texts instead of encoding every session on every call (issue 13). */
+typedef struct {
+    store_entry e;
+    char *head; /* malloc'd */
+    size_t head_len;
+} store_row;
+
 struct store {
     char root[PATH_BUF];     /* <root>/home/claude: the homes */
     char meta_dir[PATH_BUF]; /* <root>/var/lib/convocate-agent/sessions */
@@ -23,7 +32,7 @@ struct store {
      * metadata writes (files the agent alone writes), never across a read
      * from a home nor an engine call. */
     pthread_mutex_t mu;
-    store_entry *table; /* every session, sorted by uuid (issue 13) */
+    store_row *table; /* every session, sorted by uuid (issue 13) */
     size_t n, cap;
     session_claim *reserved; /* creates between their check and their commit */
     size_t n_reserved, cap_reserved;
@@ -36,7 +45,8 @@ int store_staging_path(const store *s, const char *prefix, const char *uuid, cha
 
 /* The table; the caller holds s->mu (or is alone, at start-up). */
 store_entry *store_table_find(store *s, const char *uuid);
-/* Takes e's contents (replacing an entry of the same uuid); 0 or -1. */
+/* Takes e's contents (replacing an entry of the same uuid) and encodes its
+ * head; 0, or -1 when out of memory (e is then still the caller's). */
 int store_table_put(store *s, store_entry *e);
 void store_table_remove(store *s, const char *uuid);
 /* Every valid session's claim plus the reservations; *out malloc'd. */

@@ -96,6 +96,21 @@ char *rpc_response_ok(json_t *result)
     return json_line(json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_null()));
 }
 
+/* What json_line makes of {"ok":true,"result":…} around the result. */
+#define RESPONSE_OK_OPEN "{\"ok\":true,\"result\":"
+#define RESPONSE_OK_CLOSE "}\n"
+
+void rpc_response_ok_open(textbuf *b)
+{
+    textbuf_append_str(b, RESPONSE_OK_OPEN);
+}
+
+char *rpc_response_ok_close(textbuf *b)
+{
+    textbuf_append_str(b, RESPONSE_OK_CLOSE);
+    return textbuf_take(b, NULL);
+}
+
 char *rpc_response_error(const char *text)
 {
     return json_line(json_pack("{s:b, s:s}", "ok", 0, "error", text));

@@ -7,9 +7,14 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/textbuf.h"
+
 #define RPC_MAX_LINE (1024 * 1024) /* a request line is at most 1 MiB */
 #define RPC_MAX_OP 32
 #define RPC_ERR_LEN 512
+/* The most an answer assembled as text (rpc_response_ok_open) may hold:
+ * four times what the shell reads of one answer, so only a runaway fails. */
+#define RPC_TEXT_RESULT_MAX (64 * 1024 * 1024)
 
 typedef struct {
     char op[RPC_MAX_OP];
@@ -31,6 +36,14 @@ char *rpc_request_encode(const char *op, json_t *params);
 /* Encode a response line ending in '\n'; result is stolen. malloc'd. */
 char *rpc_response_ok(json_t *result);
 char *rpc_response_error(const char *text);
+
+/* A success response whose result the caller encodes itself, for an answer
+ * joined from pieces already encoded (list, issue 13): open writes
+ * {"ok":true,"result": into b, the caller appends exactly one compact JSON
+ * value, close ends the object and the line and gives the line (malloc'd)
+ * or NULL when b failed. Same bytes as rpc_response_ok for that value. */
+void rpc_response_ok_open(textbuf *b);
+char *rpc_response_ok_close(textbuf *b);
 
 /* Strict accessors for params objects. Each returns 0 when the key is absent
  * (leaving *out untouched), 1 when present and well typed, -1 with err filled

@@ -1180,6 +1180,188 @@ static void test_crash_leftovers_are_swept_with_their_metadata(void **state)
     json_decref(r);
 }
 
+/* ---- list from cached texts (issue 13) ---- */
+
+static char *raw_rpc(fixture *f, const char *line)
+{
+    char *resp = agent_rpc_handle(f->a, line, strlen(line));
+    assert_non_null(resp);
+    return resp;
+}
+
+/* get's result text for uuid: its response line without the envelope. */
+static char *get_result_text(fixture *f, const char *uuid)
+{
+    static const char open[] = "{\"ok\":true,\"result\":";
+    char line[256];
+    snprintf(line, sizeof line, "{\"op\":\"get\",\"params\":{\"id\":\"%s\"}}", uuid);
+    char *resp = raw_rpc(f, line);
+    size_t n = strlen(resp);
+    if (strncmp(resp, open, strlen(open)) != 0 || n < strlen(open) + 2)
+        fail_msg("get %s: %s", uuid, resp);
+    resp[n - 2] = '\0'; /* the envelope's closing "}\n" */
+    memmove(resp, resp + strlen(open), n - strlen(open));
+    return resp;
+}
+
+/* list's answer must be, byte for byte, the envelope around the objects
+ * get makes, in uuid order: the cached heads cannot drift from the
+ * metadata nor the tails from the session's state now. Returns the list. */
+static json_t *list_matching_get(fixture *f)
+{
+    char *resp = raw_rpc(f, "{\"op\":\"list\",\"params\":null}");
+    json_t *list = ok_result(json_loads(resp, 0, NULL));
+    char *want = strdup("{\"ok\":true,\"result\":[");
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        char *obj = get_result_text(f, json_string_value(json_object_get(e, "uuid")));
+        char *next;
+        assert_true(asprintf(&next, "%s%s%s", want, i ? "," : "", obj) > 0);
+        free(want);
+        free(obj);
+        want = next;
+    }
+    char *whole;
+    assert_true(asprintf(&whole, "%s]}\n", want) > 0);
+    assert_string_equal(resp, whole);
+    free(whole);
+    free(want);
+    free(resp);
+    return list;
+}
+
+static json_t *listed(fixture *f, const char *uuid)
+{
+    json_t *list = list_matching_get(f), *found = NULL, *e;
+    size_t i;
+    json_array_foreach(list, i, e) if (strcmp(json_string_value(json_object_get(e, "uuid")),
+                                              uuid) == 0) found = json_incref(e);
+    json_decref(list);
+    return found;
+}
+
+static void expect_listed(fixture *f, const char *uuid, const char *key, json_t *want)
+{
+    json_t *e = listed(f, uuid);
+    assert_non_null(e);
+    if (!json_equal(json_object_get(e, key), want)) {
+        char *got = json_dumps(e, 0);
+        fail_msg("%s: expected \"%s\" changed, got %s", uuid, key, got);
+    }
+    json_decref(e);
+    json_decref(want);
+}
+
+/* A session laid down on disk as the agent keeps it (home and metadata),
+ * seen at the agent's next start: no create, so no CPU admission. */
+static void plant_session(fixture *f, const char *uuid, const char *meta_text)
+{
+    char path[PATH_BUF * 2];
+    snprintf(path, sizeof path, "%s/%s", f->home, uuid);
+    assert_int_equal(mkdir(path, 0700), 0);
+    meta_path(f, uuid, path, sizeof path);
+    write_file(path, meta_text);
+}
+
+/* One with unknown fields, some named like the fields list adds per call,
+ * and text jansson must escape. */
+static void plant_odd_session(fixture *f, const char *uuid)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"note\":\"caf\\u00e9 \\\"q\\\" \\u2603 a/b\",\"running\":\"forged\","
+             "\"state\":\"x\",\"nested\":{\"a\":[1,2.5,null,true]},\"uuid\":\"%s\","
+             "\"name\":\"odd\",\"created_at\":\"2026-11-24T10:00:00Z\",\"autonomous\":true}",
+             uuid);
+    plant_session(f, uuid, text);
+}
+
+static void test_list_follows_every_change(void **state)
+{
+    fixture *f = *state;
+    const char *alpha = "0b5c1f5e-6a43-4d8e-9a51-3f1b2c7d8e90";
+    const char *beta = "1c6d2a6f-7b54-4e9f-8b62-4a2c3d8e9fa1";
+    const char *gamma = "2d7e3b7a-8c65-4fa0-9c73-5b3d4e9fa0b2";
+    const char *odd = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+    const char *broken = "16fd2706-8baf-433b-82eb-8c7fada847da";
+    char path[PATH_BUF * 2], text[512];
+    snprintf(text, sizeof text,
+             "{\"uuid\":\"%s\",\"name\":\"alpha\",\"port\":8080,\"dns_name\":\"alpha\","
+             "\"created_at\":\"2026-11-24T10:00:00Z\"}",
+             alpha);
+    plant_session(f, alpha, text);
+    snprintf(text, sizeof text,
+             "{\"uuid\":\"%s\",\"name\":\"beta\",\"model\":\"m.1\",\"autonomous\":false,"
+             "\"created_at\":\"2026-11-24T10:00:00Z\"}",
+             beta);
+    plant_session(f, beta, text);
+    snprintf(text, sizeof text,
+             "{\"uuid\":\"%s\",\"name\":\"gamma\",\"created_at\":\"2026-11-24T10:00:00Z\"}", gamma);
+    plant_session(f, gamma, text);
+    plant_odd_session(f, odd);
+    meta_path(f, broken, path, sizeof path);
+    write_file(path, "{\"uuid\": cut short");
+    restart_agent(f); /* loads them all: every head encoded at start */
+    json_decref(list_matching_get(f));
+    json_t *e = listed(f, odd);
+    assert_string_equal(json_string_value(json_object_get(e, "state")), "-");
+    assert_true(json_is_false(json_object_get(e, "running"))); /* not the forged field */
+    json_decref(e);
+    expect_listed(f, broken, "state", json_string("!"));
+
+    json_decref(ok_result(
+        rpcf(f, "{\"op\":\"edit\",\"params\":{\"id\":\"%s\",\"name\":\"alpha2\"}}", alpha)));
+    expect_listed(f, alpha, "name", json_string("alpha2"));
+    /* A lock another process holds, then gives up. */
+    snprintf(path, sizeof path, "%s/%s.lock", f->home, gamma);
+    snprintf(text, sizeof text, "%d\n", (int)getppid());
+    write_file(path, text);
+    expect_listed(f, gamma, "state", json_string("L"));
+    assert_int_equal(unlink(path), 0);
+    expect_listed(f, gamma, "locked", json_false());
+    json_decref(ok_result(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", beta)));
+    expect_listed(f, beta, "state", json_string("R"));
+    json_decref(ok_result(rpcf(f, "{\"op\":\"kill\",\"params\":{\"id\":\"%s\"}}", beta)));
+    expect_listed(f, beta, "running", json_false());
+    /* The agent's default reaches sessions that set nothing, at once. */
+    json_decref(
+        ok_result(rpc(f, "{\"op\":\"settings-set\",\"params\":{\"default_autonomous\":true}}")));
+    expect_listed(f, gamma, "autonomous", json_true());
+    expect_listed(f, beta, "autonomous", json_false());
+    json_decref(ok_result(
+        rpcf(f, "{\"op\":\"clone\",\"params\":{\"source_id\":\"%s\",\"name\":\"c\"}}", beta)));
+    json_decref(ok_result(rpcf(f, "{\"op\":\"delete\",\"params\":{\"id\":\"%s\"}}", gamma)));
+    assert_null(listed(f, gamma));
+    json_t *list = list_matching_get(f);
+    assert_int_equal(json_array_size(list), 5); /* alpha2, beta, c, odd, broken */
+    json_decref(list);
+}
+
+/* A lock taken or given up right after a list, within the same tick of
+ * the clock that stamps the home root's change time, must show in the
+ * next list: a read of the directory made so soon after a change is never
+ * trusted for the calls after it. */
+static void test_list_sees_locks_that_come_and_go_at_once(void **state)
+{
+    fixture *f = *state;
+    const char *uuid = "3b241101-e2bb-4255-8caf-4136c566a962";
+    plant_session(f, uuid,
+                  "{\"uuid\":\"3b241101-e2bb-4255-8caf-4136c566a962\",\"name\":\"busy\","
+                  "\"created_at\":\"2026-11-24T10:00:00Z\"}");
+    restart_agent(f);
+    char path[PATH_BUF * 2], text[32];
+    snprintf(path, sizeof path, "%s/%s.lock", f->home, uuid);
+    snprintf(text, sizeof text, "%d\n", (int)getppid());
+    for (int i = 0; i < 200; i++) {
+        write_file(path, text);
+        expect_listed(f, uuid, "state", json_string("L"));
+        assert_int_equal(unlink(path), 0);
+        expect_listed(f, uuid, "state", json_string("-"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1212,6 +1394,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_start_mounts_claude_env_or_refuses_it, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_model_and_autonomous_on_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_follows_every_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_sees_locks_that_come_and_go_at_once, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,12 +107,56 @@ static void test_attach_header(void **state)
     assert_int_equal(attach_header_decode(line, strlen(line), &h, err, sizeof err), -1);
 }
 
+/* An answer built as text (list's) is framed byte for byte as
+ * rpc_response_ok frames the same value; a buffer that hit its limit or
+ * could not grow gives no line at all, never a cut one. */
+static void test_response_from_text(void **state)
+{
+    (void)state;
+    const char *value = "[{\"uuid\":\"x\",\"n\":1,\"ok\":true},{\"s\":\"caf\xc3\xa9\"}]";
+    char *want = rpc_response_ok(json_loads(value, 0, NULL));
+    textbuf b;
+    textbuf_init(&b, 1024, 0);
+    rpc_response_ok_open(&b);
+    textbuf_append_str(&b, "[{\"uuid\":\"x\",");
+    textbuf_appendf(&b, "\"n\":%d,\"ok\":%s}", 1, "true");
+    textbuf_append_str(&b, ",{\"s\":\"caf\xc3\xa9\"}]");
+    char *got = rpc_response_ok_close(&b);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+
+    textbuf_init(&b, 8, 0);
+    textbuf_append_str(&b, "12345678");
+    assert_false(b.failed);
+    textbuf_append_str(&b, "9");
+    assert_true(b.failed && b.over_limit);
+    textbuf_append_str(&b, ""); /* stays failed */
+    assert_null(textbuf_take(&b, NULL));
+    textbuf_init(&b, 1024, 16);
+    char piece[300];
+    memset(piece, 'a', sizeof piece - 1);
+    piece[sizeof piece - 1] = '\0';
+    textbuf_appendf(&b, "%s", piece); /* longer than a formatted piece may be */
+    assert_true(b.failed && !b.over_limit);
+    textbuf_free(&b);
+    textbuf_init(&b, 1024, 0);
+    textbuf_reserve(&b, 4096); /* capped at the limit, not failed */
+    textbuf_append(&b, "ab", 2);
+    size_t len = 0;
+    char *text = textbuf_take(&b, &len);
+    assert_int_equal(len, 2);
+    assert_string_equal(text, "ab");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_decode_ok), cmocka_unit_test(test_request_decode_rejects),
         cmocka_unit_test(test_response_encode),   cmocka_unit_test(test_params_accessors),
-        cmocka_unit_test(test_attach_header),
+        cmocka_unit_test(test_attach_header),     cmocka_unit_test(test_response_from_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
