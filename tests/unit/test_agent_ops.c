@@ -40,6 +40,10 @@ static pthread_t fake_counting_thread;
 static docker_run_spec fake_last_spec;
 static char fake_last_image[256], fake_last_sock[PATH_BUF], fake_last_claude_bin[PATH_BUF];
 static char fake_last_claude_env[PATH_BUF], fake_last_model[80];
+/* The spec's strings may live on the caller's stack: what a test reads after
+ * the call is copied here (fake_last_spec's pointers are only NULL-checked,
+ * or point at the agent's own lasting strings). */
+static char fake_last_activity[PATH_BUF];
 static int fake_starts;
 
 struct docker_client {
@@ -79,6 +83,8 @@ int docker_start_session(docker_client *d, const docker_run_spec *spec, char *er
     snprintf(fake_last_claude_env, sizeof fake_last_claude_env, "%s",
              spec->claude_env ? spec->claude_env : "");
     snprintf(fake_last_model, sizeof fake_last_model, "%s", spec->model ? spec->model : "(null)");
+    snprintf(fake_last_activity, sizeof fake_last_activity, "%s",
+             spec->activity ? spec->activity : "(null)");
     fake_starts++;
     if (fake_find(spec->uuid) < 0 && fake_n < FAKE_MAX)
         snprintf(fake_running[fake_n++], UUID_STR_LEN, "%s", spec->uuid);
@@ -176,7 +182,7 @@ int docker_exec_capture(docker_client *d, const char *uuid, const char *const ar
     }
     bool end = false;
     for (int i = 0; i < 16; i++) {
-        end |= argv[i] == NULL;
+        end = end || argv[i] == NULL; /* never reads past the NULL */
         snprintf(fake_last_exec[i], sizeof fake_last_exec[i], "%s", end ? "" : argv[i]);
     }
     bool peek = strcmp(argv[1], "display-message") == 0;
@@ -612,8 +618,7 @@ static void test_restart_kill_and_run_spec(void **state)
     agent_attach_leave(f->a, uuid);
     /* The activity spool is made and mounted (SPEC 16). */
     snprintf(path, sizeof path, "%s/var/lib/convocate-agent/activity/%s", f->root, uuid);
-    assert_non_null(fake_last_spec.activity);
-    assert_string_equal(fake_last_spec.activity, path);
+    assert_string_equal(fake_last_activity, path);
     struct stat st;
     assert_int_equal(lstat(path, &st), 0);
     assert_true(S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
