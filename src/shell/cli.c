@@ -16,6 +16,7 @@
 #include "shell/names_cache.h"
 #include "shell/orphans.h"
 #include "ssh/registry.h"
+#include "shell/session_json.h"
 #include "shell/sessions.h"
 
 #define EXIT_USAGE 2
@@ -109,15 +110,18 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
         if (strcmp(argv[i], "--json") != 0)
             return usage_error("ls", "takes only --json");
     cluster_list l;
-    if (cluster_list_load(r, &l) < 0) {
+    int loaded = json_out ? cluster_list_load_rendered(r, &l) : cluster_list_load(r, &l);
+    if (loaded < 0) {
         cluster_list_free(&l);
         return cli_fail("out of memory");
     }
     warn_unreachable(r, &l);
     warn_orphans_maybe_owned(r, &l);
     if (json_out) {
-        json_dumpf(l.sessions, stdout, JSON_INDENT(2));
-        putchar('\n');
+        if (session_json_print(stdout, l.texts, l.n_texts) < 0) {
+            cluster_list_free(&l);
+            return cli_fail("cannot write the list: %s", strerror(errno));
+        }
     } else {
         printf("%-2s %-8s  %-20s %-8s  %-9s %-16s %s\n", "ST", "UUID", "NAME", "AGENT", "PORT",
                "DNS", "LAST ACCESSED");

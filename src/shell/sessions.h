@@ -11,10 +11,16 @@ typedef struct {
     json_t *sessions;     /* array of session objects, each with "agent" set */
     agent_reply *replies; /* per agent, in registry order; errors for unreachable ones */
     size_t n_agents;
+    char **texts; /* cluster_list_load_rendered: sessions[i] as ls --json prints it */
+    size_t n_texts;
 } cluster_list;
 
-/* Lists every agent in parallel; sessions sorted by last_accessed, newest first. */
+/* Lists every agent in parallel; sessions sorted by last_accessed, newest
+ * first. -1 when out of memory; free out with cluster_list_free either way. */
 int cluster_list_load(agent_registry *r, cluster_list *out);
+/* The same, with each session also rendered for `ls --json`
+ * (session_json.h) on its agent's call thread. */
+int cluster_list_load_rendered(agent_registry *r, cluster_list *out);
 void cluster_list_free(cluster_list *l);
 
 /* Sorts sessions by last_accessed, newest first (no "last_accessed" sorts
