@@ -110,8 +110,8 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
         if (strcmp(argv[i], "--json") != 0)
             return usage_error("ls", "takes only --json");
     cluster_list l;
-    int loaded = json_out ? cluster_list_load_rendered(r, &l) : cluster_list_load(r, &l);
-    if (loaded < 0) {
+    unsigned flags = CLUSTER_LIST_ONCE | (json_out ? CLUSTER_LIST_RENDER_JSON : 0);
+    if (cluster_list_load_with(r, &l, flags) < 0) {
         cluster_list_free(&l);
         return cli_fail("out of memory");
     }

@@ -56,6 +56,7 @@ typedef struct {
     agent_registry *registry;
     agent_listing *per_agent; /* one per registered agent */
     bool render;              /* also render each session for ls --json */
+    bool hang_up;             /* CLUSTER_LIST_ONCE */
 } listing_job;
 
 /* Runs on agent i's call thread as soon as its list is in: stamps each
@@ -67,6 +68,8 @@ static void prepare_listing(size_t i, agent_reply *reply, void *ctx)
     listing_job *job = ctx;
     agent_listing *out = &job->per_agent[i];
     const char *agent = job->registry->items[i].id;
+    if (job->hang_up)
+        agent_hang_up(&job->registry->items[i]);
     names_cache_store(agent, reply->result); /* for completion; a file per agent */
     size_t n = json_array_size(reply->result), j;
     json_t *s;
@@ -177,12 +180,14 @@ static int fill_list(cluster_list *out, listed_session *all, size_t k, bool rend
     return 0;
 }
 
-static int load(agent_registry *r, cluster_list *out, bool render)
+int cluster_list_load_with(agent_registry *r, cluster_list *out, unsigned flags)
 {
+    bool render = flags & CLUSTER_LIST_RENDER_JSON;
     memset(out, 0, sizeof *out);
     out->sessions = json_array();
     out->replies = calloc(r->n ? r->n : 1, sizeof *out->replies);
-    listing_job job = {r, calloc(r->n ? r->n : 1, sizeof *job.per_agent), render};
+    listing_job job = {r, calloc(r->n ? r->n : 1, sizeof *job.per_agent), render,
+                       flags & CLUSTER_LIST_ONCE};
     if (out->sessions == NULL || out->replies == NULL || job.per_agent == NULL) {
         free(job.per_agent);
         return -1;
@@ -213,12 +218,7 @@ out:
 
 int cluster_list_load(agent_registry *r, cluster_list *out)
 {
-    return load(r, out, false);
-}
-
-int cluster_list_load_rendered(agent_registry *r, cluster_list *out)
-{
-    return load(r, out, true);
+    return cluster_list_load_with(r, out, 0);
 }
 
 void cluster_list_free(cluster_list *l)

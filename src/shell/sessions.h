@@ -11,16 +11,21 @@ typedef struct {
     json_t *sessions;     /* array of session objects, each with "agent" set */
     agent_reply *replies; /* per agent, in registry order; errors for unreachable ones */
     size_t n_agents;
-    char **texts; /* cluster_list_load_rendered: sessions[i] as ls --json prints it */
+    char **texts; /* CLUSTER_LIST_RENDER_JSON: sessions[i] as ls --json prints it */
     size_t n_texts;
 } cluster_list;
 
 /* Lists every agent in parallel; sessions sorted by last_accessed, newest
  * first. -1 when out of memory; free out with cluster_list_free either way. */
 int cluster_list_load(agent_registry *r, cluster_list *out);
-/* The same, with each session also rendered for `ls --json`
- * (session_json.h) on its agent's call thread. */
-int cluster_list_load_rendered(agent_registry *r, cluster_list *out);
+/* cluster_list_load with flags: */
+enum {
+    CLUSTER_LIST_RENDER_JSON = 1, /* each session also rendered for ls --json
+                                     (session_json.h) on its agent's call thread */
+    CLUSTER_LIST_ONCE = 2,        /* a one-shot command: hang up on each agent as soon
+                                     as its list is in (agent_hang_up) */
+};
+int cluster_list_load_with(agent_registry *r, cluster_list *out, unsigned flags);
 void cluster_list_free(cluster_list *l);
 
 /* Sorts sessions by last_accessed, newest first (no "last_accessed" sorts

@@ -220,3 +220,8 @@ void agent_replies_clear(agent_reply *replies, size_t n)
         replies[i].result = NULL;
     }
 }
+
+void agent_hang_up(agent_entry *a)
+{
+    pinned_peer_hang_up(a->peer);
+}

@@ -62,4 +62,9 @@ int agent_call_some_then(agent_registry *r, const char *op, json_t *params, cons
                          agent_reply *replies, agent_reply_fn then, void *ctx);
 void agent_replies_clear(agent_reply *replies, size_t n);
 
+/* Closes the agent's connection now (the next call dials again): for a
+ * command that is done with the agent, from the call thread, so that a
+ * hundred teardowns overlap instead of running one after another at exit. */
+void agent_hang_up(agent_entry *a);
+
 #endif
