@@ -13,6 +13,7 @@
 #include "shell/cli_auth.h"
 #include "shell/cli_peek.h"
 #include "shell/cli_settings.h"
+#include "shell/ls_timing.h"
 #include "shell/names_cache.h"
 #include "shell/orphans.h"
 #include "ssh/registry.h"
@@ -110,11 +111,13 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
         if (strcmp(argv[i], "--json") != 0)
             return usage_error("ls", "takes only --json");
     cluster_list l;
+    ls_timing_begin();
     unsigned flags = CLUSTER_LIST_ONCE | (json_out ? CLUSTER_LIST_RENDER_JSON : 0);
     if (cluster_list_load_with(r, &l, flags) < 0) {
         cluster_list_free(&l);
         return cli_fail("out of memory");
     }
+    ls_timing_mark(LS_MERGED);
     warn_unreachable(r, &l);
     warn_orphans_maybe_owned(r, &l);
     if (json_out) {
@@ -146,7 +149,12 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
                    str_field(s, "last_accessed"));
         }
     }
+    fflush(stdout);
+    ls_timing_mark(LS_PRINTED);
+    size_t sessions = json_array_size(l.sessions);
     cluster_list_free(&l);
+    ls_timing_mark(LS_FREED);
+    ls_timing_end(r->n, sessions);
     return 0;
 }
 

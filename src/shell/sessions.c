@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shell/ls_timing.h"
 #include "shell/names_cache.h"
 #include "shell/orphans.h"
 #include "shell/session_json.h"
@@ -203,6 +204,7 @@ int cluster_list_load_with(agent_registry *r, cluster_list *out, unsigned flags)
     if (orphans == NULL ||
         agent_call_some_then(r, "list", NULL, NULL, out->replies, prepare_listing, &job) < 0)
         goto out;
+    ls_timing_mark(LS_ANSWERS);
     all = merge_listings(&job, r->n, orphans, &k);
     if (all == NULL)
         goto out;
