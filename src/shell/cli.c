@@ -118,10 +118,11 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
         return cli_fail("out of memory");
     }
     ls_timing_mark(LS_MERGED);
+    size_t sessions = json_array_size(l.sessions);
     warn_unreachable(r, &l);
     warn_orphans_maybe_owned(r, &l);
     if (json_out) {
-        if (session_json_print(stdout, l.texts, l.n_texts) < 0) {
+        if (cluster_list_print_json(&l, stdout) < 0) {
             cluster_list_free(&l);
             return cli_fail("cannot write the list: %s", strerror(errno));
         }
@@ -151,7 +152,6 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
     }
     fflush(stdout);
     ls_timing_mark(LS_PRINTED);
-    size_t sessions = json_array_size(l.sessions);
     cluster_list_free(&l);
     ls_timing_mark(LS_FREED);
     ls_timing_end(r->n, sessions);

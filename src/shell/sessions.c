@@ -1,5 +1,7 @@
 #include "shell/sessions.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,14 +225,40 @@ int cluster_list_load(agent_registry *r, cluster_list *out)
     return cluster_list_load_with(r, out, 0);
 }
 
-void cluster_list_free(cluster_list *l)
+void cluster_list_free_decoded(cluster_list *l)
 {
     json_decref(l->sessions);
+    l->sessions = NULL;
+    if (l->replies)
+        agent_replies_clear(l->replies, l->n_agents);
+}
+
+static void *free_decoded(void *l)
+{
+    cluster_list_free_decoded(l);
+    return NULL;
+}
+
+int cluster_list_print_json(cluster_list *l, FILE *out)
+{
+    pthread_t freer;
+    bool started = pthread_create(&freer, NULL, free_decoded, l) == 0;
+    int rc = session_json_print(out, l->texts, l->n_texts);
+    int saved = errno;
+    if (started)
+        pthread_join(freer, NULL);
+    else
+        free_decoded(l);
+    errno = saved;
+    return rc;
+}
+
+void cluster_list_free(cluster_list *l)
+{
+    cluster_list_free_decoded(l);
     for (size_t i = 0; i < l->n_texts; i++)
         free(l->texts[i]);
     free(l->texts);
-    if (l->replies)
-        agent_replies_clear(l->replies, l->n_agents);
     free(l->replies);
     memset(l, 0, sizeof *l);
 }

@@ -4,6 +4,7 @@
 #define CONVOCATE_SHELL_SESSIONS_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "ssh/registry.h"
 
@@ -27,6 +28,14 @@ enum {
 };
 int cluster_list_load_with(agent_registry *r, cluster_list *out, unsigned flags);
 void cluster_list_free(cluster_list *l);
+/* Frees the decoded sessions (the list and every agent's answer) and keeps
+ * the rendered texts; cluster_list_free is still due. */
+void cluster_list_free_decoded(cluster_list *l);
+/* Prints a CLUSTER_LIST_RENDER_JSON list's texts (session_json_print) while
+ * another thread frees the decoded sessions, which the texts no longer
+ * need: ten thousand sessions' worth of frees overlap the writing instead
+ * of following it. -1 with errno when writing failed. */
+int cluster_list_print_json(cluster_list *l, FILE *out);
 
 /* Sorts sessions by last_accessed, newest first (no "last_accessed" sorts
  * last); -1 when out of memory, the order then untouched. */
