@@ -126,6 +126,28 @@ static void notice_dead_peers(int fd)
         log_debug("keepalive options not set: %s", strerror(errno));
 }
 
+/* The pin is our only trust: no known_hosts file may reorder or widen the
+ * host key algorithms libssh offers (it reads both files to order them),
+ * and naming the SSH directory (our key's) spares libssh a passwd lookup
+ * for ~ on every connection. */
+static int keep_out_openssh_files(pinned_peer *p, char *err, size_t errlen)
+{
+    char dir[PATH_BUF];
+    snprintf(dir, sizeof dir, "%s", p->cfg.key_path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, "%s", slash == dir ? "/" : ".");
+    if (ssh_options_set(p->session, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") < 0 ||
+        ssh_options_set(p->session, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0 ||
+        ssh_options_set(p->session, SSH_OPTIONS_SSH_DIR, dir) < 0) {
+        snprintf(err, errlen, "cannot configure the SSH session: %s", ssh_get_error(p->session));
+        return -1;
+    }
+    return 0;
+}
+
 static int dial(pinned_peer *p, char *err, size_t errlen)
 {
     long timeout = 10;
@@ -147,6 +169,8 @@ static int dial(pinned_peer *p, char *err, size_t errlen)
     /* Never read ~/.ssh/config: the peer and the keys are exactly ours. */
     int no = 0;
     ssh_options_set(p->session, SSH_OPTIONS_PROCESS_CONFIG, &no);
+    if (keep_out_openssh_files(p, err, errlen) < 0)
+        goto fail;
     /* Requests are small and each waits for its answer: Nagle would hold
      * one behind the peer's delayed ACK of the one before. */
     int yes = 1;
