@@ -264,11 +264,12 @@ class Fleet:
     def total_sessions(self):
         return sum(len(a.sessions) for a in self.agents)
 
-    def convocate(self, *args, timeout=120):
+    def convocate(self, *args, timeout=120, env_extra=None):
         """The shell's CLI on the fleet's shell root; its names cache (for
         completion) goes under the fleet's temp dir, not the user's home."""
         env = clean_env()
         env["XDG_CACHE_HOME"] = os.path.join(self.base, "cache")
+        env.update(env_extra or {})
         return subprocess.run([SHELL_BIN, "--root", self.shell_root, *args], capture_output=True,
                               text=True, timeout=timeout, env=env)
 

@@ -161,10 +161,28 @@ def _openssh_parallel(f):
     return got
 
 
+def _timing_path(f):
+    return os.path.join(f.base, "ls-timing.log")
+
+
 def _ls(f):
-    r = f.convocate("ls", "--json")
+    r = f.convocate("ls", "--json", env_extra={"CONVOCATE_LS_TIMING": _timing_path(f)})
     assert r.returncode == 0, r.stderr
     return len(json.loads(r.stdout))
+
+
+def _ls_phases(f, runs):
+    """Median of the CLI's own phases over its last runs
+    (CONVOCATE_LS_TIMING: ms since the command began, and its CPU)."""
+    lines = [ln.split() for ln in read(_timing_path(f)).splitlines() if ln.startswith("ls ")]
+    lines = lines[-runs:]
+    if not lines:
+        return "no phase timings"
+    def med(key):
+        return median([float(ln[ln.index(key) + 1]) for ln in lines])
+    return (f"the CLI's own phases (median of {len(lines)}, ms since it began): every answer in "
+            f"and prepared {med('answers'):.0f}, merged and sorted {med('merged'):.0f}, printed "
+            f"{med('printed'):.0f}, freed {med('freed'):.0f}; CPU {med('cpu'):.0f} ms")
 
 
 def _timed(fn, want):
@@ -206,7 +224,7 @@ def ls_figures(ctx, f):
                         f"agent in parallel, merges, sorts and prints {want:,} objects. CPU per "
                         f"ls (median): the CLI {median(cli_cpu) * 1000:.0f} ms, all agents "
                         f"together {median(agents_cpu) * 1000:.0f} ms, on this machine's "
-                        f"{os.cpu_count()} cores")]
+                        f"{os.cpu_count()} cores; {_ls_phases(f, n)}")]
 
 
 # ---- the TUI ------------------------------------------------------------

@@ -13,9 +13,11 @@
 #include "shell/cli_auth.h"
 #include "shell/cli_peek.h"
 #include "shell/cli_settings.h"
+#include "shell/ls_timing.h"
 #include "shell/names_cache.h"
 #include "shell/orphans.h"
 #include "ssh/registry.h"
+#include "shell/session_json.h"
 #include "shell/sessions.h"
 
 #define EXIT_USAGE 2
@@ -109,15 +111,21 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
         if (strcmp(argv[i], "--json") != 0)
             return usage_error("ls", "takes only --json");
     cluster_list l;
-    if (cluster_list_load(r, &l) < 0) {
+    ls_timing_begin();
+    unsigned flags = CLUSTER_LIST_ONCE | (json_out ? CLUSTER_LIST_RENDER_JSON : 0);
+    if (cluster_list_load_with(r, &l, flags) < 0) {
         cluster_list_free(&l);
         return cli_fail("out of memory");
     }
+    ls_timing_mark(LS_MERGED);
+    size_t sessions = json_array_size(l.sessions);
     warn_unreachable(r, &l);
     warn_orphans_maybe_owned(r, &l);
     if (json_out) {
-        json_dumpf(l.sessions, stdout, JSON_INDENT(2));
-        putchar('\n');
+        if (cluster_list_print_json(&l, stdout) < 0) {
+            cluster_list_free(&l);
+            return cli_fail("cannot write the list: %s", strerror(errno));
+        }
     } else {
         printf("%-2s %-8s  %-20s %-8s  %-9s %-16s %s\n", "ST", "UUID", "NAME", "AGENT", "PORT",
                "DNS", "LAST ACCESSED");
@@ -142,7 +150,11 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
                    str_field(s, "last_accessed"));
         }
     }
+    fflush(stdout);
+    ls_timing_mark(LS_PRINTED);
     cluster_list_free(&l);
+    ls_timing_mark(LS_FREED);
+    ls_timing_end(r->n, sessions);
     return 0;
 }
 

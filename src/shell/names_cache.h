@@ -21,7 +21,8 @@
 
 /* Records the names in one agent's "list" answer (an array of session
  * objects); NULL (the agent did not answer) keeps what was there. Best
- * effort: a cache that cannot be written is skipped without a word. */
+ * effort: a cache that cannot be written is skipped without a word. Safe on
+ * several threads at once for different agents (a file each). */
 void names_cache_store(const char *agent_id, json_t *list);
 
 /* True when argv (argv[0] "ls") asks for --names. */

@@ -4,6 +4,7 @@
 #define CONVOCATE_SHELL_SESSIONS_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "ssh/registry.h"
 
@@ -11,11 +12,30 @@ typedef struct {
     json_t *sessions;     /* array of session objects, each with "agent" set */
     agent_reply *replies; /* per agent, in registry order; errors for unreachable ones */
     size_t n_agents;
+    char **texts; /* CLUSTER_LIST_RENDER_JSON: sessions[i] as ls --json prints it */
+    size_t n_texts;
 } cluster_list;
 
-/* Lists every agent in parallel; sessions sorted by last_accessed, newest first. */
+/* Lists every agent in parallel; sessions sorted by last_accessed, newest
+ * first. -1 when out of memory; free out with cluster_list_free either way. */
 int cluster_list_load(agent_registry *r, cluster_list *out);
+/* cluster_list_load with flags: */
+enum {
+    CLUSTER_LIST_RENDER_JSON = 1, /* each session also rendered for ls --json
+                                     (session_json.h) on its agent's call thread */
+    CLUSTER_LIST_ONCE = 2,        /* a one-shot command: hang up on each agent as soon
+                                     as its list is in (agent_hang_up) */
+};
+int cluster_list_load_with(agent_registry *r, cluster_list *out, unsigned flags);
 void cluster_list_free(cluster_list *l);
+/* Frees the decoded sessions (the list and every agent's answer) and keeps
+ * the rendered texts; cluster_list_free is still due. */
+void cluster_list_free_decoded(cluster_list *l);
+/* Prints a CLUSTER_LIST_RENDER_JSON list's texts (session_json_print) while
+ * another thread frees the decoded sessions, which the texts no longer
+ * need: ten thousand sessions' worth of frees overlap the writing instead
+ * of following it. -1 with errno when writing failed. */
+int cluster_list_print_json(cluster_list *l, FILE *out);
 
 /* Sorts sessions by last_accessed, newest first (no "last_accessed" sorts
  * last); -1 when out of memory, the order then untouched. */

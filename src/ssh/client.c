@@ -126,6 +126,28 @@ static void notice_dead_peers(int fd)
         log_debug("keepalive options not set: %s", strerror(errno));
 }
 
+/* The pin is our only trust: no known_hosts file may reorder or widen the
+ * host key algorithms libssh offers (it reads both files to order them),
+ * and naming the SSH directory (our key's) spares libssh a passwd lookup
+ * for ~ on every connection. */
+static int keep_out_openssh_files(pinned_peer *p, char *err, size_t errlen)
+{
+    char dir[PATH_BUF];
+    snprintf(dir, sizeof dir, "%s", p->cfg.key_path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, "%s", slash == dir ? "/" : ".");
+    if (ssh_options_set(p->session, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") < 0 ||
+        ssh_options_set(p->session, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0 ||
+        ssh_options_set(p->session, SSH_OPTIONS_SSH_DIR, dir) < 0) {
+        snprintf(err, errlen, "cannot configure the SSH session: %s", ssh_get_error(p->session));
+        return -1;
+    }
+    return 0;
+}
+
 static int dial(pinned_peer *p, char *err, size_t errlen)
 {
     long timeout = 10;
@@ -147,6 +169,8 @@ static int dial(pinned_peer *p, char *err, size_t errlen)
     /* Never read ~/.ssh/config: the peer and the keys are exactly ours. */
     int no = 0;
     ssh_options_set(p->session, SSH_OPTIONS_PROCESS_CONFIG, &no);
+    if (keep_out_openssh_files(p, err, errlen) < 0)
+        goto fail;
     /* Requests are small and each waits for its answer: Nagle would hold
      * one behind the peer's delayed ACK of the one before. */
     int yes = 1;
@@ -188,13 +212,85 @@ static int ensure_connected(pinned_peer *p, char *err, size_t errlen)
     return 0;
 }
 
+/* Room for the next read: the buffer doubles from ANSWER_FIRST_CAP up to
+ * resp_max + 1 (a NUL), so a small answer costs a small buffer and a
+ * hundred agents' answers no 16 MiB mapping each. */
+#define ANSWER_FIRST_CAP (64 * 1024)
+static int make_room(char **buf, size_t *cap, size_t got, size_t resp_max)
+{
+    if (*cap - got > 1)
+        return 0;
+    size_t grown = *cap ? *cap * 2 : ANSWER_FIRST_CAP;
+    if (grown > resp_max + 1)
+        grown = resp_max + 1;
+    if (grown <= *cap)
+        return 0; /* at resp_max already: the next read tells if there is more */
+    char *bigger = realloc(*buf, grown);
+    if (bigger == NULL)
+        return -1;
+    *buf = bigger;
+    *cap = grown;
+    return 0;
+}
+
+/* Reads the answer until EOF: at most resp_max bytes, within the call's
+ * budget. -2 for a broken connection, -1 for a limit or no memory. */
+static int read_answer(pinned_peer *p, ssh_channel ch, char **out, size_t resp_max, char *err,
+                       size_t errlen)
+{
+    char *buf = NULL;
+    size_t cap = 0, got = 0;
+    int64_t deadline = monotonic_ms() + (int64_t)p->cfg.call_timeout_s * 1000;
+    for (;;) {
+        int64_t left = deadline - monotonic_ms();
+        if (left <= 0) {
+            snprintf(err, errlen, "%s:%d did not answer within %ds", p->cfg.host, p->cfg.port,
+                     p->cfg.call_timeout_s);
+            free(buf);
+            return -2;
+        }
+        if (make_room(&buf, &cap, got, resp_max) < 0) {
+            snprintf(err, errlen, "out of memory");
+            free(buf);
+            return -1;
+        }
+        /* Room before the NUL's place; none only once resp_max bytes are
+         * in, and then one byte read into that place tells an answer over
+         * the limit (the NUL is not needed for an error). */
+        size_t room = cap - 1 - got;
+        int n = ssh_channel_read_timeout(ch, buf + got, (uint32_t)(room ? room : 1), 0,
+                                         (int)(left > 1000 ? 1000 : left));
+        if (n == SSH_ERROR) {
+            snprintf(err, errlen, "read from %s:%d failed: %s", p->cfg.host, p->cfg.port,
+                     ssh_get_error(p->session));
+            free(buf);
+            return -2;
+        }
+        if (n == 0 && ssh_channel_is_eof(ch))
+            break;
+        got += (size_t)n;
+        if (got > resp_max) {
+            snprintf(err, errlen, "answer from %s:%d exceeds %zu bytes", p->cfg.host, p->cfg.port,
+                     resp_max);
+            free(buf);
+            return -1;
+        }
+    }
+    if (buf == NULL && (buf = malloc(1)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    return 0;
+}
+
 /* One request/response exchange on a new channel; -2 means the connection
  * itself failed (worth one redial), -1 an error from the peer or a limit. */
 static int exchange(pinned_peer *p, const char *subsystem, const void *req, size_t req_len,
                     char **resp, size_t resp_max, char *err, size_t errlen)
 {
     int rc = -2;
-    char *buf = NULL;
     ssh_channel ch = ssh_channel_new(p->session);
     if (ch == NULL || ssh_channel_open_session(ch) != SSH_OK) {
         snprintf(err, errlen, "cannot open a channel to %s:%d: %s", p->cfg.host, p->cfg.port,
@@ -212,48 +308,8 @@ static int exchange(pinned_peer *p, const char *subsystem, const void *req, size
         goto out;
     }
     ssh_channel_send_eof(ch);
-    buf = malloc(resp_max + 1);
-    if (buf == NULL) {
-        snprintf(err, errlen, "out of memory");
-        rc = -1;
-        goto out;
-    }
-    size_t got = 0;
-    int64_t deadline = monotonic_ms() + (int64_t)p->cfg.call_timeout_s * 1000;
-    for (;;) {
-        int64_t left = deadline - monotonic_ms();
-        if (left <= 0) {
-            snprintf(err, errlen, "%s:%d did not answer within %ds", p->cfg.host, p->cfg.port,
-                     p->cfg.call_timeout_s);
-            goto out;
-        }
-        char chunk[16384];
-        int n =
-            ssh_channel_read_timeout(ch, chunk, sizeof chunk, 0, (int)(left > 1000 ? 1000 : left));
-        if (n == SSH_ERROR) {
-            snprintf(err, errlen, "read from %s:%d failed: %s", p->cfg.host, p->cfg.port,
-                     ssh_get_error(p->session));
-            goto out;
-        }
-        if (n == 0 && ssh_channel_is_eof(ch))
-            break;
-        if (n > 0) {
-            if (got + (size_t)n > resp_max) {
-                snprintf(err, errlen, "answer from %s:%d exceeds %zu bytes", p->cfg.host,
-                         p->cfg.port, resp_max);
-                rc = -1;
-                goto out;
-            }
-            memcpy(buf + got, chunk, (size_t)n);
-            got += (size_t)n;
-        }
-    }
-    buf[got] = '\0';
-    *resp = buf;
-    buf = NULL;
-    rc = 0;
+    rc = read_answer(p, ch, resp, resp_max, err, errlen);
 out:
-    free(buf);
     if (ch) {
         ssh_channel_close(ch);
         ssh_channel_free(ch);
@@ -282,6 +338,13 @@ int pinned_peer_request(pinned_peer *p, const char *subsystem, const void *req, 
     }
     pthread_mutex_unlock(&p->lock);
     return rc;
+}
+
+void pinned_peer_hang_up(pinned_peer *p)
+{
+    pthread_mutex_lock(&p->lock);
+    disconnect(p);
+    pthread_mutex_unlock(&p->lock);
 }
 
 long pinned_peer_backoff_ms(pinned_peer *p)

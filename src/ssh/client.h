@@ -43,6 +43,11 @@ typedef int (*peer_channel_fn)(ssh_session session, ssh_channel channel, void *c
 int pinned_peer_with_channel(pinned_peer *p, const char *subsystem, peer_channel_fn fn, void *ctx,
                              char *err, size_t errlen);
 
+/* Closes the connection now, if one is open; the next call dials again
+ * (without backoff). For a caller that is done with the peer and would
+ * rather pay for the teardown here than in pinned_peer_free. */
+void pinned_peer_hang_up(pinned_peer *p);
+
 /* The delay before the next dial is allowed, in ms (0 when connected). */
 long pinned_peer_backoff_ms(pinned_peer *p);
 

@@ -151,6 +151,9 @@ struct call_job {
     const char *op;
     json_t *params;
     agent_reply *reply;
+    size_t index;
+    agent_reply_fn then;
+    void *ctx;
 };
 
 static void *call_thread(void *arg)
@@ -159,16 +162,24 @@ static void *call_thread(void *arg)
     job->reply->result =
         agent_call_answered(job->agent, job->op, job->params, &job->reply->answered,
                             job->reply->error, sizeof job->reply->error);
+    if (job->then != NULL)
+        job->then(job->index, job->reply, job->ctx);
     return NULL;
 }
 
 int agent_call_all(agent_registry *r, const char *op, json_t *params, agent_reply *replies)
 {
-    return agent_call_some(r, op, params, NULL, replies);
+    return agent_call_some_then(r, op, params, NULL, replies, NULL, NULL);
 }
 
 int agent_call_some(agent_registry *r, const char *op, json_t *params, const bool *skip,
                     agent_reply *replies)
+{
+    return agent_call_some_then(r, op, params, skip, replies, NULL, NULL);
+}
+
+int agent_call_some_then(agent_registry *r, const char *op, json_t *params, const bool *skip,
+                         agent_reply *replies, agent_reply_fn then, void *ctx)
 {
     if (r->n == 0)
         return 0;
@@ -188,7 +199,7 @@ int agent_call_some(agent_registry *r, const char *op, json_t *params, const boo
         if (skip != NULL && skip[i])
             continue;
         replies[i].error[0] = '\0';
-        jobs[i] = (struct call_job){&r->items[i], op, params, &replies[i]};
+        jobs[i] = (struct call_job){&r->items[i], op, params, &replies[i], i, then, ctx};
         started[i] = pthread_create(&threads[i], NULL, call_thread, &jobs[i]) == 0;
         if (!started[i])
             call_thread(&jobs[i]); /* no thread to be had: do it inline */
@@ -208,4 +219,9 @@ void agent_replies_clear(agent_reply *replies, size_t n)
         json_decref(replies[i].result);
         replies[i].result = NULL;
     }
+}
+
+void agent_hang_up(agent_entry *a)
+{
+    pinned_peer_hang_up(a->peer);
 }

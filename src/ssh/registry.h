@@ -51,6 +51,20 @@ int agent_call_all(agent_registry *r, const char *op, json_t *params, agent_repl
  * reply: no result, not answered, error "not asked"); skip may be NULL. */
 int agent_call_some(agent_registry *r, const char *op, json_t *params, const bool *skip,
                     agent_reply *replies);
+/* agent_call_some that hands each asked agent's reply to then(i, reply, ctx)
+ * on the thread that received it, as soon as it is in: per-agent work done
+ * there (decoding, stamping, rendering) overlaps with the agents still
+ * answering instead of running after the last one. then runs once per
+ * asked agent, reachable or not, concurrently with other agents' calls: it
+ * may touch only reply i and what ctx makes safe. then may be NULL. */
+typedef void (*agent_reply_fn)(size_t i, agent_reply *reply, void *ctx);
+int agent_call_some_then(agent_registry *r, const char *op, json_t *params, const bool *skip,
+                         agent_reply *replies, agent_reply_fn then, void *ctx);
 void agent_replies_clear(agent_reply *replies, size_t n);
+
+/* Closes the agent's connection now (the next call dials again): for a
+ * command that is done with the agent, from the call thread, so that a
+ * hundred teardowns overlap instead of running one after another at exit. */
+void agent_hang_up(agent_entry *a);
 
 #endif

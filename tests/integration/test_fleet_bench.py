@@ -67,6 +67,7 @@ def test_the_row_reports_every_figure_and_leaves_nothing(monkeypatch, test_image
     assert "nothing of the fleet left" in notes, notes
     ls = next(r for r in results if "convocate ls" in r.name)
     assert "15 sessions" in ls.name and ls.ours.n == 20 and ls.theirs.n == 5
+    assert "median of 20, ms since it began): every answer in" in ls.note, ls.note
     for r in results[2:]:
         assert r.ours.n > 0 and r.ours.p50 > 0, r.name
     assert ours(tag) == [], "the row left namespaces or links behind"

@@ -65,6 +65,29 @@ def test_ls_json_matches_each_agents_own_list(two_agents):
     assert "alpha" in table and "8080/tcp" in table and "53/udp" in table
 
 
+def test_ls_timing_logs_each_runs_phases_only_when_asked(two_agents, tmp_path):
+    """CONVOCATE_LS_TIMING (for the fleet bench): one line per ls, phases in
+    order, the agents and sessions it listed; nothing without the variable."""
+    root, a, b = two_agents
+    for agent, name in ((a, "t-one"), (b, "t-two")):
+        assert convocate(root, "new", name, "--agent", agent.agent_id).returncode == 0
+    log = tmp_path / "ls-timing.log"
+    env = dict(os.environ, CONVOCATE_LS_TIMING=str(log))
+    for args in (("ls", "--json"), ("ls",)):
+        r = convocate(root, *args, env=env)
+        assert r.returncode == 0, r.stderr
+    assert len(ls_json(root)) == 2  # without the variable: no third line
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2, lines
+    for line in lines:
+        f = line.split()
+        assert f[0] == "ls" and f[1::2] == ["answers", "merged", "printed", "freed", "cpu",
+                                            "agents", "sessions"], line
+        phases = [float(f[i]) for i in (2, 4, 6, 8)]
+        assert phases == sorted(phases) and phases[0] > 0, line
+        assert float(f[10]) > 0 and f[12] == "2" and f[14] == "2", line
+
+
 def test_dns_name_unique_across_the_cluster(two_agents):
     root, a, b = two_agents
     assert convocate(root, "new", "one", "--agent", a.agent_id, "--dns", "shared").returncode == 0

@@ -6,13 +6,13 @@ import time
 from lib.common import SHELL_BIN
 
 
-def convocate(shell_root, *args, timeout=90, input=None):
-    """Runs the shell's CLI; a CPU admission refusal is retried for a minute
-    (see lib.agent.Agent.ok)."""
+def convocate(shell_root, *args, timeout=90, input=None, env=None):
+    """Runs the shell's CLI (env: the whole environment, default ours); a
+    CPU admission refusal is retried for a minute (see lib.agent.Agent.ok)."""
     deadline = time.monotonic() + 60
     while True:
         r = subprocess.run([SHELL_BIN, "--root", shell_root, *args], capture_output=True,
-                           text=True, timeout=timeout, input=input)
+                           text=True, timeout=timeout, input=input, env=env)
         if "admission denied: cpu" not in r.stderr or time.monotonic() > deadline:
             return r
         time.sleep(1)
