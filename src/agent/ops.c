@@ -437,6 +437,7 @@ char *agent_rpc_handle(agent *a, const char *line, size_t len)
 {
     rpc_request req;
     char err[RPC_ERR_LEN];
+    memory_rest_note(&a->rest);
     if (rpc_request_decode(line, len, &req, err, sizeof err) < 0)
         return response_or_oom(rpc_response_error(err));
     const struct op_row *op = find_op(req.op);
