@@ -443,9 +443,12 @@ bool engine_watch_op_stop_end(engine_watch *w, const char *uuid, bool stopped)
     tracked *t = find(w, uuid);
     /* The die event trails the engine's answer by milliseconds; waiting for
      * it keeps this stop's event before whatever the op publishes next. */
-    while (t != NULL && t->running && !t->op_stop_done && w->connected &&
-           pthread_cond_timedwait(&w->cond, &w->mu, &until) != ETIMEDOUT)
-        t = find(w, uuid);
+    while (t != NULL && t->running && !t->op_stop_done && w->connected) {
+        int rc = pthread_cond_timedwait(&w->cond, &w->mu, &until);
+        t = find(w, uuid); /* entries move while we wait: the table grows and compacts */
+        if (rc == ETIMEDOUT)
+            break;
+    }
     bool published = false;
     if (t != NULL && t->op_stop_done) {
         published = true;
