@@ -1,15 +1,13 @@
 /* Giving the heap's free memory back to the kernel when the agent rests.
  *
- * The listener runs every RPC on a short-lived thread of its own
- * (ssh/listener_jobs.c), and glibc spreads such threads over its malloc
- * arenas. What a call frees stays in its arena's bins as dirty pages: the
- * agent's RSS then drifts up with the mix of calls it served, though no
- * memory is lost (valgrind finds no leak). malloc_trim(0) hands the whole
- * free pages of every arena back to the kernel. It walks every arena under
- * its lock, so it runs off the request path, on the capacity meter's
- * sampling thread, and only once the agent has been quiet for a whole
- * sampling period after some activity: never under steady load, never
- * twice for one quiet spell. */
+ * What the agent's calls free stays in malloc's bins as dirty pages: its
+ * RSS stands at the high-water mark of the busiest moment it has served,
+ * though no memory is lost (valgrind finds no leak). malloc_trim(0) hands
+ * the whole free pages of every arena back to the kernel. It walks every
+ * arena under its lock, so it runs off the request path, on the capacity
+ * meter's sampling thread, and only once the agent has been quiet for a
+ * whole sampling period after some activity: never under steady load,
+ * never twice for one quiet spell. */
 #ifndef CONVOCATE_AGENT_MEMORY_REST_H
 #define CONVOCATE_AGENT_MEMORY_REST_H
 
