@@ -9,15 +9,20 @@ attach/detach cycles a minute through OpenSSH's client
 (`-s convocate-agent-attach`, the header line, wait for the terminal's first
 bytes, then close the connection).
 
-After SOAK_WARMUP_S (default 60) of the same load, the agent's RSS, USS (from
-/proc/PID/smaps_rollup) and open descriptor count (/proc/PID/fd) are read, and
-again at the end, each time with the load paused and every attach closed, so
-both readings see the agent at rest; a line a minute shows them under load.
+The load first runs for a warm-up of SOAK_WARMUP_S (default 60) seconds, which
+is not counted: the agent's connections, threads and caches come up in it.
+Then the agent's RSS, USS (from /proc/PID/smaps_rollup) and open descriptor
+count (/proc/PID/fd) are read, SOAK_MINUTES of measured load follow, and they
+are read again; each reading is taken with the load paused and every attach
+closed, so both see the agent at rest. A line a minute shows them under load.
 Growth of each must stay within 1 %. Prints one summary line starting with
-"soak:"; exits 1 when growth is over 1 % or the load saw transport errors. To
-look for what grows, SOAK_AGENT_PREFIX puts a tool in front of the agent (e.g.
-"valgrind --leak-check=full") and SOAK_AGENT_LOG=PATH keeps the agent's
-stderr, where such a tool reports at exit. It stops and removes only what it
+"soak:" that names the warm-up and the measured minutes; exits 1 when growth
+is over 1 % or the load saw transport errors. To look for what grows,
+SOAK_SMAPS_DIR=DIR keeps /proc/PID/smaps at each reading (start.smaps,
+load-MM.Mmin.smaps, end.smaps) to compare mapping by mapping,
+SOAK_AGENT_PREFIX puts a tool in front of the agent (e.g. "valgrind
+--leak-check=full") and SOAK_AGENT_LOG=PATH keeps the agent's stderr, where
+such a tool reports at exit. It stops and removes only what it
 started (its agent, status-serve, ssh clients and the containers labelled with
 its agent's id)."""
 import itertools
@@ -252,13 +257,23 @@ def wait_attached_zero(agent, session, timeout=30):
     return False
 
 
-def at_rest(pair, gate, session):
+def keep_smaps(pid, label):
+    """SOAK_SMAPS_DIR=DIR: /proc/PID/smaps is copied to DIR/LABEL.smaps, to
+    compare mapping by mapping ([heap], malloc arenas, thread stacks)."""
+    folder = os.environ.get("SOAK_SMAPS_DIR", "")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        shutil.copyfile(f"/proc/{pid}/smaps", os.path.join(folder, f"{label}.smaps"))
+
+
+def at_rest(pair, gate, session, label):
     """The agent's figures with the load paused and no attach open."""
     if not gate.pause():
         print("soak: warning: a worker did not pause in time", file=sys.stderr)
     wait_attached_zero(pair.agent, session)
     time.sleep(2)  # channels closing in the agent's loops finish
     figures = agent_figures(pair.agent.proc.pid)
+    keep_smaps(pair.agent.proc.pid, label)
     return figures
 
 
@@ -266,14 +281,15 @@ def growth(start, end):
     return {k: (end[k] - start[k]) * 100.0 / start[k] if start[k] else 0.0 for k in start}
 
 
-def summary(minutes, took, tally, start, end):
+def summary(minutes, warmup, took, tally, start, end):
     g = growth(start, end)
     ok = all(v <= GROWTH_LIMIT_PCT for v in g.values())
     calls = sum(tally.get(k) for k in ("ok", "refused by admission", "error answer",
                                        "transport error"))
     mem = ", ".join(f"{k} {start[k] / 1024:.2f} -> {end[k] / 1024:.2f} MB ({g[k]:+.2f} %)"
                     for k in ("RSS", "USS"))
-    return ok, (f"soak: {minutes:g} min ({took / 60:.1f} min of load), {calls} rpc "
+    return ok, (f"soak: {minutes:g} min ({took / 60:.1f} min of measured load after a "
+                f"{warmup:g} s warm-up), {calls} rpc "
                 f"({calls / took:.1f}/s; {tally.get('refused by admission')} refused by admission, "
                 f"{tally.get('error answer')} error answers, {tally.get('transport error')} "
                 f"transport errors), {tally.get('attach cycle')} attach cycles "
@@ -283,9 +299,24 @@ def summary(minutes, took, tally, start, end):
                 f"{'yes' if ok else 'NO'}")
 
 
+def create_attach_session(agent, timeout=300):
+    """The session the attach cycles use. A machine whose CPU is full (other
+    work, niced or not) makes admission refuse; that is retried for up to
+    five minutes rather than ending a 30-minute run before it starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = agent.rpc("create", {"name": "soak-attach"})
+        if resp.get("ok"):
+            return resp["result"]["uuid"]
+        busy = str(resp.get("error", "")).startswith("admission denied: cpu")
+        if not busy or time.monotonic() > deadline:
+            sys.exit(f"soak: cannot create the attach session: {resp.get('error')}")
+        time.sleep(1)
+
+
 def run_load(pair, minutes, rps, attaches_per_min):
     agent = pair.agent
-    session = agent.ok("create", {"name": "soak-attach"})["uuid"]  # retries admission
+    session = create_attach_session(agent)
     tally = Tally()
     gate = Gate(workers=3)
     workers = [RpcWorker(agent, rps / 2, gate, tally) for _ in range(2)]
@@ -295,7 +326,7 @@ def run_load(pair, minutes, rps, attaches_per_min):
     warmup = env_float("SOAK_WARMUP_S", 60)
     print(f"soak: warming up for {warmup:.0f} s", file=sys.stderr, flush=True)
     time.sleep(warmup)
-    start = at_rest(pair, gate, session)
+    start = at_rest(pair, gate, session, "start")
     print(f"soak: start {start}", file=sys.stderr, flush=True)
     tally.reset()
     gate.resume()
@@ -303,10 +334,11 @@ def run_load(pair, minutes, rps, attaches_per_min):
     while time.monotonic() < end_at:
         time.sleep(min(60.0, max(0.0, end_at - time.monotonic())))
         now = agent_figures(agent.proc.pid)
+        keep_smaps(agent.proc.pid, f"load-{(time.monotonic() - t0) / 60:04.1f}min")
         print(f"soak: {(time.monotonic() - t0) / 60:.1f} min: {now}, ok {tally.get('ok')}, "
               f"attaches {tally.get('attach cycle')}", file=sys.stderr, flush=True)
     took = time.monotonic() - t0
-    end = at_rest(pair, gate, session)
+    end = at_rest(pair, gate, session, "end")
     gate.stop()
     for w in workers:
         w.join(timeout=30)
@@ -350,7 +382,7 @@ def main():
         pair.agent.stop(timeout=120)
         keep_agent_log(pair)
         pair.cleanup()
-    ok, line = summary(minutes, took, tally, start, end)
+    ok, line = summary(minutes, env_float("SOAK_WARMUP_S", 60), took, tally, start, end)
     print(line, flush=True)
     return 0 if ok and tally.get("transport error") == 0 else 1
 

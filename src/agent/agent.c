@@ -49,6 +49,7 @@ void agent_image_tag(agent *a, char *out, size_t size)
 
 void agent_attach_enter(agent *a, const char *uuid)
 {
+    memory_rest_note(&a->rest);
     if (!uuid_v4_is_valid(uuid))
         return;
     pthread_mutex_lock(&a->attach_mu);
@@ -70,6 +71,7 @@ void agent_attach_enter(agent *a, const char *uuid)
 
 void agent_attach_leave(agent *a, const char *uuid)
 {
+    memory_rest_note(&a->rest); /* the relay's buffers are being freed */
     pthread_mutex_lock(&a->attach_mu);
     for (size_t i = 0; i < a->n_attached; i++) {
         if (strcmp(a->attached[i].uuid, uuid) != 0)
@@ -194,7 +196,9 @@ agent *agent_new(const agent_config *cfg, char *err, size_t errlen)
     a->cfg = *cfg;
     pthread_mutex_init(&a->settings_mu, NULL);
     pthread_mutex_init(&a->attach_mu, NULL);
+    memory_rest_init(&a->rest);
     capacity_meter_init(&a->meter);
+    capacity_meter_on_tick(&a->meter, memory_rest_tick_hook, &a->rest);
     if (load_identity(a, err, errlen) < 0)
         goto fail;
     remove_state_leftovers(a);

@@ -66,6 +66,8 @@ typedef struct {
     bool thread_running;
     pthread_t thread;
     unsigned long served_cached, sampled_inline; /* for tests and logs */
+    void (*tick)(void *ctx);                     /* after each sample, lock not held */
+    void *tick_ctx;
 } capacity_meter;
 
 /* True once a first sample exists, so capacity_measure() will not wait. */
@@ -74,6 +76,10 @@ bool capacity_meter_has_sample(capacity_meter *m);
  * cannot start is logged and readers sample inline instead. */
 void capacity_meter_init(capacity_meter *m);
 void capacity_meter_destroy(capacity_meter *m);
+/* Has the sampling thread call fn(ctx) once a period, after its sample
+ * (periodic housekeeping that must stay off the request path, e.g.
+ * memory_rest_tick). Nothing is called when the thread could not start. */
+void capacity_meter_on_tick(capacity_meter *m, void (*fn)(void *ctx), void *ctx);
 /* The latest sample (at most CAPACITY_MAX_AGE_MS old), without waiting;
  * only in the first CPU_SAMPLE_GAP_MS of the meter's life does a reader
  * wait for the thread's first sample (once per agent, not per call). */

@@ -75,6 +75,18 @@ static void read_window_end(capacity_meter *m, bool *warned)
         store_reading(m, &r, now);
 }
 
+/* The periodic hook, run without the lock: readers never wait on it. */
+static void run_tick(capacity_meter *m)
+{
+    void (*fn)(void *) = m->tick;
+    void *ctx = m->tick_ctx;
+    if (fn == NULL)
+        return;
+    pthread_mutex_unlock(&m->mu);
+    fn(ctx);
+    pthread_mutex_lock(&m->mu);
+}
+
 static void *sampler_main(void *arg)
 {
     capacity_meter *m = arg;
@@ -84,6 +96,7 @@ static void *sampler_main(void *arg)
     int64_t end = m->started_ms + CPU_SAMPLE_GAP_MS;
     while (!wait_until(m, end)) {
         read_window_end(m, &warned);
+        run_tick(m);
         end = m->prev_ms + CAPACITY_SAMPLE_MS;
         if (wait_until(m, end - CPU_SAMPLE_GAP_MS))
             break;
@@ -120,6 +133,14 @@ void capacity_meter_init(capacity_meter *m)
         log_warn("%s", err);
     m->prev_ms = m->started_ms = monotonic_ms();
     start_sampler(m);
+}
+
+void capacity_meter_on_tick(capacity_meter *m, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&m->mu);
+    m->tick = fn;
+    m->tick_ctx = ctx;
+    pthread_mutex_unlock(&m->mu);
 }
 
 void capacity_meter_destroy(capacity_meter *m)

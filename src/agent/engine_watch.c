@@ -70,6 +70,26 @@ static tracked *find_or_add(engine_watch *w, const char *uuid)
     return t;
 }
 
+/* An entry neither running nor marked by an op in flight tells nothing that
+ * the engine's next event or list would not. Such entries are dropped, so
+ * the table holds what runs and what an op is busy with: before, every
+ * session ever stopped or deleted stayed in it for the agent's life (a
+ * delete added one), growing memory and every lookup's scan. */
+static bool idle_entry(const tracked *t)
+{
+    return !t->running && !t->op_stop && t->op_start_end == 0;
+}
+
+/* Compacts the table; pointers into it are stale afterwards. */
+static void drop_idle(engine_watch *w)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (!idle_entry(&w->t[i]))
+            w->t[kept++] = w->t[i];
+    w->n = kept;
+}
+
 /* ---- publishing ---- */
 
 static void publish_started(engine_watch *w, const char *uuid)
@@ -131,7 +151,9 @@ static void on_event(const docker_event *ev, void *ctx)
     engine_watch *w = ctx;
     int64_t now = monotonic_ms();
     pthread_mutex_lock(&w->mu);
-    tracked *t = find_or_add(w, ev->uuid);
+    /* Only a start makes a container worth tracking; any other event of
+     * one the table does not hold changes nothing (it does not run). */
+    tracked *t = ev->action == DOCKER_EV_START ? find_or_add(w, ev->uuid) : find(w, ev->uuid);
     if (t != NULL) {
         if (ev->action == DOCKER_EV_START)
             on_start(w, t, now);
@@ -142,6 +164,7 @@ static void on_event(const docker_event *ev, void *ctx)
         else if (ev->action == DOCKER_EV_KILL)
             t->last_kill_ms = now;
     }
+    drop_idle(w);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -190,6 +213,7 @@ static void reconcile(engine_watch *w, const docker_session_info *list, size_t n
         if (!quiet && now >= t->op_start_end)
             publish_started(w, t->uuid);
     }
+    drop_idle(w);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -314,6 +338,16 @@ int engine_watch_running_count(engine_watch *w)
     return n;
 }
 
+size_t engine_watch_table_size(engine_watch *w)
+{
+    if (w == NULL)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->n;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
 int engine_watch_running_sessions(engine_watch *w, docker_session_info **out, size_t *n)
 {
     *out = NULL;
@@ -365,6 +399,7 @@ void engine_watch_op_start_end(engine_watch *w, const char *uuid, bool ok)
     }
     if (t != NULL)
         t->op_start_end = 0;
+    drop_idle(w);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -398,6 +433,7 @@ bool engine_watch_op_stop_end(engine_watch *w, const char *uuid, bool stopped)
         tracked *t = find(w, uuid);
         if (t != NULL)
             t->op_stop = t->op_stop_done = false;
+        drop_idle(w);
         pthread_mutex_unlock(&w->mu);
         return false;
     }
@@ -407,9 +443,12 @@ bool engine_watch_op_stop_end(engine_watch *w, const char *uuid, bool stopped)
     tracked *t = find(w, uuid);
     /* The die event trails the engine's answer by milliseconds; waiting for
      * it keeps this stop's event before whatever the op publishes next. */
-    while (t != NULL && t->running && !t->op_stop_done && w->connected &&
-           pthread_cond_timedwait(&w->cond, &w->mu, &until) != ETIMEDOUT)
-        t = find(w, uuid);
+    while (t != NULL && t->running && !t->op_stop_done && w->connected) {
+        int rc = pthread_cond_timedwait(&w->cond, &w->mu, &until);
+        t = find(w, uuid); /* entries move while we wait: the table grows and compacts */
+        if (rc == ETIMEDOUT)
+            break;
+    }
     bool published = false;
     if (t != NULL && t->op_stop_done) {
         published = true;
@@ -420,6 +459,7 @@ bool engine_watch_op_stop_end(engine_watch *w, const char *uuid, bool stopped)
     }
     if (t != NULL)
         t->op_stop = t->op_stop_done = false;
+    drop_idle(w);
     pthread_mutex_unlock(&w->mu);
     return published;
 }

@@ -36,6 +36,11 @@ int engine_watch_running_count(engine_watch *w);
  * caller asks the engine instead. */
 int engine_watch_running_sessions(engine_watch *w, docker_session_info **out, size_t *n);
 
+/* How many containers the table tracks: those running and those an op of
+ * the agent is starting or stopping (tests: sessions created, started and
+ * deleted must not leave entries behind). 0 when w is NULL. */
+size_t engine_watch_table_size(engine_watch *w);
+
 /* Before the agent's own container start: the start event that follows is
  * the op's to publish. After it, ok says whether the container runs. */
 void engine_watch_op_start_begin(engine_watch *w, const char *uuid);

@@ -403,6 +403,7 @@ char *agent_rpc_quick(agent *a, const char *line, size_t len)
      * ping is decoded here, so a large request never is twice. */
     if (len > QUICK_LINE_MAX || memmem(line, len, "\"ping\"", 6) == NULL)
         return NULL;
+    memory_rest_note(&a->rest);
     rpc_request req;
     char err[RPC_ERR_LEN];
     if (rpc_request_decode(line, len, &req, err, sizeof err) < 0)
@@ -437,6 +438,7 @@ char *agent_rpc_handle(agent *a, const char *line, size_t len)
 {
     rpc_request req;
     char err[RPC_ERR_LEN];
+    memory_rest_note(&a->rest);
     if (rpc_request_decode(line, len, &req, err, sizeof err) < 0)
         return response_or_oom(rpc_response_error(err));
     const struct op_row *op = find_op(req.op);

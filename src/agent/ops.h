@@ -19,6 +19,7 @@
 #include "agent/emitter.h"
 #include "agent/engine_watch.h"
 #include "agent/lock_watch.h"
+#include "agent/memory_rest.h"
 #include "agent/settings.h"
 #include "agent/store.h"
 #include "common/textbuf.h"
@@ -42,6 +43,7 @@ struct agent {
     activity_watcher *activity; /* SPEC 16 */
     engine_watch *watch;        /* NULL when not running */
     capacity_meter meter;
+    memory_rest rest; /* trims the heap once calls stop, on the meter's thread */
 
     pthread_mutex_t settings_mu;
     agent_settings settings;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent/capacity.h"
+#include "agent/memory_rest.h"
 #include "agent/emitter.h"
 #include "agent/lock.h"
 #include "agent/session.h"
@@ -523,6 +524,47 @@ static void test_capacity_meter_serves_the_threads_sample(void **state)
     capacity_meter_destroy(&m);
 }
 
+/* The heap is trimmed once per quiet spell that follows activity: never
+ * while calls keep coming, never twice for one spell, never when idle all
+ * along. */
+static void test_memory_rest_trims_once_a_quiet_spell(void **state)
+{
+    memory_rest r;
+    memory_rest_init(&r);
+    assert_false(memory_rest_tick(&r)); /* idle from the start: nothing freed */
+    assert_false(memory_rest_tick(&r));
+    for (int period = 0; period < 5; period++) { /* steady load */
+        memory_rest_note(&r);
+        assert_false(memory_rest_tick(&r));
+    }
+    assert_true(memory_rest_tick(&r)); /* the first quiet period */
+    assert_false(memory_rest_tick(&r));
+    assert_false(memory_rest_tick(&r));
+    memory_rest_note(&r);
+    memory_rest_note(&r);
+    assert_false(memory_rest_tick(&r));
+    assert_true(memory_rest_tick(&r));
+    assert_int_equal(atomic_load(&r.trims), 2);
+}
+
+/* The sampling thread runs its hook once a period, outside its lock. */
+static void count_tick(void *ctx)
+{
+    atomic_fetch_add((atomic_int *)ctx, 1);
+}
+
+static void test_capacity_meter_runs_its_tick(void **state)
+{
+    capacity_meter m;
+    atomic_int ticks = 0;
+    capacity_meter_init(&m);
+    capacity_meter_on_tick(&m, count_tick, &ticks);
+    for (int i = 0; i < 500 && atomic_load(&ticks) < 2; i++) /* ~1 s a tick */
+        usleep(10000);
+    assert_true(atomic_load(&ticks) >= 2);
+    capacity_meter_destroy(&m);
+}
+
 static void test_capacity_snapshot_of_a_reading(void **state)
 {
     cpu_sample before = {.busy = 100, .total = 1000, .ncpu = 2};
@@ -602,6 +644,8 @@ int main(void)
         cmocka_unit_test(test_admission_message),
         cmocka_unit_test(test_capacity_measures_this_host),
         cmocka_unit_test(test_capacity_meter_serves_the_threads_sample),
+        cmocka_unit_test(test_memory_rest_trims_once_a_quiet_spell),
+        cmocka_unit_test(test_capacity_meter_runs_its_tick),
         cmocka_unit_test(test_capacity_snapshot_of_a_reading),
         cmocka_unit_test(test_event_encoding),
         cmocka_unit_test(test_emitter_writes_events_log),

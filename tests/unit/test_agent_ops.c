@@ -20,6 +20,7 @@
 
 #include "agent/agent.h"
 #include "agent/capacity.h"
+#include "agent/engine_watch.h"
 #include "agent/ops.h"
 #include "engine/docker.h"
 #include "engine/events.h"
@@ -798,6 +799,36 @@ static void test_clone_and_delete(void **state)
     free(src);
 }
 
+/* The engine watch's table holds what runs and what an op is busy with:
+ * sessions started, killed and deleted leave nothing behind (it used to keep
+ * an entry for every session ever stopped or deleted, for the agent's life). */
+static void test_engine_watch_table_forgets_deleted_sessions(void **state)
+{
+    fixture *f = *state;
+    enum { SESSIONS = 12, STARTED = 6 };
+    char *uuids[SESSIONS];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < SESSIONS; i++) {
+            char params[64];
+            snprintf(params, sizeof params, "{\"name\":\"w%d-%d\"}", round, i);
+            uuids[i] = create_ok(f, params);
+        }
+        for (int i = 0; i < STARTED; i++) {
+            json_decref(
+                ok_result(rpcf(f, "{\"op\":\"restart\",\"params\":{\"id\":\"%s\"}}", uuids[i])));
+        }
+        assert_int_equal(engine_watch_table_size(f->a->watch), STARTED);
+        json_decref(ok_result(rpcf(f, "{\"op\":\"kill\",\"params\":{\"id\":\"%s\"}}", uuids[0])));
+        assert_int_equal(engine_watch_table_size(f->a->watch), STARTED - 1);
+        for (int i = 0; i < SESSIONS; i++) {
+            json_decref(
+                ok_result(rpcf(f, "{\"op\":\"delete\",\"params\":{\"id\":\"%s\"}}", uuids[i])));
+            free(uuids[i]);
+        }
+        assert_int_equal(engine_watch_table_size(f->a->watch), 0);
+    }
+}
+
 static void test_settings_ops(void **state)
 {
     fixture *f = *state;
@@ -1388,6 +1419,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_locks_and_override, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_kill_blocks_no_other_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clone_and_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_watch_table_forgets_deleted_sessions, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_settings_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_refuses_create_and_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_in_order, setup, teardown),
