@@ -47,6 +47,7 @@ from lib import paramiko_rpc, procfs  # noqa: E402
 from lib.pipeline_pair import PipelinePair  # noqa: E402
 
 GROWTH_LIMIT_PCT = 1.0
+REST_S = 4  # quiet before a reading: two of the agent's 1 s sampler ticks, and room
 # One round of the mix: reads dominate, as an operator's TUI makes them.
 MIX = ["ping", "list", "get", "ping", "edit", "get", "create", "list", "ping", "delete"]
 POOL_MAX = 8  # sessions the load keeps alive; delete trims the oldest
@@ -271,7 +272,10 @@ def at_rest(pair, gate, session, label):
     if not gate.pause():
         print("soak: warning: a worker did not pause in time", file=sys.stderr)
     wait_attached_zero(pair.agent, session)
-    time.sleep(2)  # channels closing in the agent's loops finish
+    # Channels closing in the agent's loops finish, and the agent's trim at
+    # rest runs: its 1 s sampler trims on the second tick after the last
+    # call (memory_rest.c), so 2 s could read before it on a busy machine.
+    time.sleep(REST_S)
     figures = agent_figures(pair.agent.proc.pid)
     keep_smaps(pair.agent.proc.pid, label)
     return figures
