@@ -106,12 +106,18 @@ int event_queue_init(event_queue *q, const char *name, size_t cap, size_t max_by
     q->max_bytes = max_bytes;
     q->coalesce = coalesce;
     q->map_gen = 1;
-    /* calloc of a large array maps zero pages: an idle queue costs no
-     * resident memory for its capacity. */
     q->slots = calloc(q->cap, sizeof *q->slots);
     q->map = coalesce ? calloc(EVENT_COALESCE_SLOTS, sizeof *q->map) : NULL;
     if (q->slots == NULL || (coalesce && q->map == NULL))
         goto fail;
+    /* Made resident now, once: calloc maps zero pages, and the ring's index
+     * only reaches its last pages after thousands of events, so the agent's
+     * memory crept up for half an hour under steady load (make soak: +264
+     * KB from the two queues) though nothing grew. explicit_bzero is not
+     * optimised away as a memset after calloc may be. */
+    explicit_bzero(q->slots, q->cap * sizeof *q->slots);
+    if (q->map != NULL)
+        explicit_bzero(q->map, EVENT_COALESCE_SLOTS * sizeof *q->map);
     if (pthread_mutex_init(&q->mu, NULL) != 0)
         goto fail;
     if (monotonic_cond_init(&q->cond) < 0) {
