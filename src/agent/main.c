@@ -283,12 +283,23 @@ static int simple_command(int argc, char **argv)
  * uncontended: an A/B of ping and create/list/delete showed no change. */
 #define AGENT_MALLOC_ARENAS 2
 
+/* Blocks this large or larger always get their own mapping, returned to the
+ * kernel when freed. glibc otherwise raises this threshold each time such a
+ * block is freed, after which answers, request lines and relay buffers of
+ * tens of KiB come from the heap and leave holes among long-lived small
+ * objects: make soak showed the heap creeping while live memory stayed flat
+ * (valgrind massif: 1.14-1.16 MB live throughout). */
+#define AGENT_MMAP_THRESHOLD (64 * 1024)
+
 static int serve(agent_config *cfg)
 {
     /* Before any thread exists: arenas are assigned as threads first allocate. */
     if (mallopt(M_ARENA_MAX, AGENT_MALLOC_ARENAS) != 1)
         log_warn("cannot cap malloc arenas at %d; memory may creep under load",
                  AGENT_MALLOC_ARENAS);
+    if (mallopt(M_MMAP_THRESHOLD, AGENT_MMAP_THRESHOLD) != 1)
+        log_warn("cannot fix malloc's mmap threshold at %d bytes; memory may creep under load",
+                 AGENT_MMAP_THRESHOLD);
     default_path(cfg->host_key, sizeof cfg->host_key, "/etc/convocate-agent/ssh_host_ed25519_key");
     default_path(cfg->auth_keys, sizeof cfg->auth_keys, "/etc/convocate-agent/authorized_keys");
     default_path(cfg->shell_key, sizeof cfg->shell_key,
