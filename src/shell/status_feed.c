@@ -10,14 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/array.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
+#include "common/unix_listen.h"
 
 #define TICK_MS 1000
 
@@ -46,32 +45,6 @@ struct status_feed {
     void *ctx;
 };
 
-static int bind_socket(status_feed *f, gid_t gid, char *err, size_t errlen)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(f->path) >= sizeof addr.sun_path) {
-        snprintf(err, errlen, "feed socket path %s is too long for a unix socket", f->path);
-        return -1;
-    }
-    memcpy(addr.sun_path, f->path, strlen(f->path) + 1);
-    struct stat st;
-    if (lstat(f->path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            snprintf(err, errlen, "%s exists and is not a socket; move it away", f->path);
-            return -1;
-        }
-        unlink(f->path); /* a socket left by a previous run */
-    }
-    f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (f->listen_fd < 0 || bind(f->listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
-        chmod(f->path, 0660) < 0 || (gid != (gid_t)-1 && chown(f->path, 0, gid) < 0) ||
-        listen(f->listen_fd, 16) < 0) {
-        snprintf(err, errlen, "feed socket %s: %s", f->path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 status_feed *status_feed_open(const char *path, gid_t gid, feed_greeter greet, feed_ticker tick,
                               void *ctx, char *err, size_t errlen)
 {
@@ -91,7 +64,8 @@ status_feed *status_feed_open(const char *path, gid_t gid, feed_greeter greet, f
         status_feed_free(f);
         return NULL;
     }
-    if (bind_socket(f, gid, err, errlen) < 0) {
+    f->listen_fd = unix_listen(f->path, gid, 16, "feed socket", err, errlen);
+    if (f->listen_fd < 0) {
         status_feed_free(f);
         return NULL;
     }
