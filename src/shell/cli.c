@@ -13,6 +13,8 @@
 #include "shell/cli_auth.h"
 #include "shell/cli_peek.h"
 #include "shell/cli_settings.h"
+#include "shell/ls_client.h"
+#include "shell/ls_service.h"
 #include "shell/ls_timing.h"
 #include "shell/names_cache.h"
 #include "shell/orphans.h"
@@ -70,38 +72,41 @@ static bool want_flag(int argc, char **argv, const char *flag)
     return false;
 }
 
-static void warn_unreachable(agent_registry *r, cluster_list *l)
-{
-    for (size_t i = 0; i < r->n; i++)
-        if (l->replies[i].result == NULL)
-            fprintf(stderr, "convocate: agent %s (%s:%d) unreachable: %s\n", r->items[i].id,
-                    r->items[i].host, r->items[i].port, l->replies[i].error);
-}
-
 static const char *str_field(json_t *s, const char *key)
 {
     const char *v = json_string_value(json_object_get(s, key));
     return v ? v : "";
 }
 
-/* Orphans are listed even while an agent is down (no reachable agent claims
- * them); say that the missing agent may be their owner after all. */
-static void warn_orphans_maybe_owned(agent_registry *r, cluster_list *l)
+/* ls --json through status-serve's ls service (ls_service.h), which holds a
+ * connection to every agent: 1 when that printed the list (or failed to
+ * write it: *rc says), 0 when the agents must be asked from here. */
+static int ls_json_via_service(int *rc)
 {
-    size_t orphans = 0, i;
-    json_t *s;
-    json_array_foreach(l->sessions, i, s)
-    {
-        orphans += session_is_orphan(s);
+    const char *direct = getenv("CONVOCATE_LS_DIRECT");
+    char path[PATH_BUF], err[512];
+    if ((direct != NULL && strcmp(direct, "1") == 0) ||
+        root_path(path, sizeof path, "/run/convocate/%s", LS_SOCKET_NAME) < 0)
+        return 0;
+    size_t agents = 0, sessions = 0;
+    switch (
+        ls_client_print(path, LS_CLIENT_TIMEOUT_S, stdout, &agents, &sessions, err, sizeof err)) {
+    case LS_CLIENT_PRINTED:
+        ls_timing_mark(LS_PRINTED);
+        ls_timing_end(agents, sessions, "status-serve");
+        *rc = 0;
+        return 1;
+    case LS_CLIENT_UNWRITTEN:
+        *rc = cli_fail("%s", err);
+        return 1;
+    case LS_CLIENT_FAILED:
+        fprintf(stderr, "convocate: status-serve's list failed (%s); asking the agents directly\n",
+                err);
+        return 0;
+    case LS_CLIENT_NO_SERVICE:
+        break;
     }
-    bool down = false;
-    for (size_t a = 0; a < r->n; a++)
-        down |= l->replies[a].result == NULL;
-    if (orphans && down)
-        fprintf(stderr,
-                "convocate: %zu orphan%s (state O) listed while an agent is unreachable: "
-                "that agent may own %s\n",
-                orphans, orphans == 1 ? "" : "s", orphans == 1 ? "it" : "some of them");
+    return 0;
 }
 
 static int cmd_ls(agent_registry *r, int argc, char **argv)
@@ -112,6 +117,9 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
             return usage_error("ls", "takes only --json");
     cluster_list l;
     ls_timing_begin();
+    int rc;
+    if (json_out && ls_json_via_service(&rc))
+        return rc;
     unsigned flags = CLUSTER_LIST_ONCE | (json_out ? CLUSTER_LIST_RENDER_JSON : 0);
     if (cluster_list_load_with(r, &l, flags) < 0) {
         cluster_list_free(&l);
@@ -119,8 +127,7 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
     }
     ls_timing_mark(LS_MERGED);
     size_t sessions = json_array_size(l.sessions);
-    warn_unreachable(r, &l);
-    warn_orphans_maybe_owned(r, &l);
+    cluster_list_warn(r, &l, stderr);
     if (json_out) {
         if (cluster_list_print_json(&l, stdout) < 0) {
             cluster_list_free(&l);
@@ -154,7 +161,7 @@ static int cmd_ls(agent_registry *r, int argc, char **argv)
     ls_timing_mark(LS_PRINTED);
     cluster_list_free(&l);
     ls_timing_mark(LS_FREED);
-    ls_timing_end(r->n, sessions);
+    ls_timing_end(r->n, sessions, "agents");
     return 0;
 }
 
@@ -383,7 +390,7 @@ static int resolve_target(agent_registry *r, cluster_list *l, const char *target
         return cli_fail("out of memory");
     *session = cluster_find(l, target, err, sizeof err);
     if (*session == NULL) {
-        warn_unreachable(r, l);
+        cluster_list_warn_unreachable(r, l, stderr);
         return cli_fail("%s", err);
     }
     if (session_is_orphan(*session)) {

@@ -33,16 +33,17 @@ void ls_timing_mark(enum ls_phase phase)
         timing.at_ms[phase] = now_ms(CLOCK_MONOTONIC) - timing.start_ms;
 }
 
-void ls_timing_end(size_t agents, size_t sessions)
+void ls_timing_end(size_t agents, size_t sessions, const char *via)
 {
     if (!timing.on)
         return;
     FILE *f = fopen(getenv("CONVOCATE_LS_TIMING"), "ae");
     if (f == NULL)
         return;
-    fprintf(
-        f, "ls answers %.1f merged %.1f printed %.1f freed %.1f cpu %.1f agents %zu sessions %zu\n",
-        timing.at_ms[LS_ANSWERS], timing.at_ms[LS_MERGED], timing.at_ms[LS_PRINTED],
-        timing.at_ms[LS_FREED], now_ms(CLOCK_PROCESS_CPUTIME_ID), agents, sessions);
+    fprintf(f,
+            "ls answers %.1f merged %.1f printed %.1f freed %.1f cpu %.1f agents %zu sessions %zu "
+            "via %s\n",
+            timing.at_ms[LS_ANSWERS], timing.at_ms[LS_MERGED], timing.at_ms[LS_PRINTED],
+            timing.at_ms[LS_FREED], now_ms(CLOCK_PROCESS_CPUTIME_ID), agents, sessions, via);
     fclose(f);
 }

@@ -3,7 +3,9 @@
  * a tab press never waits for an SSH round trip.
  *
  * Every list answer an agent gives (`ls` and every CLI command that
- * resolves a name, and the TUI's refresh) rewrites that agent's file
+ * resolves a name, and the TUI's refresh; not `ls --json` when status-serve's
+ * ls service answered it, since the CLI then never decodes the sessions)
+ * rewrites that agent's file
  * $XDG_CACHE_HOME/convocate/<names dir>/<agent-id> (default ~/.cache),
  * one name a line, by rename. <names dir> is "names" for the real root and
  * "names-<hash of --root>" otherwise, so test and demo roots stay apart.

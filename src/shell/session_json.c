@@ -87,3 +87,14 @@ int session_json_print(FILE *out, char *const *items, size_t n)
     free(w);
     return failed || fflush(out) != 0 ? -1 : 0;
 }
+
+size_t session_json_length(char *const *items, size_t n)
+{
+    if (n == 0)
+        return strlen("[]\n");
+    /* "[\n", then the items with ",\n" between them, then "\n]\n" */
+    size_t len = strlen("[\n") + 2 * (n - 1) + strlen("\n]\n");
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]);
+    return len;
+}

@@ -19,5 +19,7 @@ char *session_json_render(json_t *session);
 /* Prints n rendered sessions as one JSON array and a newline; -1 with errno
  * when writing failed. */
 int session_json_print(FILE *out, char *const *items, size_t n);
+/* How many bytes session_json_print writes for the same items. */
+size_t session_json_length(char *const *items, size_t n);
 
 #endif

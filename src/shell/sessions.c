@@ -225,6 +225,40 @@ int cluster_list_load(agent_registry *r, cluster_list *out)
     return cluster_list_load_with(r, out, 0);
 }
 
+void cluster_list_warn_unreachable(agent_registry *r, cluster_list *l, FILE *out)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (l->replies[i].result == NULL)
+            fprintf(out, "convocate: agent %s (%s:%d) unreachable: %s\n", r->items[i].id,
+                    r->items[i].host, r->items[i].port, l->replies[i].error);
+}
+
+/* Orphans are listed even while an agent is down (no reachable agent claims
+ * them); say that the missing agent may be their owner after all. */
+static void warn_orphans_maybe_owned(agent_registry *r, cluster_list *l, FILE *out)
+{
+    size_t orphans = 0, i;
+    json_t *s;
+    json_array_foreach(l->sessions, i, s)
+    {
+        orphans += session_is_orphan(s);
+    }
+    bool down = false;
+    for (size_t a = 0; a < r->n; a++)
+        down |= l->replies[a].result == NULL;
+    if (orphans && down)
+        fprintf(out,
+                "convocate: %zu orphan%s (state O) listed while an agent is unreachable: "
+                "that agent may own %s\n",
+                orphans, orphans == 1 ? "" : "s", orphans == 1 ? "it" : "some of them");
+}
+
+void cluster_list_warn(agent_registry *r, cluster_list *l, FILE *out)
+{
+    cluster_list_warn_unreachable(r, l, out);
+    warn_orphans_maybe_owned(r, l, out);
+}
+
 void cluster_list_free_decoded(cluster_list *l)
 {
     json_decref(l->sessions);

@@ -27,6 +27,12 @@ enum {
                                      as its list is in (agent_hang_up) */
 };
 int cluster_list_load_with(agent_registry *r, cluster_list *out, unsigned flags);
+/* What `ls` tells the operator besides the list, one line each: agents
+ * that did not answer, and orphans that such an agent may own. Call before
+ * anything frees the decoded sessions. */
+void cluster_list_warn(agent_registry *r, cluster_list *l, FILE *out);
+/* Only the first kind: the agents that did not answer. */
+void cluster_list_warn_unreachable(agent_registry *r, cluster_list *l, FILE *out);
 void cluster_list_free(cluster_list *l);
 /* Frees the decoded sessions (the list and every agent's answer) and keeps
  * the rendered texts; cluster_list_free is still due. */

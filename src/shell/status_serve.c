@@ -30,6 +30,7 @@
 #include "common/timeutil.h"
 #include "proto/status_event.h"
 #include "provision/dnsmasq_hosts.h"
+#include "shell/ls_service.h"
 #include "shell/status_agents.h"
 #include "shell/status_feed.h"
 #include "shell/status_identity.h"
@@ -43,6 +44,7 @@ typedef struct {
     status_feed *feed;
     status_agents *agents;
     dns_hosts *dns;
+    ls_service *ls; /* NULL when it could not start: ls then dials the agents itself */
 } status_app;
 
 /* One convocate-status channel: whose key opened it and the bytes of the
@@ -365,6 +367,23 @@ static int open_feed(status_app *app, const serve_options *o)
     return 0;
 }
 
+/* The ls service's socket goes beside the feed's, where the CLI looks. */
+static void start_ls_service(status_app *app, const serve_options *o)
+{
+    char path[PATH_BUF], err[512];
+    snprintf(path, sizeof path, "%s", o->feed);
+    char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    if (dir_len + strlen(LS_SOCKET_NAME) >= sizeof path) {
+        log_warn("ls service: the feed's directory is too long; `convocate ls` dials the agents");
+        return;
+    }
+    snprintf(path + dir_len, sizeof path - dir_len, "%s", LS_SOCKET_NAME);
+    app->ls = ls_service_start(path, geteuid() == 0 ? claude_gid() : (gid_t)-1, err, sizeof err);
+    if (app->ls == NULL)
+        log_warn("%s; `convocate ls --json` dials the agents itself", err);
+}
+
 static int serve(const serve_options *o)
 {
     status_app app = {0};
@@ -381,6 +400,7 @@ static int serve(const serve_options *o)
     register_known_agents(app.agents);
     if (open_feed(&app, o) < 0)
         goto out;
+    start_ls_service(&app, o);
     static const listener_subsystem subsystems[] = {
         {STATUS_SUBSYSTEM,
          {.open = chan_open,
@@ -409,6 +429,7 @@ static int serve(const serve_options *o)
     log_info("stopped");
 out:
     listener_free(l);
+    ls_service_stop(app.ls);
     status_feed_free(app.feed);
     dns_hosts_free(app.dns);
     status_agents_free(app.agents);

@@ -347,6 +347,13 @@ void pinned_peer_hang_up(pinned_peer *p)
     pthread_mutex_unlock(&p->lock);
 }
 
+void pinned_peer_allow_dial(pinned_peer *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->next_dial_ms = 0;
+    pthread_mutex_unlock(&p->lock);
+}
+
 long pinned_peer_backoff_ms(pinned_peer *p)
 {
     pthread_mutex_lock(&p->lock);

@@ -48,6 +48,11 @@ int pinned_peer_with_channel(pinned_peer *p, const char *subsystem, peer_channel
  * rather pay for the teardown here than in pinned_peer_free. */
 void pinned_peer_hang_up(pinned_peer *p);
 
+/* Lets the next call dial at once, even within the backoff of a failed
+ * dial: for a long-lived caller whose answer must say how the peer is now,
+ * as a fresh process would find it (the ls service). */
+void pinned_peer_allow_dial(pinned_peer *p);
+
 /* The delay before the next dial is allowed, in ms (0 when connected). */
 long pinned_peer_backoff_ms(pinned_peer *p);
 

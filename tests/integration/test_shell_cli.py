@@ -82,10 +82,11 @@ def test_ls_timing_logs_each_runs_phases_only_when_asked(two_agents, tmp_path):
     for line in lines:
         f = line.split()
         assert f[0] == "ls" and f[1::2] == ["answers", "merged", "printed", "freed", "cpu",
-                                            "agents", "sessions"], line
+                                            "agents", "sessions", "via"], line
         phases = [float(f[i]) for i in (2, 4, 6, 8)]
         assert phases == sorted(phases) and phases[0] > 0, line
         assert float(f[10]) > 0 and f[12] == "2" and f[14] == "2", line
+        assert f[16] == "agents", line  # no status-serve here: the CLI asked them
 
 
 def test_dns_name_unique_across_the_cluster(two_agents):

@@ -42,6 +42,8 @@ static char *pieces_text(json_t *array)
     assert_non_null(out);
     assert_int_equal(session_json_print(out, items, n), 0);
     fclose(out);
+    /* status-serve announces this many bytes before it prints them */
+    assert_int_equal(session_json_length(items, n), len);
     for (size_t i = 0; i < n; i++)
         free(items[i]);
     free(items);
