@@ -161,25 +161,74 @@ def _openssh_parallel(f):
     return got
 
 
+class _Masters:
+    """An OpenSSH ControlMaster held to every agent: the reference for the
+    ls service, which holds a connection to every agent too."""
+
+    def __init__(self, f):
+        self.f = f
+        self.ctl = {a.ip: os.path.join(f.base, f"mux-{i}") for i, a in enumerate(f.agents)}
+        self.masters = []
+        for a in f.agents:
+            self.masters.append(subprocess.Popen(
+                self._argv(a) + ["-M", "-N"], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 60
+        while not all(os.path.exists(c) for c in self.ctl.values()):
+            assert time.monotonic() < deadline, "the ControlMasters did not come up in 60 s"
+            time.sleep(0.05)
+
+    def _argv(self, a):
+        argv = _ssh_argv(self.f, a)
+        return argv[:-3] + ["-S", self.ctl[a.ip], argv[-3]]  # before "-s convocate-agent-rpc"
+
+    def list_all(self):
+        """Every agent's list through its master, all started at once."""
+        procs = [subprocess.Popen(self._argv(a) + ["-s", "convocate-agent-rpc"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL) for a in self.f.agents]
+        got = 0
+        for p in procs:
+            out, _ = p.communicate(LIST, timeout=60)
+            got += len(json.loads(out)["result"])
+        return got
+
+    def close(self):
+        for m in self.masters:
+            m.terminate()
+        for m in self.masters:
+            try:
+                m.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                m.kill()
+                m.wait()
+
+
 def _timing_path(f):
     return os.path.join(f.base, "ls-timing.log")
 
 
-def _ls(f):
-    r = f.convocate("ls", "--json", env_extra={"CONVOCATE_LS_TIMING": _timing_path(f)})
+def _ls(f, direct=False):
+    env = {"CONVOCATE_LS_TIMING": _timing_path(f)}
+    if direct:
+        env["CONVOCATE_LS_DIRECT"] = "1"
+    r = f.convocate("ls", "--json", env_extra=env)
     assert r.returncode == 0, r.stderr
     return len(json.loads(r.stdout))
 
 
-def _ls_phases(f, runs):
-    """Median of the CLI's own phases over its last runs
+def _ls_phases(f, via, runs):
+    """Median of the CLI's own phases over its last runs by one path
     (CONVOCATE_LS_TIMING: ms since the command began, and its CPU)."""
-    lines = [ln.split() for ln in read(_timing_path(f)).splitlines() if ln.startswith("ls ")]
-    lines = lines[-runs:]
+    lines = [ln.split() for ln in read(_timing_path(f)).splitlines()
+             if ln.startswith("ls ") and ln.split()[-1] == via][-runs:]
     if not lines:
         return "no phase timings"
     def med(key):
         return median([float(ln[ln.index(key) + 1]) for ln in lines])
+    if via == "status-serve":
+        return (f"the CLI's own figures (median of {len(lines)}): the list printed "
+                f"{med('printed'):.0f} ms after it began; CPU {med('cpu'):.0f} ms")
     return (f"the CLI's own phases (median of {len(lines)}, ms since it began): every answer in "
             f"and prepared {med('answers'):.0f}, merged and sorted {med('merged'):.0f}, printed "
             f"{med('printed'):.0f}, freed {med('freed'):.0f}; CPU {med('cpu'):.0f} ms")
@@ -202,29 +251,63 @@ def _children_cpu_s():
     return r.ru_utime + r.ru_stime
 
 
+class _CpuMeter:
+    """CPU seconds a call cost: the CLI (a child of ours), status-serve and
+    every agent (their background, heartbeats, included)."""
+
+    def __init__(self, f):
+        self.f, self.cli, self.status, self.agents = f, [], [], []
+
+    def timed(self, fn, want):
+        c0, s0, a0 = _children_cpu_s(), _proc_cpu_s(self.f.status_proc.pid), _agents_cpu_s(self.f)
+        took = _timed(fn, want)
+        self.cli.append(_children_cpu_s() - c0)
+        self.status.append(_proc_cpu_s(self.f.status_proc.pid) - s0)
+        self.agents.append(_agents_cpu_s(self.f) - a0)
+        return took
+
+    def text(self):
+        ms = lambda xs: median(xs) * 1000  # noqa: E731
+        return (f"CPU per ls (median): the CLI {ms(self.cli):.0f} ms, status-serve "
+                f"{ms(self.status):.0f} ms, all agents together {ms(self.agents):.0f} ms, on "
+                f"this machine's {os.cpu_count()} cores")
+
+
 def ls_figures(ctx, f):
+    """ls --json through status-serve's ls service next to OpenSSH
+    ControlMasters held to every agent (both keep their connections), and
+    the CLI dialling every agent itself next to an operator's OpenSSH loop
+    (neither keeps any); interleaved."""
     n, every = ctx.n(20, 50), 4  # a reference round after every 4 ls runs
     want = f.total_sessions()
-    _ls(f)  # warm-up: page cache, names cache directory
-    ours, seq, par, cli_cpu, agents_cpu = [], [], [], [], []
-    for i in range(n):
-        c0, a0 = _children_cpu_s(), _agents_cpu_s(f)
-        ours.append(_timed(lambda: _ls(f), want))
-        cli_cpu.append(_children_cpu_s() - c0)
-        agents_cpu.append(_agents_cpu_s(f) - a0)  # their background (heartbeats) included
-        if i % every == 0:
-            seq.append(_timed(lambda: _openssh_sequential(f), want))
-            par.append(_timed(lambda: _openssh_parallel(f), want))
+    masters = _Masters(f)
+    try:
+        _ls(f), _ls(f, direct=True), masters.list_all()  # warm-up: connections, page cache
+        served, direct, mux, seq, par = [], [], [], [], []
+        served_cpu, direct_cpu = _CpuMeter(f), _CpuMeter(f)
+        for i in range(n):
+            served.append(served_cpu.timed(lambda: _ls(f), want))
+            mux.append(_timed(masters.list_all, want))
+            direct.append(direct_cpu.timed(lambda: _ls(f, direct=True), want))
+            if i % every == 0:
+                seq.append(_timed(lambda: _openssh_sequential(f), want))
+                par.append(_timed(lambda: _openssh_parallel(f), want))
+    finally:
+        masters.close()
     p50 = sorted(par)[len(par) // 2] * 1000
-    return [Result(f"fleet: `convocate ls --json`, {len(f.agents)} agents, {want:,} sessions",
-                   dist(ours), dist(seq),
+    agents, size = len(f.agents), f"{len(f.agents)} agents, {want:,} sessions"
+    return [Result(f"fleet: `convocate ls --json`, {size}", dist(served), dist(mux),
+                   f"OpenSSH: a ControlMaster held to each agent, {agents} `ssh -s` lists at once",
+                   note=f"goal p50 ≤ 300 ms. Ours: the CLI asks status-serve's ls service, which "
+                        f"lists every agent over the connection it keeps, merges, sorts and "
+                        f"renders {want:,} objects. {served_cpu.text()}; "
+                        f"{_ls_phases(f, 'status-serve', n)}"),
+            Result(f"fleet: `convocate ls --json` dialling every agent itself, {size}",
+                   dist(direct), dist(seq),
                    "OpenSSH: one `ssh -s convocate-agent-rpc` list per agent, in turn",
-                   note=f"goal p50 ≤ 300 ms. The same calls started all at once (xargs -P): "
-                        f"p50 {p50:.0f} ms over {len(par)}. Ours: one process that dials every "
-                        f"agent in parallel, merges, sorts and prints {want:,} objects. CPU per "
-                        f"ls (median): the CLI {median(cli_cpu) * 1000:.0f} ms, all agents "
-                        f"together {median(agents_cpu) * 1000:.0f} ms, on this machine's "
-                        f"{os.cpu_count()} cores; {_ls_phases(f, n)}")]
+                   note=f"CONVOCATE_LS_DIRECT=1 (no status-serve, or a host without it). The same "
+                        f"OpenSSH calls started all at once (xargs -P): p50 {p50:.0f} ms over "
+                        f"{len(par)}. {direct_cpu.text()}; {_ls_phases(f, 'agents', n)}")]
 
 
 # ---- the TUI ------------------------------------------------------------

@@ -59,15 +59,19 @@ def test_the_row_reports_every_figure_and_leaves_nothing(monkeypatch, test_image
     ctx = QuickContext()
     results = rows_fleet.fleet(ctx)
     names = [r.name for r in results]
-    assert len(names) == 5, names
+    assert len(names) == 6, names
     held = results[0]
     assert held.ours.p50 == 3, f"status-serve holds {held.ours.p50} agent connections, not 3"
     notes = " ".join(ctx.sections["Fleet"])
     assert "3 of 3 agents live" in notes, notes
     assert "nothing of the fleet left" in notes, notes
-    ls = next(r for r in results if "convocate ls" in r.name)
-    assert "15 sessions" in ls.name and ls.ours.n == 20 and ls.theirs.n == 5
-    assert "median of 20, ms since it began): every answer in" in ls.note, ls.note
+    served, direct = [r for r in results if "convocate ls" in r.name]
+    assert "15 sessions" in served.name and served.ours.n == 20 and served.theirs.n == 20
+    assert "ControlMaster" in served.reference
+    assert "the CLI's own figures (median of 20)" in served.note, served.note
+    assert "dialling every agent itself" in direct.name
+    assert direct.ours.n == 20 and direct.theirs.n == 5
+    assert "median of 20, ms since it began): every answer in" in direct.note, direct.note
     for r in results[2:]:
         assert r.ours.n > 0 and r.ours.p50 > 0, r.name
     assert ours(tag) == [], "the row left namespaces or links behind"
