@@ -1,5 +1,6 @@
 """Clients the rows drive both servers with: paramiko (one connection, a
-fresh channel per call, as the shell does) and OpenSSH's ssh through a
+fresh channel per call, as the shell does), a C client on libssh
+(bench/rpcclient.c: the same, timed in C) and OpenSSH's ssh through a
 ControlMaster. The same client code runs against convocate and the
 reference, so client costs cancel out in the ratios."""
 import json
@@ -67,3 +68,28 @@ class Mux:
     def close(self):
         subprocess.run(self.base + ["-O", "exit", self.dest], capture_output=True)
         self.master.wait(timeout=10)
+
+
+class CClient:
+    """bench/rpcclient.c on one persistent connection: call() sends a
+    request on a fresh channel and returns the answer's first line;
+    last_s is that call's time as the C client measured it, without the
+    pipe to this Python or its pauses."""
+
+    def __init__(self, prog, port, key, user, known_hosts):
+        self.proc = subprocess.Popen([prog, str(port), user, key, known_hosts],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.last_s = None
+
+    def call(self, line):
+        self.proc.stdin.write(line)
+        self.proc.stdin.flush()
+        out = self.proc.stdout.readline()
+        assert b"\t" in out, f"rpcclient ended (exit {self.proc.poll()})"
+        us, answer = out.split(b"\t", 1)
+        self.last_s = int(us) / 1e6
+        return answer
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)

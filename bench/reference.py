@@ -40,11 +40,11 @@ def ensure_user():
     return pw
 
 
-def build(workdir, name):
+def build(workdir, name, libs=()):
     """Compiles bench/<name>.c with the machine's cc into workdir."""
     out = os.path.join(workdir, name)
     subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out,
-                    os.path.join(HERE, name + ".c")], check=True)
+                    os.path.join(HERE, name + ".c"), *libs], check=True)
     os.chmod(out, 0o755)
     return out
 

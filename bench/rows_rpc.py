@@ -37,15 +37,42 @@ def _line(op, params=None):
     return json.dumps({"op": op, "params": params}).encode() + b"\n"
 
 
-@row("ping in a mixed, spaced load", order=35)
-def ping_mixed(ctx):
+class _Paramiko:
+    """A paramiko connection as the mixed load drives it: call() returns the
+    answer, and ping() the ping's seconds as timed here."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def call(self, line):
+        return clients.call(self.client, line)
+
+    def ping(self):
+        return clients.timed(lambda: self.call(clients.PING))
+
+
+class _C:
+    """The same over bench/rpcclient.c, the ping timed by the C client."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def call(self, line):
+        return self.client.call(line)
+
+    def ping(self):
+        self.client.call(clients.PING)
+        return self.client.last_s
+
+
+def _mixed_load(ctx, ours, theirs):
     """Pings interleaved with list, get and create on the same connection,
     each call 10-50 ms after the one before: a modest rate, not saturation.
     The reference gets the same lines at the same spacing (its responder
-    answers every line as it answers a ping)."""
-    ours, theirs = ctx.ours_client(), ctx.reference_client()
+    answers every line as it answers a ping). Returns both sides' ping
+    seconds."""
     rng = random.Random(13)
-    made = [json.loads(clients.call(ours, _line("create", {"name": "bench-mix-0"})))]
+    made = [json.loads(ours.call(_line("create", {"name": "bench-mix-0"})))]
     uuid = made[0].get("result", {}).get("uuid") if made[0].get("ok") else None
     a, b = [], []
     for i in range(ctx.n(200, 1000)):
@@ -57,17 +84,41 @@ def ping_mixed(ctx):
             other = _line("get", {"id": uuid})
         for client, samples in ((ours, a), (theirs, b)):
             time.sleep(rng.uniform(0.010, 0.050))
-            samples.append(clients.timed(lambda: clients.call(client, clients.PING)))
+            samples.append(client.ping())
             time.sleep(rng.uniform(0.010, 0.050))
-            out = clients.call(client, other)
+            out = client.call(other)
             if client is ours and other.startswith(b'{"op": "create"'):
                 made.append(json.loads(out))
     for resp in made:
         if resp.get("ok"):
-            clients.call(ours, _line("delete", {"id": resp["result"]["uuid"]}))
+            ours.call(_line("delete", {"id": resp["result"]["uuid"]}))
+    return a, b
+
+
+@row("ping in a mixed, spaced load", order=35)
+def ping_mixed(ctx):
+    a, b = _mixed_load(ctx, _Paramiko(ctx.ours_client()), _Paramiko(ctx.reference_client()))
     return Result("ping in a mixed load (list/get/create between, 10–50 ms apart)", dist(a),
                   dist(b), REF, note="goal p99 ≤ 3 ms; one paramiko connection per server; "
                                      "a create every 20th call on ours")
+
+
+@row("ping in a mixed, spaced load, C client", order=36)
+def ping_mixed_c(ctx):
+    """The same load from a C client on libssh (bench/rpcclient.c), as the
+    shell's own client calls: each ping timed in C, so the figures hold no
+    pauses of the Python that drives the load."""
+    prog = reference.build(ctx.work, "rpcclient", libs=("-lssh",))
+    a, r = ctx.agent, ctx.reference
+    ours = clients.CClient(prog, a.port, a.client_key, "claude", a.known_hosts)
+    theirs = clients.CClient(prog, r.port, a.client_key, r.user, r.known_hosts)
+    ctx.on_close(ours.close)
+    ctx.on_close(theirs.close)
+    x, y = _mixed_load(ctx, _C(ours), _C(theirs))
+    return Result("ping in a mixed load, C client (libssh, timed in C)", dist(x), dist(y), REF,
+                  note="goal p99 ≤ 3 ms; the row above's load and spacing from "
+                       "bench/rpcclient.c, one connection per server, a fresh channel per "
+                       "call; a create every 20th call on ours")
 
 
 @row("ping, OpenSSH client via ControlMaster", order=40)
