@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -156,3 +157,51 @@ def test_a_request_it_does_not_serve_gets_an_error_line(served, tmp_path):
     got = json.loads(answer)
     assert got["ok"] is False and "unknown request" in got["error"]
     assert ls_via(root, tmp_path)[1] == "status-serve"  # and it still serves
+
+
+class FakeService:
+    """Something at the ls socket that answers every client with answer."""
+
+    def __init__(self, path, answer):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(4)
+        self.answer = answer
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            with c:
+                c.recv(256)
+                c.sendall(self.answer)
+
+    def close(self):
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("answer, says", [
+    (b'{"ok":true,"bytes":5000,"agents":2,"sessions":1,"stderr":""}\n[\n  {', "announced"),
+    (b'{"ok":false,"error":"out of memory"}\n', "out of memory"),
+    (b'not a header\n', "header"),
+    (b'', "without an answer"),
+])
+def test_a_broken_answer_is_never_printed_and_the_agents_are_asked(two_agents, tmp_path,
+                                                                    answer, says):
+    root, a, b = two_agents
+    make_sessions(root, a, ["kept"])
+    fake = FakeService(os.path.join(root, "run/convocate/ls.sock"), answer)
+    try:
+        r, who = ls_via(root, tmp_path)
+    finally:
+        fake.close()
+    assert r.returncode == 0 and who == "agents", r.stderr
+    assert [x["name"] for x in json.loads(r.stdout)] == ["kept"]
+    assert "status-serve's list failed" in r.stderr and says in r.stderr, r.stderr
