@@ -195,7 +195,8 @@ static void answer_list(ls_service *s, int fd)
     cluster_list l;
     char *header = NULL;
     FILE *out = NULL;
-    if (cluster_list_load_with(&s->registry, &l, CLUSTER_LIST_RENDER_JSON) < 0 ||
+    if (cluster_list_load_with(&s->registry, &l, CLUSTER_LIST_RENDER_JSON | CLUSTER_LIST_NO_NAMES) <
+            0 ||
         (header = header_line(s, &l)) == NULL) {
         answer_error(fd, "status-serve is out of memory");
         goto done;

@@ -60,6 +60,7 @@ typedef struct {
     agent_listing *per_agent; /* one per registered agent */
     bool render;              /* also render each session for ls --json */
     bool hang_up;             /* CLUSTER_LIST_ONCE */
+    bool store_names;         /* not CLUSTER_LIST_NO_NAMES */
 } listing_job;
 
 /* Runs on agent i's call thread as soon as its list is in: stamps each
@@ -73,7 +74,8 @@ static void prepare_listing(size_t i, agent_reply *reply, void *ctx)
     const char *agent = job->registry->items[i].id;
     if (job->hang_up)
         agent_hang_up(&job->registry->items[i]);
-    names_cache_store(agent, reply->result); /* for completion; a file per agent */
+    if (job->store_names)
+        names_cache_store(agent, reply->result); /* for completion; a file per agent */
     size_t n = json_array_size(reply->result), j;
     json_t *s;
     if (n == 0)
@@ -190,7 +192,7 @@ int cluster_list_load_with(agent_registry *r, cluster_list *out, unsigned flags)
     out->sessions = json_array();
     out->replies = calloc(r->n ? r->n : 1, sizeof *out->replies);
     listing_job job = {r, calloc(r->n ? r->n : 1, sizeof *job.per_agent), render,
-                       flags & CLUSTER_LIST_ONCE};
+                       flags & CLUSTER_LIST_ONCE, !(flags & CLUSTER_LIST_NO_NAMES)};
     if (out->sessions == NULL || out->replies == NULL || job.per_agent == NULL) {
         free(job.per_agent);
         return -1;

@@ -25,6 +25,8 @@ enum {
                                      (session_json.h) on its agent's call thread */
     CLUSTER_LIST_ONCE = 2,        /* a one-shot command: hang up on each agent as soon
                                      as its list is in (agent_hang_up) */
+    CLUSTER_LIST_NO_NAMES = 4,    /* leave the operator's names cache alone: the ls
+                                     service lists for others, as root */
 };
 int cluster_list_load_with(agent_registry *r, cluster_list *out, unsigned flags);
 /* What `ls` tells the operator besides the list, one line each: agents

@@ -32,11 +32,13 @@ class StatusServe:
         self.feed = os.path.join(root, "run/convocate/status.sock")
         self.ls_sock = os.path.join(root, "run/convocate/ls.sock")
         self.log_path = tmp_path / "status-serve.log"
+        self.cache = tmp_path / "status-serve-cache"  # where a names cache would go
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
                 [SHELL_BIN, "--root", root, "status-serve", "--listen",
                  f"127.0.0.1:{free_port()}", "--host-key", str(key), "--auth-keys", str(auth),
-                 "-v"], stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=clean_env())
+                 "-v"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                env=dict(clean_env(), XDG_CACHE_HOME=str(self.cache)))
         wait_feed(self.proc, self.feed, 15, self.log)
 
     def log(self):
@@ -96,6 +98,7 @@ def test_the_service_prints_the_agents_own_list_byte_for_byte(served, tmp_path):
     assert via_service.stdout == direct.stdout
     assert sorted(x["name"] for x in json.loads(via_service.stdout)) == \
         ["svc-a1", "svc-a2", "svc-b1"]
+    assert not s.cache.exists(), "status-serve wrote a names cache of its own"
 
 
 def test_the_service_keeps_its_agent_connections_between_calls(served, tmp_path):
