@@ -119,15 +119,16 @@ static int parse_header(const char *line, size_t len, size_t *bytes, size_t *age
     return rc;
 }
 
-/* Reads the header and the body it announces; the body is r->buf[*body..). */
-static int read_answer(answer_reader *r, size_t *body, size_t *agents, size_t *sessions,
-                       char **warnings, char *err, size_t errlen)
+/* Reads until a newline at or after from; *nl is its index. -1 with err
+ * when the line is longer than max, or the wait or the connection ends. */
+static int read_line(answer_reader *r, size_t from, size_t max, size_t *nl, char *err,
+                     size_t errlen)
 {
-    char *nl = NULL;
-    while ((nl = memchr(r->buf, '\n', r->len)) == NULL) {
+    const char *found;
+    while ((found = memchr(r->buf + from, '\n', r->len - from)) == NULL) {
         size_t had = r->len;
-        if (had >= LS_HEADER_MAX) {
-            snprintf(err, errlen, "its header line is longer than %d bytes", LS_HEADER_MAX);
+        if (had - from >= max) {
+            snprintf(err, errlen, "a line of its answer is longer than %zu bytes", max);
             return -1;
         }
         if (read_until(r, had + 1, LS_HEADER_MAX + LS_BODY_MAX, err, errlen) < 0)
@@ -137,10 +138,48 @@ static int read_answer(answer_reader *r, size_t *body, size_t *agents, size_t *s
             return -1;
         }
     }
-    size_t header_len = (size_t)(nl - r->buf), bytes = 0;
-    if (parse_header(r->buf, header_len, &bytes, agents, sessions, warnings, err, errlen) < 0)
+    *nl = (size_t)(found - r->buf);
+    return 0;
+}
+
+/* Waits LS_ACK_TIMEOUT_MS for the service to take the request: a service
+ * that is stuck, or busy with another client's list, is not waited for. A
+ * service that refuses the request says why instead. */
+static int read_ack(answer_reader *r, char *err, size_t errlen)
+{
+    int64_t whole = r->deadline_ms, ack_deadline = monotonic_ms() + LS_ACK_TIMEOUT_MS;
+    r->deadline_ms = ack_deadline;
+    size_t nl, unused;
+    int rc = read_line(r, 0, LS_HEADER_MAX, &nl, err, errlen);
+    r->deadline_ms = whole;
+    if (rc < 0) {
+        if (monotonic_ms() >= ack_deadline)
+            snprintf(err, errlen,
+                     "it did not take the request within %d ms: busy with another "
+                     "list, or stuck",
+                     LS_ACK_TIMEOUT_MS);
         return -1;
-    *body = header_len + 1;
+    }
+    if (nl + 1 == strlen(LS_ACK) && memcmp(r->buf, LS_ACK, nl + 1) == 0)
+        return 0;
+    char *warnings = NULL; /* a refusal is a header line that says ok false */
+    if (parse_header(r->buf, nl, &unused, &unused, &unused, &warnings, err, errlen) == 0)
+        snprintf(err, errlen, "its answer does not start with the acknowledgement line");
+    free(warnings);
+    return -1;
+}
+
+/* Reads the acknowledgement, the header and the body it announces; the
+ * body is r->buf[*body..). */
+static int read_answer(answer_reader *r, size_t *body, size_t *agents, size_t *sessions,
+                       char **warnings, char *err, size_t errlen)
+{
+    size_t header = strlen(LS_ACK), nl, bytes = 0;
+    if (read_ack(r, err, errlen) < 0 || read_line(r, header, LS_HEADER_MAX, &nl, err, errlen) < 0 ||
+        parse_header(r->buf + header, nl - header, &bytes, agents, sessions, warnings, err,
+                     errlen) < 0)
+        return -1;
+    *body = nl + 1;
     if (read_until(r, *body + bytes, LS_HEADER_MAX + LS_BODY_MAX, err, errlen) < 0)
         return -1;
     if (r->len != *body + bytes) {

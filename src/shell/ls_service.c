@@ -232,6 +232,8 @@ static void serve_client(ls_service *s, int fd)
         answer_error(fd, err);
         return;
     }
+    if (write_all(fd, LS_ACK, strlen(LS_ACK)) < 0)
+        return; /* the client gave up already */
     answer_list(s, fd);
 }
 

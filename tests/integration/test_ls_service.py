@@ -163,7 +163,8 @@ def test_a_request_it_does_not_serve_gets_an_error_line(served, tmp_path):
 
 
 class FakeService:
-    """Something at the ls socket that answers every client with answer."""
+    """Something at the ls socket that answers every client with answer, or
+    with nothing while it stays connected (answer None)."""
 
     def __init__(self, path, answer):
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -171,6 +172,7 @@ class FakeService:
         self.sock.bind(path)
         self.sock.listen(4)
         self.answer = answer
+        self.closing = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -182,19 +184,30 @@ class FakeService:
                 return  # closed
             with c:
                 c.recv(256)
-                c.sendall(self.answer)
+                if self.answer is None:
+                    self.closing.wait(60)
+                else:
+                    c.sendall(self.answer)
 
     def close(self):
+        self.closing.set()
         self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         self.thread.join(timeout=10)
 
 
+ACK = b'{"ok":true,"listing":true}\n'
+
+
 @pytest.mark.parametrize("answer, says", [
-    (b'{"ok":true,"bytes":5000,"agents":2,"sessions":1,"stderr":""}\n[\n  {', "announced"),
-    (b'{"ok":false,"error":"out of memory"}\n', "out of memory"),
-    (b'not a header\n', "header"),
+    (ACK + b'{"ok":true,"bytes":5000,"agents":2,"sessions":1,"stderr":""}\n[\n  {',
+     "announced"),
+    (ACK + b'{"ok":false,"error":"out of memory"}\n', "out of memory"),
+    (b'{"ok":false,"error":"unknown request"}\n', "unknown request"),
+    (ACK + b'not a header\n', "header"),
+    (b'not an acknowledgement\n', "header"),
     (b'', "without an answer"),
+    (None, "within 2000 ms"),
 ])
 def test_a_broken_answer_is_never_printed_and_the_agents_are_asked(two_agents, tmp_path,
                                                                     answer, says):
