@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
@@ -101,20 +102,6 @@ static int fresh_registry(ls_service *s, char *err, size_t errlen)
 }
 
 /* ---- one client --------------------------------------------------------- */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 static void answer_error(int fd, const char *text)
 {

@@ -400,7 +400,6 @@ static int serve(const serve_options *o)
     register_known_agents(app.agents);
     if (open_feed(&app, o) < 0)
         goto out;
-    start_ls_service(&app, o);
     static const listener_subsystem subsystems[] = {
         {STATUS_SUBSYSTEM,
          {.open = chan_open,
@@ -422,6 +421,7 @@ static int serve(const serve_options *o)
     }
     running_listener = l;
     install_signals();
+    start_ls_service(&app, o); /* after SIGPIPE is ignored: a client may hang up mid-answer */
     log_info("status-serve listening on %s:%d, feed %s, domain %s", o->listen_host, o->listen_port,
              o->feed, domain);
     rc = listener_run(l) == 0 ? 0 : 1;
