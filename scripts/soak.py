@@ -15,9 +15,11 @@ Then the agent's RSS, USS (from /proc/PID/smaps_rollup) and open descriptor
 count (/proc/PID/fd) are read, SOAK_MINUTES of measured load follow, and they
 are read again; each reading is taken with the load paused and every attach
 closed, so both see the agent at rest. A line a minute shows them under load.
-Growth of each must stay within 1 %. Prints one summary line starting with
-"soak:" that names the warm-up and the measured minutes; exits 1 when growth
-is over 1 % or the load saw transport errors. To look for what grows,
+RSS and the descriptor count must grow by at most 1 % (USS is shown too, not
+judged: it moves when other processes that share a library page come and
+go). Prints one summary line starting with "soak:" that names the warm-up
+and the measured minutes; exits 1 when growth is over 1 % or the load saw
+transport errors. To look for what grows,
 SOAK_SMAPS_DIR=DIR keeps /proc/PID/smaps at each reading (start.smaps,
 load-MM.Mmin.smaps, end.smaps) to compare mapping by mapping,
 SOAK_AGENT_PREFIX puts a tool in front of the agent (e.g. "valgrind
@@ -47,6 +49,10 @@ from lib import paramiko_rpc, procfs  # noqa: E402
 from lib.pipeline_pair import PipelinePair  # noqa: E402
 
 GROWTH_LIMIT_PCT = 1.0
+# What must stay within the limit: the issue's measures. USS is shown beside
+# them but not judged: a page stops counting as shared, and so adds to USS,
+# whenever another process that mapped the same library page exits.
+JUDGED = ("RSS", "fds")
 REST_S = 4  # quiet before a reading: two of the agent's 1 s sampler ticks, and room
 # One round of the mix: reads dominate, as an operator's TUI makes them.
 MIX = ["ping", "list", "get", "ping", "edit", "get", "create", "list", "ping", "delete"]
@@ -287,7 +293,7 @@ def growth(start, end):
 
 def summary(minutes, warmup, took, tally, start, end):
     g = growth(start, end)
-    ok = all(v <= GROWTH_LIMIT_PCT for v in g.values())
+    ok = all(g[k] <= GROWTH_LIMIT_PCT for k in JUDGED)
     calls = sum(tally.get(k) for k in ("ok", "refused by admission", "error answer",
                                        "transport error"))
     mem = ", ".join(f"{k} {start[k] / 1024:.2f} -> {end[k] / 1024:.2f} MB ({g[k]:+.2f} %)"
@@ -299,8 +305,8 @@ def summary(minutes, warmup, took, tally, start, end):
                 f"transport errors), {tally.get('attach cycle')} attach cycles "
                 f"({tally.get('attach refused by admission')} refused by admission, "
                 f"{tally.get('attach failed')} failed); {mem}; fds {start['fds']} -> "
-                f"{end['fds']} ({g['fds']:+.2f} %); growth <= {GROWTH_LIMIT_PCT:g} %: "
-                f"{'yes' if ok else 'NO'}")
+                f"{end['fds']} ({g['fds']:+.2f} %); growth of {' and '.join(JUDGED)} "
+                f"<= {GROWTH_LIMIT_PCT:g} %: {'yes' if ok else 'NO'}")
 
 
 def create_attach_session(agent, timeout=300):

@@ -277,11 +277,13 @@ static int simple_command(int argc, char **argv)
  * in bursts, the relays of attaches), and each new one may land on a new
  * arena that then keeps its own free chunks and dirty top: make soak saw
  * 11-12 arenas holding 1.1-1.35 MB and one more arena appear under load.
- * With two, the same load kept 0.65-0.8 MB in the one arena besides
- * [heap]. The threads mostly wait on sockets and the engine, so two arenas
- * (one a core on the 2-core hosts we run on) keep malloc's lock
- * uncontended: an A/B of ping and create/list/delete showed no change. */
-#define AGENT_MALLOC_ARENAS 2
+ * Each arena fragments on its own, so one is best: 30 minutes of make
+ * soak side by side grew RSS +0.94 % with one arena and +1.98 % with two
+ * (10 minutes: +0.92 % and +1.32 %). The threads mostly wait on sockets
+ * and the engine, so malloc's one lock is rarely contended (two arenas
+ * against a dozen changed neither ping nor create/list/delete in an A/B;
+ * one against two: docs/decisions.md, "One malloc arena"). */
+#define AGENT_MALLOC_ARENAS 1
 
 /* Blocks this large or larger always get their own mapping, returned to the
  * kernel when freed. glibc otherwise raises this threshold each time such a
