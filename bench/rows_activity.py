@@ -60,9 +60,11 @@ def _fire(container, state, detail):
 
 
 def _sample(tui, name, container, state, detail, reader, seen):
-    """One hook → cell change, in seconds from the hook's exit (its last act
-    is the append, so the line was written at most the exit of bash
-    earlier): (to the cell, to the feed, the hook's own run)."""
+    """One hook → cell change, in seconds from the hook's start, when Claude
+    fires it (timed from its exit instead, an event could reach the feed
+    before the exit was read: the append is the hook's last act, and the
+    exit's timestamp comes after the process ends): (to the cell, to the
+    feed, the hook's own run)."""
     proc = _fire(container, state, detail)
     deadline = time.monotonic() + 30
     while True:
@@ -80,7 +82,7 @@ def _sample(tui, name, container, state, detail, reader, seen):
                            and (e.get("data") or {}).get("detail") == detail, timeout=10)
     assert hits, f"no session.activity for {detail} on the feed"
     t_feed = hits[0][0] + seen["wall_offset"]
-    return t_cell - after, t_feed - after, after - before
+    return t_cell - before, t_feed - before, after - before
 
 
 @row("hook fired → TUI cell changed", order=90)
@@ -126,21 +128,23 @@ def hook_to_tui_cell(ctx):
         c.cleanup()
     ms = lambda xs: f"{pct(xs, 50) * 1000:.1f} ms"  # noqa: E731
     ctx.note("Where hook → TUI time goes",
-             f"- Line appended → event on the feed (the agent's inotify watcher, the status "
-             f"channel over SSH across the namespace, status-serve): p50 {ms(to_feed)}. Feed → "
-             f"TUI redraw → tmux → capture-pane (polled every ~{POLL_GAP_S * 1000:.0f} ms, plus "
-             f"a tmux client's start): the rest, p50 "
+             f"- The hook itself (bash, head, date, jq, flock; its last act is the spool "
+             f"append) ran p50 {ms(hook_run)}, start to exit as `date` saw it: Claude waits "
+             f"for it. Hook start → event on the feed (the hook, then the agent's inotify "
+             f"watcher, the status channel over SSH across the namespace, status-serve): p50 "
+             f"{ms(to_feed)}. When that is no more than the hook's run, the event was on the "
+             f"feed before the hook's exit was timed: the pipeline after the append is within "
+             f"the hook's own exit. Feed → TUI redraw → tmux → capture-pane (polled every "
+             f"~{POLL_GAP_S * 1000:.0f} ms, plus a tmux client's start): the rest, p50 "
              f"{(pct(to_cell, 50) - pct(to_feed, 50)) * 1000:.1f} ms.")
-    ctx.note("Where hook → TUI time goes",
-             f"- Before the append, the hook itself (bash, head, date, jq, flock) ran p50 "
-             f"{ms(hook_run)}: Claude waits for it, but no part of the pipeline does.")
     return [Result("hook fired → TUI cell changed", dist(to_cell), None,
                    "goal: p50 ≤ 200 ms",
-                   note="agent in a network namespace; from the image's activity-hook's exit in "
-                        "the session (its last act is the spool append; container and host share "
-                        "the clock) until capture-pane first shows the row's new word"),
+                   note="agent in a network namespace; from the start of the image's "
+                        "activity-hook in the session (Claude fires it; container and host share "
+                        "the clock) until capture-pane first shows the row's new word; the "
+                        "hook's own run is the third row"),
             Result("hook fired → session.activity on the feed", dist(to_feed), None,
-                   "— (the same events, pipeline alone)",
+                   "— (the same events, the hook's run included)",
                    note="a feed subscriber next to the TUI, on the same status-serve"),
             Result("activity-hook run (Claude waits for it)", dist(hook_run), None,
                    "— (start to exit, in the container)",
