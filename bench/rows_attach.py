@@ -26,6 +26,10 @@ from rows_start import rpc, rpc_ok
 
 REF = "100 × `docker exec -it … tmux attach` under ptys"
 N_ATTACH = 100
+# Quiet before each reading of the cycles row, as make soak reads: two of the
+# agent's 1 s sampler ticks, after which it has trimmed its heap at rest
+# (agent/memory_rest.c), so both readings see the agent as it stays.
+REST_S = 4
 
 
 def memory_of(pids):
@@ -226,11 +230,13 @@ def attach_cycles(ctx):
         for _ in range(3):  # warm: threads, arenas, the engine client as in service
             _cycle(ctx, uuid)
         wait_attached(client, uuid, 0)
+        time.sleep(REST_S)
         fds0 = steady_fds(pid)
         mem0 = memory_of([pid])
         for i in range(ctx.n(100, 300)):
             _cycle(ctx, uuid, detach=i % 2 == 0)
         wait_attached(client, uuid, 0)
+        time.sleep(REST_S)
         fds1 = settle_fds(pid, fds0)
         mem1 = memory_of([pid])
     finally:
@@ -238,8 +244,9 @@ def attach_cycles(ctx):
     n = ctx.n(100, 300)
     return [Result(f"{n} attach/detach cycles: USS growth", value(mem1["USS"] - mem0["USS"], "MB"),
                    None, "goal: none",
-                   note=f"{mem0['USS']:.2f} → {mem1['USS']:.2f} MB; half end by Ctrl-b d, half "
-                        f"by the operator's connection closing"),
+                   note=f"{mem0['USS']:.2f} → {mem1['USS']:.2f} MB, each read after "
+                        f"{REST_S} s at rest; half end by Ctrl-b d, half by the operator's "
+                        f"connection closing"),
             Result(f"{n} attach/detach cycles: fd growth", value(fds1 - fds0, "fds"), None,
                    "goal: none", note=f"{fds0} → {fds1} open fds")]
 
