@@ -30,6 +30,8 @@
  * service (and every client behind it) at most this long. */
 #define REQUEST_TIMEOUT_S 5
 #define ANSWER_TIMEOUT_S 30
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 struct ls_service {
     char path[PATH_BUF];
@@ -123,7 +125,8 @@ static bool read_request(int fd, char *err, size_t errlen)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            snprintf(err, errlen, "no request line within %d s", REQUEST_TIMEOUT_S);
+            snprintf(err, errlen, "no request line: the client %s",
+                     r == 0 ? "hung up" : "said nothing for " STR(REQUEST_TIMEOUT_S) " s");
             return false;
         }
         len += (size_t)r;
@@ -182,8 +185,8 @@ static void answer_list(ls_service *s, int fd)
     cluster_list l;
     char *header = NULL;
     FILE *out = NULL;
-    if (cluster_list_load_with(&s->registry, &l, CLUSTER_LIST_RENDER_JSON | CLUSTER_LIST_NO_NAMES) <
-            0 ||
+    unsigned flags = CLUSTER_LIST_RENDER_JSON | CLUSTER_LIST_NO_NAMES;
+    if (cluster_list_load_with(&s->registry, &l, flags) < 0 ||
         (header = header_line(s, &l)) == NULL) {
         answer_error(fd, "status-serve is out of memory");
         goto done;
