@@ -30,7 +30,7 @@ static void usage(FILE *out)
         "  ls [--json]                       every session on every agent, newest first;\n"
         "                                    O = orphan: a session directory on this shell\n"
         "                                    host that no reachable agent lists (a down agent\n"
-        "                                    may own it); 'convocate-host migrate-session'\n"
+        "                                    may own it); 'convocate-host migrate-session'.\n"
         "                                    --json asks status-serve, which keeps every\n"
         "                                    agent's connection open, when it runs here\n"
         "                                    (CONVOCATE_LS_DIRECT=1: ask the agents from here)\n"
