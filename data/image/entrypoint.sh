@@ -260,6 +260,12 @@ start_tmux() {
             as_claude "$activity_hook" shell "" </dev/null
         fi
         as_claude tmux new-session -d -s claude -x 200 -y 50 "$(session_command)"
+        # tmux takes keys that arrive within assume-paste-time (1 ms) of each
+        # other as pasted and runs no binding for them. Ctrl-b d reaches it
+        # through SSH and the agent's relay, where a busy host or a slow link
+        # can put both keys in one packet: the detach would land in the shell.
+        as_claude tmux set-option -g assume-paste-time 0 ||
+            say "tmux: cannot set assume-paste-time; Ctrl-b d may be taken as a paste"
     )
 }
 
