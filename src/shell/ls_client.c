@@ -16,6 +16,8 @@
 #include "common/timeutil.h"
 #include "shell/ls_service.h"
 
+/* The acknowledgement, a header line and the body, at most. */
+#define ANSWER_MAX ((size_t)LS_HEADER_MAX + LS_BODY_MAX)
 #define REQUEST "{\"op\":\"ls\",\"format\":\"json\"}\n"
 
 typedef struct {
@@ -47,9 +49,10 @@ static int dial(const char *path)
 }
 
 /* Reads until buf holds at least want bytes or the peer closes; -1 with err
- * on a timeout, a read error or more than max bytes. */
-static int read_until(answer_reader *r, size_t want, size_t max, char *err, size_t errlen)
+ * on a timeout, a read error or more than ANSWER_MAX bytes. */
+static int read_until(answer_reader *r, size_t want, char *err, size_t errlen)
 {
+    const size_t max = ANSWER_MAX;
     while (r->len < want) {
         if (r->len == r->cap) {
             size_t cap = r->cap ? r->cap * 2 : 64 * 1024;
@@ -131,7 +134,7 @@ static int read_line(answer_reader *r, size_t from, size_t max, size_t *nl, char
             snprintf(err, errlen, "a line of its answer is longer than %zu bytes", max);
             return -1;
         }
-        if (read_until(r, had + 1, LS_HEADER_MAX + LS_BODY_MAX, err, errlen) < 0)
+        if (read_until(r, had + 1, err, errlen) < 0)
             return -1;
         if (r->len == had) {
             snprintf(err, errlen, "it closed the connection without an answer");
@@ -180,7 +183,7 @@ static int read_answer(answer_reader *r, size_t *body, size_t *agents, size_t *s
                      errlen) < 0)
         return -1;
     *body = nl + 1;
-    if (read_until(r, *body + bytes, LS_HEADER_MAX + LS_BODY_MAX, err, errlen) < 0)
+    if (read_until(r, *body + bytes, err, errlen) < 0)
         return -1;
     if (r->len != *body + bytes) {
         snprintf(err, errlen, "its answer held %zu bytes of the %zu it announced", r->len - *body,

@@ -30,8 +30,6 @@
  * service (and every client behind it) at most this long. */
 #define REQUEST_TIMEOUT_S 5
 #define ANSWER_TIMEOUT_S 30
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 struct ls_service {
     char path[PATH_BUF];
@@ -125,8 +123,11 @@ static bool read_request(int fd, char *err, size_t errlen)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            snprintf(err, errlen, "no request line: the client %s",
-                     r == 0 ? "hung up" : "said nothing for " STR(REQUEST_TIMEOUT_S) " s");
+            if (r == 0)
+                snprintf(err, errlen, "no request line: the client hung up");
+            else
+                snprintf(err, errlen, "no request line: the client said nothing for %d s",
+                         REQUEST_TIMEOUT_S);
             return false;
         }
         len += (size_t)r;
